@@ -1,0 +1,68 @@
+// The control socket protocol: one JSON request per line, one JSON reply per
+// line. The requests mirror IPVS's generic-netlink commands, so lvsadm does
+// what ipvsadm does (parse, validate, format) and the daemon plays the kernel.
+
+import type {
+  DestKey, DestSpec, ServiceKey, ServiceSpec, ServiceView, SyncDaemonSpec, Timeouts,
+} from '../model/types.js';
+import type { Errno } from '../errors.js';
+
+/** One connection entry as `ipvsadm -L -c` shows it. */
+export interface ConnView {
+  protocol: 'tcp' | 'udp' | 'sctp' | 'ip';
+  family: 'inet' | 'inet6';
+  caddr: string; cport: number;
+  vaddr: string; vport: number;
+  daddr: string; dport: number;
+  /** Seconds left before expiry. */
+  expires: number;
+  state: string;
+  peName?: string;
+  peData?: string;
+}
+
+/** `ipvsadm`'s GET_INFO: version code and connection table size. */
+export interface InfoView {
+  version: number;
+  connTabSize: number;
+}
+
+export type Request =
+  | { op: 'info' }
+  | { op: 'get-services' }
+  | { op: 'get-service'; service: ServiceKey }
+  | { op: 'add-service'; service: ServiceSpec }
+  | { op: 'edit-service'; service: ServiceSpec }
+  | { op: 'delete-service'; service: ServiceKey }
+  | { op: 'flush' }
+  | { op: 'zero'; service?: ServiceKey }
+  | { op: 'add-dest'; service: ServiceKey; dest: DestSpec }
+  | { op: 'edit-dest'; service: ServiceKey; dest: DestSpec }
+  | { op: 'delete-dest'; service: ServiceKey; dest: DestKey }
+  | { op: 'get-timeouts' }
+  | { op: 'set-timeouts'; timeouts: Timeouts }
+  | { op: 'get-daemons' }
+  | { op: 'start-daemon'; daemon: SyncDaemonSpec }
+  | { op: 'stop-daemon'; state: 'master' | 'backup'; syncid?: number }
+  | { op: 'get-conns' };
+
+export type Reply<T = unknown> =
+  | { ok: true; data: T }
+  | { ok: false; errno: Errno | 'EPROTO'; message: string };
+
+/** What each request returns on success. */
+export interface ReplyData {
+  'info': InfoView;
+  'get-services': ServiceView[];
+  'get-service': ServiceView;
+  'get-timeouts': Timeouts;
+  'get-daemons': SyncDaemonSpec[];
+  'get-conns': ConnView[];
+}
+
+export const DEFAULT_SOCKET = '/run/lvsd/lvsd.sock';
+
+/** Socket path: --socket, else $LVSD_SOCKET, else the default. */
+export function socketPath(flag?: string): string {
+  return flag ?? process.env['LVSD_SOCKET'] ?? DEFAULT_SOCKET;
+}

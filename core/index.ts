@@ -1,0 +1,19 @@
+// What `import … from 'lvsd'` gives config.ts and plugins.
+
+import type { LvsdConfig } from './config/types.js';
+
+/** Identity at run time; gives config.ts its types. */
+export function defineConfig(config: LvsdConfig): LvsdConfig {
+  return config;
+}
+
+export type * from './config/types.js';
+export {
+  defineScheduler, defineForwarder, defineHealthCheck, defineClassifier, defineSync,
+} from './plugin.js';
+export type {
+  SchedulerPlugin, SchedService, SchedDest, SchedPacket, SchedContext,
+  ForwarderPlugin, FrameView, FwdConn, FwdVerdict,
+  HealthCheckPlugin, HealthTarget, HealthResult,
+  ClassifierPlugin, SyncPlugin, SyncHandle,
+} from './plugin.js';

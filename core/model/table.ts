@@ -1,0 +1,369 @@
+// The service table: virtual services and their real servers, with the rules
+// the kernel's IPVS enforces (ip_vs_ctl.c). Every operation either applies
+// completely or fails with the kernel's errno and changes nothing.
+
+import { addrFold32, addrWords, ipv4ToU32, ipv6ToBytes, type Family } from './addr.js';
+import {
+  SVC_F_PERSISTENT, destKeyText, serviceKeyText, zeroStats,
+  type DestKey, type DestSpec, type DestView, type ServiceKey, type ServiceSpec, type ServiceView,
+  type StatsView, type SyncDaemonSpec, type Timeouts,
+} from './types.js';
+import { fail, ok, type Result } from '../errors.js';
+import type { SchedContext, SchedDest, SchedService, SchedulerPlugin } from '../plugin.js';
+
+/** The counters the data plane feeds; zero until it does. */
+export class Counters {
+  conns = 0; inpkts = 0; outpkts = 0; inbytes = 0; outbytes = 0;
+  cps = 0; inpps = 0; outpps = 0; inbps = 0; outbps = 0;
+  zero(): void {
+    this.conns = this.inpkts = this.outpkts = this.inbytes = this.outbytes = 0;
+    this.cps = this.inpps = this.outpps = this.inbps = this.outbps = 0;
+  }
+  view(): StatsView {
+    return { conns: this.conns, inpkts: this.inpkts, outpkts: this.outpkts, inbytes: this.inbytes, outbytes: this.outbytes,
+      cps: this.cps, inpps: this.inpps, outpps: this.outpps, inbps: this.inbps, outbps: this.outbps };
+  }
+}
+
+/** A live real server. Schedulers see it through the SchedDest interface. */
+export class Dest implements SchedDest {
+  readonly family: Family;
+  readonly addr: string;
+  readonly port: number;
+  readonly addr32: number;
+  spec: DestSpec;
+  lastWeight: number;
+  activeConns = 0;
+  inactConns = 0;
+  persistConns = 0;
+  overloaded = false;
+  available = true;
+  /** When it went to the trash (seconds), for revival and clean-up. */
+  trashedAt = 0;
+  readonly stats = new Counters();
+
+  constructor(spec: DestSpec) {
+    this.family = spec.family;
+    this.addr = spec.addr;
+    this.port = spec.port;
+    this.addr32 = addrFold32(spec.family, spec.addr);
+    this.spec = { ...spec };
+    this.lastWeight = spec.weight;
+  }
+  get weight(): number { return this.spec.weight; }
+  get uThreshold(): number { return this.spec.uThreshold; }
+  get lThreshold(): number { return this.spec.lThreshold; }
+
+  view(): DestView {
+    return { ...this.spec, activeConns: this.activeConns, inactConns: this.inactConns,
+      persistConns: this.persistConns, stats: this.stats.view() };
+  }
+}
+
+/** A live virtual service. */
+export class Service implements SchedService {
+  spec: ServiceSpec;
+  /** Kernel list order: newest first. */
+  dests: Dest[] = [];
+  sched: SchedulerPlugin<unknown> | null;
+  schedState: unknown = undefined;
+  readonly stats = new Counters();
+
+  constructor(spec: ServiceSpec, sched: SchedulerPlugin<unknown> | null) {
+    this.spec = { ...spec };
+    this.sched = sched;
+  }
+  get family(): Family { return this.spec.family; }
+  get protocol() { return this.spec.protocol; }
+  get addr(): string { return this.spec.addr; }
+  get port(): number { return this.spec.port; }
+  get fwmark(): number { return this.spec.fwmark; }
+  get flags(): number { return this.spec.flags; }
+
+  findDest(k: DestKey): Dest | undefined {
+    return this.dests.find((d) => d.family === k.family && d.addr === k.addr && d.port === k.port);
+  }
+  view(): ServiceView {
+    return { ...this.spec, dests: this.dests.map((d) => d.view()), stats: this.stats.view() };
+  }
+}
+
+export type SchedulerLookup = (name: string) => SchedulerPlugin<unknown> | undefined;
+
+export interface TableOptions {
+  schedulers: SchedulerLookup;
+  /** Persistence engines the table knows (the kernel ships `sip`). */
+  persistenceEngines?: readonly string[];
+  /** Whether a network interface exists (for --start-daemon's mcast interface). */
+  interfaceExists?: (name: string) => boolean;
+  /** Interface MTU, for the sync daemon's default maxlen. */
+  interfaceMtu?: (name: string) => number;
+  ctx: SchedContext;
+}
+
+/** Connection hash table size shown as `size=` (2^conn_tab_bits, default 12). */
+export const CONN_TAB_SIZE = 4096;
+/** IPVS version code 0x010201 → 1.2.1. */
+export const IPVS_VERSION = 0x010201;
+/** How long a deleted dest stays revivable when nothing holds it (kernel: IP_VS_DEST_TRASH_PERIOD). */
+const TRASH_PERIOD = 60;
+
+export const DEFAULT_TIMEOUTS: Timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
+
+export function sameServiceKey(a: ServiceKey, b: ServiceKey): boolean {
+  if (a.fwmark > 0 || b.fwmark > 0) return a.fwmark === b.fwmark && a.family === b.family;
+  return a.family === b.family && a.protocol === b.protocol && a.addr === b.addr && a.port === b.port;
+}
+
+/** Kernel rule for a real server's address: unicast only (ip_vs_new_dest). */
+function destAddressValid(family: Family, addr: string): boolean {
+  if (family === 'inet') {
+    const n = ipv4ToU32(addr);
+    if (n === null) return false;
+    const first = n >>> 24;
+    // zeronet, limited broadcast, multicast are not RTN_UNICAST/RTN_LOCAL.
+    return first !== 0 && n !== 0xffffffff && (first & 0xf0) !== 0xe0;
+  }
+  const b = ipv6ToBytes(addr);
+  if (!b) return false;
+  if (b[0] === 0xff) return false;                                  // multicast
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return false;       // link-local
+  return b.some((x) => x !== 0);                                    // :: is not unicast
+}
+
+/**
+ * Kernel service hash order (ip_vs_svc_hashkey with the netns pointer term
+ * taken as 0): what `--nosort` lists. Fwmark services come after, in their
+ * own table.
+ */
+function svcHashBucket(s: ServiceSpec): number {
+  if (s.fwmark > 0) return 256 + ((s.fwmark & 0xff) ^ ((s.fwmark >>> 8) & 0xff));
+  const w = addrWords(s.family, s.addr);
+  const fold = s.family === 'inet' ? w[0]! : (w[0]! ^ w[1]! ^ w[2]! ^ w[3]!) >>> 0;
+  const proto = s.protocol === 'tcp' ? 6 : s.protocol === 'udp' ? 17 : 132;
+  return (proto ^ fold ^ (s.port >>> 8) ^ s.port) & 0xff;
+}
+
+export class ServiceTable {
+  private services: Service[] = [];
+  private trash: { svc: Service; dest: Dest }[] = [];
+  timeouts: Timeouts = { ...DEFAULT_TIMEOUTS };
+  daemons: SyncDaemonSpec[] = [];
+  readonly opts: TableOptions;
+  readonly total = new Counters();
+
+  constructor(opts: TableOptions) { this.opts = opts; }
+
+  // ------------------------------------------------------------ services
+
+  list(): readonly Service[] { return this.services; }
+
+  /** Services in the kernel's dump order (hash buckets, newest first within a bucket). */
+  kernelOrder(): Service[] {
+    const withIdx = this.services.map((s, i) => ({ s, i, b: svcHashBucket(s.spec) }));
+    withIdx.sort((x, y) => x.b - y.b || y.i - x.i);
+    return withIdx.map((x) => x.s);
+  }
+
+  find(k: ServiceKey): Service | undefined {
+    return this.services.find((s) => sameServiceKey(s.spec, k));
+  }
+
+  private lookupScheduler(name: string): Result<SchedulerPlugin<unknown> | null> {
+    if (name === 'none') return ok(null);
+    const p = this.opts.schedulers(name);
+    return p ? ok(p) : fail('ENOENT', `scheduler "${name}" not found`);
+  }
+
+  private checkServiceSpec(s: ServiceSpec): Result<SchedulerPlugin<unknown> | null> {
+    const sched = this.lookupScheduler(s.scheduler);
+    if (!sched.ok) return sched;
+    if (s.pe && !(this.opts.persistenceEngines ?? ['sip']).includes(s.pe)) {
+      return fail('ENOENT', `persistence engine "${s.pe}" not found`);
+    }
+    if (s.family === 'inet6' && (s.flags & SVC_F_PERSISTENT) && (s.netmask < 1 || s.netmask > 128)) {
+      return fail('EINVAL', `IPv6 persistence prefix ${s.netmask} is outside 1..128`);
+    }
+    if (s.fwmark === 0 && !(s.port >= 0 && s.port <= 65535)) return fail('EINVAL', `port ${s.port} is outside 0..65535`);
+    return sched;
+  }
+
+  addService(spec: ServiceSpec): Result<Service> {
+    const sched = this.checkServiceSpec(spec);
+    if (!sched.ok) return sched;
+    if (this.find(spec)) return fail('EEXIST', `service ${serviceKeyText(spec)} already exists`);
+    const svc = new Service(spec, sched.value);
+    if (svc.sched) svc.schedState = svc.sched.init(svc, this.opts.ctx);
+    this.services.push(svc);
+    return ok(svc);
+  }
+
+  editService(spec: ServiceSpec): Result<Service> {
+    const svc = this.find(spec);
+    const sched = this.checkServiceSpec(spec);
+    if (!svc) return fail('ESRCH', `no service ${serviceKeyText(spec)}`);
+    if (!sched.ok) return sched;
+    const changed = svc.sched !== sched.value;
+    if (changed && svc.sched?.done) svc.sched.done(svc, svc.schedState, this.opts.ctx);
+    svc.spec = { ...spec };
+    if (changed) {
+      svc.sched = sched.value;
+      svc.schedState = svc.sched ? svc.sched.init(svc, this.opts.ctx) : undefined;
+    }
+    return ok(svc);
+  }
+
+  deleteService(k: ServiceKey): Result<Service> {
+    const svc = this.find(k);
+    if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
+    if (svc.sched?.done) svc.sched.done(svc, svc.schedState, this.opts.ctx);
+    this.services = this.services.filter((s) => s !== svc);
+    this.trash = this.trash.filter((t) => t.svc !== svc);
+    for (const d of svc.dests) d.available = false;
+    return ok(svc);
+  }
+
+  flush(): void {
+    for (const s of [...this.services]) this.deleteService(s.spec);
+  }
+
+  zero(k?: ServiceKey): Result<void> {
+    if (k) {
+      const svc = this.find(k);
+      if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
+      svc.stats.zero();
+      for (const d of svc.dests) d.stats.zero();
+      return ok(undefined);
+    }
+    for (const s of this.services) { s.stats.zero(); for (const d of s.dests) d.stats.zero(); }
+    this.total.zero();
+    return ok(undefined);
+  }
+
+  // ------------------------------------------------------------ real servers
+
+  private checkDestSpec(svc: Service, d: DestSpec, adding: boolean): Result<void> {
+    if (d.weight < 0) return fail('ERANGE', `weight ${d.weight} is negative`);
+    if (d.lThreshold > d.uThreshold) {
+      return fail('ERANGE', `lower threshold ${d.lThreshold} is above upper threshold ${d.uThreshold}`);
+    }
+    if (d.fwd === 'tunnel' && d.tunType === 'gue' && d.tunPort === 0) return fail('EINVAL', 'GUE tunnel needs a port');
+    if (d.family !== svc.family) {
+      if (d.fwd !== 'tunnel') return fail('EINVAL', 'a real server of another address family must use tunnelling');
+      if (this.daemons.length > 0) return fail('EINVAL', 'mixed address families are refused while a sync daemon runs');
+    }
+    if (adding && !destAddressValid(d.family, d.addr)) return fail('EINVAL', `${d.addr} is not a unicast address`);
+    return ok(undefined);
+  }
+
+  addDest(k: ServiceKey, spec: DestSpec): Result<Dest> {
+    const svc = this.find(k);
+    if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
+    const chk = this.checkDestSpec(svc, spec, true);
+    if (!chk.ok) return chk;
+    if (svc.findDest(spec)) return fail('EEXIST', `real server ${destKeyText(spec)} already exists`);
+    // A dest deleted a short while ago is revived with its counters (ip_vs_trash_get_dest).
+    const ti = this.trash.findIndex((t) => t.svc === svc && t.dest.family === spec.family
+      && t.dest.addr === spec.addr && t.dest.port === spec.port);
+    let dest: Dest;
+    if (ti >= 0) {
+      dest = this.trash[ti]!.dest;
+      this.trash.splice(ti, 1);
+      dest.available = true;
+    } else {
+      dest = new Dest(spec);
+    }
+    this.updateDest(dest, spec, true);
+    svc.dests.unshift(dest);
+    if (svc.sched?.addDest) svc.sched.addDest(svc, svc.schedState, dest, this.opts.ctx);
+    return ok(dest);
+  }
+
+  /** __ip_vs_update_dest: the fields `-a/-e` set, and OVERLOAD/last_weight rules. */
+  private updateDest(dest: Dest, spec: DestSpec, adding: boolean): void {
+    if (spec.uThreshold === 0 || spec.uThreshold > dest.spec.uThreshold) dest.overloaded = false;
+    if (adding || spec.weight !== 0) dest.lastWeight = spec.weight;
+    dest.spec = { ...spec };
+  }
+
+  editDest(k: ServiceKey, spec: DestSpec): Result<Dest> {
+    const svc = this.find(k);
+    if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
+    const chk = this.checkDestSpec(svc, spec, false);
+    if (!chk.ok) return chk;
+    const dest = svc.findDest(spec);
+    if (!dest) return fail('ENOENT', `no real server ${destKeyText(spec)}`);
+    this.updateDest(dest, spec, false);
+    if (svc.sched?.updDest) svc.sched.updDest(svc, svc.schedState, dest, this.opts.ctx);
+    return ok(dest);
+  }
+
+  deleteDest(k: ServiceKey, dk: DestKey): Result<Dest> {
+    const svc = this.find(k);
+    if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
+    const dest = svc.findDest(dk);
+    if (!dest) return fail('ENOENT', `no real server ${destKeyText(dk)}`);
+    svc.dests = svc.dests.filter((d) => d !== dest);
+    dest.available = false;
+    dest.trashedAt = this.opts.ctx.now();
+    this.trash.push({ svc, dest });
+    if (svc.sched?.delDest) svc.sched.delDest(svc, svc.schedState, dest, this.opts.ctx);
+    return ok(dest);
+  }
+
+  /** Frees trashed dests nothing holds any more (ip_vs_dest_trash_expire). */
+  cleanTrash(): void {
+    const now = this.opts.ctx.now();
+    this.trash = this.trash.filter((t) =>
+      t.dest.activeConns + t.dest.inactConns + t.dest.persistConns > 0 || now - t.dest.trashedAt < TRASH_PERIOD);
+  }
+
+  // ------------------------------------------------------------ timeouts, daemons
+
+  /** `--set tcp tcpfin udp`: 0 leaves a value unchanged. */
+  setTimeouts(t: Timeouts): Result<void> {
+    for (const v of [t.tcp, t.tcpfin, t.udp]) {
+      if (!Number.isInteger(v) || v < 0 || v > 2678400) return fail('EINVAL', `timeout ${v} is outside 0..2678400`);
+    }
+    if (t.tcp) this.timeouts.tcp = t.tcp;
+    if (t.tcpfin) this.timeouts.tcpfin = t.tcpfin;
+    if (t.udp) this.timeouts.udp = t.udp;
+    return ok(undefined);
+  }
+
+  startDaemon(d: Omit<SyncDaemonSpec, 'maxlen'> & { maxlen: number }): Result<SyncDaemonSpec> {
+    if (this.daemons.some((x) => x.state === d.state)) return fail('EEXIST', `${d.state} sync daemon already runs`);
+    if (this.opts.interfaceExists && !this.opts.interfaceExists(d.mcastIfn)) {
+      return fail('ENODEV', `no interface ${d.mcastIfn}`);
+    }
+    for (const s of this.services) {
+      if (s.dests.some((x) => x.family !== s.family)) return fail('EINVAL', 'real servers of mixed address families exist');
+    }
+    const hdr = d.group.includes(':') ? 48 : 28;
+    let maxlen = d.maxlen;
+    if (maxlen === 0) {
+      const mtu = this.opts.interfaceMtu?.(d.mcastIfn) ?? 1500;
+      maxlen = (d.state === 'master' ? 1500 : Math.min(Math.max(mtu, 1500), 65535)) - hdr;
+    } else {
+      maxlen = Math.min(Math.max(maxlen, d.state === 'master' ? 1 : 1024), 65535 - hdr);
+    }
+    const spec: SyncDaemonSpec = { ...d, maxlen };
+    this.daemons.push(spec);
+    this.daemons.sort((a, b) => (a.state === 'master' ? 0 : 1) - (b.state === 'master' ? 0 : 1));
+    return ok(spec);
+  }
+
+  stopDaemon(state: 'master' | 'backup'): Result<void> {
+    const i = this.daemons.findIndex((x) => x.state === state);
+    if (i < 0) return fail('ESRCH', `no ${state} sync daemon runs`);
+    this.daemons.splice(i, 1);
+    return ok(undefined);
+  }
+
+  /** A JSON-safe snapshot of every service in kernel order, for lvsadm. */
+  snapshot(): ServiceView[] {
+    return this.kernelOrder().map((s) => s.view());
+  }
+}
+
+export { zeroStats };
