@@ -223,6 +223,20 @@ export class ServiceTable {
     return ok(svc);
   }
 
+  /**
+   * After the plugin registry was reloaded: a service whose scheduler code
+   * changed gets the new code, with state rebuilt as on `-E -s`.
+   */
+  refreshSchedulers(): void {
+    for (const svc of this.services) {
+      const r = this.lookupScheduler(svc.spec.scheduler);
+      if (!r.ok || r.value === svc.sched) continue;
+      if (svc.sched?.done) svc.sched.done(svc, svc.schedState, this.opts.ctx);
+      svc.sched = r.value;
+      svc.schedState = svc.sched ? svc.sched.init(svc, this.opts.ctx) : undefined;
+    }
+  }
+
   flush(): void {
     for (const s of [...this.services]) this.deleteService(s.spec);
   }

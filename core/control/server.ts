@@ -1,0 +1,155 @@
+// The control socket: a root-only unix socket (mode 0600) taking one JSON
+// request per line and answering one JSON reply per line. It plays the part
+// of the kernel's IPVS netlink interface for lvsadm.
+
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Bus } from '../bus.js';
+import type { Result } from '../errors.js';
+import { CONN_TAB_SIZE, IPVS_VERSION, type ServiceTable } from '../model/table.js';
+import type { ConnView, Reply, Request } from './protocol.js';
+import { parseRequest } from './validate.js';
+
+/** A request line longer than this is refused (and the connection closed). */
+const MAX_LINE = 1 << 20;
+
+export interface ControlDeps {
+  table: ServiceTable;
+  bus: Bus;
+  /** Live connection entries (the data plane's; empty without one). */
+  conns?: () => ConnView[];
+}
+
+function reply<T>(r: Result<T>, data?: unknown): Reply {
+  return r.ok ? { ok: true, data: data ?? null } : { ok: false, errno: r.error.errno, message: r.error.message };
+}
+
+/** Carries out one request against the table; never throws for bad input. */
+export function handleRequest(req: Request, deps: ControlDeps): Reply {
+  const { table, bus } = deps;
+  switch (req.op) {
+    case 'info': return { ok: true, data: { version: IPVS_VERSION, connTabSize: CONN_TAB_SIZE } };
+    case 'get-services': return { ok: true, data: table.snapshot() };
+    case 'get-service': {
+      const s = table.find(req.service);
+      return s ? { ok: true, data: s.view() } : { ok: false, errno: 'ESRCH', message: 'no such service' };
+    }
+    case 'add-service': {
+      const r = table.addService(req.service);
+      if (r.ok) bus.emit('service.added', { service: r.value.spec });
+      return reply(r);
+    }
+    case 'edit-service': {
+      const r = table.editService(req.service);
+      if (r.ok) bus.emit('service.changed', { service: r.value.spec });
+      return reply(r);
+    }
+    case 'delete-service': {
+      const r = table.deleteService(req.service);
+      if (r.ok) bus.emit('service.removed', { service: r.value.spec });
+      return reply(r);
+    }
+    case 'flush': {
+      for (const s of [...table.list()]) {
+        const r = table.deleteService(s.spec);
+        if (r.ok) bus.emit('service.removed', { service: r.value.spec });
+      }
+      return { ok: true, data: null };
+    }
+    case 'zero': return reply(table.zero(req.service));
+    case 'add-dest': {
+      const r = table.addDest(req.service, req.dest);
+      if (r.ok) bus.emit('dest.added', { service: req.service, dest: r.value.spec });
+      return reply(r);
+    }
+    case 'edit-dest': {
+      const r = table.editDest(req.service, req.dest);
+      if (r.ok) bus.emit('dest.changed', { service: req.service, dest: r.value.spec });
+      return reply(r);
+    }
+    case 'delete-dest': {
+      const r = table.deleteDest(req.service, req.dest);
+      if (r.ok) bus.emit('dest.removed', { service: req.service, dest: r.value.spec });
+      return reply(r);
+    }
+    case 'get-timeouts': return { ok: true, data: table.timeouts };
+    case 'set-timeouts': return reply(table.setTimeouts(req.timeouts));
+    case 'get-daemons': return { ok: true, data: table.daemons };
+    case 'start-daemon': return reply(table.startDaemon(req.daemon));
+    case 'stop-daemon': return reply(table.stopDaemon(req.state));
+    case 'get-conns': return { ok: true, data: deps.conns?.() ?? [] };
+  }
+}
+
+/** Handles one raw line: parse, check, carry out. */
+export function handleLine(line: string, deps: ControlDeps): Reply {
+  const req = parseRequest(line);
+  if ('error' in req) return { ok: false, errno: 'EPROTO', message: req.error };
+  try {
+    return handleRequest(req, deps);
+  } catch (e) {
+    // A bug, not bad input: report it without taking the daemon down.
+    return { ok: false, errno: 'EPROTO', message: `internal error: ${(e as Error).message}` };
+  }
+}
+
+function serveSocket(sock: Socket, deps: ControlDeps): void {
+  let buf = '';
+  sock.setEncoding('utf8');
+  sock.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim() === '') continue;
+      sock.write(JSON.stringify(handleLine(line, deps)) + '\n');
+    }
+    if (buf.length > MAX_LINE) {
+      sock.end(JSON.stringify({ ok: false, errno: 'EPROTO', message: 'request too long' }) + '\n');
+      buf = '';
+    }
+  });
+  sock.on('error', () => { /* the client went away; nothing to clean up */ });
+}
+
+/** Whether something already answers on a unix socket path. */
+function socketAlive(path: string): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect(path);
+    s.on('connect', () => { s.destroy(); res(true); });
+    s.on('error', () => res(false));
+  });
+}
+
+export class SocketInUse extends Error {}
+
+/** Listens on `path` (mode 0600). A stale socket from a dead daemon is replaced; a live one is not. */
+export async function listenControl(path: string, deps: ControlDeps): Promise<Server> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  if (existsSync(path)) {
+    if (await socketAlive(path)) throw new SocketInUse(`another lvsd already answers on ${path}`);
+    unlinkSync(path);
+  }
+  const server = createServer((sock) => serveSocket(sock, deps));
+  // Created under a umask so that it is never, even briefly, reachable by others.
+  const old = process.umask(0o177);
+  try {
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(path, () => { server.off('error', rej); res(); });
+    });
+  } finally {
+    process.umask(old);
+  }
+  chmodSync(path, 0o600);
+  return server;
+}
+
+export function closeControl(server: Server, path: string): Promise<void> {
+  return new Promise((res) => {
+    server.close(() => res());
+    try { unlinkSync(path); } catch { /* already gone */ }
+  });
+}

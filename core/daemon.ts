@@ -1,0 +1,166 @@
+// The daemon: wires the service table, plugins, config (load, diff, apply,
+// watch) and the control socket. It owns no policy of its own.
+
+import type { Server } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { Bus } from './bus.js';
+import { closeControl, listenControl } from './control/server.js';
+import { prepareConfig } from './config/check.js';
+import { applyPlan, formatPlan, planDiff } from './config/diff.js';
+import type { DesiredState } from './config/schema.js';
+import { watchConfig } from './config/watch.js';
+import type { Logger } from './log.js';
+import { ServiceTable } from './model/table.js';
+import { serviceKeyText } from './model/types.js';
+import type { SchedContext } from './plugin.js';
+import { loadPlugins, PluginRegistry } from './plugins/loader.js';
+
+export type IoKind = 'memory' | 'afpacket';
+
+export interface DaemonOptions {
+  configFile?: string;
+  socket: string;
+  io: IoKind;
+  /** Plugin folders from the command line (config may name more). */
+  pluginDirs: string[];
+  log: Logger;
+  /** Debounce for config file changes, ms. */
+  watchDebounceMs?: number;
+}
+
+/** Kernel-style log lines (e.g. "no destination available") at most once per 5 s each. */
+function rateLimited(log: Logger): (msg: string) => void {
+  const last = new Map<string, number>();
+  return (msg) => {
+    const now = Date.now();
+    if ((last.get(msg) ?? 0) + 5000 > now) return;
+    last.set(msg, now);
+    log.warn(msg);
+  };
+}
+
+export function systemSchedContext(log: Logger): SchedContext {
+  const t0 = performance.now();
+  const base = Date.now() / 1000;
+  return {
+    now: () => base + (performance.now() - t0) / 1000,
+    randomU32: () => randomBytes(4).readUInt32LE(0),
+    log: rateLimited(log),
+  };
+}
+
+/** Whether a network interface exists (for the sync daemon's mcast interface). */
+function interfaceExists(name: string): boolean {
+  return /^[^/\s]{1,15}$/.test(name) && existsSync(`/sys/class/net/${name}`);
+}
+
+function interfaceMtu(name: string): number {
+  try { return Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim()) || 1500; } catch { return 1500; }
+}
+
+export class Daemon {
+  readonly bus = new Bus();
+  readonly table: ServiceTable;
+  registry = new PluginRegistry();
+  private desired: DesiredState | null = null;
+  private server: Server | null = null;
+  private watcher: { update(files: string[]): void; close(): void } | null = null;
+  private reloading: Promise<boolean> | null = null;
+  private pendingReload = false;
+  private readonly opts: DaemonOptions;
+  private readonly log: Logger;
+
+  constructor(opts: DaemonOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.table = new ServiceTable({
+      schedulers: (name) => this.registry.scheduler(name),
+      interfaceExists, interfaceMtu,
+      ctx: systemSchedContext(opts.log),
+    });
+  }
+
+  /** Loads plugins and config, then opens the control socket. Throws when start-up cannot succeed. */
+  async start(): Promise<void> {
+    this.registry = await loadPlugins(this.opts.pluginDirs);
+    this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
+    if (this.opts.configFile) {
+      const r = await this.loadAndApply();
+      if (!r.ok) throw new Error(r.error);
+    }
+    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus });
+    this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);
+  }
+
+  /**
+   * Loads the config file, and applies the difference with the last good one.
+   * On any failure nothing changes and the reason is returned.
+   */
+  private async loadAndApply(): Promise<{ ok: true } | { ok: false; error: string }> {
+    const file = this.opts.configFile!;
+    const prepared = await prepareConfig(file, this.opts.pluginDirs);
+    this.watch(prepared.files);
+    if (!prepared.ok) return { ok: false, error: prepared.error };
+    const { desired: next, registry } = prepared;
+
+    const previousRegistry = this.registry;
+    this.registry = registry;
+    const plan = planDiff(this.desired, next);
+    const applied = applyPlan(this.table, plan);
+    if (!applied.ok) {
+      this.registry = previousRegistry;
+      return { ok: false, error: `${file}: ${applied.error}` };
+    }
+    this.table.refreshSchedulers();
+    const t = next.timeouts;
+    const prevT = this.desired?.timeouts ?? {};
+    if (t.tcp !== prevT.tcp || t.tcpfin !== prevT.tcpfin || t.udp !== prevT.udp) {
+      this.table.setTimeouts({ tcp: t.tcp ?? 0, tcpfin: t.tcpfin ?? 0, udp: t.udp ?? 0 });
+    }
+    this.desired = next;
+    const { added, edited, removed } = applied.counts;
+    this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);
+    const text = formatPlan(plan);
+    if (text !== 'no changes') this.log.debug(text);
+    this.bus.emit('config.applied', { file, added, edited, removed });
+    return { ok: true };
+  }
+
+  /** Reloads the config (SIGHUP or a file change). Concurrent calls coalesce. */
+  async reload(): Promise<boolean> {
+    if (!this.opts.configFile) { this.log.warn('reload asked, but lvsd runs without --config'); return false; }
+    if (this.reloading) { this.pendingReload = true; return this.reloading; }
+    this.reloading = (async () => {
+      let ok = true;
+      do {
+        this.pendingReload = false;
+        const r = await this.loadAndApply();
+        if (!r.ok) {
+          ok = false;
+          this.log.error(`config reload failed, keeping the running config:\n${r.error}`);
+          this.bus.emit('config.rejected', { file: this.opts.configFile!, error: r.error });
+        } else ok = true;
+      } while (this.pendingReload);
+      return ok;
+    })();
+    try { return await this.reloading; } finally { this.reloading = null; }
+  }
+
+  private watch(files: string[]): void {
+    if (!this.opts.configFile || files.length === 0) return;
+    if (this.watcher) { this.watcher.update(files); return; }
+    this.watcher = watchConfig(files, () => { void this.reload(); }, { debounceMs: this.opts.watchDebounceMs ?? 100 });
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = null;
+    if (this.server) await closeControl(this.server, this.opts.socket);
+    this.server = null;
+  }
+
+  describe(): string {
+    return this.table.list().map((s) => serviceKeyText(s.spec)).join(', ');
+  }
+}

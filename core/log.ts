@@ -1,0 +1,20 @@
+// Log lines on stderr, one per event, prefixed so they read well under systemd.
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export function createLogger(min: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  const at = (level: LogLevel) => (msg: string): void => {
+    if (ORDER[level] < ORDER[min]) return;
+    const tag = level === 'info' ? '' : `${level}: `;
+    for (const line of msg.split('\n')) write(`lvsd: ${tag}${line}\n`);
+  };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}

@@ -1,0 +1,182 @@
+// The plugin loader: compiles each plugin file with esbuild into a cached ES
+// module (so data-plane workers can import the same file later), imports it,
+// and checks its default export against the contract of its kind.
+
+import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  KIND_DIRS, OPTIONAL_HOOKS, PLUGIN_KINDS, REQUIRED_HOOKS,
+  type AnyPlugin, type PluginKind, type SchedulerPlugin,
+} from '../plugin.js';
+
+const CORE_INDEX = resolve(dirname(fileURLToPath(import.meta.url)), '../index.ts');
+/** The project's own plugins/ folder. */
+export const BUILTIN_PLUGIN_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../plugins');
+
+/** Keys a plugin object may carry besides its kind's hooks. */
+const COMMON_KEYS = ['kind', 'name', 'description'];
+const EXTRA_KEYS: Partial<Record<PluginKind, string[]>> = { scheduler: ['tickInterval'], forwarder: ['method'] };
+/** Scheduler names are at most 15 characters (IP_VS_SCHEDNAME_MAXLEN). */
+const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,14}$/i;
+
+export class PluginError extends Error {
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super(`plugin ${file}: ${message}`);
+    this.name = 'PluginError';
+    this.file = file;
+  }
+}
+
+export interface LoadedPlugin {
+  plugin: AnyPlugin;
+  /** The TypeScript source it came from. */
+  file: string;
+  /** The compiled module (importable by workers). */
+  module: string;
+}
+
+/** Plugins by kind and name. */
+export class PluginRegistry {
+  private byKind = new Map<PluginKind, Map<string, LoadedPlugin>>();
+
+  add(p: LoadedPlugin): void {
+    let m = this.byKind.get(p.plugin.kind);
+    if (!m) { m = new Map(); this.byKind.set(p.plugin.kind, m); }
+    const prev = m.get(p.plugin.name);
+    if (prev) {
+      throw new PluginError(p.file, `a ${p.plugin.kind} named "${p.plugin.name}" is already loaded from ${prev.file}`);
+    }
+    m.set(p.plugin.name, p);
+  }
+  get(kind: PluginKind, name: string): LoadedPlugin | undefined { return this.byKind.get(kind)?.get(name); }
+  names(kind: PluginKind): string[] { return [...(this.byKind.get(kind)?.keys() ?? [])].sort(); }
+  scheduler(name: string): SchedulerPlugin<unknown> | undefined {
+    return this.get('scheduler', name)?.plugin as SchedulerPlugin<unknown> | undefined;
+  }
+  files(): string[] {
+    return [...this.byKind.values()].flatMap((m) => [...m.values()].map((p) => p.file));
+  }
+}
+
+/** Checks an export against its kind; returns the plugin or an error text. */
+export function checkPlugin(value: unknown, expectedKind?: PluginKind): AnyPlugin | string {
+  if (typeof value !== 'object' || value === null) {
+    return 'its default export must be an object made by defineScheduler/defineForwarder/defineHealthCheck/defineClassifier/defineSync';
+  }
+  const o = value as Record<string, unknown>;
+  const kind = o['kind'];
+  if (typeof kind !== 'string' || !(PLUGIN_KINDS as readonly string[]).includes(kind)) {
+    return `its default export has no valid "kind" (got ${JSON.stringify(kind)}); make it with one of the define… helpers`;
+  }
+  const k = kind as PluginKind;
+  if (expectedKind && k !== expectedKind) return `it is a ${k} plugin but sits in the ${KIND_DIRS[expectedKind]} folder`;
+  const name = o['name'];
+  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+    return `its name must be 1..15 letters, digits, '-', '_' or '.' (got ${JSON.stringify(name)})`;
+  }
+  for (const h of REQUIRED_HOOKS[k]) {
+    if (typeof o[h] !== 'function') return `${k} "${name}" lacks the required hook ${h}()`;
+  }
+  const allowed = new Set([...COMMON_KEYS, ...REQUIRED_HOOKS[k], ...OPTIONAL_HOOKS[k], ...(EXTRA_KEYS[k] ?? [])]);
+  for (const key of Object.keys(o)) {
+    if (!allowed.has(key)) return `${k} "${name}" has an unknown key "${key}" (allowed: ${[...allowed].join(', ')})`;
+  }
+  for (const h of OPTIONAL_HOOKS[k]) {
+    if (o[h] !== undefined && typeof o[h] !== 'function') return `${k} "${name}": ${h} must be a function`;
+  }
+  // A forwarder's method is data, not a hook: checked here so a typo is caught at load time.
+  if (k === 'forwarder' && !['masq', 'route', 'tunnel', 'local'].includes(String(o['method']))) {
+    return `forwarder "${name}" has method ${JSON.stringify(o['method'])}; use masq, route, tunnel or local`;
+  }
+  return value as AnyPlugin;
+}
+
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * lvsd's own dependencies stay external (native addons cannot be bundled); the
+ * compiled modules live under the project's node_modules so those resolve.
+ */
+function projectDependencies(): string[] {
+  try {
+    const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    return Object.keys(pkg.dependencies ?? {});
+  } catch { return []; }
+}
+
+function cacheDir(): string {
+  const d = join(PROJECT_ROOT, 'node_modules', '.cache', 'lvsd-plugins');
+  mkdirSync(d, { recursive: true, mode: 0o700 });
+  return d;
+}
+
+/** Compiles one plugin file and imports it. */
+export async function loadPluginFile(file: string, expectedKind?: PluginKind): Promise<LoadedPlugin> {
+  const abs = resolve(file);
+  let code: string;
+  try {
+    const out = await build({
+      entryPoints: [abs], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20',
+      sourcemap: 'inline', logLevel: 'silent', alias: { lvsd: CORE_INDEX },
+      external: projectDependencies(),
+    });
+    code = out.outputFiles[0]!.text;
+  } catch (e) {
+    const errs = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;
+    const first = errs?.[0];
+    const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : '';
+    throw new PluginError(abs, `does not compile: ${where}${first?.text ?? (e as Error).message}`);
+  }
+  const hash = createHash('sha256').update(abs).update(code).digest('hex').slice(0, 16);
+  const module = join(cacheDir(), `${basename(abs).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`);
+  if (!existsSync(module)) writeFileSync(module, code, { mode: 0o600 });
+  let mod: { default?: unknown };
+  try {
+    mod = await import(pathToFileURL(module).href) as { default?: unknown };
+  } catch (e) {
+    throw new PluginError(abs, `failed while loading: ${(e as Error).message}`);
+  }
+  const checked = checkPlugin(mod.default, expectedKind);
+  if (typeof checked === 'string') throw new PluginError(abs, checked);
+  return { plugin: checked, file: abs, module };
+}
+
+const isPluginSource = (f: string): boolean => /\.(ts|mts|js|mjs)$/.test(f) && !/\.(test|d)\.[mc]?ts$/.test(f);
+
+/**
+ * The plugin files of a folder: either laid out by kind (schedulers/, health/,
+ * …, as plugins/ is) or flat, in which case each file declares its kind.
+ */
+export function pluginFilesIn(dir: string): { file: string; kind?: PluginKind }[] {
+  const out: { file: string; kind?: PluginKind }[] = [];
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return out;
+  for (const entry of readdirSync(dir).sort()) {
+    const p = join(dir, entry);
+    const kind = PLUGIN_KINDS.find((k) => KIND_DIRS[k] === entry);
+    if (kind && statSync(p).isDirectory()) {
+      for (const f of readdirSync(p).sort()) {
+        if (isPluginSource(f) && statSync(join(p, f)).isFile()) out.push({ file: join(p, f), kind });
+      }
+    } else if (isPluginSource(entry) && statSync(p).isFile()) {
+      out.push({ file: p });
+    }
+  }
+  return out;
+}
+
+/** Loads the built-in plugins and every extra folder into one registry; the first error wins. */
+export async function loadPlugins(extraDirs: readonly string[], opts: { builtin?: boolean } = {}): Promise<PluginRegistry> {
+  const reg = new PluginRegistry();
+  const dirs = [...(opts.builtin === false ? [] : [BUILTIN_PLUGIN_DIR]), ...extraDirs.map((d) => resolve(d))];
+  for (const dir of dirs) {
+    if (dir !== BUILTIN_PLUGIN_DIR && (!existsSync(dir) || !statSync(dir).isDirectory())) {
+      throw new PluginError(dir, 'is not a folder');
+    }
+    for (const { file, kind } of pluginFilesIn(dir)) reg.add(await loadPluginFile(file, kind));
+  }
+  return reg;
+}

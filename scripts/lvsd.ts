@@ -1,0 +1,99 @@
+// lvsd: the daemon, plus its offline tools (--check, sched-trace).
+
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { Daemon, type IoKind } from '../core/daemon.js';
+import { socketPath } from '../core/control/protocol.js';
+import { createLogger, type LogLevel } from '../core/log.js';
+import { checkConfigFile } from '../core/config/check.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const HELP = `lvsd ${VERSION} - Linux Virtual Server director in userspace
+
+Usage:
+  lvsd [--config FILE] [--socket PATH] [--io memory|afpacket] [--plugins DIR]... [--log-level LEVEL]
+      Run the director. Without --config it starts with an empty table that
+      lvsadm fills, as the kernel's IPVS is filled by ipvsadm. The config file
+      is watched (with every file it imports) and re-applied as a diff when it
+      changes; SIGHUP reloads it too; SIGTERM exits.
+  lvsd --check FILE [--plugins DIR]...
+      Validate a config and print what applying it to an empty table would do.
+  lvsd sched-trace FILE.json|-
+      Run one scheduler over a scripted scenario and print each decision.
+
+Options:
+  --config FILE     the operator's config.ts
+  --socket PATH     control socket (default $LVSD_SOCKET or /run/lvsd/lvsd.sock)
+  --io KIND         packet I/O: memory (in-process wire, no root) or afpacket
+  --plugins DIR     an extra plugin folder (repeatable)
+  --log-level L     debug, info (default), warn, error
+  -h, --help        this text
+  -v, --version     the version
+`;
+
+function fail(msg: string, code = 2): never {
+  process.stderr.write(`lvsd: ${msg}\n`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'sched-trace') {
+    const { schedTraceMain } = await import('./sched-trace.js');
+    process.exitCode = await schedTraceMain(argv.slice(1));
+    return;
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv, allowPositionals: false, strict: true,
+      options: {
+        config: { type: 'string' }, socket: { type: 'string' }, io: { type: 'string', default: 'memory' },
+        plugins: { type: 'string', multiple: true, default: [] }, check: { type: 'string' },
+        'log-level': { type: 'string', default: 'info' },
+        help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
+      },
+    }));
+  } catch (e) {
+    fail(`${(e as Error).message}\nTry 'lvsd --help'.`);
+  }
+  if (values.help) { process.stdout.write(HELP); return; }
+  if (values.version) { process.stdout.write(`lvsd ${VERSION} (IPVS 1.2.1 compatible)\n`); return; }
+  const level = values['log-level'];
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) fail(`--log-level must be debug, info, warn or error`);
+  const log = createLogger(level as LogLevel);
+
+  if (values.check !== undefined) {
+    const r = await checkConfigFile(values.check, values.plugins);
+    if (!r.ok) { process.stderr.write(`${r.error}\n`); process.exitCode = 1; return; }
+    process.stdout.write(`${values.check}: valid\n${r.plan}\n`);
+    return;
+  }
+  const io = values.io;
+  if (io !== 'memory' && io !== 'afpacket') fail(`--io must be memory or afpacket (got ${io})`);
+  if (io === 'afpacket') {
+    fail('--io afpacket: real-interface packet I/O is not part of this build yet; use --io memory', 1);
+  }
+
+  const daemon = new Daemon({
+    configFile: values.config, socket: socketPath(values.socket), io: io as IoKind,
+    pluginDirs: values.plugins, log,
+  });
+  try {
+    await daemon.start();
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${sig}: shutting down`);
+    void daemon.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => { log.info('SIGHUP: reloading config'); void daemon.reload(); });
+}
+
+await main(process.argv.slice(2));
