@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Bus } from '../core/bus.js';
+import { request } from '../core/control/client.js';
+import { closeControl, handleLine, listenControl, SocketInUse } from '../core/control/server.js';
+import { ServiceTable } from '../core/model/table.js';
+import { defineScheduler } from '../core/plugin.js';
+import type { ServiceSpec, DestSpec } from '../core/model/types.js';
+
+const first = defineScheduler({ name: 'first', init: () => null, schedule: (svc) => svc.dests[0] ?? null });
+
+function newTable(): ServiceTable {
+  return new ServiceTable({
+    schedulers: (n) => (n === 'first' ? first : undefined),
+    ctx: { now: () => 0, randomU32: () => 0, log: () => {} },
+  });
+}
+const svc: ServiceSpec = { family: 'inet', protocol: 'tcp', addr: '10.0.0.1', port: 80, fwmark: 0,
+  scheduler: 'first', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' };
+const dest: DestSpec = { family: 'inet', addr: '192.168.0.1', port: 80, fwd: 'masq', weight: 1,
+  uThreshold: 0, lThreshold: 0, tunType: 'ipip', tunPort: 0, tunFlags: 0 };
+
+describe('control protocol', () => {
+  it('refuses malformed requests with EPROTO and changes nothing', () => {
+    const table = newTable();
+    const deps = { table, bus: new Bus() };
+    const bad = [
+      'not json', '[]', '{}', '{"op":"explode"}',
+      JSON.stringify({ op: 'add-service', service: { ...svc, port: 70000 } }),
+      JSON.stringify({ op: 'add-service', service: { ...svc, addr: '10.0.0.300' } }),
+      JSON.stringify({ op: 'add-service', service: { ...svc, family: 'inet6' } }),
+      JSON.stringify({ op: 'add-service', service: { ...svc, scheduler: 'x'.repeat(16) } }),
+      JSON.stringify({ op: 'add-dest', service: svc, dest: { ...dest, fwd: 'teleport' } }),
+      JSON.stringify({ op: 'add-dest', service: svc, dest: { ...dest, weight: 1.5 } }),
+      JSON.stringify({ op: 'set-timeouts', timeouts: { tcp: -1, tcpfin: 0, udp: 0 } }),
+      JSON.stringify({ op: 'stop-daemon', state: 'primary' }),
+    ];
+    for (const line of bad) {
+      const r = handleLine(line, deps);
+      assert.equal(r.ok, false, line);
+      if (!r.ok) assert.equal(r.errno, 'EPROTO', line);
+    }
+    assert.equal(table.list().length, 0);
+  });
+
+  it('returns kernel errnos for refused operations', () => {
+    const deps = { table: newTable(), bus: new Bus() };
+    const run = (o: object) => handleLine(JSON.stringify(o), deps);
+    assert.deepEqual(run({ op: 'add-service', service: svc }), { ok: true, data: null });
+    assert.equal((run({ op: 'add-service', service: svc }) as { errno: string }).errno, 'EEXIST');
+    assert.equal((run({ op: 'add-service', service: { ...svc, port: 81, scheduler: 'nope' } }) as { errno: string }).errno, 'ENOENT');
+    assert.equal((run({ op: 'delete-service', service: { ...svc, port: 81 } }) as { errno: string }).errno, 'ESRCH');
+    assert.equal((run({ op: 'add-dest', service: svc, dest: { ...dest, addr: '224.0.0.1' } }) as { errno: string }).errno, 'EINVAL');
+    assert.equal((run({ op: 'add-dest', service: svc, dest: { ...dest, weight: -1 } }) as { errno: string }).errno, 'ERANGE');
+    assert.equal((run({ op: 'add-dest', service: svc, dest: { ...dest, lThreshold: 5 } }) as { errno: string }).errno, 'ERANGE');
+    assert.equal((run({ op: 'edit-dest', service: svc, dest }) as { errno: string }).errno, 'ENOENT');
+    assert.equal((run({ op: 'stop-daemon', state: 'master' }) as { errno: string }).errno, 'ESRCH');
+  });
+
+  it('listens with mode 0600, answers requests, and removes the socket on close', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
+    const path = join(dir, 'sub', 'lvsd.sock');
+    const deps = { table: newTable(), bus: new Bus() };
+    const server = await listenControl(path, deps);
+    try {
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      const r = await request(path, { op: 'add-service', service: svc });
+      assert.deepEqual(r, { ok: true, data: null });
+      const l = await request<unknown[]>(path, { op: 'get-services' });
+      assert.ok(l.ok && l.data.length === 1);
+      await assert.rejects(listenControl(path, deps), SocketInUse);
+    } finally {
+      await closeControl(server, path);
+    }
+    assert.equal(existsSync(path), false);
+  });
+
+  it('replaces a stale socket file left by a dead daemon', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
+    const path = join(dir, 'lvsd.sock');
+    writeFileSync(path, '');
+    const server = await listenControl(path, { table: newTable(), bus: new Bus() });
+    await closeControl(server, path);
+  });
+});

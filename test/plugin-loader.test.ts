@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { loadPluginFile, loadPlugins, checkPlugin, PluginError } from '../core/plugins/loader.js';
+
+const fx = (p: string) => new URL(`./fixtures/plugins/${p}`, import.meta.url).pathname;
+
+describe('plugin loader', () => {
+  it('loads a kind-folder plugin and a flat-folder plugin by their names', async () => {
+    const reg = await loadPlugins([fx('good'), fx('flat')], { builtin: false });
+    assert.deepEqual(reg.names('scheduler'), ['first']);
+    assert.deepEqual(reg.names('classifier'), ['mark7']);
+    const first = reg.scheduler('first')!;
+    assert.equal(first.kind, 'scheduler');
+  });
+
+  it('refuses a duplicate name, naming both files', async () => {
+    await assert.rejects(loadPlugins([fx('good'), fx('dup')], { builtin: false }), (e: Error) => {
+      assert.ok(e instanceof PluginError);
+      assert.match(e.message, /dup\/schedulers\/first\.ts: a scheduler named "first" is already loaded from .*good\/schedulers\/first\.ts/);
+      return true;
+    });
+  });
+
+  it('refuses a plugin of the wrong kind for its folder', async () => {
+    await assert.rejects(loadPlugins([fx('badkind')], { builtin: false }),
+      /it is a health plugin but sits in the schedulers folder/);
+  });
+
+  it('refuses a plugin without a required hook', async () => {
+    await assert.rejects(loadPluginFile(fx('nohook/sched.ts')), /scheduler "nohook" lacks the required hook schedule\(\)/);
+  });
+
+  it('refuses a misspelt hook', async () => {
+    await assert.rejects(loadPluginFile(fx('typo/sched.ts')), /unknown key "addDset"/);
+  });
+
+  it('reports a syntax error with file and line', async () => {
+    await assert.rejects(loadPluginFile(fx('syntax/sched.ts')), /does not compile: .*sched\.ts:1:\d+: /);
+  });
+
+  it('refuses a folder that does not exist', async () => {
+    await assert.rejects(loadPlugins([fx('nope')], { builtin: false }), /nope: is not a folder/);
+  });
+
+  it('checks export shapes', () => {
+    assert.match(String(checkPlugin(42)), /must be an object/);
+    assert.match(String(checkPlugin({ kind: 'nonsense' })), /no valid "kind"/);
+    assert.match(String(checkPlugin({ kind: 'scheduler', name: 'this-name-is-far-too-long', init() {}, schedule() {} })), /1\.\.15/);
+    assert.match(String(checkPlugin({ kind: 'forwarder', name: 'f', inbound() {}, method: 'teleport' })), /method "teleport"/);
+    assert.equal(typeof checkPlugin({ kind: 'scheduler', name: 'ok', init() {}, schedule() {} }), 'object');
+  });
+
+  it('loads the built-in schedulers', async () => {
+    const reg = await loadPlugins([]);
+    for (const n of ['rr', 'wlc']) assert.ok(reg.scheduler(n), `built-in ${n}`);
+  });
+});
