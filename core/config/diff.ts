@@ -1,0 +1,382 @@
+// The difference between the previous config and the new one, as a plan of
+// table operations, and its all-or-nothing application.
+//
+// The plan is computed config against config, not config against the live
+// table: changes made at run time with lvsadm survive a reload unless the file
+// itself changed the same thing. Applying an edit therefore changes only the
+// fields the file changed, on top of whatever the live service or real has.
+
+import { u32ToIpv4 } from '../model/addr.js';
+import { DEFAULT_TIMEOUTS, type ServiceTable } from '../model/table.js';
+import {
+  SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
+  destKeyText, serviceKeyText,
+  type DestKey, type DestSpec, type FwdMethod, type ServiceKey, type ServiceSpec, type Timeouts,
+} from '../model/types.js';
+import { STRERROR, TableError, type Errno, type Result } from '../errors.js';
+import type { DesiredState } from './schema.js';
+
+export type PlanAction =
+  | { kind: 'remove-real'; service: ServiceKey; spec: DestSpec }
+  /** The service goes, and with it every real it has in the live table. */
+  | { kind: 'remove-service'; spec: ServiceSpec; reals: number }
+  /** `prev`/`spec` are the old and new config; only the fields that differ are applied. */
+  | { kind: 'edit-service'; spec: ServiceSpec; prev: ServiceSpec }
+  | { kind: 'add-service'; spec: ServiceSpec }
+  | { kind: 'edit-real'; service: ServiceKey; spec: DestSpec; prev: DestSpec }
+  | { kind: 'add-real'; service: ServiceKey; spec: DestSpec }
+  /** Timeouts the config set before (`prev`) and sets now; a dropped one returns to the default. */
+  | { kind: 'set-timeouts'; timeouts: Partial<Timeouts>; prev: Partial<Timeouts> };
+
+/** Daemon-level settings that changed; the daemon acts on them, applyPlan does not. */
+export interface SettingChange {
+  setting: 'plugins' | 'interfaces' | 'neighbors' | 'workers';
+  from: string;
+  to: string;
+}
+
+/** Actions in the order they are applied. */
+export interface Plan {
+  actions: PlanAction[];
+  settings: SettingChange[];
+}
+
+export type ApplyResult =
+  | { ok: true; counts: { added: number; edited: number; removed: number }; skipped?: string[] }
+  | { ok: false; error: string };
+
+// ------------------------------------------------------------------ compare
+
+const SERVICE_FIELDS = ['scheduler', 'flags', 'timeout', 'netmask', 'pe'] as const;
+const DEST_FIELDS = ['fwd', 'weight', 'uThreshold', 'lThreshold', 'tunType', 'tunPort', 'tunFlags'] as const;
+
+const svcKey = (k: ServiceKey): string => serviceKeyText(k);
+const destKey = (d: DestKey): string => `${d.family}|${d.addr}|${d.port}`;
+
+function serviceChanged(a: ServiceSpec, b: ServiceSpec): boolean {
+  return SERVICE_FIELDS.some((f) => a[f] !== b[f]);
+}
+
+function destChanged(a: DestSpec, b: DestSpec): boolean {
+  return DEST_FIELDS.some((f) => a[f] !== b[f]);
+}
+
+function settingText(d: DesiredState, s: SettingChange['setting']): string {
+  switch (s) {
+    case 'plugins': return d.plugins.join(', ') || '(none)';
+    case 'interfaces': return d.interfaces.map((i) => (i.mac ? `${i.name}=${i.mac}` : i.name)).join(', ') || '(none)';
+    case 'neighbors': return Object.entries(d.neighbors).map(([ip, mac]) => `${ip}=${mac}`).join(', ') || '(none)';
+    case 'workers': return d.workers === undefined ? 'default' : String(d.workers);
+  }
+}
+
+/** What changes from the config `prev` (null: nothing applied yet) to `next`. */
+export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
+  const before = new Map((prev?.services ?? []).map((s) => [svcKey(s.spec), s]));
+  const after = new Map(next.services.map((s) => [svcKey(s.spec), s]));
+  const removeReals: PlanAction[] = [];
+  const removeServices: PlanAction[] = [];
+  const editServices: PlanAction[] = [];
+  const addServices: PlanAction[] = [];
+  const editReals: PlanAction[] = [];
+  const addReals: PlanAction[] = [];
+
+  for (const [k, old] of before) {
+    const now = after.get(k);
+    if (!now) { removeServices.push({ kind: 'remove-service', spec: old.spec, reals: old.dests.length }); continue; }
+    const nowDests = new Map(now.dests.map((d) => [destKey(d), d]));
+    for (const d of old.dests) {
+      if (!nowDests.has(destKey(d))) removeReals.push({ kind: 'remove-real', service: now.spec, spec: d });
+    }
+  }
+  for (const [k, now] of after) {
+    const old = before.get(k);
+    if (!old) addServices.push({ kind: 'add-service', spec: now.spec });
+    else if (serviceChanged(old.spec, now.spec)) editServices.push({ kind: 'edit-service', spec: now.spec, prev: old.spec });
+    const oldDests = new Map((old?.dests ?? []).map((d) => [destKey(d), d]));
+    for (const d of now.dests) {   // config order, so `--nosort` lists them newest (last) first, as ipvsadm-restore would
+      const o = oldDests.get(destKey(d));
+      if (!o) addReals.push({ kind: 'add-real', service: now.spec, spec: d });
+      else if (destChanged(o, d)) editReals.push({ kind: 'edit-real', service: now.spec, spec: d, prev: o });
+    }
+  }
+
+  // Removals first (they free nothing the adds need, but a failing add then
+  // leaves fewer steps to undo); service edits before real changes so a new
+  // scheduler is initialised once and then told about each new real.
+  const actions = [...removeReals, ...removeServices, ...editServices, ...addServices, ...editReals, ...addReals];
+  const pt = prev?.timeouts ?? {};
+  const nt = next.timeouts;
+  if ((['tcp', 'tcpfin', 'udp'] as const).some((k) => pt[k] !== nt[k])) {
+    actions.push({ kind: 'set-timeouts', timeouts: { ...nt }, prev: { ...pt } });
+  }
+
+  const settings: SettingChange[] = [];
+  for (const s of ['plugins', 'interfaces', 'neighbors', 'workers'] as const) {
+    const from = prev ? settingText(prev, s) : settingText({ ...next, plugins: [], interfaces: [], neighbors: {}, workers: undefined }, s);
+    const to = settingText(next, s);
+    if (from !== to) settings.push({ setting: s, from, to });
+  }
+  return { actions, settings };
+}
+
+// ------------------------------------------------------------------ text
+
+const FWD_WORD: Record<FwdMethod, string> = { masq: 'nat', route: 'dr', tunnel: 'tun', local: 'local' };
+
+function schedFlagNames(s: ServiceSpec): string[] {
+  const p = s.scheduler === 'sh' || s.scheduler === 'mh' ? s.scheduler : '';
+  const out: string[] = [];
+  if (s.flags & SVC_F_SCHED1) out.push(p ? `${p}-fallback` : 'flag-1');
+  if (s.flags & SVC_F_SCHED2) out.push(p ? `${p}-port` : 'flag-2');
+  if (s.flags & SVC_F_SCHED3) out.push('flag-3');
+  return out;
+}
+
+function persistText(s: ServiceSpec): string {
+  if (!(s.flags & SVC_F_PERSISTENT)) return 'off';
+  const mask = s.family === 'inet' ? u32ToIpv4(s.netmask) : `/${s.netmask}`;
+  return `${s.timeout}s mask ${mask}${s.pe ? ` pe ${s.pe}` : ''}`;
+}
+
+function serviceText(s: ServiceSpec): string {
+  const parts = [`scheduler ${s.scheduler}`];
+  if (s.flags & SVC_F_PERSISTENT) parts.push(`persistent ${persistText(s)}`);
+  if (s.flags & SVC_F_ONEPACKET) parts.push('ops');
+  const f = schedFlagNames(s);
+  if (f.length) parts.push(`flags ${f.join(',')}`);
+  return parts.join(' ');
+}
+
+function tunnelText(d: DestSpec): string {
+  if (d.fwd !== 'tunnel' || (d.tunType === 'ipip' && d.tunFlags === 0)) return '';
+  const sum = d.tunFlags === TUN_FLAG_CSUM ? ' csum' : d.tunFlags === TUN_FLAG_REMCSUM ? ' remcsum' : '';
+  return ` ${d.tunType}${d.tunPort ? ` port ${d.tunPort}` : ''}${sum}`;
+}
+
+function destText(d: DestSpec): string {
+  const th = d.uThreshold || d.lThreshold ? ` thresholds ${d.lThreshold}..${d.uThreshold}` : '';
+  return `${FWD_WORD[d.fwd]}${tunnelText(d)} weight ${d.weight}${th}`;
+}
+
+function serviceDelta(a: ServiceSpec, b: ServiceSpec): string {
+  const out: string[] = [];
+  if (a.scheduler !== b.scheduler) out.push(`scheduler ${a.scheduler} -> ${b.scheduler}`);
+  const pa = persistText(a);
+  const pb = persistText(b);
+  if (pa !== pb) out.push(`persistence ${pa} -> ${pb}`);
+  if ((a.flags & SVC_F_ONEPACKET) !== (b.flags & SVC_F_ONEPACKET)) out.push(`ops ${a.flags & SVC_F_ONEPACKET ? 'on -> off' : 'off -> on'}`);
+  const fa = schedFlagNames(a).join(',') || 'none';
+  const fb = schedFlagNames(b).join(',') || 'none';
+  if (fa !== fb) out.push(`flags ${fa} -> ${fb}`);
+  return out.join(', ');
+}
+
+function destDelta(a: DestSpec, b: DestSpec): string {
+  const out: string[] = [];
+  const fa = `${FWD_WORD[a.fwd]}${tunnelText(a)}`;
+  const fb = `${FWD_WORD[b.fwd]}${tunnelText(b)}`;
+  if (fa !== fb) out.push(`forward ${fa} -> ${fb}`);
+  if (a.weight !== b.weight) out.push(`weight ${a.weight} -> ${b.weight}`);
+  if (a.uThreshold !== b.uThreshold) out.push(`upperThreshold ${a.uThreshold} -> ${b.uThreshold}`);
+  if (a.lThreshold !== b.lThreshold) out.push(`lowerThreshold ${a.lThreshold} -> ${b.lThreshold}`);
+  return out.join(', ');
+}
+
+function timeoutsDelta(a: Partial<Timeouts>, b: Partial<Timeouts>): string {
+  const out: string[] = [];
+  for (const k of ['tcp', 'tcpfin', 'udp'] as const) {
+    if (a[k] === b[k]) continue;
+    out.push(`${k} ${a[k] ?? `default (${DEFAULT_TIMEOUTS[k]})`} -> ${b[k] ?? `default (${DEFAULT_TIMEOUTS[k]})`}`);
+  }
+  return out.join(', ');
+}
+
+/** One line per action, for `lvsd --check` and the reload log. */
+export function formatAction(a: PlanAction): string {
+  switch (a.kind) {
+    case 'add-service': return `+ service ${serviceKeyText(a.spec)} ${serviceText(a.spec)}`;
+    case 'edit-service': return `~ service ${serviceKeyText(a.spec)}: ${serviceDelta(a.prev, a.spec)}`;
+    case 'remove-service':
+      return `- service ${serviceKeyText(a.spec)}${a.reals ? ` (and its ${a.reals} real${a.reals === 1 ? '' : 's'})` : ''}`;
+    case 'add-real': return `+ real ${destKeyText(a.spec)} in ${serviceKeyText(a.service)} ${destText(a.spec)}`;
+    case 'edit-real': return `~ real ${destKeyText(a.spec)} in ${serviceKeyText(a.service)}: ${destDelta(a.prev, a.spec)}`;
+    case 'remove-real': return `- real ${destKeyText(a.spec)} in ${serviceKeyText(a.service)}`;
+    case 'set-timeouts': return `~ timeouts ${timeoutsDelta(a.prev, a.timeouts)}`;
+  }
+}
+
+export function formatPlan(plan: Plan): string {
+  const lines = [...plan.actions.map(formatAction), ...plan.settings.map((s) => `~ ${s.setting} ${s.from} -> ${s.to}`)];
+  return lines.length ? lines.join('\n') : 'no changes';
+}
+
+// ------------------------------------------------------------------ apply
+
+/** ipvsadm's words for an errno, by operation (shared/spec/ipvsadm.md §8). */
+function reason(kind: PlanAction['kind'], errno: Errno): string {
+  const real = kind.endsWith('-real');
+  if (errno === 'ESRCH') return real ? 'Service not defined' : 'No such service';
+  if (errno === 'EEXIST' && kind === 'add-service') return 'Service already exists';
+  if (errno === 'EEXIST' && kind === 'add-real') return 'Destination already exists';
+  if (errno === 'ENOENT' && real) return 'No such destination';
+  if (errno === 'ENOENT') return 'Scheduler or persistence engine not found';
+  return STRERROR[errno];
+}
+
+function hint(kind: PlanAction['kind'], errno: Errno): string {
+  if (errno === 'EEXIST') return '; it was added at run time (lvsadm?): delete it there, or leave it out of the config';
+  if (errno === 'ESRCH' || (errno === 'ENOENT' && kind.endsWith('-real'))) return '; it was deleted at run time (lvsadm?)';
+  return '';
+}
+
+/** What an action acts on, e.g. `real 10.0.0.2:80 in tcp://10.0.0.1:80`. */
+function subject(a: PlanAction): string {
+  switch (a.kind) {
+    case 'add-service': case 'edit-service': case 'remove-service': return `service ${serviceKeyText(a.spec)}`;
+    case 'add-real': case 'edit-real': case 'remove-real': return `real ${destKeyText(a.spec)} in ${serviceKeyText(a.service)}`;
+    case 'set-timeouts': return 'timeouts';
+  }
+}
+
+function failure(a: PlanAction, e: TableError): string {
+  const verb = a.kind.split('-')[0]!;
+  return `cannot ${verb} ${subject(a)}: ${reason(a.kind, e.errno)} (${e.message}${hint(a.kind, e.errno)})`;
+}
+
+/** Field-level merge: the fields the config changed, onto the live values. */
+function mergeService(live: ServiceSpec, prev: ServiceSpec, next: ServiceSpec): ServiceSpec {
+  const out = { ...live };
+  if (prev.scheduler !== next.scheduler) out.scheduler = next.scheduler;
+  if (prev.timeout !== next.timeout) out.timeout = next.timeout;
+  if (prev.netmask !== next.netmask) out.netmask = next.netmask;
+  if (prev.pe !== next.pe) out.pe = next.pe;
+  const changedBits = prev.flags ^ next.flags;
+  out.flags = ((live.flags & ~changedBits) | (next.flags & changedBits)) >>> 0;
+  return out;
+}
+
+function mergeDest(live: DestSpec, prev: DestSpec, next: DestSpec): DestSpec {
+  const out = { ...live };
+  for (const f of DEST_FIELDS) if (prev[f] !== next[f]) (out as Record<typeof f, unknown>)[f] = next[f];
+  return out;
+}
+
+type Undo = () => Result<unknown>;
+type Step = { ok: true; undo: Undo[]; skipped?: string } | { ok: false; error: TableError };
+
+function applyOne(table: ServiceTable, a: PlanAction): Step {
+  const done = (r: Result<unknown>, undo: Undo[]): Step => (r.ok ? { ok: true, undo } : { ok: false, error: r.error });
+  switch (a.kind) {
+    case 'remove-real': {
+      const live = table.find(a.service)?.findDest(a.spec);
+      // Already gone (lvsadm -d): the file and the run time agree; nothing to do.
+      if (!live) return { ok: true, undo: [], skipped: `${formatAction(a)}: already absent` };
+      const spec = { ...live.spec };
+      return done(table.deleteDest(a.service, a.spec), [() => table.addDest(a.service, spec)]);
+    }
+    case 'remove-service': {
+      const live = table.find(a.spec);
+      if (!live) return { ok: true, undo: [], skipped: `${formatAction(a)}: already absent` };
+      const spec = { ...live.spec };
+      const dests = live.dests.map((d) => ({ ...d.spec })).reverse();   // oldest first, to re-add in kernel order
+      return done(table.deleteService(a.spec), [
+        () => table.addService(spec),
+        ...dests.map((d) => () => table.addDest(spec, d)),
+      ]);
+    }
+    case 'edit-service': {
+      const live = table.find(a.spec);
+      if (!live) return done(table.editService(a.spec), []);   // fails with ESRCH
+      const before = { ...live.spec };
+      return done(table.editService(mergeService(before, a.prev, a.spec)), [() => table.editService(before)]);
+    }
+    case 'add-service':
+      return done(table.addService(a.spec), [() => table.deleteService(a.spec)]);
+    case 'edit-real': {
+      const live = table.find(a.service)?.findDest(a.spec);
+      if (!live) return done(table.editDest(a.service, a.spec), []);   // fails with ESRCH/ENOENT
+      const before = { ...live.spec };
+      return done(table.editDest(a.service, mergeDest(before, a.prev, a.spec)), [() => table.editDest(a.service, before)]);
+    }
+    case 'add-real':
+      return done(table.addDest(a.service, a.spec), [() => table.deleteDest(a.service, a.spec)]);
+    case 'set-timeouts': {
+      const before = { ...table.timeouts };
+      const set: Timeouts = { tcp: 0, tcpfin: 0, udp: 0 };   // 0 = leave as is (ipvsadm --set)
+      for (const k of ['tcp', 'tcpfin', 'udp'] as const) {
+        if (a.prev[k] !== a.timeouts[k]) set[k] = a.timeouts[k] ?? DEFAULT_TIMEOUTS[k];
+      }
+      return done(table.setTimeouts(set), [() => table.setTimeouts(before)]);
+    }
+  }
+}
+
+/**
+ * Existence checks for the whole plan before anything is touched, so that the
+ * usual conflict with run-time changes (EEXIST, ESRCH, ENOENT) fails with the
+ * table exactly as it was: undoing a removal cannot restore counters or list order.
+ */
+function precheck(table: ServiceTable, plan: Plan): { action: PlanAction; error: TableError } | null {
+  const present = new Set(table.list().map((s) => svcKey(s.spec)));
+  const fresh = new Set<string>();
+  const mk = (errno: Errno, message: string): TableError => new TableError(errno, message);
+  for (const a of plan.actions) {
+    switch (a.kind) {
+      case 'remove-service': present.delete(svcKey(a.spec)); break;
+      case 'edit-service':
+        if (!present.has(svcKey(a.spec))) return { action: a, error: mk('ESRCH', `no service ${serviceKeyText(a.spec)}`) };
+        break;
+      case 'add-service':
+        if (present.has(svcKey(a.spec))) return { action: a, error: mk('EEXIST', `service ${serviceKeyText(a.spec)} already exists`) };
+        present.add(svcKey(a.spec));
+        fresh.add(svcKey(a.spec));
+        break;
+      case 'edit-real':
+      case 'add-real': {
+        const k = svcKey(a.service);
+        if (!present.has(k)) return { action: a, error: mk('ESRCH', `no service ${serviceKeyText(a.service)}`) };
+        if (fresh.has(k)) break;
+        const exists = table.find(a.service)?.findDest(a.spec) !== undefined;
+        if (a.kind === 'add-real' && exists) return { action: a, error: mk('EEXIST', `real server ${destKeyText(a.spec)} already exists`) };
+        if (a.kind === 'edit-real' && !exists) return { action: a, error: mk('ENOENT', `no real server ${destKeyText(a.spec)}`) };
+        break;
+      }
+      default: break;
+    }
+  }
+  return null;
+}
+
+/** Applies the plan to the live table, all or nothing. */
+export function applyPlan(table: ServiceTable, plan: Plan): ApplyResult {
+  const pre = precheck(table, plan);
+  if (pre) return { ok: false, error: `${failure(pre.action, pre.error)}; nothing was changed` };
+  const undo: Undo[] = [];
+  const skipped: string[] = [];
+  const counts = { added: 0, edited: 0, removed: 0 };
+  for (const a of plan.actions) {
+    const step = applyOne(table, a);
+    if (!step.ok) {
+      const broken: string[] = [];
+      for (const u of undo.reverse()) {
+        const r = u();
+        if (!r.ok) broken.push(r.error.message);
+      }
+      const after = broken.length
+        ? `; rolling back also failed (${broken.join('; ')}): the table may be partly changed`
+        : '; every change already made was undone';
+      return { ok: false, error: `${failure(a, step.error)}${after}` };
+    }
+    // Each step's own undo list runs in order (e.g. re-add a service, then its reals).
+    undo.push(() => {
+      for (const u of step.undo) { const r = u(); if (!r.ok) return r; }
+      return { ok: true, value: undefined };
+    });
+    if (step.skipped) { skipped.push(step.skipped); continue; }
+    if (a.kind.startsWith('add')) counts.added++;
+    else if (a.kind.startsWith('remove')) counts.removed++;
+    else counts.edited++;
+  }
+  return skipped.length ? { ok: true, counts, skipped } : { ok: true, counts };
+}

@@ -1,0 +1,527 @@
+// Run-time check of the object config.ts exports, and its normalisation into
+// table specs. Hand-written rather than zod: the rules are ipvsadm's and the
+// kernel's (shared/spec/ipvsadm.md §3-§4), and each message should read like
+// advice to an LVS operator, naming the field path (services[0].reals[1].weight).
+//
+// The object comes out of a node:vm context, so nothing here relies on
+// `instanceof` or prototype identity (another realm's Object/Array).
+
+import { isAbsolute, dirname, resolve } from 'node:path';
+import { canonicalAddr, ipv4ToU32, ipv6ToBytes, maskToPrefix, u32ToIpv4, type Family } from '../model/addr.js';
+import {
+  DEFAULT_NETMASK_V4, DEFAULT_NETMASK_V6, SVC_F_ONEPACKET, SVC_F_PERSISTENT,
+  SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
+  destKeyText, serviceKeyText,
+  type DestSpec, type FwdMethod, type Protocol, type ServiceSpec, type Timeouts, type TunType,
+} from '../model/types.js';
+import type { ForwardMode } from './types.js';
+
+/** What a good config becomes: table specs plus the daemon-level settings. */
+export interface DesiredState {
+  /** In config order; each service's reals in config order. */
+  services: { spec: ServiceSpec; dests: DestSpec[] }[];
+  /** Only the timeouts the config sets (seconds). */
+  timeouts: Partial<Timeouts>;
+  /** Plugin folders, absolute. */
+  plugins: string[];
+  interfaces: { name: string; mac?: string }[];
+  /** Canonical IP → lower-case MAC. */
+  neighbors: Record<string, string>;
+  workers?: number;
+}
+
+/** One thing wrong with the config. `message` is complete without the path. */
+export interface ConfigIssue {
+  /** Field path, e.g. `services[0].reals[1].weight`; '' for the whole config. */
+  path: string;
+  /** What is wrong, ending with `(got …)` where a value is at fault. */
+  message: string;
+  /** The offending value, when there is one (for locating it in the source). */
+  value?: unknown;
+  /** Where in the source, when load.ts could find it. */
+  file?: string;
+  line?: number;
+  column?: number;
+  /** True when the location was found by a text search rather than by structure. */
+  approximate?: boolean;
+}
+
+export interface ValidateContext {
+  /** The config file (plugin folders are relative to its folder). */
+  file: string;
+  knownSchedulers: (name: string) => boolean;
+  /** Persistence engines; default ['sip'] as the kernel ships. */
+  knownEngines?: string[];
+  /** Scheduler names, only for "did you mean" suggestions. */
+  schedulerNames?: string[];
+}
+
+export type ValidateResult = { ok: true; desired: DesiredState } | { ok: false; errors: ConfigIssue[] };
+
+/** The schedulers Linux IPVS ships (shared/spec/schedulers.md). */
+export const KERNEL_SCHEDULERS: readonly string[] = [
+  'rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos',
+];
+
+const MAX_PERSIST_TIMEOUT = 2678400;   // 31 days, ipvsadm's -p limit
+const DEFAULT_PERSIST_TIMEOUT = 360;
+const MAX_THRESHOLD = 2147483647;
+const SCHEDNAME_MAX = 15;              // IP_VS_SCHEDNAME_MAXLEN - 1
+const IFNAME_MAX = 15;                 // IFNAMSIZ - 1
+const MAX_WORKERS = 1024;
+
+const FWD_OF: Record<ForwardMode, FwdMethod> = { nat: 'masq', dr: 'route', tun: 'tunnel' };
+
+/** ipvsadm's -b words (ipvsadm.c) and the bit each sets; `only` = the scheduler it needs. */
+const SCHED_FLAGS: Record<string, { bit: number; only?: string }> = {
+  'flag-1': { bit: SVC_F_SCHED1 }, 'flag-2': { bit: SVC_F_SCHED2 }, 'flag-3': { bit: SVC_F_SCHED3 },
+  'sh-fallback': { bit: SVC_F_SCHED1, only: 'sh' }, 'sh-port': { bit: SVC_F_SCHED2, only: 'sh' },
+  'mh-fallback': { bit: SVC_F_SCHED1, only: 'mh' }, 'mh-port': { bit: SVC_F_SCHED2, only: 'mh' },
+};
+
+const ROOT_KEYS = ['interfaces', 'timeouts', 'plugins', 'neighbors', 'workers', 'services'];
+const SERVICE_KEYS = ['protocol', 'address', 'port', 'fwmark', 'ipv6', 'scheduler', 'schedFlags',
+  'persistence', 'onePacket', 'forward', 'reals'];
+const REAL_KEYS = ['address', 'port', 'weight', 'forward', 'upperThreshold', 'lowerThreshold', 'tunnel'];
+const PERSIST_KEYS = ['timeout', 'netmask', 'engine'];
+const TUNNEL_KEYS = ['type', 'port', 'checksum'];
+const TIMEOUT_KEYS = ['tcp', 'tcpfin', 'udp'];
+const IFACE_KEYS = ['name', 'mac'];
+
+// ------------------------------------------------------------------ helpers
+
+type Obj = Record<string, unknown>;
+
+/** A short, operator-readable rendering of a wrong value for `(got …)`. */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'function') return 'a function';
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  return 'an object';
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Levenshtein distance, small strings only (key names). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j]!;
+      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The closest candidate within a typo's reach, or undefined. */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === word.toLowerCase() ? 0 : distance(word, c);
+    if (d < bestD) { best = c; bestD = d; }
+  }
+  return best !== undefined && bestD <= Math.max(1, Math.min(2, Math.floor(word.length / 3))) ? best : undefined;
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+/** Collects issues while walking the config; each check returns the value or undefined. */
+class Checker {
+  readonly issues: ConfigIssue[] = [];
+
+  /** Records an issue; pass the offending value (even undefined) to have `(got …)` added. */
+  err(path: string, message: string, ...got: [] | [unknown]): undefined {
+    const issue: ConfigIssue = { path, message: got.length ? `${message} (got ${describeValue(got[0])})` : message };
+    if (got.length) issue.value = got[0];
+    this.issues.push(issue);
+    return undefined;
+  }
+
+  /** Unknown keys are errors: they are almost always typos that would silently do nothing. */
+  keys(path: string, o: Obj, allowed: readonly string[]): void {
+    for (const k of Object.keys(o)) {
+      if (allowed.includes(k)) continue;
+      const hint = didYouMean(k, allowed);
+      this.issues.push({
+        path: join(path, k),
+        message: hint ? `unknown setting; did you mean '${hint}'?` : `unknown setting (known here: ${allowed.join(', ')})`,
+      });
+    }
+  }
+
+  object(path: string, v: unknown): Obj | undefined {
+    return isObj(v) ? v : this.err(path, 'must be an object', v);
+  }
+
+  array(path: string, v: unknown): unknown[] | undefined {
+    return Array.isArray(v) ? v : this.err(path, 'must be an array', v);
+  }
+
+  int(path: string, v: unknown, min: number, max: number, what = 'an integer'): number | undefined {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      return this.err(path, `must be ${what} ${min}..${max}`, v);
+    }
+    return v;
+  }
+
+  bool(path: string, v: unknown): boolean | undefined {
+    return typeof v === 'boolean' ? v : this.err(path, 'must be true or false', v);
+  }
+
+  oneOf<T extends string>(path: string, v: unknown, allowed: readonly T[]): T | undefined {
+    if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
+    const hint = typeof v === 'string' ? didYouMean(v, allowed) : undefined;
+    return this.err(path, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}${hint ? ` (did you mean '${hint}'?)` : ''}`, v);
+  }
+
+  address(path: string, v: unknown): { family: Family; addr: string } | undefined {
+    if (typeof v !== 'string') return this.err(path, 'must be an IPv4 or IPv6 address as a string', v);
+    const a = canonicalAddr(v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v);
+    if (!a) {
+      const hint = /:\d+$/.test(v) && canonicalAddr(v.replace(/:\d+$/, '')) ? '; give the port in `port`, not in the address' : '';
+      return this.err(path, `is not an IPv4 or IPv6 address${hint}`, v);
+    }
+    return a;
+  }
+}
+
+function join(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  return path ? `${path}.${key}` : key;
+}
+
+/** Whether the kernel would take this address for a real server (RTN_UNICAST/RTN_LOCAL, not link-local). */
+function unicastProblem(family: Family, addr: string): string | undefined {
+  if (family === 'inet') {
+    const n = ipv4ToU32(addr)!;
+    if (n >>> 24 === 0) return 'is in 0.0.0.0/8, not a unicast address';
+    if (n === 0xffffffff) return 'is the broadcast address, not a unicast address';
+    if ((n >>> 28) === 0xe) return 'is a multicast address, not a unicast address';
+    return undefined;
+  }
+  const b = ipv6ToBytes(addr)!;
+  if (b[0] === 0xff) return 'is a multicast address, not a unicast address';
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'is an IPv6 link-local address, which the kernel refuses for a real server';
+  if (b.every((x) => x === 0)) return 'is the unspecified address ::, not a unicast address';
+  return undefined;
+}
+
+// ------------------------------------------------------------------ services
+
+interface ServiceDraft { spec: ServiceSpec; dests: DestSpec[]; forward: ForwardMode }
+
+function persistence(c: Checker, path: string, v: unknown, family: Family, ctx: ValidateContext):
+  { timeout: number; netmask: number; pe: string } | undefined {
+  const dflt = { timeout: DEFAULT_PERSIST_TIMEOUT, netmask: family === 'inet' ? DEFAULT_NETMASK_V4 : DEFAULT_NETMASK_V6, pe: '' };
+  if (v === true) return dflt;
+  const o = c.object(path, v);
+  if (!o) return undefined;
+  c.keys(path, o, PERSIST_KEYS);
+  const out = { ...dflt };
+  if (o.timeout !== undefined) {
+    const t = c.int(join(path, 'timeout'), o.timeout, 1, MAX_PERSIST_TIMEOUT, 'a whole number of seconds');
+    if (t !== undefined) out.timeout = t;
+  }
+  if (o.netmask !== undefined) {
+    const m = netmask(c, join(path, 'netmask'), o.netmask, family);
+    if (m !== undefined) out.netmask = m;
+  }
+  if (o.engine !== undefined) {
+    const engines = ctx.knownEngines ?? ['sip'];
+    if (typeof o.engine !== 'string') c.err(join(path, 'engine'), 'must be a persistence engine name', o.engine);
+    else if (!engines.includes(o.engine)) {
+      c.err(join(path, 'engine'), `unknown persistence engine (known: ${engines.join(', ') || 'none'})`, o.engine);
+    } else out.pe = o.engine;
+  }
+  return out;
+}
+
+/** -M: an IPv4 dotted mask or prefix length (stored as a host-order u32), or an IPv6 prefix length. */
+function netmask(c: Checker, path: string, v: unknown, family: Family): number | undefined {
+  if (family === 'inet6') return c.int(path, v, 1, 128, 'an IPv6 prefix length');
+  if (typeof v === 'number') {
+    const len = c.int(path, v, 0, 32, 'a dotted netmask like "255.255.255.0" or a prefix length');
+    return len === undefined ? undefined : (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
+  }
+  const n = typeof v === 'string' ? ipv4ToU32(v) : null;
+  if (n === null) return c.err(path, 'must be a dotted netmask like "255.255.255.0" or a prefix length 0..32', v);
+  if (maskToPrefix(n) < 0) return c.err(path, 'is not a contiguous netmask', v);
+  return n;
+}
+
+function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): ServiceDraft | undefined {
+  const o = c.object(path, v);
+  if (!o) return undefined;
+  c.keys(path, o, SERVICE_KEYS);
+
+  let family: Family = 'inet';
+  let protocol: Protocol = 'tcp';
+  let addr = '0.0.0.0';
+  let port = 0;
+  let fwmark = 0;
+  if (o.fwmark !== undefined) {
+    fwmark = c.int(join(path, 'fwmark'), o.fwmark, 1, 4294967295) ?? 0;
+    for (const k of ['address', 'port', 'protocol'] as const) {
+      if (o[k] !== undefined) c.err(join(path, k), `a fwmark service has no ${k}: packets are matched by their firewall mark only`);
+    }
+    if (o.ipv6 !== undefined && c.bool(join(path, 'ipv6'), o.ipv6)) { family = 'inet6'; addr = '::'; }
+  } else {
+    if (o.ipv6 !== undefined) c.err(join(path, 'ipv6'), 'is only for fwmark services (the VIP already says its family)');
+    if (o.address === undefined) c.err(join(path, 'address'), 'is required (the VIP), unless the service is a fwmark service');
+    else {
+      const a = c.address(join(path, 'address'), o.address);
+      if (a) { family = a.family; addr = a.addr; }
+    }
+    if (o.protocol !== undefined) protocol = c.oneOf(join(path, 'protocol'), o.protocol, ['tcp', 'udp', 'sctp'] as const) ?? 'tcp';
+    if (o.port !== undefined) port = c.int(join(path, 'port'), o.port, 0, 65535) ?? -1;
+  }
+
+  let scheduler = 'wlc';
+  if (o.scheduler !== undefined) {
+    const sp = join(path, 'scheduler');
+    if (typeof o.scheduler !== 'string' || o.scheduler === '') c.err(sp, 'must be a scheduler name such as \'wlc\'', o.scheduler);
+    else if (o.scheduler.length > SCHEDNAME_MAX) c.err(sp, `is longer than ${SCHEDNAME_MAX} characters`, o.scheduler);
+    else if (o.scheduler !== 'none' && !ctx.knownSchedulers(o.scheduler)) {
+      const hint = didYouMean(o.scheduler, ctx.schedulerNames ?? KERNEL_SCHEDULERS);
+      c.err(sp, `unknown scheduler${hint ? `; did you mean '${hint}'?` : ''}`, o.scheduler);
+    } else scheduler = o.scheduler;
+  }
+
+  let flags = 0;
+  let timeout = 0;
+  let mask = family === 'inet' ? DEFAULT_NETMASK_V4 : DEFAULT_NETMASK_V6;
+  let pe = '';
+  if (o.persistence !== undefined && o.persistence !== false) {
+    const p = persistence(c, join(path, 'persistence'), o.persistence, family, ctx);
+    if (p) { flags |= SVC_F_PERSISTENT; timeout = p.timeout; mask = p.netmask; pe = p.pe; }
+  }
+  if (fwmark === 0 && port === 0 && !(flags & SVC_F_PERSISTENT) && (o.persistence === undefined || o.persistence === false)) {
+    c.err(join(path, 'port'), o.port === undefined
+      ? 'is required: port 0 (all ports) is only allowed for a persistent service'
+      : 'is 0 (all ports), which is only allowed for a persistent service (add `persistence`)');
+  }
+  if (o.onePacket !== undefined && c.bool(join(path, 'onePacket'), o.onePacket)) {
+    if (fwmark === 0 && protocol !== 'udp') {
+      c.err(join(path, 'onePacket'), `one-packet scheduling is only for UDP and fwmark services (this one is ${protocol})`);
+    } else flags |= SVC_F_ONEPACKET;
+  }
+  if (o.schedFlags !== undefined) {
+    const arr = c.array(join(path, 'schedFlags'), o.schedFlags);
+    arr?.forEach((f, i) => {
+      const fp = join(join(path, 'schedFlags'), i);
+      const def = typeof f === 'string' ? SCHED_FLAGS[f] : undefined;
+      if (!def) c.oneOf(fp, f, Object.keys(SCHED_FLAGS));
+      else if (def.only && def.only !== scheduler) {
+        c.err(fp, `'${String(f)}' is only for the ${def.only} scheduler (this service uses ${scheduler})`);
+      } else flags |= def.bit;
+    });
+  }
+  const forward = o.forward === undefined ? 'dr' : c.oneOf(join(path, 'forward'), o.forward, ['nat', 'dr', 'tun'] as const) ?? 'dr';
+
+  if (port < 0) port = 0;   // already reported
+  const spec: ServiceSpec = { family, protocol, addr, port, fwmark, scheduler, flags, timeout, netmask: mask, pe };
+  const svc: ServiceDraft = { spec, dests: [], forward };
+  if (o.reals !== undefined) {
+    const reals = c.array(join(path, 'reals'), o.reals);
+    const seen = new Map<string, number>();
+    reals?.forEach((r, i) => {
+      const rp = join(join(path, 'reals'), i);
+      const d = realOf(c, rp, r, svc);
+      if (!d) return;
+      const k = `${d.family}|${d.addr}|${d.port}`;
+      const first = seen.get(k);
+      if (first !== undefined) c.err(rp, `real server ${destKeyText(d)} is listed twice (also reals[${first}])`);
+      else { seen.set(k, i); svc.dests.push(d); }
+    });
+  }
+  return svc;
+}
+
+function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSpec | undefined {
+  const o = c.object(path, v);
+  if (!o) return undefined;
+  c.keys(path, o, REAL_KEYS);
+  const before = c.issues.length;
+  const s = svc.spec;
+
+  let a: { family: Family; addr: string } | undefined;
+  if (o.address === undefined) c.err(join(path, 'address'), 'is required (the real server\'s IP)');
+  else {
+    a = c.address(join(path, 'address'), o.address);
+    const bad = a && unicastProblem(a.family, a.addr);
+    if (bad) c.err(join(path, 'address'), bad, o.address);
+  }
+  const mode = o.forward === undefined ? svc.forward : c.oneOf(join(path, 'forward'), o.forward, ['nat', 'dr', 'tun'] as const) ?? svc.forward;
+  const fwd = FWD_OF[mode];
+
+  // ipvsadm silently forces a dr/tun real to the VIP port (it cannot change ports);
+  // we refuse instead, so the file says what really happens.
+  let port = s.fwmark > 0 ? 0 : s.port;
+  if (o.port !== undefined) {
+    const p = c.int(join(path, 'port'), o.port, 0, 65535);
+    if (p !== undefined) {
+      if (s.fwmark === 0 && mode !== 'nat' && p !== s.port) {
+        c.err(join(path, 'port'), `a ${mode} real server cannot change the port: it must be the service port ${s.port} `
+          + `(or be left out); use forward: 'nat' to map to another port`, p);
+      } else port = p;
+    }
+  }
+  if (mode === 'nat' && port === 0 && s.port !== 0) {
+    c.err(join(path, 'port'), 'a nat real server needs a port 1..65535', o.port ?? 0);
+  }
+
+  const weight = o.weight === undefined ? 1 : c.int(join(path, 'weight'), o.weight, 0, 65535) ?? 1;
+  const uThreshold = o.upperThreshold === undefined ? 0 : c.int(join(path, 'upperThreshold'), o.upperThreshold, 0, MAX_THRESHOLD) ?? 0;
+  const lThreshold = o.lowerThreshold === undefined ? 0 : c.int(join(path, 'lowerThreshold'), o.lowerThreshold, 0, MAX_THRESHOLD) ?? 0;
+  if (lThreshold > uThreshold) {
+    c.err(join(path, 'lowerThreshold'), `must not be above upperThreshold (${uThreshold}${uThreshold === 0 ? ' = none' : ''}); `
+      + 'the kernel refuses it', lThreshold);
+  }
+
+  if (a && a.family !== s.family && mode !== 'tun') {
+    c.err(join(path, 'address'), `is ${a.family === 'inet6' ? 'IPv6' : 'IPv4'} but the service is ${s.family === 'inet6' ? 'IPv6' : 'IPv4'}; `
+      + 'a different address family is allowed only for tunnelling (forward: \'tun\')', o.address);
+  }
+
+  let tunType: TunType = 'ipip';
+  let tunPort = 0;
+  let tunFlags = 0;
+  if (o.tunnel !== undefined) {
+    const tp = join(path, 'tunnel');
+    const t = c.object(tp, o.tunnel);
+    if (t && mode !== 'tun') c.err(tp, `tunnel options are only for forward: 'tun' (this real server uses ${mode})`);
+    else if (t) {
+      c.keys(tp, t, TUNNEL_KEYS);
+      if (t.type !== undefined) tunType = c.oneOf(join(tp, 'type'), t.type, ['ipip', 'gue', 'gre'] as const) ?? 'ipip';
+      const checksum = t.checksum === undefined ? 'none'
+        : c.oneOf(join(tp, 'checksum'), t.checksum, ['none', 'csum', 'remcsum'] as const) ?? 'none';
+      if (tunType === 'gue') {
+        if (t.port === undefined) c.err(join(tp, 'port'), 'is required for a gue tunnel (the UDP port)');
+        else tunPort = c.int(join(tp, 'port'), t.port, 1, 65535) ?? 0;
+      } else if (t.port !== undefined) {
+        c.err(join(tp, 'port'), `is only for a gue tunnel (this one is ${tunType})`, t.port);
+      }
+      if (tunType === 'ipip' && checksum !== 'none') c.err(join(tp, 'checksum'), 'is only for gue and gre tunnels', checksum);
+      else if (tunType === 'gre' && checksum === 'remcsum') c.err(join(tp, 'checksum'), '\'remcsum\' is only for a gue tunnel', checksum);
+      else tunFlags = checksum === 'csum' ? TUN_FLAG_CSUM : checksum === 'remcsum' ? TUN_FLAG_REMCSUM : 0;
+    }
+  }
+  if (!a || c.issues.length !== before) return undefined;
+  return { family: a.family, addr: a.addr, port, fwd, weight, uThreshold, lThreshold, tunType, tunPort, tunFlags };
+}
+
+// ------------------------------------------------------------------ the rest
+
+function interfacesOf(c: Checker, v: unknown): { name: string; mac?: string }[] {
+  const out: { name: string; mac?: string }[] = [];
+  c.array('interfaces', v)?.forEach((e, i) => {
+    const p = join('interfaces', i);
+    let name: unknown = e;
+    let mac: unknown;
+    if (isObj(e)) {
+      c.keys(p, e, IFACE_KEYS);
+      name = e.name;
+      mac = e.mac;
+    }
+    const np = isObj(e) ? join(p, 'name') : p;
+    if (typeof name !== 'string' || name === '' || name.length > IFNAME_MAX || /[\s/:]/.test(name)) {
+      c.err(np, `must be an interface name (1..${IFNAME_MAX} characters, no spaces, '/' or ':')`, name);
+      return;
+    }
+    if (out.some((x) => x.name === name)) { c.err(np, `interface ${name} is listed twice`); return; }
+    const entry: { name: string; mac?: string } = { name };
+    if (mac !== undefined) {
+      if (typeof mac !== 'string' || !MAC_RE.test(mac)) { c.err(join(p, 'mac'), 'must be a MAC address like "02:00:00:00:00:01"', mac); return; }
+      entry.mac = mac.toLowerCase();
+    }
+    out.push(entry);
+  });
+  return out;
+}
+
+function neighborsOf(c: Checker, v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  const o = c.object('neighbors', v);
+  for (const [ip, mac] of Object.entries(o ?? {})) {
+    const p = `neighbors[${JSON.stringify(ip)}]`;
+    const a = canonicalAddr(ip);
+    if (!a) { c.err(p, 'the key must be an IPv4 or IPv6 address', ip); continue; }
+    if (typeof mac !== 'string' || !MAC_RE.test(mac)) { c.err(p, 'must be a MAC address like "02:00:00:00:00:01"', mac); continue; }
+    if (out[a.addr] !== undefined) { c.err(p, `${a.addr} is listed twice (in another spelling)`); continue; }
+    out[a.addr] = mac.toLowerCase();
+  }
+  return out;
+}
+
+function timeoutsOf(c: Checker, v: unknown): Partial<Timeouts> {
+  const out: Partial<Timeouts> = {};
+  const o = c.object('timeouts', v);
+  if (!o) return out;
+  c.keys('timeouts', o, TIMEOUT_KEYS);
+  for (const k of TIMEOUT_KEYS as (keyof Timeouts)[]) {
+    if (o[k] === undefined) continue;
+    const t = c.int(join('timeouts', k), o[k], 1, MAX_PERSIST_TIMEOUT, 'a whole number of seconds');
+    if (t !== undefined) out[k] = t;
+  }
+  return out;
+}
+
+function pluginsOf(c: Checker, v: unknown, file: string): string[] {
+  const out: string[] = [];
+  c.array('plugins', v)?.forEach((p, i) => {
+    if (typeof p !== 'string' || p === '') { c.err(join('plugins', i), 'must be a folder path', p); return; }
+    const abs = isAbsolute(p) ? resolve(p) : resolve(dirname(file), p);
+    if (out.includes(abs)) c.err(join('plugins', i), `folder ${abs} is listed twice`);
+    else out.push(abs);
+  });
+  return out;
+}
+
+/** Checks the whole config; on success, the normalised desired state. */
+export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResult {
+  const c = new Checker();
+  if (!isObj(raw)) {
+    c.err('', 'the default export of config.ts must be the config object (use `export default defineConfig({ … })`)', raw);
+    return { ok: false, errors: c.issues };
+  }
+  c.keys('', raw, ROOT_KEYS);
+  const desired: DesiredState = {
+    services: [],
+    timeouts: raw.timeouts === undefined ? {} : timeoutsOf(c, raw.timeouts),
+    plugins: raw.plugins === undefined ? [] : pluginsOf(c, raw.plugins, ctx.file),
+    interfaces: raw.interfaces === undefined ? [] : interfacesOf(c, raw.interfaces),
+    neighbors: raw.neighbors === undefined ? {} : neighborsOf(c, raw.neighbors),
+  };
+  if (raw.workers !== undefined) {
+    const w = c.int('workers', raw.workers, 1, MAX_WORKERS);
+    if (w !== undefined) desired.workers = w;
+  }
+  if (raw.services !== undefined) {
+    const seen = new Map<string, number>();
+    c.array('services', raw.services)?.forEach((sv, i) => {
+      const path = join('services', i);
+      const d = serviceOf(c, path, sv, ctx);
+      if (!d) return;
+      const k = serviceKeyText(d.spec);
+      const first = seen.get(k);
+      if (first !== undefined) c.err(path, `service ${k} is listed twice (also services[${first}])`);
+      else { seen.set(k, i); desired.services.push({ spec: d.spec, dests: d.dests }); }
+    });
+  }
+  return c.issues.length ? { ok: false, errors: c.issues } : { ok: true, desired };
+}
+
+/** A service's persistence netmask as text, as ipvsadm prints it. */
+export function netmaskText(spec: ServiceSpec): string {
+  return spec.family === 'inet' ? u32ToIpv4(spec.netmask) : String(spec.netmask);
+}
