@@ -69,6 +69,8 @@ export interface SchedContext {
   randomU32(): number;
   /** Rate-limited kernel-style log line (e.g. "no destination available"). */
   log(message: string): void;
+  /** A /proc/sys/net/ipv4/vs value (e.g. lblc_expiration, in seconds); undefined = kernel default. */
+  sysctl?(name: string): number | undefined;
 }
 
 export interface SchedulerPlugin<S = unknown> {
@@ -86,6 +88,11 @@ export interface SchedulerPlugin<S = unknown> {
   delDest?(svc: SchedService, state: S, dest: SchedDest, ctx: SchedContext): void;
   /** After a dest was edited (`-e`). */
   updDest?(svc: SchedService, state: S, dest: SchedDest, ctx: SchedContext): void;
+  /**
+   * After a linked dest's activeConns, inactConns or OVERLOAD flag changed (not a
+   * kernel hook: lets a scheduler keep an incremental index instead of scanning).
+   */
+  destLoad?(svc: SchedService, state: S, dest: SchedDest, ctx: SchedContext): void;
   /** Picks a real server for a new connection or template; null when none is available. */
   schedule(svc: SchedService, state: S, pkt: SchedPacket, ctx: SchedContext): SchedDest | null;
   /** Periodic work (e.g. LBLC garbage collection), called every `tickInterval` seconds. */
@@ -203,7 +210,7 @@ export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
 
 /** Hooks each kind may provide (anything else on the object is refused as a likely typo). */
 export const OPTIONAL_HOOKS: Record<PluginKind, readonly string[]> = {
-  scheduler: ['done', 'addDest', 'delDest', 'updDest', 'tick'],
+  scheduler: ['done', 'addDest', 'delDest', 'updDest', 'destLoad', 'tick'],
   forwarder: ['outbound'],
   health: [],
   classifier: [],

@@ -33,11 +33,23 @@ export class Dest implements SchedDest {
   readonly addr32: number;
   spec: DestSpec;
   lastWeight: number;
-  activeConns = 0;
-  inactConns = 0;
   persistConns = 0;
-  overloaded = false;
   available = true;
+  // activeConns / inactConns / overloaded are accessors so that every change,
+  // whoever makes it, reaches the service's scheduler (destLoad hook): the
+  // least-connection schedulers keep incremental indexes over them.
+  private active = 0;
+  private inact = 0;
+  private overload = false;
+  /** Set by the table while the dest is linked into a service; null otherwise. */
+  loadWatch: ((d: Dest) => void) | null = null;
+  get activeConns(): number { return this.active; }
+  set activeConns(v: number) { this.active = v; this.loadWatch?.(this); }
+  get inactConns(): number { return this.inact; }
+  set inactConns(v: number) { this.inact = v; this.loadWatch?.(this); }
+  /** OVERLOAD flag: upper threshold reached (schedulers.md §0.3). */
+  get overloaded(): boolean { return this.overload; }
+  set overloaded(v: boolean) { if (v !== this.overload) { this.overload = v; this.loadWatch?.(this); } }
   /** When it went to the trash (seconds), for revival and clean-up. */
   trashedAt = 0;
   readonly stats = new Counters();
@@ -87,6 +99,9 @@ export class Service implements SchedService {
     return { ...this.spec, dests: this.dests.map((d) => d.view()), stats: this.stats.view() };
   }
 }
+
+/** How a connection counts on its dest: active, inactive (INACTIVE flag) or a persistence template. */
+export type ConnKind = 'active' | 'inactive' | 'template';
 
 export type SchedulerLookup = (name: string) => SchedulerPlugin<unknown> | undefined;
 
@@ -219,7 +234,7 @@ export class ServiceTable {
     if (svc.sched?.done) svc.sched.done(svc, svc.schedState, this.opts.ctx);
     this.services = this.services.filter((s) => s !== svc);
     this.trash = this.trash.filter((t) => t.svc !== svc);
-    for (const d of svc.dests) d.available = false;
+    for (const d of svc.dests) { d.available = false; d.loadWatch = null; }
     return ok(svc);
   }
 
@@ -289,6 +304,7 @@ export class ServiceTable {
     }
     this.updateDest(dest, spec, true);
     svc.dests.unshift(dest);
+    this.watchLoad(svc, dest);
     if (svc.sched?.addDest) svc.sched.addDest(svc, svc.schedState, dest, this.opts.ctx);
     return ok(dest);
   }
@@ -319,10 +335,47 @@ export class ServiceTable {
     if (!dest) return fail('ENOENT', `no real server ${destKeyText(dk)}`);
     svc.dests = svc.dests.filter((d) => d !== dest);
     dest.available = false;
+    dest.loadWatch = null;
     dest.trashedAt = this.opts.ctx.now();
     this.trash.push({ svc, dest });
     if (svc.sched?.delDest) svc.sched.delDest(svc, svc.schedState, dest, this.opts.ctx);
     return ok(dest);
+  }
+
+  /** Passes a linked dest's counter/OVERLOAD changes to its service's scheduler. */
+  private watchLoad(svc: Service, dest: Dest): void {
+    const ctx = this.opts.ctx;
+    dest.loadWatch = (d) => {
+      const s = svc.sched;
+      if (s?.destLoad) s.destLoad(svc, svc.schedState, d, ctx);
+    };
+  }
+
+  /**
+   * ip_vs_bind_dest: a connection (active or inactive) or a persistence
+   * template now uses the dest. Sets OVERLOAD when the upper threshold is
+   * reached (schedulers.md §0.3; templates do not count but still run the test).
+   */
+  bindConn(dest: Dest, kind: ConnKind): void {
+    if (kind === 'template') dest.persistConns++;
+    else if (kind === 'inactive') dest.inactConns++;
+    else dest.activeConns++;
+    if (dest.uThreshold !== 0 && dest.activeConns + dest.inactConns >= dest.uThreshold) dest.overloaded = true;
+  }
+
+  /** ip_vs_unbind_dest: a connection or template of the dest expired; OVERLOAD clearing rules (§0.3). */
+  unbindConn(dest: Dest, kind: ConnKind): void {
+    if (kind === 'template') dest.persistConns--;
+    else if (kind === 'inactive') dest.inactConns--;
+    else dest.activeConns--;
+    const total = dest.activeConns + dest.inactConns;
+    if (dest.lThreshold !== 0) {
+      if (total < dest.lThreshold) dest.overloaded = false;
+    } else if (dest.uThreshold !== 0) {
+      if (total * 4 < dest.uThreshold * 3) dest.overloaded = false;
+    } else {
+      dest.overloaded = false;
+    }
   }
 
   /** Frees trashed dests nothing holds any more (ip_vs_dest_trash_expire). */
