@@ -1,0 +1,43 @@
+// The weighted least-connection pick shared by wlc, lblc and lblcr
+// (shared/spec/schedulers.md §4, §9 step 2, §10), and lblc/lblcr's "2*weight"
+// overload test.
+
+import type { SchedDest, SchedService } from '../../../core/plugin.js';
+import { connOverhead, mulGreater } from './common.js';
+
+/**
+ * The kernel's two-stage scan: the first non-OVERLOAD dest with weight > 0 is
+ * the candidate; each later non-OVERLOAD dest replaces it when
+ * `loh * w(d) > doh * w(least)` (s64). Ties keep the earlier dest.
+ */
+export function wlcScan(dests: readonly SchedDest[]): SchedDest | null {
+  const n = dests.length;
+  let i = 0;
+  let least: SchedDest | null = null;
+  for (; i < n; i++) {
+    const d = dests[i]!;
+    if (!d.overloaded && d.weight > 0) { least = d; break; }
+  }
+  if (least === null) return null;
+  let loh = connOverhead(least);
+  let lw = least.weight;
+  for (i++; i < n; i++) {
+    const d = dests[i]!;
+    if (d.overloaded) continue;
+    const doh = connOverhead(d);
+    if (mulGreater(loh, d.weight, doh, lw)) { least = d; loh = doh; lw = d.weight; }
+  }
+  return least;
+}
+
+/**
+ * lblc/lblcr is_overloaded(): the dest has more active connections than its
+ * weight and some dest of the service (any, including itself or weight 0) has
+ * `2 * active < weight`.
+ */
+export function lblcOverloaded(dest: SchedDest, svc: SchedService): boolean {
+  if (dest.activeConns > dest.weight) {
+    for (const d of svc.dests) if (d.activeConns * 2 < d.weight) return true;
+  }
+  return false;
+}
