@@ -14,6 +14,9 @@ import {
   destKeyText, serviceKeyText,
   type DestSpec, type FwdMethod, type Protocol, type ServiceSpec, type Timeouts, type TunType,
 } from '../model/types.js';
+import {
+  DEFAULT_PERSISTENCE, MAX_PERSISTENCE, MAX_THRESHOLD, MAX_WEIGHT, destRuleError, serviceRuleError,
+} from '../model/rules.js';
 import type { ForwardMode } from './types.js';
 
 /** What a good config becomes: table specs plus the daemon-level settings. */
@@ -63,9 +66,8 @@ export const KERNEL_SCHEDULERS: readonly string[] = [
   'rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos',
 ];
 
-const MAX_PERSIST_TIMEOUT = 2678400;   // 31 days, ipvsadm's -p limit
-const DEFAULT_PERSIST_TIMEOUT = 360;
-const MAX_THRESHOLD = 2147483647;
+const MAX_PERSIST_TIMEOUT = MAX_PERSISTENCE;   // 31 days, ipvsadm's -p limit
+const DEFAULT_PERSIST_TIMEOUT = DEFAULT_PERSISTENCE;
 const SCHEDNAME_MAX = 15;              // IP_VS_SCHEDNAME_MAXLEN - 1
 const IFNAME_MAX = 15;                 // IFNAMSIZ - 1
 const MAX_WORKERS = 1024;
@@ -107,19 +109,19 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Levenshtein distance, small strings only (key names). */
+/** Edit distance with adjacent transpositions (optimal string alignment); key names are short. */
 function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let diag = row[0]!;
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const up = row[j]!;
-      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
     }
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** The closest candidate within a typo's reach, or undefined. */
@@ -263,6 +265,7 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
   const o = c.object(path, v);
   if (!o) return undefined;
   c.keys(path, o, SERVICE_KEYS);
+  const before = c.issues.length;
 
   let family: Family = 'inet';
   let protocol: Protocol = 'tcp';
@@ -270,7 +273,7 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
   let port = 0;
   let fwmark = 0;
   if (o.fwmark !== undefined) {
-    fwmark = c.int(join(path, 'fwmark'), o.fwmark, 1, 4294967295) ?? 0;
+    fwmark = c.int(join(path, 'fwmark'), o.fwmark, 1, 4294967295) ?? 1;   // 1: keep checking it as a fwmark service
     for (const k of ['address', 'port', 'protocol'] as const) {
       if (o[k] !== undefined) c.err(join(path, k), `a fwmark service has no ${k}: packets are matched by their firewall mark only`);
     }
@@ -305,7 +308,7 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
     const p = persistence(c, join(path, 'persistence'), o.persistence, family, ctx);
     if (p) { flags |= SVC_F_PERSISTENT; timeout = p.timeout; mask = p.netmask; pe = p.pe; }
   }
-  if (fwmark === 0 && port === 0 && !(flags & SVC_F_PERSISTENT) && (o.persistence === undefined || o.persistence === false)) {
+  if (o.fwmark === undefined && port === 0 && !(flags & SVC_F_PERSISTENT) && (o.persistence === undefined || o.persistence === false)) {
     c.err(join(path, 'port'), o.port === undefined
       ? 'is required: port 0 (all ports) is only allowed for a persistent service'
       : 'is 0 (all ports), which is only allowed for a persistent service (add `persistence`)');
@@ -330,6 +333,9 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
 
   if (port < 0) port = 0;   // already reported
   const spec: ServiceSpec = { family, protocol, addr, port, fwmark, scheduler, flags, timeout, netmask: mask, pe };
+  // ipvsadm's own checks (shared with lvsadm), as a net under the ones above.
+  const rule = c.issues.length === before && o.fwmark === undefined ? serviceRuleError(spec) : null;
+  if (rule) c.err(path, rule);
   const svc: ServiceDraft = { spec, dests: [], forward };
   if (o.reals !== undefined) {
     const reals = c.array(join(path, 'reals'), o.reals);
@@ -380,7 +386,7 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
     c.err(join(path, 'port'), 'a nat real server needs a port 1..65535', o.port ?? 0);
   }
 
-  const weight = o.weight === undefined ? 1 : c.int(join(path, 'weight'), o.weight, 0, 65535) ?? 1;
+  const weight = o.weight === undefined ? 1 : c.int(join(path, 'weight'), o.weight, 0, MAX_WEIGHT) ?? 1;
   const uThreshold = o.upperThreshold === undefined ? 0 : c.int(join(path, 'upperThreshold'), o.upperThreshold, 0, MAX_THRESHOLD) ?? 0;
   const lThreshold = o.lowerThreshold === undefined ? 0 : c.int(join(path, 'lowerThreshold'), o.lowerThreshold, 0, MAX_THRESHOLD) ?? 0;
   if (lThreshold > uThreshold) {
@@ -417,7 +423,9 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
     }
   }
   if (!a || c.issues.length !== before) return undefined;
-  return { family: a.family, addr: a.addr, port, fwd, weight, uThreshold, lThreshold, tunType, tunPort, tunFlags };
+  const d: DestSpec = { family: a.family, addr: a.addr, port, fwd, weight, uThreshold, lThreshold, tunType, tunPort, tunFlags };
+  const rule = destRuleError(s, d);   // ipvsadm's own checks (shared with lvsadm), as a net under the ones above
+  return rule ? c.err(path, rule) : d;
 }
 
 // ------------------------------------------------------------------ the rest
