@@ -233,14 +233,28 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** All positions of `key:` (optionally `key: value`) in the source. */
-function textHits(src: string, key: string, value?: unknown): number[] {
-  const keyRe = `(?:\\b${escapeRe(key)}\\b|['"\`]${escapeRe(key)}['"\`])\\s*:`;
+/** A value as it would be written in source, for searching; undefined when not worth searching. */
+function valuePattern(value: unknown): string | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return `(?<![\\w.])${escapeRe(String(value))}(?![\\w.])`;
+  if (typeof value === 'string') return `['"\`]${escapeRe(value)}['"\`]`;
+  if (typeof value === 'boolean') return `\\b${value}\\b`;
+  return undefined;
+}
+
+/**
+ * Positions of `key:` (followed by the value when one is given), or of the
+ * value alone when `key` is undefined. Type annotations (`weight: number`) are skipped.
+ */
+function textHits(src: string, key: string | undefined, value?: unknown): number[] {
+  const keyRe = key === undefined ? '' : `(?:\\b${escapeRe(key)}\\b|['"\`]${escapeRe(key)}['"\`])\\??\\s*:`;
   let valRe = '';
-  if (typeof value === 'number' && Number.isFinite(value)) valRe = `\\s*${escapeRe(String(value))}(?![\\w.])`;
-  else if (typeof value === 'string') valRe = `\\s*['"\`]${escapeRe(value)}['"\`]`;
-  else if (typeof value === 'boolean') valRe = `\\s*${value}\\b`;
-  else if (value !== undefined) return [];
+  if (value !== undefined) {
+    const v = valuePattern(value);
+    if (v === undefined) return [];
+    valRe = key === undefined ? v : `\\s*${v}`;
+  } else {
+    valRe = '(?!\\s*(?:number|string|boolean|unknown|any|readonly)\\b)';
+  }
   const re = new RegExp(keyRe + valRe, 'g');
   const out: number[] = [];
   for (let m = re.exec(src); m; m = re.exec(src)) out.push(m.index);
@@ -267,18 +281,24 @@ export function locateField(path: string, value: unknown, hasValue: boolean, ent
       partial = { file: entry, ...lineCol(src, t[r.deepest]!.pos), approximate: true };
     }
   }
-  // Computed config: a unique textual hit for the last key (with its value if we have one).
-  const key = [...segs].reverse().find((s): s is string => typeof s === 'string');
-  if (key !== undefined && typeof segs[segs.length - 1] === 'string') {
-    const attempts: (unknown)[] = hasValue && value !== undefined ? [value, undefined] : [undefined];
-    for (const v of attempts) {
-      const hits: SourceLocation[] = [];
-      for (const [file, text] of sources) {
-        for (const pos of textHits(text, key, v)) hits.push({ file, ...lineCol(text, pos), approximate: true });
-      }
-      if (hits.length === 1) return hits[0];
-      if (hits.length > 1) break;
+  // Computed config: a unique textual hit for `key: value`, then for the value
+  // alone (it may be an argument of the operator's helper: the place to fix),
+  // then for the key alone.
+  const last = segs[segs.length - 1];
+  const key = typeof last === 'string' ? last : undefined;
+  const searchable = hasValue && valuePattern(value) !== undefined
+    && !(typeof value === 'number' && Math.abs(value) < 10) && !(typeof value === 'string' && value.length < 3);
+  const attempts: [string | undefined, unknown][] = [];
+  if (key !== undefined && hasValue) attempts.push([key, value]);
+  if (searchable) attempts.push([undefined, value]);
+  if (key !== undefined) attempts.push([key, undefined]);
+  for (const [k, v] of attempts) {
+    if (k === undefined && v === undefined) continue;
+    const hits: SourceLocation[] = [];
+    for (const [file, text] of sources) {
+      for (const pos of textHits(text, k, v)) hits.push({ file, ...lineCol(text, pos), approximate: true });
     }
+    if (hits.length === 1) return hits[0];
   }
   return partial;
 }

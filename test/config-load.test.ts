@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig, type LoadResult } from '../core/config/load.js';
+import { KERNEL_SCHEDULERS } from '../core/config/schema.js';
+import { SVC_F_PERSISTENT, SVC_F_SCHED2, TUN_FLAG_REMCSUM } from '../core/model/types.js';
+
+const FIX = resolve('test/fixtures/config');
+const fx = (name: string): string => join(FIX, name);
+
+function failed(r: LoadResult): string {
+  if (r.ok) assert.fail('expected the config to fail');
+  return r.error;
+}
+
+describe('config load: good configs', () => {
+  it('bundles a helper import, runs loops, reads env vars and node builtins', async () => {
+    const r = await loadConfig(fx('valid.ts'), { env: { LVSD_VIP: '10.9.9.9', LVSD_WORKERS: '3' } });
+    if (!r.ok) assert.fail(r.error);
+    const d = r.desired;
+    assert.deepEqual(d.services.map((s) => `${s.spec.protocol}://${s.spec.addr}:${s.spec.port}`),
+      ['tcp://10.9.9.9:80', 'tcp://10.9.9.9:443', 'udp://10.9.9.9:53', 'tcp://0.0.0.0:0']);
+    assert.deepEqual(d.services[1]!.dests.map((x) => `${x.addr}:${x.port} w${x.weight}`),
+      ['192.168.10.8:443 w2', '192.168.10.9:443 w2', '192.168.10.10:443 w2']);
+    assert.equal(d.services[2]!.dests[0]!.fwd, 'masq');
+    assert.equal(d.services[2]!.dests[0]!.port, 5353);
+    const fw = d.services[3]!;
+    assert.equal(fw.spec.fwmark, 7);
+    assert.equal(fw.spec.flags, SVC_F_PERSISTENT | SVC_F_SCHED2);
+    assert.equal(fw.spec.netmask, 0xffffff00);
+    assert.deepEqual([fw.dests[1]!.family, fw.dests[1]!.tunType, fw.dests[1]!.tunPort, fw.dests[1]!.tunFlags],
+      ['inet6', 'gue', 6080, TUN_FLAG_REMCSUM]);
+    assert.equal(d.workers, 3);
+    assert.deepEqual(d.timeouts, { tcp: 600 });
+    assert.deepEqual(d.plugins, [fx('my-plugins')]);
+    assert.deepEqual(d.interfaces, [{ name: 'eth0' }, { name: 'eth1', mac: '02:00:00:00:00:aa' }]);
+    // Every local file that went into the bundle, for the watcher; not lvsd's own core.
+    assert.deepEqual(r.files, [fx('valid.ts'), fx('lib/reals.ts')]);
+  });
+
+  it('env defaults to the process environment', async () => {
+    const r = await loadConfig(fx('valid.ts'));
+    if (!r.ok) assert.fail(r.error);
+    assert.equal(r.desired.services[0]!.spec.addr, process.env.LVSD_VIP ?? '10.0.0.1');
+  });
+
+  it('takes an (async) function as the default export', async () => {
+    const r = await loadConfig(fx('function-default.ts'));
+    if (!r.ok) assert.fail(r.error);
+    assert.equal(r.desired.services[0]!.spec.addr, '2001:db8::1');
+    assert.equal(r.desired.services[0]!.dests[0]!.addr, '2001:db8::10');
+  });
+
+  it('loads the example config.ts of the repository', async () => {
+    const r = await loadConfig('config.ts', { knownSchedulers: (n) => KERNEL_SCHEDULERS.includes(n) });
+    if (!r.ok) assert.fail(r.error);
+    assert.ok(r.desired.services.length > 0);
+  });
+});
+
+describe('config load: failures name the file and line', () => {
+  it('a missing file', async () => {
+    const r = await loadConfig(fx('nope.ts'));
+    assert.match(failed(r), /nope\.ts: cannot read the config file \(ENOENT\)/);
+    assert.deepEqual(r.files, [fx('nope.ts')]);
+  });
+
+  it('a syntax error in config.ts, with line, column and the line itself', async () => {
+    const r = await loadConfig(fx('syntax-error.ts'));
+    const e = failed(r);
+    assert.match(e, new RegExp(`^${fx('syntax-error.ts')}:4:46: Expected "}" but found "\\)"`));
+    assert.match(e, /services: \[\{ address: '10\.0\.0\.1', port: 80 \) \],\n\s+\^/);
+    assert.deepEqual(r.files, [fx('syntax-error.ts')]);
+  });
+
+  it('a syntax error in an imported file names that file, and both files are watched', async () => {
+    const r = await loadConfig(fx('syntax-error-import.ts'));
+    assert.match(failed(r), new RegExp(`^${fx('lib/broken.ts')}:3:31: `));
+    assert.deepEqual(r.files, [fx('syntax-error-import.ts'), fx('lib/broken.ts')]);
+  });
+
+  it('a throwing config: the error and where it was thrown, through the source map', async () => {
+    const e = failed(await loadConfig(fx('throws.ts')));
+    assert.match(e, new RegExp(`^${fx('lib/explode.ts')}:2:9: evaluating the config threw Error: inventory file /etc/lvs/inventory.json is missing`));
+    assert.match(e, new RegExp(`at backendsFromInventory \\(${fx('lib/explode.ts')}:2:9\\)`));
+    assert.match(e, new RegExp(`at ${fx('throws.ts')}:5:54`));
+  });
+
+  it('a runaway top-level loop is stopped by the time limit', async () => {
+    const t0 = Date.now();
+    const e = failed(await loadConfig(fx('runaway.ts'), { timeoutMs: 200 }));
+    assert.equal(e, `${fx('runaway.ts')}: evaluating the config did not finish within 200 ms and was stopped (a runaway loop?)`);
+    assert.ok(Date.now() - t0 < 5000);
+  });
+
+  it('a runaway loop in a default-exported function, and a promise that never settles', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-cfg-'));
+    try {
+      writeFileSync(join(dir, 'f.ts'), 'export default () => { for (;;) {} };\n');
+      writeFileSync(join(dir, 'p.ts'), 'export default new Promise(() => {});\n');
+      writeFileSync(join(dir, 'r.ts'), 'export default Promise.reject(new TypeError("no inventory"));\n');
+      assert.match(failed(await loadConfig(join(dir, 'f.ts'), { timeoutMs: 100 })), /the default-exported function did not finish within 100 ms/);
+      assert.match(failed(await loadConfig(join(dir, 'p.ts'), { timeoutMs: 100 })), /the config's promise did not settle within 100 ms/);
+      assert.match(failed(await loadConfig(join(dir, 'r.ts'))), /r\.ts:1:\d+: the config's promise threw TypeError: no inventory/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('no default export', async () => {
+    assert.match(failed(await loadConfig(fx('no-default.ts'))), /no-default\.ts: has no default export; write `export default defineConfig/);
+  });
+
+  it('a schema error names the field path and the line of the field', async () => {
+    const e = failed(await loadConfig(fx('bad-weight.ts')));
+    assert.equal(e, `${fx('bad-weight.ts')}:9:36: services[0].reals[1].weight: must be an integer 0..65535 (got 70000)`);
+  });
+
+  it('a schema error in a computed config is located by search, and says so', async () => {
+    const e = failed(await loadConfig(fx('bad-computed.ts')));
+    assert.equal(e, `${fx('bad-computed.ts')}: 2 problems in the config:\n`
+      + `  ${fx('bad-computed.ts')}:6:70: services[0].reals[0].weight: must be an integer 0..65535 (got 99999) [location is a best-effort search of the source]\n`
+      + `  ${fx('bad-computed.ts')}:6:70: services[0].reals[1].weight: must be an integer 0..65535 (got 99999) [location is a best-effort search of the source]`);
+  });
+
+  it('several schema errors, each with its own line', async () => {
+    const e = failed(await loadConfig(fx('bad-many.ts'), { knownSchedulers: (n) => KERNEL_SCHEDULERS.includes(n) }));
+    const lines = e.split('\n');
+    assert.equal(lines[0], `${fx('bad-many.ts')}: 3 problems in the config:`);
+    assert.equal(lines[1], `  ${fx('bad-many.ts')}:5:3: workerz: unknown setting; did you mean 'workers'?`);
+    assert.equal(lines[2], `  ${fx('bad-many.ts')}:8:38: services[0].scheduler: unknown scheduler; did you mean 'wrr'? (got "wrrr")`);
+    assert.equal(lines[3], `  ${fx('bad-many.ts')}:9:42: services[0].reals[0].wieght: unknown setting; did you mean 'weight'?`);
+  });
+});
