@@ -18,7 +18,8 @@
 //   service    { protocol, address, port } or { fwmark, family? }
 //   dests      [{ address, port, weight, upper?, lower? }]
 //   steps      [{ op: schedule | set | add | remove | release | time, ... }]
-//     schedule { client "ip:port", dst? "ip:port" (default: the VIP), bind? active|inactive|none, protocol? }
+//     schedule { client "ip:port", dst? "ip:port" (default: the VIP), bind? active|inactive|none,
+//                protocol?, repeat? n (the same request n times, n lines) }
 //     set      { dest "ip:port", active?, inactive?, overloaded?, weight?, upper?, lower? }
 //              counters are written as-is; weight/thresholds go through `-e`.
 //     add      { dest { address, port, weight, upper?, lower? } }
@@ -80,7 +81,7 @@ function runOrThrow(scenario: unknown, opts: SchedTraceOptions): SchedTraceResul
   const err = (where: string, msg: string): never => { throw new ScenarioError(`${where}: ${msg}`); };
   if (!isObj(scenario)) err('scenario', 'must be a JSON object');
   const sc = scenario as Obj;
-  const knownFields = new Set(['scheduler', 'flags', 'seed', 'init', 'sysctl', 'service', 'dests', 'steps', 'comment', 'description', 'expect']);
+  const knownFields = new Set(['scheduler', 'flags', 'seed', 'init', 'sysctl', 'service', 'dests', 'steps', 'comment', 'description', 'name', 'spec', 'expect', 'expectLogs']);
   for (const k of Object.keys(sc)) if (!knownFields.has(k)) err(`field "${k}"`, 'unknown field');
 
   const lookup: SchedulerLookup = opts.schedulers ?? builtinScheduler;
@@ -243,7 +244,8 @@ function runOrThrow(scenario: unknown, opts: SchedTraceOptions): SchedTraceResul
     };
     switch (op) {
       case 'schedule': {
-        allow('client', 'dst', 'bind', 'protocol');
+        allow('client', 'dst', 'bind', 'protocol', 'repeat');
+        const repeat = intField(s, 'repeat', w, 1, 1_000_000) ?? 1;
         const c = parseEndpoint(s['client'], `${w}: field "client"`);
         let dst: Endpoint;
         if (s['dst'] === undefined) {
@@ -261,12 +263,14 @@ function runOrThrow(scenario: unknown, opts: SchedTraceOptions): SchedTraceResul
           family, protocol: pr as Protocol, saddr: c.addr, daddr: dst.addr,
           saddr32: addrFold32(family, c.addr), daddr32: addrFold32(family, dst.addr), sport: c.port, dport: dst.port,
         };
-        const chosen = svc.sched ? svc.sched.schedule(svc, svc.schedState, pkt, ctx) : null;
-        if (chosen === null) { lines.push('-'); break; }
-        lines.push(formatEndpoint(chosen.family, chosen.addr, chosen.port));
-        if (bind !== 'none') {
-          if (!(chosen instanceof Dest)) err(w, `scheduler "${sched.name}" returned an object that is not one of the service's real servers`);
-          table.bindConn(chosen as Dest, bind as ConnKind);
+        for (let k = 0; k < repeat; k++) {
+          const chosen = svc.sched ? svc.sched.schedule(svc, svc.schedState, pkt, ctx) : null;
+          if (chosen === null) { lines.push('-'); continue; }
+          lines.push(formatEndpoint(chosen.family, chosen.addr, chosen.port));
+          if (bind !== 'none') {
+            if (!(chosen instanceof Dest)) err(w, `scheduler "${sched.name}" returned an object that is not one of the service's real servers`);
+            table.bindConn(chosen as Dest, bind as ConnKind);
+          }
         }
         break;
       }
