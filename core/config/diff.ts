@@ -8,25 +8,26 @@
 
 import { u32ToIpv4 } from '../model/addr.js';
 import { DEFAULT_TIMEOUTS, type ServiceTable } from '../model/table.js';
+import { schedFlagsText } from '../model/rules.js';
 import {
-  SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
+  SVC_F_ONEPACKET, SVC_F_PERSISTENT, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
   destKeyText, serviceKeyText,
   type DestKey, type DestSpec, type FwdMethod, type ServiceKey, type ServiceSpec, type Timeouts,
 } from '../model/types.js';
 import { STRERROR, TableError, type Errno, type Result } from '../errors.js';
 import type { DesiredState } from './schema.js';
 
+/** One table operation. For edits, `prev`/`spec` are the old and new config: only the fields that differ are applied. */
 export type PlanAction =
-  | { kind: 'remove-real'; service: ServiceKey; spec: DestSpec }
-  /** The service goes, and with it every real it has in the live table. */
-  | { kind: 'remove-service'; spec: ServiceSpec; reals: number }
-  /** `prev`/`spec` are the old and new config; only the fields that differ are applied. */
+  /** Timeouts the config set before (`prev`) and sets now; a dropped one returns to the default. */
+  | { kind: 'set-timeouts'; timeouts: Partial<Timeouts>; prev: Partial<Timeouts> }
   | { kind: 'edit-service'; spec: ServiceSpec; prev: ServiceSpec }
   | { kind: 'add-service'; spec: ServiceSpec }
   | { kind: 'edit-real'; service: ServiceKey; spec: DestSpec; prev: DestSpec }
   | { kind: 'add-real'; service: ServiceKey; spec: DestSpec }
-  /** Timeouts the config set before (`prev`) and sets now; a dropped one returns to the default. */
-  | { kind: 'set-timeouts'; timeouts: Partial<Timeouts>; prev: Partial<Timeouts> };
+  | { kind: 'remove-real'; service: ServiceKey; spec: DestSpec }
+  /** The service goes, and with it every real it has in the live table. */
+  | { kind: 'remove-service'; spec: ServiceSpec; reals: number };
 
 /** Daemon-level settings that changed; the daemon acts on them, applyPlan does not. */
 export interface SettingChange {
@@ -101,15 +102,20 @@ export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
     }
   }
 
-  // Removals first (they free nothing the adds need, but a failing add then
-  // leaves fewer steps to undo); service edits before real changes so a new
-  // scheduler is initialised once and then told about each new real.
-  const actions = [...removeReals, ...removeServices, ...editServices, ...addServices, ...editReals, ...addReals];
+  // Order. applyPlan runs synchronously, so no packet and no lvsadm request
+  // ever sees a half-applied plan; the order only decides how exactly a
+  // failure can be undone. Edits and adds undo exactly (edit back, delete the
+  // new thing), removals do not (a re-added service loses its counters and
+  // list position). So removals go last: they cannot fail (an absent item is
+  // skipped), hence nothing ever has to undo one. Service edits come before
+  // real changes so a changed scheduler is set up once, then told of each real.
+  const actions: PlanAction[] = [];
   const pt = prev?.timeouts ?? {};
   const nt = next.timeouts;
   if ((['tcp', 'tcpfin', 'udp'] as const).some((k) => pt[k] !== nt[k])) {
     actions.push({ kind: 'set-timeouts', timeouts: { ...nt }, prev: { ...pt } });
   }
+  actions.push(...editServices, ...addServices, ...editReals, ...addReals, ...removeReals, ...removeServices);
 
   const settings: SettingChange[] = [];
   for (const s of ['plugins', 'interfaces', 'neighbors', 'workers'] as const) {
@@ -124,14 +130,6 @@ export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
 
 const FWD_WORD: Record<FwdMethod, string> = { masq: 'nat', route: 'dr', tunnel: 'tun', local: 'local' };
 
-function schedFlagNames(s: ServiceSpec): string[] {
-  const p = s.scheduler === 'sh' || s.scheduler === 'mh' ? s.scheduler : '';
-  const out: string[] = [];
-  if (s.flags & SVC_F_SCHED1) out.push(p ? `${p}-fallback` : 'flag-1');
-  if (s.flags & SVC_F_SCHED2) out.push(p ? `${p}-port` : 'flag-2');
-  if (s.flags & SVC_F_SCHED3) out.push('flag-3');
-  return out;
-}
 
 function persistText(s: ServiceSpec): string {
   if (!(s.flags & SVC_F_PERSISTENT)) return 'off';
@@ -143,8 +141,8 @@ function serviceText(s: ServiceSpec): string {
   const parts = [`scheduler ${s.scheduler}`];
   if (s.flags & SVC_F_PERSISTENT) parts.push(`persistent ${persistText(s)}`);
   if (s.flags & SVC_F_ONEPACKET) parts.push('ops');
-  const f = schedFlagNames(s);
-  if (f.length) parts.push(`flags ${f.join(',')}`);
+  const f = schedFlagsText(s);
+  if (f) parts.push(`flags ${f}`);
   return parts.join(' ');
 }
 
@@ -166,8 +164,8 @@ function serviceDelta(a: ServiceSpec, b: ServiceSpec): string {
   const pb = persistText(b);
   if (pa !== pb) out.push(`persistence ${pa} -> ${pb}`);
   if ((a.flags & SVC_F_ONEPACKET) !== (b.flags & SVC_F_ONEPACKET)) out.push(`ops ${a.flags & SVC_F_ONEPACKET ? 'on -> off' : 'off -> on'}`);
-  const fa = schedFlagNames(a).join(',') || 'none';
-  const fb = schedFlagNames(b).join(',') || 'none';
+  const fa = schedFlagsText(a) || 'none';
+  const fb = schedFlagsText(b) || 'none';
   if (fa !== fb) out.push(`flags ${fa} -> ${fb}`);
   return out.join(', ');
 }

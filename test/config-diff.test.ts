@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { applyPlan, formatPlan, planDiff, type Plan } from '../core/config/diff.js';
+import { validateConfig, type DesiredState } from '../core/config/schema.js';
+import { ServiceTable } from '../core/model/table.js';
+import { defineScheduler, type SchedulerPlugin } from '../core/plugin.js';
+import type { ServiceKey } from '../core/model/types.js';
+
+const calls: string[] = [];
+const stub = (name: string): SchedulerPlugin<unknown> => defineScheduler({
+  name,
+  init: () => { calls.push(`init ${name}`); return null; },
+  done: () => { calls.push(`done ${name}`); },
+  schedule: (svc) => svc.dests[0] ?? null,
+});
+const SCHEDS = new Map(['wlc', 'wrr', 'rr', 'sh'].map((n) => [n, stub(n)]));
+
+function newTable(): ServiceTable {
+  return new ServiceTable({ schedulers: (n) => SCHEDS.get(n), ctx: { now: () => 1000, randomU32: () => 0, log: () => {} } });
+}
+
+/** A desired state from a config object, as load.ts would produce it. */
+function desired(raw: unknown): DesiredState {
+  const r = validateConfig(raw, { file: '/etc/lvsd/config.ts', knownSchedulers: () => true });
+  if (!r.ok) assert.fail(r.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
+  return r.desired;
+}
+
+const web = (reals: unknown[], extra: Record<string, unknown> = {}): Record<string, unknown> =>
+  ({ address: '10.0.0.1', port: 80, forward: 'nat', reals, ...extra });
+const R = (n: number, extra: Record<string, unknown> = {}): Record<string, unknown> =>
+  ({ address: `192.168.10.${n}`, port: 8080, ...extra });
+const WEB: ServiceKey = { family: 'inet', protocol: 'tcp', addr: '10.0.0.1', port: 80, fwmark: 0 };
+
+/** What ipvsadm -L --nosort would show, minus stats: enough to compare tables. */
+function dump(t: ServiceTable): unknown {
+  return { services: t.list().map((s) => ({ ...s.spec, dests: s.dests.map((d) => ({ ...d.spec })) })), timeouts: { ...t.timeouts } };
+}
+
+function applied(t: ServiceTable, plan: Plan): { added: number; edited: number; removed: number } {
+  const r = applyPlan(t, plan);
+  if (!r.ok) assert.fail(r.error);
+  return r.counts;
+}
+
+describe('config diff: planDiff and formatPlan', () => {
+  const base = desired({ services: [web([R(8), R(9)], { scheduler: 'wrr' })] });
+
+  it('from nothing: everything is added, reals in config order', () => {
+    const plan = planDiff(null, desired({ timeouts: { tcp: 600 }, workers: 2, services: [web([R(8), R(9, { weight: 3 })], { scheduler: 'wrr' })] }));
+    assert.equal(formatPlan(plan), [
+      '~ timeouts tcp default (900) -> 600',
+      '+ service tcp://10.0.0.1:80 scheduler wrr',
+      '+ real 192.168.10.8:8080 in tcp://10.0.0.1:80 nat weight 1',
+      '+ real 192.168.10.9:8080 in tcp://10.0.0.1:80 nat weight 3',
+      '~ workers default -> 2',
+    ].join('\n'));
+  });
+
+  it('no change', () => {
+    const plan = planDiff(base, desired({ services: [web([R(8), R(9)], { scheduler: 'wrr' })] }));
+    assert.deepEqual(plan, { actions: [], settings: [] });
+    assert.equal(formatPlan(plan), 'no changes');
+  });
+
+  it('a weight change is an edit, never a remove and re-add', () => {
+    const plan = planDiff(base, desired({ services: [web([R(8, { weight: 3 }), R(9)], { scheduler: 'wrr' })] }));
+    assert.deepEqual(plan.actions.map((a) => a.kind), ['edit-real']);
+    assert.equal(formatPlan(plan), '~ real 192.168.10.8:8080 in tcp://10.0.0.1:80: weight 1 -> 3');
+  });
+
+  it('an added real, a removed real, a changed method and thresholds', () => {
+    const plan = planDiff(base, desired({ services: [web([R(9, { upperThreshold: 100 }), R(10), R(11)], { scheduler: 'wrr' })] }));
+    assert.equal(formatPlan(plan), [
+      '~ real 192.168.10.9:8080 in tcp://10.0.0.1:80: upperThreshold 0 -> 100',
+      '+ real 192.168.10.10:8080 in tcp://10.0.0.1:80 nat weight 1',
+      '+ real 192.168.10.11:8080 in tcp://10.0.0.1:80 nat weight 1',
+      '- real 192.168.10.8:8080 in tcp://10.0.0.1:80',
+    ].join('\n'));
+    const dr = planDiff(base, desired({ services: [web([R(8), { address: '192.168.10.9', forward: 'dr' }], { scheduler: 'wrr' })] }));
+    // The port is part of a real's key: 192.168.10.9:8080 (nat) and :80 (dr) are different reals.
+    assert.deepEqual(dr.actions.map((a) => a.kind), ['add-real', 'remove-real']);
+    const fwd = planDiff(base, desired({ services: [web([R(8), R(9, { forward: 'nat', weight: 0 })], { scheduler: 'wrr' })] }));
+    assert.equal(formatPlan(fwd), '~ real 192.168.10.9:8080 in tcp://10.0.0.1:80: weight 1 -> 0');
+  });
+
+  it('a removed service, an added one, an edited one', () => {
+    const prev = desired({ services: [web([R(8), R(9)]), { protocol: 'udp', address: '10.0.0.1', port: 53, reals: [{ address: '192.168.10.53' }] }] });
+    const next = desired({ services: [
+      web([R(8), R(9)], { scheduler: 'sh', schedFlags: ['sh-port'], persistence: { timeout: 60, netmask: 24 } }),
+      { fwmark: 5, reals: [{ address: '192.168.10.70' }] },
+    ] });
+    assert.equal(formatPlan(planDiff(prev, next)), [
+      '~ service tcp://10.0.0.1:80: scheduler wlc -> sh, persistence off -> 60s mask 255.255.255.0, flags none -> sh-port',
+      '+ service fwmark://5 scheduler wlc',
+      '+ real 192.168.10.70:0 in fwmark://5 dr weight 1',
+      '- service udp://10.0.0.1:53 (and its 1 real)',
+    ].join('\n'));
+  });
+
+  it('daemon-level settings are listed, not applied', () => {
+    const plan = planDiff(desired({ interfaces: ['eth0'] }), desired({ interfaces: ['eth0', 'eth1'], plugins: ['/opt/p'] }));
+    assert.equal(formatPlan(plan), '~ plugins (none) -> /opt/p\n~ interfaces eth0 -> eth0, eth1');
+    assert.deepEqual(applied(newTable(), plan), { added: 0, edited: 0, removed: 0 });
+  });
+});
+
+describe('config diff: applyPlan', () => {
+  beforeEach(() => { calls.length = 0; });
+
+  it('applies a first config and then only the difference', () => {
+    const t = newTable();
+    const a = desired({ timeouts: { udp: 60 }, services: [web([R(8), R(9)], { scheduler: 'wrr' })] });
+    assert.deepEqual(applied(t, planDiff(null, a)), { added: 3, edited: 1, removed: 0 });
+    assert.deepEqual(t.find(WEB)!.dests.map((d) => d.addr), ['192.168.10.9', '192.168.10.8']);   // kernel order: newest first
+    assert.equal(t.timeouts.udp, 60);
+    const d8 = t.find(WEB)!.dests[1]!;
+    d8.activeConns = 7;   // a live connection count that must survive the reload
+
+    const b = desired({ services: [web([R(8, { weight: 5 }), R(10)], { scheduler: 'wrr' })] });
+    assert.deepEqual(applied(t, planDiff(a, b)), { added: 1, edited: 2, removed: 1 });
+    assert.deepEqual(t.find(WEB)!.dests.map((d) => `${d.addr} ${d.weight}`), ['192.168.10.10 1', '192.168.10.8 5']);
+    assert.equal(t.find(WEB)!.dests[1], d8, 'an edited real is the same live object');
+    assert.equal(d8.activeConns, 7);
+    assert.equal(t.timeouts.udp, 300, 'a timeout dropped from the config returns to the default');
+  });
+
+  it('keeps run-time changes the file did not touch', () => {
+    const t = newTable();
+    const a = desired({ services: [web([R(8), R(9)])] });
+    applied(t, planDiff(null, a));
+    // lvsadm -e -w 4 on .9, lvsadm -a .20, lvsadm -E -s rr on the service
+    assert.ok(t.editDest(WEB, { ...t.find(WEB)!.findDest({ family: 'inet', addr: '192.168.10.9', port: 8080 })!.spec, weight: 4 }).ok);
+    assert.ok(t.addDest(WEB, { ...t.find(WEB)!.dests[0]!.spec, addr: '192.168.10.20' }).ok);
+    assert.ok(t.editService({ ...t.find(WEB)!.spec, scheduler: 'rr' }).ok);
+    // The file changes .9's threshold and the service's persistence only.
+    const b = desired({ services: [web([R(8), R(9, { upperThreshold: 50 })], { persistence: true })] });
+    applied(t, planDiff(a, b));
+    const s = t.find(WEB)!;
+    assert.equal(s.spec.scheduler, 'rr');
+    assert.equal(s.spec.timeout, 360);
+    const d9 = s.findDest({ family: 'inet', addr: '192.168.10.9', port: 8080 })!;
+    assert.deepEqual([d9.weight, d9.uThreshold], [4, 50]);
+    assert.ok(s.findDest({ family: 'inet', addr: '192.168.10.20', port: 8080 }));
+    // Removing a real that was already deleted with lvsadm is not an error.
+    assert.ok(t.deleteDest(WEB, { family: 'inet', addr: '192.168.10.8', port: 8080 }).ok);
+    const r = applyPlan(t, planDiff(b, desired({ services: [web([R(9, { upperThreshold: 50 })], { persistence: true })] })));
+    assert.ok(r.ok);
+    assert.deepEqual(r.ok && r.skipped, ['- real 192.168.10.8:8080 in tcp://10.0.0.1:80: already absent']);
+  });
+
+  it('a service already added with lvsadm: refused before anything is touched', () => {
+    const t = newTable();
+    const a = desired({ services: [web([R(8)])] });
+    applied(t, planDiff(null, a));
+    assert.ok(t.addService({ ...t.find(WEB)!.spec, port: 443 }).ok);   // lvsadm -A -t 10.0.0.1:443
+    const before = dump(t);
+    const b = desired({ services: [web([R(8, { weight: 2 })]), web([R(8)], { port: 443 })] });
+    const r = applyPlan(t, planDiff(a, b));
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.error, 'cannot add service tcp://10.0.0.1:443: Service already exists (service tcp://10.0.0.1:443 already exists; '
+      + 'it was added at run time (lvsadm?): delete it there, or leave it out of the config); nothing was changed');
+    assert.deepEqual(dump(t), before);
+  });
+
+  it('rolls back when the 2nd of 3 operations fails, leaving the table exactly as before', () => {
+    const t = newTable();
+    const a = desired({ services: [web([R(8), R(9, { upperThreshold: 30 })])] });
+    applied(t, planDiff(null, a));
+    // At run time: lvsadm -e … -x 10 lowers .9's upper threshold to 10.
+    const d9 = t.find(WEB)!.findDest({ family: 'inet', addr: '192.168.10.9', port: 8080 })!;
+    assert.ok(t.editDest(WEB, { ...d9.spec, uThreshold: 10 }).ok);
+    const before = dump(t);
+    calls.length = 0;
+    // The file: scheduler wlc -> wrr (1); .9's lower threshold 0 -> 20 (2), which with the
+    // live upper threshold 10 (the file did not change that one) the kernel refuses; a new real (3).
+    const b = desired({ services: [web([R(8), R(9, { upperThreshold: 30, lowerThreshold: 20 }), R(10)], { scheduler: 'wrr' })] });
+    const plan = planDiff(a, b);
+    assert.deepEqual(plan.actions.map((x) => x.kind), ['edit-service', 'edit-real', 'add-real']);
+    const r = applyPlan(t, plan);
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.error, 'cannot edit real 192.168.10.9:8080 in tcp://10.0.0.1:80: Numerical result out of range '
+      + '(lower threshold 20 is above upper threshold 10); every change already made was undone');
+    assert.deepEqual(dump(t), before);
+    assert.equal(t.find(WEB)!.sched?.name, 'wlc');
+    assert.deepEqual(calls, ['done wlc', 'init wrr', 'done wrr', 'init wlc']);
+    // Once the run-time conflict is gone, the same plan goes through.
+    assert.ok(t.editDest(WEB, { ...d9.spec, uThreshold: 30 }).ok);
+    assert.deepEqual(applied(t, plan), { added: 1, edited: 2, removed: 0 });
+  });
+
+  it('rolls back an added service when a later add fails in the table', () => {
+    const t = newTable();
+    const before = dump(t);
+    // 'fancy' passed the schema (the loader had such a plugin) but the table does not know it.
+    const plan = planDiff(null, desired({ services: [web([R(8)]), web([], { port: 443, scheduler: 'fancy' })] }));
+    const r = applyPlan(t, plan);
+    assert.equal(!r.ok && r.error, 'cannot add service tcp://10.0.0.1:443: Scheduler or persistence engine not found '
+      + '(scheduler "fancy" not found); every change already made was undone');
+    assert.deepEqual(dump(t), before);
+  });
+});
