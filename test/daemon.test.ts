@@ -1,0 +1,166 @@
+// The daemon as a whole: config applied at start, hot reload applying a diff,
+// a broken reload leaving the table alone, signals, --check.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../core/daemon.js';
+import { createLogger } from '../core/log.js';
+import { request } from '../core/control/client.js';
+import type { ServiceView } from '../core/model/types.js';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const LVSD = join(ROOT, 'scripts/lvsd.js');
+
+function writeConfig(dir: string, weights: Record<string, number>, extra = ''): string {
+  const file = join(dir, 'config.ts');
+  const reals = Object.entries(weights).map(([a, w]) => `{ address: '${a}', port: 80, weight: ${w} }`).join(', ');
+  writeFileSync(file, `import { defineConfig } from 'lvsd';
+${extra}
+export default defineConfig({
+  services: [{ protocol: 'tcp', address: '10.1.0.1', port: 80, scheduler: 'rr', forward: 'nat', reals: [${reals}] }],
+});
+`);
+  return file;
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('daemon', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let lines: string[];
+  let daemon: Daemon;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lvsd-daemon-'));
+    lines = [];
+  });
+  afterEach(async () => { await daemon?.stop(); });
+
+  const start = async (config?: string) => {
+    daemon = new Daemon({
+      configFile: config, socket: join(dir, 'lvsd.sock'), io: 'memory', pluginDirs: [],
+      log: createLogger('debug', (l) => { lines.push(l); }), watchDebounceMs: 20,
+    });
+    await daemon.start();
+  };
+  const reals = () => daemon.table.list()[0]!.dests.map((d) => `${d.addr}:${d.weight}`);
+
+  it('starts with an empty table without --config', async () => {
+    await start();
+    const r = await request<ServiceView[]>(join(dir, 'lvsd.sock'), { op: 'get-services' });
+    assert.deepEqual(r, { ok: true, data: [] });
+  });
+
+  it('hot-reloads a diff: an edited weight is edited, a kept real is untouched, a new one is added', async () => {
+    const file = writeConfig(dir, { '192.168.1.1': 1, '192.168.1.2': 1 });
+    await start(file);
+    assert.deepEqual(reals(), ['192.168.1.2:1', '192.168.1.1:1']);
+    const svc = daemon.table.list()[0]!;
+    const kept = svc.dests.find((d) => d.addr === '192.168.1.1')!;
+    const edited = svc.dests.find((d) => d.addr === '192.168.1.2')!;
+    kept.stats.conns = 7; kept.activeConns = 3;           // as if traffic were flowing
+    writeConfig(dir, { '192.168.1.1': 1, '192.168.1.2': 5, '192.168.1.3': 2 });
+    await until('reload', () => (reals().length === 3 ? true : undefined));
+    const now = daemon.table.list()[0]!;
+    assert.equal(now, svc, 'the service object stays');
+    assert.equal(now.dests.find((d) => d.addr === '192.168.1.1'), kept, 'the kept real is the same object');
+    assert.equal(kept.stats.conns, 7);
+    assert.equal(kept.activeConns, 3);
+    assert.equal(now.dests.find((d) => d.addr === '192.168.1.2'), edited, 'the re-weighted real is edited in place');
+    assert.deepEqual(reals(), ['192.168.1.3:2', '192.168.1.2:5', '192.168.1.1:1']);
+    assert.ok(lines.some((l) => /applied: 1 added, 1 edited, 0 removed/.test(l)), lines.join(''));
+  });
+
+  it('keeps the running table when a reload is broken, and says why', async () => {
+    const file = writeConfig(dir, { '192.168.1.1': 1 });
+    await start(file);
+    writeFileSync(file, readFileSync(file, 'utf8').replace('weight: 1', 'weight: 70000'));
+    assert.equal(await daemon.reload(), false);
+    assert.deepEqual(reals(), ['192.168.1.1:1']);
+    assert.ok(lines.some((l) => /reload failed, keeping the running config/.test(l)));
+    assert.ok(lines.some((l) => /weight/.test(l) && /70000/.test(l)), lines.join(''));
+    writeFileSync(file, 'export default {{{');
+    assert.equal(await daemon.reload(), false);
+    assert.deepEqual(reals(), ['192.168.1.1:1']);
+    // And the next good edit is applied again.
+    writeConfig(dir, { '192.168.1.1': 4 });
+    assert.equal(await daemon.reload(), true);
+    assert.deepEqual(reals(), ['192.168.1.1:4']);
+  });
+
+  it('leaves lvsadm-made changes alone on reload unless the file changed the same thing', async () => {
+    const file = writeConfig(dir, { '192.168.1.1': 1 });
+    await start(file);
+    const sock = join(dir, 'lvsd.sock');
+    const svcKey = { family: 'inet' as const, protocol: 'tcp' as const, addr: '10.1.0.1', port: 80, fwmark: 0 };
+    const r = await request(sock, { op: 'add-dest', service: svcKey, dest: { family: 'inet', addr: '192.168.1.9', port: 80,
+      fwd: 'masq', weight: 9, uThreshold: 0, lThreshold: 0, tunType: 'ipip', tunPort: 0, tunFlags: 0 } });
+    assert.equal(r.ok, true);
+    writeConfig(dir, { '192.168.1.1': 2 });
+    assert.equal(await daemon.reload(), true);
+    assert.deepEqual(reals().sort(), ['192.168.1.1:2', '192.168.1.9:9']);
+  });
+
+  it('refuses to start on a config naming an unknown scheduler', async () => {
+    const file = writeConfig(dir, { '192.168.1.1': 1 });
+    writeFileSync(file, readFileSync(file, 'utf8').replace("'rr'", "'nosuch'"));
+    await assert.rejects(start(file), /scheduler.*nosuch/);
+  });
+
+  it('runs as a process: SIGHUP reloads, SIGTERM exits 0 and removes the socket', async function () {
+    const file = writeConfig(dir, { '192.168.1.1': 1 });
+    const sock = join(dir, 'proc.sock');
+    const child = spawn(process.execPath, [LVSD, '--config', file, '--socket', sock, '--io', 'memory'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    try {
+      const get = async () => {
+        const r = await request<ServiceView[]>(sock, { op: 'get-services' }).catch(() => undefined);
+        return r && r.ok ? r.data : undefined;
+      };
+      const first = await until('daemon up', get);
+      assert.equal(first[0]!.dests.length, 1);
+      writeConfig(dir, { '192.168.1.1': 1, '192.168.1.2': 1 });
+      child.kill('SIGHUP');
+      await until('reload', async () => ((await get())?.[0]?.dests.length === 2 ? true : undefined));
+      const code = await new Promise<number | null>((res) => { child.on('exit', (c) => res(c)); child.kill('SIGTERM'); });
+      assert.equal(code, 0, err);
+      assert.equal(existsSync(sock), false);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('lvsd --check prints the plan, or the error with exit status 1', () => {
+    const good = writeConfig(dir, { '192.168.1.1': 1 });
+    const ok = spawnSync(process.execPath, [LVSD, '--check', good], { encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /valid/);
+    assert.match(ok.stdout, /10\.1\.0\.1/);
+    assert.match(ok.stdout, /192\.168\.1\.1/);
+    writeFileSync(good, readFileSync(good, 'utf8').replace("'10.1.0.1'", "'10.1.0.300'"));
+    const bad = spawnSync(process.execPath, [LVSD, '--check', good], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /services\[0\]\.address/);
+  });
+
+  it('refuses bad command lines with a clear message', () => {
+    const r = spawnSync(process.execPath, [LVSD, '--io', 'carrier-pigeon'], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--io must be memory or afpacket/);
+    const u = spawnSync(process.execPath, [LVSD, '--bogus'], { encoding: 'utf8' });
+    assert.equal(u.status, 2);
+    assert.match(u.stderr, /bogus/);
+  });
+});
