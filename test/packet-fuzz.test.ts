@@ -56,7 +56,7 @@ describe('packet fuzz', function () {
           const muts = 1 + (next() & 3);
           for (let m = 0; m < muts; m++) {
             const kind = next() & 3;
-            if (kind === 0) buf[next() % len] ^= 1 << (next() & 7);
+            if (kind === 0) { const o = next() % len; buf[o] = buf[o]! ^ (1 << (next() & 7)); }
             else if (kind === 1) { const o = HOT[next() % HOT.length]!; if (o < len) buf[o] = VALUES[next() % VALUES.length]!; }
             else if (kind === 2) buf[next() % len] = next();
             else len = next() % (len + 1); // truncate
@@ -64,7 +64,7 @@ describe('packet fuzz', function () {
         }
         const off = 0;
         const code = P.parseFrame(buf, off, len, r, next() & 1);
-        counts[code]++;
+        counts[code] = counts[code]! + 1;
         if (code === 0 && r[P.F_L4_OFF]! >= 0) {
           // offsets must stay inside the frame, and checksum helpers must run on them
           const l4 = r[P.F_L4_OFF]!;

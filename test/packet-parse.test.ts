@@ -100,7 +100,7 @@ describe('packet parse', () => {
 
   it('IPv4 header checks', () => {
     const f = buildFrame({}, ip4(), tcp());
-    const c = f.slice(); c[24] ^= 1;
+    const c = f.slice(); c[24] = c[24]! ^ 1;
     assert.equal(parse(c), P.DROP_IP_CSUM);
     assert.equal(parse(c, P.PARSE_NO_IP_CSUM), 0);
     const v = f.slice(); v[14] = 0x65; fillIpv4HeaderChecksum(v, 14);
@@ -111,7 +111,7 @@ describe('packet parse', () => {
     assert.equal(parse(t), P.DROP_IP_LEN);
     const s = f.slice(); wr16(s, 16, 19); fillIpv4HeaderChecksum(s, 14);
     assert.equal(parse(s), P.DROP_IP_LEN);
-    const e = f.slice(); e[20] |= 0x80; fillIpv4HeaderChecksum(e, 14);
+    const e = f.slice(); e[20] = e[20]! | 0x80; fillIpv4HeaderChecksum(e, 14);
     assert.equal(parse(e), P.DROP_IP_FRAG);
   });
 
