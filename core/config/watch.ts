@@ -47,8 +47,12 @@ export function watchConfig(files: string[], onChange: () => void, opts: { debou
       let recovered = false;
       for (const key of [...missing]) {
         missing.delete(key);
-        const ok = key.startsWith('dir:') ? armDir(key.slice(4)) : armFile(key.slice(5));
-        if (ok) recovered = true;
+        const isDir = key.startsWith('dir:');
+        const ok = isDir ? armDir(key.slice(4)) : armFile(key.slice(5));
+        if (!ok) continue;
+        recovered = true;
+        // A file back after its folder went away: that folder's watch may be on the old, deleted folder.
+        if (!isDir) armDir(dirname(key.slice(5)));
       }
       // Something that was missing is back: it may have changed meanwhile.
       if (recovered) trigger();
