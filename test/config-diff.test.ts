@@ -48,7 +48,7 @@ describe('config diff: planDiff and formatPlan', () => {
   it('from nothing: everything is added, reals in config order', () => {
     const plan = planDiff(null, desired({ timeouts: { tcp: 600 }, workers: 2, services: [web([R(8), R(9, { weight: 3 })], { scheduler: 'wrr' })] }));
     assert.equal(formatPlan(plan), [
-      '~ timeouts tcp default (900) -> 600',
+      '~ timeouts tcp 600',
       '+ service tcp://10.0.0.1:80 scheduler wrr',
       '+ real 192.168.10.8:8080 in tcp://10.0.0.1:80 nat weight 1',
       '+ real 192.168.10.9:8080 in tcp://10.0.0.1:80 nat weight 3',
@@ -122,6 +122,7 @@ describe('config diff: applyPlan', () => {
     assert.equal(t.find(WEB)!.dests[1], d8, 'an edited real is the same live object');
     assert.equal(d8.activeConns, 7);
     assert.equal(t.timeouts.udp, 300, 'a timeout dropped from the config returns to the default');
+    assert.equal(formatPlan(planDiff(a, b)).split('\n')[0], '~ timeouts udp 60 -> default 300');
   });
 
   it('keeps run-time changes the file did not touch', () => {

@@ -75,47 +75,47 @@ function settingText(d: DesiredState, s: SettingChange['setting']): string {
 export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
   const before = new Map((prev?.services ?? []).map((s) => [svcKey(s.spec), s]));
   const after = new Map(next.services.map((s) => [svcKey(s.spec), s]));
-  const removeReals: PlanAction[] = [];
-  const removeServices: PlanAction[] = [];
-  const editServices: PlanAction[] = [];
-  const addServices: PlanAction[] = [];
-  const editReals: PlanAction[] = [];
-  const addReals: PlanAction[] = [];
-
-  for (const [k, old] of before) {
-    const now = after.get(k);
-    if (!now) { removeServices.push({ kind: 'remove-service', spec: old.spec, reals: old.dests.length }); continue; }
-    const nowDests = new Map(now.dests.map((d) => [destKey(d), d]));
-    for (const d of old.dests) {
-      if (!nowDests.has(destKey(d))) removeReals.push({ kind: 'remove-real', service: now.spec, spec: d });
-    }
-  }
-  for (const [k, now] of after) {
-    const old = before.get(k);
-    if (!old) addServices.push({ kind: 'add-service', spec: now.spec });
-    else if (serviceChanged(old.spec, now.spec)) editServices.push({ kind: 'edit-service', spec: now.spec, prev: old.spec });
-    const oldDests = new Map((old?.dests ?? []).map((d) => [destKey(d), d]));
-    for (const d of now.dests) {   // config order, so `--nosort` lists them newest (last) first, as ipvsadm-restore would
-      const o = oldDests.get(destKey(d));
-      if (!o) addReals.push({ kind: 'add-real', service: now.spec, spec: d });
-      else if (destChanged(o, d)) editReals.push({ kind: 'edit-real', service: now.spec, spec: d, prev: o });
-    }
-  }
+  const actions: PlanAction[] = [];
+  const removals: PlanAction[] = [];
 
   // Order. applyPlan runs synchronously, so no packet and no lvsadm request
   // ever sees a half-applied plan; the order only decides how exactly a
   // failure can be undone. Edits and adds undo exactly (edit back, delete the
-  // new thing), removals do not (a re-added service loses its counters and
+  // new thing); removals do not (a re-added service loses its counters and
   // list position). So removals go last: they cannot fail (an absent item is
-  // skipped), hence nothing ever has to undo one. Service edits come before
-  // real changes so a changed scheduler is set up once, then told of each real.
-  const actions: PlanAction[] = [];
+  // skipped), hence nothing ever has to undo one. Before them, service by
+  // service in config order: the service (edited or added) first, so a changed
+  // scheduler is set up once and then told of each real; its real edits; its
+  // new reals in config order (so `--nosort` lists them newest first, as after
+  // ipvsadm-restore).
   const pt = prev?.timeouts ?? {};
   const nt = next.timeouts;
   if ((['tcp', 'tcpfin', 'udp'] as const).some((k) => pt[k] !== nt[k])) {
     actions.push({ kind: 'set-timeouts', timeouts: { ...nt }, prev: { ...pt } });
   }
-  actions.push(...editServices, ...addServices, ...editReals, ...addReals, ...removeReals, ...removeServices);
+  for (const [k, now] of after) {
+    const old = before.get(k);
+    if (!old) actions.push({ kind: 'add-service', spec: now.spec });
+    else if (serviceChanged(old.spec, now.spec)) actions.push({ kind: 'edit-service', spec: now.spec, prev: old.spec });
+    const oldDests = new Map((old?.dests ?? []).map((d) => [destKey(d), d]));
+    const adds: PlanAction[] = [];
+    for (const d of now.dests) {
+      const o = oldDests.get(destKey(d));
+      if (!o) adds.push({ kind: 'add-real', service: now.spec, spec: d });
+      else if (destChanged(o, d)) actions.push({ kind: 'edit-real', service: now.spec, spec: d, prev: o });
+    }
+    actions.push(...adds);
+  }
+  const removedServices: PlanAction[] = [];
+  for (const [k, old] of before) {
+    const now = after.get(k);
+    if (!now) { removedServices.push({ kind: 'remove-service', spec: old.spec, reals: old.dests.length }); continue; }
+    const nowDests = new Set(now.dests.map(destKey));
+    for (const d of old.dests) {
+      if (!nowDests.has(destKey(d))) removals.push({ kind: 'remove-real', service: now.spec, spec: d });
+    }
+  }
+  actions.push(...removals, ...removedServices);
 
   const settings: SettingChange[] = [];
   for (const s of ['plugins', 'interfaces', 'neighbors', 'workers'] as const) {
@@ -184,8 +184,11 @@ function destDelta(a: DestSpec, b: DestSpec): string {
 function timeoutsDelta(a: Partial<Timeouts>, b: Partial<Timeouts>): string {
   const out: string[] = [];
   for (const k of ['tcp', 'tcpfin', 'udp'] as const) {
-    if (a[k] === b[k]) continue;
-    out.push(`${k} ${a[k] ?? `default (${DEFAULT_TIMEOUTS[k]})`} -> ${b[k] ?? `default (${DEFAULT_TIMEOUTS[k]})`}`);
+    const from = a[k];
+    const to = b[k];
+    if (from === to) continue;
+    if (from === undefined) out.push(`${k} ${to}`);
+    else out.push(`${k} ${from} -> ${to ?? `default ${DEFAULT_TIMEOUTS[k]}`}`);
   }
   return out.join(', ');
 }

@@ -239,7 +239,12 @@ export function formatIssue(file: string, i: ConfigIssue): string {
   return `${where}: ${i.path ? `${i.path}: ` : ''}${i.message}${near}`;
 }
 
-function schemaError(file: string, issues: ConfigIssue[], files: string[]): string {
+/**
+ * Schema issues as one operator message, each located in the source where we
+ * can find it. Exported for checks made after loading (e.g. scheduler names
+ * once the config's plugin folders are loaded): pass the LoadResult's files.
+ */
+export function describeIssues(file: string, issues: ConfigIssue[], files: string[]): string {
   const sources = readSources(files);
   const located = issues.map((i) => {
     const loc = locateField(i.path, i.value, 'value' in i, file, sources);
@@ -280,6 +285,6 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     // A getter or proxy in the config object threw while we read it.
     return { ok: false, error: describeThrow(abs, e, b.bundle, 'reading the config object', 0), files };
   }
-  if (!v.ok) return { ok: false, error: schemaError(abs, v.errors, files), files };
+  if (!v.ok) return { ok: false, error: describeIssues(abs, v.errors, files), files };
   return { ok: true, desired: v.desired, files };
 }

@@ -30,7 +30,11 @@ export interface RealServerConfig {
 export interface PersistenceConfig {
   /** Seconds, 1..2678400; default 360 (as ipvsadm's -p). */
   timeout?: number;
-  /** IPv4 dotted netmask (e.g. '255.255.255.0') or, for IPv6, a prefix length 1..128. */
+  /**
+   * Which clients share a persistence template: an IPv4 dotted netmask
+   * ('255.255.255.0') or prefix length 0..32; for IPv6 a prefix length 1..128.
+   * Default: each client on its own (/32, /128).
+   */
   netmask?: string | number;
   /** Persistence engine, e.g. 'sip'. */
   engine?: string;
@@ -41,7 +45,7 @@ export interface ServiceConfig {
   protocol?: 'tcp' | 'udp' | 'sctp';
   /** VIP (IPv4 or IPv6); not for fwmark services. */
   address?: string;
-  /** 0..65535 (0 only with persistence). */
+  /** 0..65535; required, except that a persistent service may leave it out or use 0 (all ports). */
   port?: number;
   /** A firewall-mark service instead of protocol/address/port. */
   fwmark?: number;
@@ -51,8 +55,8 @@ export interface ServiceConfig {
   scheduler?: string;
   /** sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2, flag-3. */
   schedFlags?: string[];
-  /** Persistence (-p/-M/--pe); true for the defaults. */
-  persistence?: PersistenceConfig | true;
+  /** Persistence (-p/-M/--pe); true for the defaults (360 s, one template per client); false or absent: off. */
+  persistence?: PersistenceConfig | boolean;
   /** One-packet scheduling (UDP and fwmark services only). */
   onePacket?: boolean;
   /** Default forwarding method of this service's real servers; default dr (ipvsadm's -g). */
@@ -67,13 +71,16 @@ export interface InterfaceConfig {
 
 export interface LvsdConfig {
   interfaces?: (string | InterfaceConfig)[];
-  /** Connection timeouts in seconds, as `ipvsadm --set tcp tcpfin udp`. */
+  /**
+   * Connection timeouts in seconds (1..2678400), as `ipvsadm --set tcp tcpfin udp`.
+   * One left out keeps the default (900, 120, 300); removing one on a reload restores its default.
+   */
   timeouts?: { tcp?: number; tcpfin?: number; udp?: number };
-  /** Extra plugin folders, relative to the config file. */
+  /** Extra plugin folders; relative ones are relative to the config file's folder. */
   plugins?: string[];
   /** Neighbour table for the memory wire: IP → MAC. */
   neighbors?: Record<string, string>;
-  /** Data-plane worker threads. */
+  /** Data-plane worker threads, 1..1024. */
   workers?: number;
   services?: ServiceConfig[];
 }
