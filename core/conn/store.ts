@@ -160,9 +160,10 @@ export class ConnStore {
     this.tSlot = grow(this.tSlot, (n) => new Uint32Array(n));
     this.cap = cap;
     // indexes: load factor <= 1/2
+    // each slot holds [entry, hash]: probing past other keys never touches their entries
     const size = nextPow2(cap * 2);
-    this.inIdx = new Int32Array(size).fill(NIL);
-    this.outIdx = new Int32Array(size).fill(NIL);
+    this.inIdx = new Int32Array(size * 2).fill(NIL);
+    this.outIdx = new Int32Array(size * 2).fill(NIL);
     this.mask = size - 1;
     if (old > 0) {
       for (let e = 0; e < this.used; e++) {
@@ -287,37 +288,42 @@ export class ConnStore {
   // ------------------------------------------------------------ index operations
 
   private inInsert(e: number): void {
-    let i = this.inHash[e]! & this.mask;
-    while (this.inIdx[i] !== NIL) i = (i + 1) & this.mask;
-    this.inIdx[i] = e;
+    const h = this.inHash[e]!;
+    let i = h & this.mask;
+    while (this.inIdx[i << 1] !== NIL) i = (i + 1) & this.mask;
+    this.inIdx[i << 1] = e;
+    this.inIdx[(i << 1) | 1] = h;
   }
   private outInsert(e: number): void {
-    let i = this.outHash[e]! & this.mask;
-    while (this.outIdx[i] !== NIL) i = (i + 1) & this.mask;
-    this.outIdx[i] = e;
+    const h = this.outHash[e]!;
+    let i = h & this.mask;
+    while (this.outIdx[i << 1] !== NIL) i = (i + 1) & this.mask;
+    this.outIdx[i << 1] = e;
+    this.outIdx[(i << 1) | 1] = h;
   }
 
   /** Backward-shift deletion: keeps every probe sequence unbroken without tombstones. */
   private idxDelete(idx: Int32Array, hashes: Uint32Array, e: number): void {
     const m = this.mask;
     let i = hashes[e]! & m;
-    while (idx[i] !== e) {
-      if (idx[i] === NIL) return; // not there (must not happen)
+    while (idx[i << 1] !== e) {
+      if (idx[i << 1] === NIL) return; // not there (must not happen)
       i = (i + 1) & m;
     }
     let j = i;
     for (;;) {
       j = (j + 1) & m;
-      const k = idx[j]!;
+      const k = idx[j << 1]!;
       if (k === NIL) break;
-      const home = hashes[k]! & m;
+      const home = idx[(j << 1) | 1]! & m;
       // move k into the hole at i unless its home lies cyclically in (i, j]
       if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
-        idx[i] = k;
+        idx[i << 1] = k;
+        idx[(i << 1) | 1] = idx[(j << 1) | 1]!;
         i = j;
       }
     }
-    idx[i] = NIL;
+    idx[i << 1] = NIL;
   }
 
   /** Put an entry (fields and hashes set) into the indexes. */
@@ -350,9 +356,9 @@ export class ConnStore {
     const idx = this.inIdx;
     const m = this.mask;
     for (let i = h & m; ; i = (i + 1) & m) {
-      const e = idx[i]!;
+      const e = idx[i << 1]!;
       if (e === NIL) return NIL;
-      if (this.inHash[e] === h && this.af[e] === AF_INET && this.proto[e] === proto && this.caddr[e] === caddr
+      if (idx[(i << 1) | 1] === (h | 0) && this.af[e] === AF_INET && this.proto[e] === proto && this.caddr[e] === caddr
         && this.cport[e] === cport && this.vaddr[e] === vaddr && this.vport[e] === vport && this.inFlagsOk(e, cport, tplMode)) return e;
     }
   }
@@ -363,9 +369,9 @@ export class ConnStore {
     const idx = this.inIdx;
     const m = this.mask;
     for (let i = h & m; ; i = (i + 1) & m) {
-      const e = idx[i]!;
+      const e = idx[i << 1]!;
       if (e === NIL) return NIL;
-      if (this.inHash[e] === h && this.af[e] === AF_INET6 && this.proto[e] === proto && this.cport[e] === cport
+      if (idx[(i << 1) | 1] === (h | 0) && this.af[e] === AF_INET6 && this.proto[e] === proto && this.cport[e] === cport
         && this.vport[e] === vport && this.inFlagsOk(e, cport, tplMode) && this.eq6(e, 0, this.ca) && this.eq6(e, 4, this.va)) return e;
     }
   }
@@ -389,9 +395,9 @@ export class ConnStore {
     const idx = this.outIdx;
     const m = this.mask;
     for (let i = h & m; ; i = (i + 1) & m) {
-      const e = idx[i]!;
+      const e = idx[i << 1]!;
       if (e === NIL) return NIL;
-      if (this.outHash[e] === h && this.af[e] === AF_INET && this.proto[e] === proto && this.daddr[e] === daddr
+      if (idx[(i << 1) | 1] === (h | 0) && this.af[e] === AF_INET && this.proto[e] === proto && this.daddr[e] === daddr
         && this.dport[e] === dport && this.caddr[e] === caddr && this.cport[e] === cport) return e;
     }
   }
@@ -402,9 +408,9 @@ export class ConnStore {
     const idx = this.outIdx;
     const m = this.mask;
     for (let i = h & m; ; i = (i + 1) & m) {
-      const e = idx[i]!;
+      const e = idx[i << 1]!;
       if (e === NIL) return NIL;
-      if (this.outHash[e] === h && this.af[e] === AF_INET6 && this.proto[e] === proto && this.dport[e] === dport
+      if (idx[(i << 1) | 1] === (h | 0) && this.af[e] === AF_INET6 && this.proto[e] === proto && this.dport[e] === dport
         && this.cport[e] === cport && this.eq6(e, 8, this.da) && this.eq6(e, 0, this.ca)) return e;
     }
   }
