@@ -113,11 +113,6 @@ export class Daemon {
       return { ok: false, error: `${file}: ${applied.error}` };
     }
     this.table.refreshSchedulers();
-    const t = next.timeouts;
-    const prevT = this.desired?.timeouts ?? {};
-    if (t.tcp !== prevT.tcp || t.tcpfin !== prevT.tcpfin || t.udp !== prevT.udp) {
-      this.table.setTimeouts({ tcp: t.tcp ?? 0, tcpfin: t.tcpfin ?? 0, udp: t.udp ?? 0 });
-    }
     this.desired = next;
     const { added, edited, removed } = applied.counts;
     this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);

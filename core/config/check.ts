@@ -1,7 +1,7 @@
 // One step shared by the daemon and `lvsd --check`: load config.ts, load the
 // plugins it names, and check that every scheduler it uses exists.
 
-import { loadConfig } from './load.js';
+import { describeIssues, loadConfig } from './load.js';
 import { formatPlan, planDiff } from './diff.js';
 import type { DesiredState } from './schema.js';
 import { loadPlugins, type PluginRegistry } from '../plugins/loader.js';
@@ -10,11 +10,15 @@ export type Prepared =
   | { ok: true; desired: DesiredState; registry: PluginRegistry; files: string[] }
   | { ok: false; error: string; files: string[] };
 
-/** Checks that every scheduler the config names is loaded. */
-function unknownScheduler(file: string, desired: DesiredState, reg: PluginRegistry): string | null {
+/** Checks that every scheduler the config names is loaded; the error names file:line where it can. */
+function unknownScheduler(file: string, desired: DesiredState, reg: PluginRegistry, files: string[]): string | null {
   for (const [i, s] of desired.services.entries()) {
-    if (s.spec.scheduler !== 'none' && !reg.scheduler(s.spec.scheduler)) {
-      return `${file}: services[${i}].scheduler: no scheduler named "${s.spec.scheduler}" (loaded: ${reg.names('scheduler').join(', ')})`;
+    const name = s.spec.scheduler;
+    if (name !== 'none' && !reg.scheduler(name)) {
+      return describeIssues(file, [{
+        path: `services[${i}].scheduler`, value: name,
+        message: `no scheduler named "${name}" (loaded: ${reg.names('scheduler').join(', ')})`,
+      }], files);
     }
   }
   return null;
@@ -30,7 +34,7 @@ export async function prepareConfig(file: string, pluginDirs: readonly string[])
     return { ok: false, error: (e as Error).message, files: loaded.files };
   }
   const files = [...loaded.files, ...registry.files()];
-  const unknown = unknownScheduler(file, loaded.desired, registry);
+  const unknown = unknownScheduler(file, loaded.desired, registry, loaded.files);
   if (unknown) return { ok: false, error: unknown, files };
   return { ok: true, desired: loaded.desired, registry, files };
 }
