@@ -7,29 +7,44 @@
 import { defineScheduler } from '../../core/plugin.js';
 import { NO_DEST, schedulerErr } from './lib/common.js';
 import { LB_CHECK_INTERVAL, LB_DEFAULT_EXPIRATION, LbTable, type LbEntry } from './lib/lbcache.js';
-import { lblcOverloaded, wlcScan } from './lib/wlc.js';
+import { WlcTracker } from './lib/wlc.js';
 import type { SchedDest } from '../../core/plugin.js';
 
 interface LblcEntry extends LbEntry { dest: SchedDest }
 
-export default defineScheduler<LbTable<LblcEntry>>({
+interface State {
+  tbl: LbTable<LblcEntry>;
+  /** The wlc pick and the "2*weight" test, kept incrementally. */
+  wlc: WlcTracker;
+}
+
+export default defineScheduler<State>({
   name: 'lblc',
   description: 'Locality-Based Least-Connection',
   tickInterval: LB_CHECK_INTERVAL,
-  init() { return new LbTable<LblcEntry>(); },
-  done(_svc, tbl) { tbl.flush(); },
-  tick(_svc, tbl, ctx) {
+  init(svc) {
+    const s: State = { tbl: new LbTable<LblcEntry>(), wlc: new WlcTracker() };
+    s.wlc.rebuild(svc.dests);
+    return s;
+  },
+  done(_svc, s) { s.tbl.flush(); },
+  addDest(svc, s) { s.wlc.rebuild(svc.dests); },
+  delDest(svc, s) { s.wlc.rebuild(svc.dests); },
+  updDest(_svc, s, d) { s.wlc.update(d); },
+  destLoad(_svc, s, d) { s.wlc.update(d); },
+  tick(_svc, { tbl }, ctx) {
     tbl.checkExpire(ctx.now(), ctx.sysctl?.('lblc_expiration') ?? LB_DEFAULT_EXPIRATION);
   },
-  schedule(svc, tbl, pkt, ctx) {
+  schedule(svc, s, pkt, ctx) {
+    const tbl = s.tbl;
     const now = ctx.now();
     const en = tbl.get(pkt.daddr);
     if (en) {
       en.lastuse = now;
       const d = en.dest;
-      if (d.available && d.weight > 0 && !lblcOverloaded(d, svc)) return d;
+      if (d.available && d.weight > 0 && !s.wlc.overloaded(d, svc)) return d;
     }
-    const dest = wlcScan(svc.dests);
+    const dest = s.wlc.pick(svc);
     if (dest === null) {
       schedulerErr(svc, 'lblc', NO_DEST, ctx);
       return null;

@@ -7,7 +7,7 @@
 import { defineScheduler, type SchedDest } from '../../core/plugin.js';
 import { NO_DEST, connOverhead, mulGreater, schedulerErr } from './lib/common.js';
 import { LB_CHECK_INTERVAL, LB_DEFAULT_EXPIRATION, LbTable, type LbEntry } from './lib/lbcache.js';
-import { lblcOverloaded, wlcScan } from './lib/wlc.js';
+import { WlcTracker } from './lib/wlc.js';
 
 interface LblcrEntry extends LbEntry {
   /** Server set, newest member first. */
@@ -53,16 +53,31 @@ function setMax(set: readonly SchedDest[]): SchedDest | null {
   return most;
 }
 
-export default defineScheduler<LbTable<LblcrEntry>>({
+interface State {
+  tbl: LbTable<LblcrEntry>;
+  /** The wlc pick and the "2*weight" test, kept incrementally. */
+  wlc: WlcTracker;
+}
+
+export default defineScheduler<State>({
   name: 'lblcr',
   description: 'Locality-Based Least-Connection with Replication',
   tickInterval: LB_CHECK_INTERVAL,
-  init() { return new LbTable<LblcrEntry>(); },
-  done(_svc, tbl) { tbl.flush(); },
-  tick(_svc, tbl, ctx) {
+  init(svc) {
+    const s: State = { tbl: new LbTable<LblcrEntry>(), wlc: new WlcTracker() };
+    s.wlc.rebuild(svc.dests);
+    return s;
+  },
+  done(_svc, s) { s.tbl.flush(); },
+  addDest(svc, s) { s.wlc.rebuild(svc.dests); },
+  delDest(svc, s) { s.wlc.rebuild(svc.dests); },
+  updDest(_svc, s, d) { s.wlc.update(d); },
+  destLoad(_svc, s, d) { s.wlc.update(d); },
+  tick(_svc, { tbl }, ctx) {
     tbl.checkExpire(ctx.now(), ctx.sysctl?.('lblcr_expiration') ?? LB_DEFAULT_EXPIRATION);
   },
-  schedule(svc, tbl, pkt, ctx) {
+  schedule(svc, s, pkt, ctx) {
+    const tbl = s.tbl;
     const now = ctx.now();
     const en = tbl.get(pkt.daddr);
     if (en) {
@@ -76,8 +91,8 @@ export default defineScheduler<LbTable<LblcrEntry>>({
           en.lastmod = now;
         }
       }
-      if (d && !lblcOverloaded(d, svc)) return d;
-      const dest = wlcScan(svc.dests);
+      if (d && !s.wlc.overloaded(d, svc)) return d;
+      const dest = s.wlc.pick(svc);
       if (dest === null) {
         schedulerErr(svc, 'lblcr', NO_DEST, ctx);
         return null;
@@ -88,7 +103,7 @@ export default defineScheduler<LbTable<LblcrEntry>>({
       }
       return dest;
     }
-    const dest = wlcScan(svc.dests);
+    const dest = s.wlc.pick(svc);
     if (dest === null) return null; // the kernel logs nothing on this path (IP_VS_DBG only)
     if (!tbl.dead) {
       tbl.add({ addr: pkt.daddr, bucket: LbTable.bucketOf(pkt.daddr32), lastuse: now, set: [dest], lastmod: now });

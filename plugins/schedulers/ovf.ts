@@ -3,19 +3,38 @@
 
 import { defineScheduler, type SchedDest } from '../../core/plugin.js';
 import { NO_DEST, schedulerErr } from './lib/common.js';
+import { MinIndex } from './lib/minindex.js';
 
-export default defineScheduler<null>({
+/** The kernel's scan; the MinIndex (smallest 1/weight among eligible, first on ties) gives the same dest. */
+function scan(dests: readonly SchedDest[]): SchedDest | null {
+  let h: SchedDest | null = null;
+  for (const d of dests) {
+    const w = d.weight;
+    if (d.overloaded || d.activeConns > w || w === 0) continue;
+    if (h === null || w > h.weight) h = d;
+  }
+  return h;
+}
+
+export default defineScheduler<MinIndex>({
   name: 'ovf',
   description: 'Weighted Overflow',
-  init() { return null; },
-  schedule(svc, _s, _pkt, ctx) {
-    let h: SchedDest | null = null;
-    for (const d of svc.dests) {
-      const w = d.weight;
-      if (d.overloaded || d.activeConns > w || w === 0) continue;
-      if (h === null || w > h.weight) h = d;
-    }
-    if (h === null) schedulerErr(svc, 'ovf', NO_DEST, ctx);
-    return h;
+  init(svc) {
+    const idx = new MinIndex((d, o) => {
+      o.ok = !d.overloaded && d.weight !== 0 && d.activeConns <= d.weight;
+      o.num = 1;
+      o.den = d.weight;
+    });
+    idx.rebuild(svc.dests);
+    return idx;
+  },
+  addDest(svc, idx) { idx.rebuild(svc.dests); },
+  delDest(svc, idx) { idx.rebuild(svc.dests); },
+  updDest(_svc, idx, d) { idx.update(d); },
+  destLoad(_svc, idx, d) { idx.update(d); },
+  schedule(svc, idx, _pkt, ctx) {
+    const d = idx.covers(svc.dests) ? idx.best() : scan(svc.dests);
+    if (d === null) schedulerErr(svc, 'ovf', NO_DEST, ctx);
+    return d;
   },
 });

@@ -4,6 +4,7 @@
 
 import type { SchedDest, SchedService } from '../../../core/plugin.js';
 import { connOverhead, mulGreater } from './common.js';
+import { MinIndex, wlcKey } from './minindex.js';
 
 /**
  * The kernel's two-stage scan: the first non-OVERLOAD dest with weight > 0 is
@@ -40,4 +41,44 @@ export function lblcOverloaded(dest: SchedDest, svc: SchedService): boolean {
     for (const d of svc.dests) if (d.activeConns * 2 < d.weight) return true;
   }
   return false;
+}
+
+/**
+ * wlcScan and lblcOverloaded kept incrementally for lblc/lblcr: a MinIndex for
+ * the wlc pick and a count of dests with `2 * active < weight` for the
+ * overload test. Fed by the add/del/upd hooks and destLoad; falls back to the
+ * scans whenever it does not describe the current list.
+ */
+export class WlcTracker {
+  private readonly idx = new MinIndex(wlcKey);
+  private readonly low = new Map<SchedDest, boolean>();
+  private lowCount = 0;
+
+  rebuild(dests: readonly SchedDest[]): void {
+    this.idx.rebuild(dests);
+    this.low.clear();
+    this.lowCount = 0;
+    for (const d of dests) {
+      const l = d.activeConns * 2 < d.weight;
+      this.low.set(d, l);
+      if (l) this.lowCount++;
+    }
+  }
+
+  update(d: SchedDest): void {
+    this.idx.update(d);
+    const was = this.low.get(d);
+    if (was === undefined) return;
+    const l = d.activeConns * 2 < d.weight;
+    if (l !== was) { this.low.set(d, l); this.lowCount += l ? 1 : -1; }
+  }
+
+  pick(svc: SchedService): SchedDest | null {
+    return this.idx.negatives === 0 && this.idx.covers(svc.dests) ? this.idx.best() : wlcScan(svc.dests);
+  }
+
+  overloaded(dest: SchedDest, svc: SchedService): boolean {
+    if (dest.activeConns <= dest.weight) return false;
+    return this.idx.covers(svc.dests) ? this.lowCount > 0 : lblcOverloaded(dest, svc);
+  }
 }
