@@ -16,7 +16,7 @@ import {
   saveRules, timeoutLine, type Names,
 } from './format.js';
 import { restoreVectors } from './restore.js';
-import { helpText, versionLine } from './help.js';
+import { helpText, LVSADM_VERSION, versionLine } from './help.js';
 
 /** Ends the run with a status, after whatever was written. */
 class Exit extends Error {
@@ -237,7 +237,7 @@ export async function lvsadm(argv: readonly string[], prog: string, io: Io, ns: 
     const ctx: Ctx = { ...base, info };
     if (info.version < 0x010104) {
       io.err(`Warning: IPVS version mismatch: \n  Kernel compiled with IPVS version ${(info.version >> 16) & 0xff}.${(info.version >> 8) & 0xff}.${info.version & 0xff}\n`
-        + `  ${prog} v1.31  requires minimum IPVS version 1.1.4\n\n`);
+        + `  lvsadm v${LVSADM_VERSION}  requires minimum IPVS version 1.1.4\n\n`);
     }
     if (args.length === 0) {
       await listTable(ctx, { numeric: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, tunInfo: false }, false);
