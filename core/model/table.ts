@@ -152,7 +152,8 @@ function destAddressValid(family: Family, addr: string): boolean {
  * own table.
  */
 function svcHashBucket(s: ServiceSpec): number {
-  if (s.fwmark > 0) return 256 + ((s.fwmark & 0xff) ^ ((s.fwmark >>> 8) & 0xff));
+  // ip_vs_svc_fwm_hashkey: (netns term ^ fwmark) & IP_VS_SVC_TAB_MASK.
+  if (s.fwmark > 0) return 256 + (s.fwmark & 0xff);
   const w = addrWords(s.family, s.addr);
   const fold = s.family === 'inet' ? w[0]! : (w[0]! ^ w[1]! ^ w[2]! ^ w[3]!) >>> 0;
   const proto = s.protocol === 'tcp' ? 6 : s.protocol === 'udp' ? 17 : 132;
