@@ -243,3 +243,23 @@ describe('lvsadm: the bin shim', function () {
     }
   });
 });
+
+describe('lvsadm: name services as the C library answers them', () => {
+  it('files backend: first line wins, ::1 is 127.0.0.1 for IPv4, IPv4 lines map to ::ffff: for IPv6', async () => {
+    const { systemNameService } = await import('../scripts/lvsadm/resolve.js');
+    const sys = systemNameService({ LVSADM_HOSTS_FILE: join(GOLDEN, 'etc', 'hosts'), LVSADM_SERVICES_FILE: join(GOLDEN, 'etc', 'services'), LVSADM_DNS: 'off' });
+    assert.equal(await sys.hostToAddr('localhost'), '127.0.0.1');
+    assert.equal(await sys.hostToAddr('IP6-LOOPBACK'), '127.0.0.1');
+    assert.equal(await sys.hostToAddr('1.2.3.4.5'), null);
+    assert.equal(await sys.hostToAddr('nosuchhost'), null);
+    assert.equal(await sys.addrToHost('inet', '127.0.0.1'), 'localhost');
+    assert.equal(await sys.addrToHost('inet6', '::1'), 'localhost');
+    assert.equal(await sys.addrToHost('inet6', '::ffff:127.0.0.1'), 'localhost');
+    assert.equal(await sys.addrToHost('inet', '10.0.0.1'), null);
+    assert.equal(sys.serviceToPort('www', 'tcp'), 80);
+    assert.equal(sys.serviceToPort('www', 'udp'), null);
+    assert.equal(sys.portToService(8080, 'tcp'), 'http-alt');
+    assert.equal(sys.portToService(53, 'udp'), 'domain');
+    assert.equal(sys.portToService(80, 'sctp'), null);
+  });
+});
