@@ -3,7 +3,7 @@
 // (test/fixtures/golden/README.md).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +66,7 @@ export function lvsadmEnv(socket: string, binDir?: string): NodeJS.ProcessEnv {
 /** A directory holding `ipvsadm` -> scripts/lvsadm.js, to put first on PATH. */
 export function ipvsadmBinDir(parent: string): string {
   const bin = join(parent, 'bin');
-  spawnSync('mkdir', ['-p', bin]);
+  mkdirSync(bin, { recursive: true });
   symlinkSync(LVSADM, join(bin, 'ipvsadm'));
   return bin;
 }
