@@ -13,7 +13,7 @@ export {
 } from './plugin.js';
 export type {
   SchedulerPlugin, SchedService, SchedDest, SchedPacket, SchedContext,
-  ForwarderPlugin, FrameView, FwdConn, FwdVerdict,
+  ForwarderPlugin, FrameView, FwdPacket, FwdIo, FwdDest, FwdLink,
   HealthCheckPlugin, HealthTarget, HealthResult,
   ClassifierPlugin, SyncPlugin, SyncHandle,
 } from './plugin.js';

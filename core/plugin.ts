@@ -106,38 +106,106 @@ export function defineScheduler<S>(p: Omit<SchedulerPlugin<S>, 'kind'>): Schedul
 
 // ---------------------------------------------------------------- forwarders
 
-/** A frame in a receive buffer; headers are read and rewritten in place. */
+/** A frame in a receive buffer (what a classifier sees); headers are read in place. */
 export interface FrameView {
   buf: Uint8Array;
-  /** Offsets of the L3 and L4 headers inside buf, and the frame length. */
+  /** Offsets of the L3 and L4 headers inside buf (-1 when absent), and the frame length. */
   l3: number;
   l4: number;
   len: number;
 }
 
-/** The connection a frame belongs to, as a forwarder needs it. */
-export interface FwdConn {
-  readonly family: Family;
-  readonly protocol: Protocol;
-  readonly caddr: string; readonly cport: number;
-  readonly vaddr: string; readonly vport: number;
-  readonly daddr: string; readonly dport: number;
+/** The real server a packet goes to (one object per real server, made once, never per packet). */
+export interface FwdDest {
+  /** 4 or 6. May differ from the packet's family for tunnels. */
+  readonly family: number;
+  /** Address bytes: 4 (IPv4) or 16 (IPv6). */
+  readonly addr: Uint8Array;
+  /** IPv4 address as a u32 (0 for IPv6). */
+  readonly addr4: number;
+  readonly port: number;
+  /** Tunnel encapsulation: 0 ipip, 1 gue, 2 gre; TUN_FLAG_* bits; GUE port. */
+  readonly tunType: number;
+  readonly tunFlags: number;
+  readonly tunPort: number;
 }
 
-export type FwdVerdict =
-  | { action: 'send'; frame: FrameView; ifname?: string }
-  | { action: 'drop'; reason: string }
-  | { action: 'icmp-frag-needed'; mtu: number };
+/** Where a frame leaves: next-hop MAC, own MAC, link MTU, and the director's own address on that link. */
+export interface FwdLink {
+  /** Output interface index. */
+  port: number;
+  mac: Uint8Array;
+  srcMac: Uint8Array;
+  mtu: number;
+  /** The director's address on the link, per family (route source for tunnels); 0 / all-zero when none. */
+  src4: number;
+  src6: Uint8Array;
+  /** False when no next hop could be resolved (no neighbour entry, no route). */
+  ok: boolean;
+}
+
+/**
+ * One packet on its way through a forwarder. The engine fills a single object
+ * per worker for every packet; the frame is rewritten in place in `buf`.
+ * Offsets in `r` (core/packet/parse.ts F_* fields) are absolute indexes into buf.
+ */
+export interface FwdPacket {
+  readonly buf: Uint8Array;
+  /** Start and length of the frame to send; a forwarder may move `off` back (not below `room`) to prepend headers. */
+  off: number;
+  len: number;
+  /** Lowest index the frame may start at (the headroom of the receive slot). */
+  readonly room: number;
+  /** Parse result of the frame as received. */
+  readonly r: Int32Array;
+  /** The connection's real server (inbound) — for replies, the server that answered. */
+  dest: FwdDest;
+  /** Virtual address (4 or 16 bytes) and port of the connection: NAT replies leave with these. */
+  readonly vaddr: Uint8Array;
+  vaddr4: number;
+  vport: number;
+  /** Next hop for this frame (towards the real server inbound, towards the client outbound). */
+  link: FwdLink;
+}
+
+/** What the engine does for a forwarder: transmit, fragment, answer with ICMP. */
+export interface FwdIo {
+  /** Queue the frame buf[p.off, p.off + p.len) on p.link. */
+  send(p: FwdPacket): void;
+  /** Queue the IPv4 packet at `l3` (Ethernet header in front of it) cut into fragments of at most `mtu` bytes. */
+  sendFragments(p: FwdPacket, l3: number, mtu: number): boolean;
+  /**
+   * Send an ICMP / ICMPv6 error about the IP packet at `l3` (as it is now) back
+   * to its source, from the address it was sent to (`fromOwn`: from the
+   * director's own address on the link instead). `info`: MTU for frag-needed / packet-too-big.
+   */
+  icmpError(p: FwdPacket, l3: number, type: number, code: number, info: number, fromOwn?: boolean): void;
+  /** An IPv4 ID from the director's generator (outer headers of non-DF tunnel packets). */
+  ipId(): number;
+}
+
+/** Forwarder results: the packet went out (or was handed to io), or why not. */
+export const FWD_SENT = 0;
+export const FWD_TTL = 1;        // TTL/hop limit exhausted: ICMP time exceeded sent
+export const FWD_MTU = 2;        // too big with DF / IPv6: ICMP frag-needed / packet-too-big sent
+export const FWD_NO_ROUTE = 3;   // no next hop / no source address
+export const FWD_NO_ROOM = 4;    // not enough headroom or tx space
+export const FWD_BAD = 5;        // packet unusable for this method (bad ICMP checksum, …)
+export const FWD_NAMES: readonly string[] = ['sent', 'fwd-ttl', 'fwd-mtu', 'fwd-no-route', 'fwd-no-room', 'fwd-bad'];
 
 export interface ForwarderPlugin {
   readonly kind: 'forwarder';
   readonly name: string;
   /** The method of `-g/-i/-m` this plugin carries out. */
   readonly method: FwdMethod;
-  /** Client → real server. */
-  inbound(frame: FrameView, conn: FwdConn): FwdVerdict;
-  /** Real server → client (only methods that see replies, i.e. NAT). */
-  outbound?(frame: FrameView, conn: FwdConn): FwdVerdict;
+  /** Client → real server (also ICMP errors from the client side, unless icmpIn is given). Returns FWD_*. */
+  inbound(p: FwdPacket, io: FwdIo): number;
+  /** Real server → client: replies (only methods that see them, i.e. NAT). */
+  outbound?(p: FwdPacket, io: FwdIo): number;
+  /** An ICMP error from the client side about a reply of one of this method's connections. */
+  icmpIn?(p: FwdPacket, io: FwdIo): number;
+  /** An ICMP error from the real server about a request of one of this method's connections. */
+  icmpOut?(p: FwdPacket, io: FwdIo): number;
 }
 
 export function defineForwarder(p: Omit<ForwarderPlugin, 'kind'>): ForwarderPlugin {
@@ -211,7 +279,7 @@ export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
 /** Hooks each kind may provide (anything else on the object is refused as a likely typo). */
 export const OPTIONAL_HOOKS: Record<PluginKind, readonly string[]> = {
   scheduler: ['done', 'addDest', 'delDest', 'updDest', 'destLoad', 'tick'],
-  forwarder: ['outbound'],
+  forwarder: ['outbound', 'icmpIn', 'icmpOut'],
   health: [],
   classifier: [],
   sync: [],

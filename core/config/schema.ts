@@ -27,10 +27,20 @@ export interface DesiredState {
   timeouts: Partial<Timeouts>;
   /** Plugin folders, absolute. */
   plugins: string[];
-  interfaces: { name: string; mac?: string }[];
+  interfaces: InterfaceSpec[];
   /** Canonical IP → lower-case MAC. */
   neighbors: Record<string, string>;
+  /** Default gateways (at most one per family), canonical; the memory wire's next hop off-link. */
+  gateways?: string[];
   workers?: number;
+}
+
+/** A director interface: name, MAC, MTU and its addresses as CIDR (`192.168.10.1/24`, canonical address). */
+export interface InterfaceSpec {
+  name: string;
+  mac?: string;
+  mtu?: number;
+  addresses?: string[];
 }
 
 /** One thing wrong with the config. `message` is complete without the path. */
@@ -81,14 +91,14 @@ const SCHED_FLAGS: Record<string, { bit: number; only?: string }> = {
   'mh-fallback': { bit: SVC_F_SCHED1, only: 'mh' }, 'mh-port': { bit: SVC_F_SCHED2, only: 'mh' },
 };
 
-const ROOT_KEYS = ['interfaces', 'timeouts', 'plugins', 'neighbors', 'workers', 'services'];
+const ROOT_KEYS = ['interfaces', 'timeouts', 'plugins', 'neighbors', 'gateway', 'workers', 'services'];
 const SERVICE_KEYS = ['protocol', 'address', 'port', 'fwmark', 'ipv6', 'scheduler', 'schedFlags',
   'persistence', 'onePacket', 'forward', 'reals'];
 const REAL_KEYS = ['address', 'port', 'weight', 'forward', 'upperThreshold', 'lowerThreshold', 'tunnel'];
 const PERSIST_KEYS = ['timeout', 'netmask', 'engine'];
 const TUNNEL_KEYS = ['type', 'port', 'checksum'];
 const TIMEOUT_KEYS = ['tcp', 'tcpfin', 'udp'];
-const IFACE_KEYS = ['name', 'mac'];
+const IFACE_KEYS = ['name', 'mac', 'mtu', 'addresses'];
 
 // ------------------------------------------------------------------ helpers
 
@@ -430,16 +440,20 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
 
 // ------------------------------------------------------------------ the rest
 
-function interfacesOf(c: Checker, v: unknown): { name: string; mac?: string }[] {
-  const out: { name: string; mac?: string }[] = [];
+function interfacesOf(c: Checker, v: unknown): InterfaceSpec[] {
+  const out: InterfaceSpec[] = [];
   c.array('interfaces', v)?.forEach((e, i) => {
     const p = join('interfaces', i);
     let name: unknown = e;
     let mac: unknown;
+    let mtu: unknown;
+    let addresses: unknown;
     if (isObj(e)) {
       c.keys(p, e, IFACE_KEYS);
       name = e.name;
       mac = e.mac;
+      mtu = e.mtu;
+      addresses = e.addresses;
     }
     const np = isObj(e) ? join(p, 'name') : p;
     if (typeof name !== 'string' || name === '' || name.length > IFNAME_MAX || /[\s/:]/.test(name)) {
@@ -447,12 +461,51 @@ function interfacesOf(c: Checker, v: unknown): { name: string; mac?: string }[] 
       return;
     }
     if (out.some((x) => x.name === name)) { c.err(np, `interface ${name} is listed twice`); return; }
-    const entry: { name: string; mac?: string } = { name };
+    const entry: InterfaceSpec = { name };
     if (mac !== undefined) {
       if (typeof mac !== 'string' || !MAC_RE.test(mac)) { c.err(join(p, 'mac'), 'must be a MAC address like "02:00:00:00:00:01"', mac); return; }
       entry.mac = mac.toLowerCase();
     }
+    if (mtu !== undefined) {
+      // 68 is the IPv4 minimum (RFC 791); 65535 the largest IP packet.
+      const m = c.int(join(p, 'mtu'), mtu, 68, 65535);
+      if (m === undefined) return;
+      entry.mtu = m;
+    }
+    if (addresses !== undefined) {
+      const list: string[] = [];
+      c.array(join(p, 'addresses'), addresses)?.forEach((a, j) => {
+        const ap = join(join(p, 'addresses'), j);
+        const cidr = typeof a === 'string' ? cidrOf(a) : null;
+        if (!cidr) { c.err(ap, 'must be an address with its prefix length, like "192.168.10.1/24" or "2001:db8::1/64"', a); return; }
+        list.push(cidr);
+      });
+      entry.addresses = list;
+    }
     out.push(entry);
+  });
+  return out;
+}
+
+/** `addr/len` with a canonical address and a prefix length valid for its family, or null. */
+function cidrOf(text: string): string | null {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  if (!m) return null;
+  const a = canonicalAddr(m[1]!);
+  const len = Number(m[2]);
+  if (!a || len > (a.family === 'inet' ? 32 : 128)) return null;
+  return `${a.addr}/${len}`;
+}
+
+function gatewaysOf(c: Checker, v: unknown): string[] {
+  const out: string[] = [];
+  const list = typeof v === 'string' ? [v] : c.array('gateway', v) ?? [];
+  list.forEach((g, i) => {
+    const p = typeof v === 'string' ? 'gateway' : join('gateway', i);
+    const a = typeof g === 'string' ? canonicalAddr(g) : null;
+    if (!a) { c.err(p, 'must be an IPv4 or IPv6 address', g); return; }
+    if (out.some((x) => x.includes(':') === (a.family === 'inet6'))) { c.err(p, `only one gateway per address family (got a second ${a.family === 'inet' ? 'IPv4' : 'IPv6'} one)`); return; }
+    out.push(a.addr);
   });
   return out;
 }
@@ -510,6 +563,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
     interfaces: raw.interfaces === undefined ? [] : interfacesOf(c, raw.interfaces),
     neighbors: raw.neighbors === undefined ? {} : neighborsOf(c, raw.neighbors),
   };
+  if (raw.gateway !== undefined) desired.gateways = gatewaysOf(c, raw.gateway);
   if (raw.workers !== undefined) {
     const w = c.int('workers', raw.workers, 1, MAX_WORKERS);
     if (w !== undefined) desired.workers = w;

@@ -67,6 +67,10 @@ export interface ServiceConfig {
 export interface InterfaceConfig {
   name: string;
   mac?: string;
+  /** Link MTU (68..65535), default 1500: forwarded packets larger than this are fragmented or refused (ICMP). */
+  mtu?: number;
+  /** The director's own addresses on this link with their prefix ('192.168.10.1/24'): on-link routes, tunnel source. */
+  addresses?: string[];
 }
 
 export interface LvsdConfig {
@@ -80,6 +84,8 @@ export interface LvsdConfig {
   plugins?: string[];
   /** Neighbour table for the memory wire: IP → MAC. */
   neighbors?: Record<string, string>;
+  /** Default gateway(s), one per address family: the next hop for addresses not on a configured link. */
+  gateway?: string | string[];
   /** Data-plane worker threads, 1..1024. */
   workers?: number;
   services?: ServiceConfig[];

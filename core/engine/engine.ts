@@ -1,0 +1,638 @@
+// The packet pipeline (DESIGN.md "The way a packet goes"): parse → classify
+// (fwmark plugins) → connection lookup → service lookup → persistence
+// template → scheduler plugin → forwarding plugin → tx batch. One Engine is
+// one data-plane worker: it owns its connection table; the services, real
+// servers and scheduler state it reads are those of the ServiceTable it is
+// given (the daemon's on the main thread; a worker's own replica, fed the
+// control requests by message, once workers exist). Nothing per packet
+// allocates: the parse result, the forwarder's packet object and the
+// scheduler's packet view are reused; connections live in typed arrays.
+//
+// Frames the pipeline cannot use are counted by reason (`drops`), never thrown.
+
+import {
+  COUNT_ACTIVE, COUNT_INACTIVE, COUNT_NONE, COUNT_PERSIST, ConnTable, EXIST_DROP, EXIST_USE,
+  loadAddr, maskPrefix6, persistConnDport, templateKey, type ConnDests, type ConnSysctls,
+} from '../conn/table.js';
+import {
+  CF_DROUTE, CF_FWD_MASK, CF_LOCALNODE, CF_MASQ, CF_NOOUTPUT, CF_ONE_PACKET, CF_TEMPLATE, CF_TUNNEL,
+  DIR_INPUT, DIR_OUTPUT, sctpEvent,
+} from '../conn/states.js';
+import type { ConnView } from '../control/protocol.js';
+import { addrBytes, bytesToIpv6, u32ToIpv4, ipv4ToU32 } from '../model/addr.js';
+import type { Counters, Dest, Service, ServiceTable } from '../model/table.js';
+import { FWD_NUM, PROTO_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
+import {
+  DROP_NAMES, DROP_NONE, DROP_REASONS, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_ICMP_TYPE,
+  F_IN_DPORT, F_IN_DST_OFF, F_IN_ERR, F_IN_FAMILY, F_IN_PROTO, F_IN_SPORT, F_IN_SRC_OFF, F_IP_LEN, F_KIND,
+  F_L3_OFF, F_L4_OFF, F_PROTO, F_SADDR4, F_SCTP_CHUNK, F_SCTP_CHUNK2, F_SPORT, F_SRC_OFF, F_TCP_FLAGS,
+  FRAG_IS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, KIND_ARP, KIND_IPV4, KIND_IPV6,
+  PF_ICMP_ERROR, PF_PORTS, SCTP_INIT, TCP_RST, TCP_SYN, createParseResult, parseFrame,
+} from '../packet/parse.js';
+import {
+  FWD_NAMES, FWD_NO_ROUTE, FWD_SENT,
+  type ClassifierPlugin, type ForwarderPlugin, type FrameView, type FwdDest, type FwdLink, type FwdPacket,
+  type SchedContext, type SchedPacket,
+} from '../plugin.js';
+import type { FrameBatch, TxBatch } from './batch.js';
+import { Net, type NetSpec } from './net.js';
+import { Xmit } from './xmit.js';
+import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
+
+// ------------------------------------------------------------------ drop reasons
+// Parse reasons come first (core/packet DROP_*), then the pipeline's own.
+let n = DROP_REASONS;
+export const D_NOT_IP = n++;          // not IPv4/IPv6 (passed to the host stack by the kernel; nothing for us)
+export const D_ARP = n++;             // ARP (the memory wire has static neighbours)
+export const D_NOT_HOST = n++;        // destination MAC not ours (not PACKET_HOST)
+export const D_FRAGMENT = n++;        // IP fragment: no reassembly in lvsd yet
+export const D_UNKNOWN_PROTO = n++;   // not TCP/UDP/SCTP/ICMP
+export const D_ICMP_NOT_ERROR = n++;  // ICMP that is not an error IPVS relays (echo, …)
+export const D_ICMP_QUOTE = n++;      // ICMP error whose quoted packet is unusable
+export const D_ICMP_NO_CONN = n++;    // ICMP error about no connection of ours
+export const D_ICMP_NOT_NAT = n++;    // ICMP error from a DR/TUN real server (it goes to the client directly)
+export const D_NO_SERVICE = n++;      // no virtual service (the kernel passes it to the local stack)
+export const D_NO_CONN = n++;         // matches a service but cannot open a connection (TCP without SYN, …)
+export const D_PORT_ZERO = n++;       // non-persistent service with port 0
+export const D_DEST_UNAVAILABLE = n++;// connection of a deleted real server (expire_nodest_conn=0)
+export const D_NO_DEST = n++;         // scheduler found no real server: ICMP port unreachable sent
+export const D_CONN_LIMIT = n++;      // connection table full
+export const D_NO_FORWARDER = n++;    // no plugin for the forwarding method
+export const D_INTERNAL = n++;        // a bug caught per frame (must stay 0)
+const FWD_BASE = n;                   // forwarder results follow (FWD_TTL …)
+n += FWD_NAMES.length;
+export const DROP_COUNT = n;
+export const ENGINE_DROP_NAMES: readonly string[] = [
+  ...DROP_NAMES,
+  'not-ip', 'arp', 'not-host', 'fragment', 'unknown-proto', 'icmp-not-error', 'icmp-quote', 'icmp-no-conn',
+  'icmp-not-nat', 'no-service', 'no-conn', 'port-zero', 'dest-unavailable', 'no-dest', 'conn-limit',
+  'no-forwarder', 'internal', ...FWD_NAMES,
+];
+
+const PROTO_NAME: Record<number, Protocol> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
+
+/** Per real server: what the forwarders need, resolved once. */
+interface DestInfo {
+  dest: Dest;
+  svc: Service;
+  fwd: FwdDest & { family: number; addr: Uint8Array; addr4: number; port: number; tunType: number; tunFlags: number; tunPort: number };
+  link: FwdLink;
+  /** Connection flags of the method (fwd | NOOUTPUT for non-NAT). */
+  connFlags: number;
+}
+
+class Pkt implements FwdPacket {
+  buf: Uint8Array = new Uint8Array(0);
+  off = 0;
+  len = 0;
+  room = 0;
+  r: Int32Array;
+  dest!: FwdDest;
+  vaddr = new Uint8Array(16);
+  vaddr4 = 0;
+  vport = 0;
+  link!: FwdLink;
+  constructor(r: Int32Array) { this.r = r; }
+}
+
+/** The scheduler's view of a packet; the text addresses are made only if a scheduler asks. */
+class SchedPkt implements SchedPacket {
+  family: 'inet' | 'inet6' = 'inet';
+  protocol: Protocol = 'tcp';
+  saddr32 = 0;
+  daddr32 = 0;
+  sport = 0;
+  dport = 0;
+  buf: Uint8Array = new Uint8Array(0);
+  srcOff = 0;
+  dstOff = 0;
+  private text(o: number): string {
+    if (this.family === 'inet') return u32ToIpv4(((this.buf[o]! << 24) | (this.buf[o + 1]! << 16) | (this.buf[o + 2]! << 8) | this.buf[o + 3]!) >>> 0);
+    return bytesToIpv6(this.buf.slice(o, o + 16));
+  }
+  get saddr(): string { return this.text(this.srcOff); }
+  get daddr(): string { return this.text(this.dstOff); }
+}
+
+export interface EngineOptions {
+  table: ServiceTable;
+  /** Forwarding plugins; each serves its `method`. */
+  forwarders: readonly ForwarderPlugin[];
+  /** Firewall-mark classifiers, asked in order; the first non-zero mark wins. */
+  classifiers?: readonly ClassifierPlugin[];
+  net: NetSpec;
+  /** Bound on tracked entries (connections + templates). */
+  maxConns?: number;
+  initialConns?: number;
+  sysctls?: Partial<ConnSysctls>;
+  /** Hash seed for the connection table (tests). */
+  seed?: number;
+  /** Scheduler context; default the table's. */
+  ctx?: SchedContext;
+}
+
+/** One line per frame for `lvsd replay --explain`. */
+export type ExplainSink = (line: string) => void;
+
+const fold32 = (b: Uint8Array, o: number): number =>
+  (((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!)
+  ^ ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!)
+  ^ ((b[o + 8]! << 24) | (b[o + 9]! << 16) | (b[o + 10]! << 8) | b[o + 11]!)
+  ^ ((b[o + 12]! << 24) | (b[o + 13]! << 16) | (b[o + 14]! << 8) | b[o + 15]!)) >>> 0;
+
+const rd32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+
+export class Engine {
+  readonly table: ServiceTable;
+  readonly conns: ConnTable;
+  readonly net: Net;
+  readonly drops = new Float64Array(DROP_COUNT);
+  readonly estimator = new Estimator();
+  /** Frames processed / transmitted by the pipeline. */
+  frames = 0;
+  explain: ExplainSink | null = null;
+
+  private readonly r = createParseResult();
+  private readonly pkt: Pkt;
+  private readonly sp = new SchedPkt();
+  private readonly fv: FrameView = { buf: new Uint8Array(0), l3: 0, l4: 0, len: 0 };
+  private readonly fwd: (ForwarderPlugin | undefined)[] = [];
+  private readonly classifiers: readonly ClassifierPlugin[];
+  private readonly ctx: SchedContext;
+  private xmit: Xmit;
+  private readonly cliLink: FwdLink = Net.link();
+  private readonly tk = new Int32Array(3);
+  // real servers by handle (the conn table stores handles)
+  private readonly hInfo: DestInfo[] = [];
+  private readonly hByDest = new Map<Dest, number>();
+  // service index
+  private svcList: readonly Service[] | null = null;
+  private svcCount = -1;
+  private readonly svc4 = new Map<number, Service[]>();
+  private readonly svc6 = new Map<number, Service[]>();
+  private readonly svcMark = new Map<number, Service[]>();
+  private tcpT = -1; private finT = -1; private udpT = -1;
+  private nextEst = -1;
+  private note = '';
+
+  constructor(o: EngineOptions) {
+    this.table = o.table;
+    this.ctx = o.ctx ?? o.table.opts.ctx;
+    this.net = new Net(o.net);
+    this.classifiers = o.classifiers ?? [];
+    for (const f of o.forwarders) this.fwd[FWD_NUM[f.method]] = f;
+    const dests: ConnDests = {
+      move: (h, from, to) => this.move(h, from, to),
+      available: (h) => this.hInfo[h]!.dest.available,
+      weight: (h) => this.hInfo[h]!.dest.weight,
+    };
+    this.conns = new ConnTable({
+      maxConns: o.maxConns ?? 1 << 20, initialCapacity: o.initialConns ?? 1024, seed: o.seed, sysctls: o.sysctls,
+    }, dests);
+    this.pkt = new Pkt(this.r);
+    this.xmit = new Xmit(this.net, null as unknown as TxBatch);
+    this.refresh();
+  }
+
+  // ------------------------------------------------------------------ control side
+
+  /** Re-read the table: service index, real-server link data, timeouts. Cheap; call after control changes. */
+  refresh(): void {
+    this.svcList = null;
+    this.syncTable();
+    for (const info of this.hInfo) this.resolveDest(info);
+  }
+
+  /** Per batch: notice services added/removed and `--set` timeouts without being told. */
+  private syncTable(): void {
+    const list = this.table.list();
+    if (list !== this.svcList || list.length !== this.svcCount) this.indexServices(list);
+    const t = this.table.timeouts;
+    if (t.tcp !== this.tcpT || t.tcpfin !== this.finT || t.udp !== this.udpT) {
+      this.conns.timeouts.set(t.tcp, t.tcpfin, t.udp);
+      this.tcpT = t.tcp; this.finT = t.tcpfin; this.udpT = t.udp;
+    }
+  }
+
+  private indexServices(list: readonly Service[]): void {
+    this.svcList = list;
+    this.svcCount = list.length;
+    this.svc4.clear(); this.svc6.clear(); this.svcMark.clear();
+    for (const s of list) {
+      let m: Map<number, Service[]>;
+      let k: number;
+      if (s.fwmark > 0) { m = this.svcMark; k = s.fwmark; }
+      else if (s.family === 'inet') { m = this.svc4; k = ipv4ToU32(s.addr) ?? 0; }
+      else { m = this.svc6; k = fold32(addrBytes('inet6', s.addr), 0); }
+      const l = m.get(k);
+      if (l) l.push(s); else m.set(k, [s]);
+    }
+  }
+
+  private resolveDest(info: DestInfo): void {
+    const d = info.dest;
+    const a = addrBytes(d.family, d.addr);
+    const f = info.fwd;
+    f.family = d.family === 'inet' ? 4 : 6;
+    f.addr = a;
+    f.addr4 = d.family === 'inet' ? rd32(a, 0) : 0;
+    f.port = d.port;
+    f.tunType = d.spec.tunType === 'gue' ? 1 : d.spec.tunType === 'gre' ? 2 : 0;
+    f.tunFlags = d.spec.tunFlags;
+    f.tunPort = d.spec.tunPort;
+    if (f.family === 4) this.net.resolve4(f.addr4, info.link); else this.net.resolve6(a, 0, info.link);
+    const m = FWD_NUM[d.spec.fwd];
+    info.connFlags = m | (m === CF_MASQ ? 0 : CF_NOOUTPUT);
+  }
+
+  private handleOf(d: Dest, svc: Service): number {
+    let h = this.hByDest.get(d);
+    if (h === undefined) {
+      h = this.hInfo.length;
+      const info: DestInfo = {
+        dest: d, svc, link: Net.link(), connFlags: 0,
+        fwd: { family: 4, addr: new Uint8Array(4), addr4: 0, port: 0, tunType: 0, tunFlags: 0, tunPort: 0 },
+      };
+      this.resolveDest(info);
+      this.hInfo.push(info);
+      this.hByDest.set(d, h);
+    }
+    return h;
+  }
+
+  /** ConnDests.move: ActiveConn / InActConn / PersistConn through the table's bind rules (OVERLOAD). */
+  private move(h: number, from: number, to: number): void {
+    const d = this.hInfo[h]!.dest;
+    const kind = (c: number) => (c === COUNT_PERSIST ? 'template' : c === COUNT_ACTIVE ? 'active' : 'inactive');
+    if (from === COUNT_NONE) this.table.bindConn(d, kind(to));
+    else if (to === COUNT_NONE) this.table.unbindConn(d, kind(from));
+    else {
+      if (from === COUNT_ACTIVE) d.activeConns--; else if (from === COUNT_INACTIVE) d.inactConns--;
+      if (to === COUNT_ACTIVE) d.activeConns++; else if (to === COUNT_INACTIVE) d.inactConns++;
+    }
+  }
+
+  /** Live connection entries, as `lvsadm -L -c` lists them. */
+  connViews(): ConnView[] {
+    const out: ConnView[] = [];
+    for (const v of this.conns.views()) out.push(v);
+    return out;
+  }
+
+  /** Drop counters by name (non-zero ones). */
+  dropCounts(): Record<string, number> {
+    const o: Record<string, number> = {};
+    this.drops.forEach((v, i) => { if (v > 0 && i !== DROP_NONE) o[ENGINE_DROP_NAMES[i]!] = v; });
+    if (this.conns.s.fullDrops > 0) o['conn-table-full'] = this.conns.s.fullDrops;
+    if (this.xmit.txFull > 0) o['tx-full'] = this.xmit.txFull;
+    if (this.xmit.icmpNoRoute > 0) o['icmp-no-route'] = this.xmit.icmpNoRoute;
+    return o;
+  }
+
+  // ------------------------------------------------------------------ time
+
+  /** Advance the clock (ms): connection expiry and, every 2 s, the rate estimator. */
+  advance(now: number): void {
+    if (this.nextEst < 0) this.nextEst = now + EST_INTERVAL_MS;
+    this.conns.advance(now);
+    while (now >= this.nextEst) {
+      this.estimator.tick(this.table);
+      this.nextEst += EST_INTERVAL_MS;
+    }
+  }
+
+  // ------------------------------------------------------------------ data path
+
+  /** Runs a receive batch through the pipeline into `tx` at time `now` (ms). */
+  process(rx: FrameBatch, tx: TxBatch, now: number): void {
+    this.advance(now);
+    this.syncTable();
+    this.xmit.tx = tx;
+    for (let i = 0; i < rx.count; i++) {
+      this.frames++;
+      try {
+        this.frame(rx.buf, rx.off[i]!, rx.len[i]!, rx.port[i]!, rx.room(i));
+      } catch (e) {
+        this.drops[D_INTERNAL] = this.drops[D_INTERNAL]! + 1;
+        if (this.explain) this.note = `internal error: ${(e as Error).message}`;
+      }
+      if (this.explain) { this.explain(this.note); this.note = ''; }
+    }
+  }
+
+  private drop(reason: number): void {
+    this.drops[reason] = this.drops[reason]! + 1;
+    if (this.explain) this.note += `${this.note ? ', ' : ''}dropped: ${ENGINE_DROP_NAMES[reason]}`;
+  }
+
+  private say(text: string): void {
+    this.note += this.note ? `, ${text}` : text;
+  }
+
+  private frame(buf: Uint8Array, off: number, len: number, port: number, room: number): void {
+    const r = this.r;
+    const why = parseFrame(buf, off, len, r, 0);
+    if (why !== DROP_NONE) return this.drop(why);
+    const kind = r[F_KIND]!;
+    if (kind !== KIND_IPV4 && kind !== KIND_IPV6) return this.drop(kind === KIND_ARP ? D_ARP : D_NOT_IP);
+    if (!this.net.isHost(port, buf, off)) return this.drop(D_NOT_HOST);
+    if ((r[F_FRAG]! & FRAG_IS) !== 0) return this.drop(D_FRAGMENT);
+    const p = this.pkt;
+    p.buf = buf; p.off = off; p.len = len; p.room = room;
+    const proto = r[F_PROTO]!;
+    if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) return this.icmp(buf, r, proto);
+    if ((proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) || (r[F_FLAGS]! & PF_PORTS) === 0) {
+      return this.drop(D_UNKNOWN_PROTO);
+    }
+    const v6 = r[F_FAMILY] === 6;
+    const sport = r[F_SPORT]!, dport = r[F_DPORT]!;
+    const s = this.conns.s;
+    const saddr = r[F_SADDR4]! >>> 0, daddr = r[F_DADDR4]! >>> 0;
+    let e: number;
+    if (!v6) e = this.conns.lookupIn4(proto, saddr, sport, daddr, dport);
+    else {
+      loadAddr(s.ca, buf, r[F_SRC_OFF]!, 6); loadAddr(s.va, buf, r[F_DST_OFF]!, 6);
+      e = this.conns.lookupIn6(proto, sport, dport);
+    }
+    const tflags = r[F_TCP_FLAGS]!;
+    const newConn = proto === IPPROTO_TCP ? (tflags & TCP_SYN) !== 0 && (tflags & TCP_RST) === 0
+      : proto === IPPROTO_SCTP ? r[F_SCTP_CHUNK] === SCTP_INIT : false;
+    if (e >= 0) {
+      const d = this.conns.decideExisting(e, newConn, false);
+      if (d === EXIST_DROP) return this.drop(D_DEST_UNAVAILABLE);
+      if (d === EXIST_USE) {
+        if (this.explain) this.say('connection hit');
+        return this.inbound(e, proto);
+      }
+      if (this.explain) this.say('old entry expired, rescheduling');
+    } else {
+      // a reply from a NAT real server?
+      if (!v6) e = this.conns.lookupOut4(proto, saddr, sport, daddr, dport);
+      else {
+        loadAddr(s.da, buf, r[F_SRC_OFF]!, 6); loadAddr(s.ca, buf, r[F_DST_OFF]!, 6);
+        e = this.conns.lookupOut6(proto, sport, dport);
+      }
+      if (e >= 0 && (s.flags[e]! & CF_FWD_MASK) === CF_MASQ) return this.outbound(e, proto);
+      if (v6) { loadAddr(s.ca, buf, r[F_SRC_OFF]!, 6); loadAddr(s.va, buf, r[F_DST_OFF]!, 6); }
+    }
+    // new connection
+    const mark = this.classifiers.length > 0 ? this.classify(buf, len, r) : 0;
+    const svc = this.findService(v6, proto, buf, r, daddr, dport, mark);
+    if (!svc) return this.drop(D_NO_SERVICE);
+    if (this.explain) this.say(`service ${svc.fwmark ? `FWM ${svc.fwmark}` : `${svc.protocol.toUpperCase()} ${v6 ? `[${svc.addr}]` : svc.addr}:${svc.port}`}`);
+    if (proto === IPPROTO_UDP ? false : !newConn) return this.drop(D_NO_CONN);
+    this.schedule(svc, v6, proto, buf, r, saddr, sport, daddr, dport, mark);
+  }
+
+  private classify(buf: Uint8Array, len: number, r: Int32Array): number {
+    const fv = this.fv;
+    fv.buf = buf; fv.l3 = r[F_L3_OFF]!; fv.l4 = r[F_L4_OFF]!; fv.len = len;
+    for (const c of this.classifiers) {
+      const m = c.classify(fv) >>> 0;
+      if (m !== 0) return m;
+    }
+    return 0;
+  }
+
+  /** ip_vs_service_find: fwmark first, then (proto, VIP, port), then the port-0 service of the VIP. */
+  private findService(v6: boolean, proto: number, buf: Uint8Array, r: Int32Array, daddr: number, dport: number, mark: number): Service | null {
+    const fam = v6 ? 'inet6' : 'inet';
+    if (mark !== 0) {
+      const l = this.svcMark.get(mark);
+      if (l) for (const s of l) if (s.family === fam) return s;
+    }
+    const l = v6 ? this.svc6.get(fold32(buf, r[F_DST_OFF]!)) : this.svc4.get(daddr);
+    if (!l) return null;
+    let zero: Service | null = null;
+    for (const s of l) {
+      if (PROTO_NUM[s.protocol] !== proto) continue;
+      if (v6 && !this.sameAddr6(s, buf, r[F_DST_OFF]!)) continue;
+      if (s.port === dport) return s;
+      if (s.port === 0) zero = s;
+    }
+    return zero;
+  }
+
+  private sameAddr6(s: Service, buf: Uint8Array, o: number): boolean {
+    const a = addrBytes('inet6', s.addr);
+    for (let i = 0; i < 16; i++) if (a[i] !== buf[o + i]) return false;
+    return true;
+  }
+
+  private pickDest(svc: Service, v6: boolean, proto: number, buf: Uint8Array, r: Int32Array, saddr: number, sport: number, daddr: number, dport: number): Dest | null {
+    if (!svc.sched) return null;
+    const sp = this.sp;
+    sp.family = v6 ? 'inet6' : 'inet';
+    sp.protocol = PROTO_NAME[proto]!;
+    sp.buf = buf; sp.srcOff = r[F_SRC_OFF]!; sp.dstOff = r[F_DST_OFF]!;
+    sp.saddr32 = v6 ? fold32(buf, sp.srcOff) : saddr;
+    sp.daddr32 = v6 ? fold32(buf, sp.dstOff) : daddr;
+    sp.sport = sport; sp.dport = dport;
+    const d = svc.sched.schedule(svc, svc.schedState, sp, this.ctx);
+    return d ? d as Dest : null;
+  }
+
+  private noDest(svc: Service): void {
+    // schedulers.md §0.5: ICMP (v6) port unreachable to the client, packet dropped
+    const p = this.pkt;
+    const l3 = this.r[F_L3_OFF]!;
+    if (this.r[F_FAMILY] === 4) this.xmit.icmpError(p, l3, 3, 3, 0); else this.xmit.icmpError(p, l3, 1, 4, 0);
+    this.drop(D_NO_DEST);
+    void svc;
+  }
+
+  private schedule(svc: Service, v6: boolean, proto: number, buf: Uint8Array, r: Int32Array,
+    saddr: number, sport: number, daddr: number, dport: number, mark: number): void {
+    const conns = this.conns;
+    const s = conns.s;
+    const persistent = (svc.flags & SVC_F_PERSISTENT) !== 0;
+    if (!persistent && svc.fwmark === 0 && svc.port === 0) return this.drop(D_PORT_ZERO);
+    let dest: Dest | null = null;
+    let ct = -1;
+    let h: number;
+    if (persistent) {
+      const tk = this.tk;
+      if (!templateKey(svc.port, svc.fwmark, proto, dport, tk)) return this.drop(D_NO_SERVICE);
+      const vkey = svc.fwmark > 0 ? svc.fwmark : daddr;
+      let snet = 0;
+      if (!v6) {
+        snet = (saddr & svc.spec.netmask) >>> 0;
+        ct = conns.lookupTemplate4(tk[0]!, snet, vkey, tk[1]!);
+      } else {
+        maskPrefix6(s.ca, svc.spec.netmask);
+        if (svc.fwmark > 0) { s.va[0] = svc.fwmark; s.va[1] = 0; s.va[2] = 0; s.va[3] = 0; }
+        ct = conns.lookupTemplate6(tk[0]!, tk[1]!);
+      }
+      if (ct >= 0 && conns.checkTemplate(ct)) {
+        h = s.dest[ct]!;
+        dest = this.hInfo[h]!.dest;
+        if (this.explain) this.say(`persistence template → ${dest.addr}:${dest.port}`);
+      } else {
+        dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
+        if (!dest) return this.noDest(svc);
+        h = this.handleOf(dest, svc);
+        const tdport = tk[2] ? dest.port : 0;
+        const info = this.hInfo[h]!;
+        if (!v6) ct = conns.create4(tk[0]!, snet, 0, vkey, tk[1]!, info.fwd.addr4, tdport, CF_TEMPLATE, h, mark, svc.spec.timeout * 1000);
+        else {
+          loadAddr(s.da, info.fwd.addr, 0, info.fwd.family === 6 ? 6 : 4);
+          ct = conns.create6(tk[0]!, 0, tk[1]!, tdport, CF_TEMPLATE, h, mark, svc.spec.timeout * 1000);
+        }
+        if (ct < 0) return this.drop(D_CONN_LIMIT);
+        if (this.explain) this.say(`scheduler ${svc.spec.scheduler} → ${dest.addr}:${dest.port} (new template)`);
+      }
+      if (v6) { loadAddr(s.ca, buf, r[F_SRC_OFF]!, 6); loadAddr(s.va, buf, r[F_DST_OFF]!, 6); }
+    } else {
+      dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
+      if (!dest) return this.noDest(svc);
+      h = this.handleOf(dest, svc);
+      if (this.explain) this.say(`scheduler ${svc.spec.scheduler} → ${dest.addr}:${dest.port}`);
+    }
+    const info = this.hInfo[h]!;
+    const cdport = persistent ? persistConnDport(dport, svc.port, dest.port) : dest.port !== 0 ? dest.port : dport;
+    const onePacket = (svc.flags & SVC_F_ONEPACKET) !== 0 && proto === IPPROTO_UDP;
+    const flags = info.connFlags | (onePacket ? CF_ONE_PACKET : 0);
+    let e: number;
+    if (!v6) e = conns.create4(proto, saddr, sport, daddr, dport, info.fwd.addr4, cdport, flags, h, mark);
+    else {
+      loadAddr(s.da, info.fwd.addr, 0, info.fwd.family === 6 ? 6 : 4);
+      e = conns.create6(proto, sport, dport, cdport, flags, h, mark);
+    }
+    if (e < 0) return this.drop(D_CONN_LIMIT);
+    if (ct >= 0) { conns.attach(e, ct); conns.touchTemplate(ct); }
+    dest.stats.conns++; info.svc.stats.conns++; this.table.total.conns++;
+    this.inbound(e, proto);
+    if (onePacket) conns.releaseOnePacket(e);
+  }
+
+  private l4Event(proto: number): number {
+    const r = this.r;
+    if (proto === IPPROTO_TCP) return r[F_TCP_FLAGS]!;
+    if (proto === IPPROTO_SCTP) return sctpEvent(r[F_SCTP_CHUNK]!, r[F_SCTP_CHUNK2]!);
+    return 0;
+  }
+
+  private count(st: Counters, inbound: boolean, bytes: number): void {
+    if (inbound) { st.inpkts++; st.inbytes += bytes; } else { st.outpkts++; st.outbytes += bytes; }
+  }
+
+  private stats(info: DestInfo, inbound: boolean): void {
+    if (!info.dest.available) return;
+    const bytes = this.r[F_IP_LEN]!;
+    this.count(info.dest.stats, inbound, bytes);
+    this.count(info.svc.stats, inbound, bytes);
+    this.count(this.table.total, inbound, bytes);
+  }
+
+  /** Client → real server on entry `e`: state, stats, forwarder. */
+  private inbound(e: number, proto: number): void {
+    const s = this.conns.s;
+    const h = s.dest[e]!;
+    this.conns.update(e, DIR_INPUT, this.l4Event(proto));
+    const info = this.hInfo[h]!;
+    this.stats(info, true);
+    const method = s.flags[e]! & CF_FWD_MASK;
+    const fwd = this.fwd[method];
+    if (!fwd) return this.drop(D_NO_FORWARDER);
+    const p = this.pkt;
+    p.dest = info.fwd;
+    p.link = info.link;
+    this.setVaddr(e);
+    if (!p.link.ok) return this.drop(FWD_BASE + FWD_NO_ROUTE);
+    const c = fwd.inbound(p, this.xmit);
+    this.result(c, fwd.name);
+  }
+
+  private result(c: number, name: string): void {
+    if (c !== FWD_SENT) return this.drop(FWD_BASE + c);
+    if (this.explain) this.say(`${name} → ${this.linkText(this.pkt.link)}`);
+  }
+
+  private linkText(l: FwdLink): string {
+    return `${Array.from(l.mac, (x) => x.toString(16).padStart(2, '0')).join(':')} on ${this.net.ifaces[l.port]?.name ?? l.port}`;
+  }
+
+  private setVaddr(e: number): void {
+    const s = this.conns.s;
+    const p = this.pkt;
+    p.vport = s.vport[e]!;
+    const v = p.vaddr;
+    for (let i = 0; i < 4; i++) {
+      const w = s.addrWord(e, 1, i);
+      v[i * 4] = w >>> 24; v[i * 4 + 1] = (w >>> 16) & 255; v[i * 4 + 2] = (w >>> 8) & 255; v[i * 4 + 3] = w & 255;
+    }
+    p.vaddr4 = s.addrWord(e, 1, 0);
+  }
+
+  /** Resolves the next hop towards the client (a reply's destination) into cliLink. */
+  private clientLink(buf: Uint8Array, dstOff: number, v6: boolean): FwdLink {
+    const l = this.cliLink;
+    if (v6) this.net.resolve6(buf, dstOff, l); else this.net.resolve4(rd32(buf, dstOff), l);
+    return l;
+  }
+
+  /** Real server → client on NAT entry `e`. */
+  private outbound(e: number, proto: number): void {
+    const s = this.conns.s;
+    const info = this.hInfo[s.dest[e]!]!;
+    if (this.explain) this.say('NAT reply');
+    this.conns.update(e, DIR_OUTPUT, this.l4Event(proto));
+    this.stats(info, false);
+    const fwd = this.fwd[CF_MASQ];
+    if (!fwd?.outbound) return this.drop(D_NO_FORWARDER);
+    const p = this.pkt;
+    p.dest = info.fwd;
+    this.setVaddr(e);
+    p.link = this.clientLink(p.buf, this.r[F_DST_OFF]!, this.r[F_FAMILY] === 6);
+    if (!p.link.ok) return this.drop(FWD_BASE + FWD_NO_ROUTE);
+    this.result(fwd.outbound(p, this.xmit), fwd.name);
+  }
+
+  /** ICMP errors about our connections (forwarding.md §7.3). */
+  private icmp(buf: Uint8Array, r: Int32Array, proto: number): void {
+    if ((r[F_FLAGS]! & PF_ICMP_ERROR) === 0) return this.drop(D_ICMP_NOT_ERROR);
+    const v6 = proto === IPPROTO_ICMPV6;
+    const t = r[F_ICMP_TYPE]!;
+    // IPv4: dest unreachable, source quench, time exceeded (not parameter problem)
+    if (!v6 && t !== 3 && t !== 4 && t !== 11) return this.drop(D_ICMP_NOT_ERROR);
+    if (r[F_IN_ERR] !== 0 || r[F_IN_SPORT]! < 0 || r[F_IN_FAMILY] !== (v6 ? 6 : 4)) return this.drop(D_ICMP_QUOTE);
+    const ip = r[F_IN_PROTO]!;
+    if (ip !== IPPROTO_TCP && ip !== IPPROTO_UDP && ip !== IPPROTO_SCTP) return this.drop(D_ICMP_QUOTE);
+    const qs = r[F_IN_SRC_OFF]!, qd = r[F_IN_DST_OFF]!;
+    const qsport = r[F_IN_SPORT]!, qdport = r[F_IN_DPORT]!;
+    const s = this.conns.s;
+    const p = this.pkt;
+    // from a real server, about a request (quoted: client → RIP)
+    let e: number;
+    if (!v6) e = this.conns.lookupOut4(ip, rd32(buf, qd), qdport, rd32(buf, qs), qsport);
+    else { loadAddr(s.da, buf, qd, 6); loadAddr(s.ca, buf, qs, 6); e = this.conns.lookupOut6(ip, qdport, qsport); }
+    if (e >= 0) {
+      const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
+      if (!fwd?.icmpOut) return this.drop(D_ICMP_NOT_NAT);
+      const info = this.hInfo[s.dest[e]!]!;
+      if (this.explain) this.say('ICMP error from real server');
+      this.stats(info, false);
+      p.dest = info.fwd;
+      this.setVaddr(e);
+      p.link = this.clientLink(buf, r[F_DST_OFF]!, v6);
+      if (!p.link.ok) return this.drop(FWD_BASE + FWD_NO_ROUTE);
+      return this.result(fwd.icmpOut(p, this.xmit), fwd.name);
+    }
+    // from the client, about a reply (quoted: VIP → client), looked up as a request
+    if (!v6) e = this.conns.lookupIn4(ip, rd32(buf, qd), qdport, rd32(buf, qs), qsport);
+    else { loadAddr(s.ca, buf, qd, 6); loadAddr(s.va, buf, qs, 6); e = this.conns.lookupIn6(ip, qdport, qsport); }
+    if (e < 0) return this.drop(D_ICMP_NO_CONN);
+    const info = this.hInfo[s.dest[e]!]!;
+    if (!info.dest.available) return this.drop(D_DEST_UNAVAILABLE);
+    const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
+    if (!fwd) return this.drop(D_NO_FORWARDER);
+    if (this.explain) this.say('ICMP error from client');
+    this.stats(info, true);
+    p.dest = info.fwd;
+    p.link = info.link;
+    this.setVaddr(e);
+    if (!p.link.ok) return this.drop(FWD_BASE + FWD_NO_ROUTE);
+    this.result(fwd.icmpIn ? fwd.icmpIn(p, this.xmit) : fwd.inbound(p, this.xmit), fwd.name);
+  }
+}
+

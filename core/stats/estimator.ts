@@ -1,0 +1,70 @@
+// The IPVS rate estimator (connections.md §12, ip_vs_est.c): every 2 s, per
+// stats object, the difference of each counter since the last tick feeds an
+// EWMA of weight 1/4, in fixed point ×2^10 for conns/packets per second and
+// ×2^5 for bytes per second. Integer arithmetic on doubles (exact below 2^53).
+
+import type { Counters, ServiceTable } from '../model/table.js';
+
+export const EST_INTERVAL_MS = 2000;
+
+// per stats object: last conns, inpkts, outpkts, inbytes, outbytes; then the
+// five internal (scaled) rates; then the five displayed rates last written
+const N = 15;
+
+/** Signed arithmetic shift right by 2 (floor division by 4), as the kernel's s64 `>>= 2`. */
+const asr2 = (x: number): number => Math.floor(x / 4);
+
+export class Estimator {
+  private readonly st = new WeakMap<Counters, Float64Array>();
+
+  /** Start estimating a stats object from its current totals (ip_vs_start_estimator). */
+  private state(c: Counters): Float64Array {
+    let s = this.st.get(c);
+    if (!s) {
+      s = new Float64Array(N);
+      s[0] = c.conns; s[1] = c.inpkts; s[2] = c.outpkts; s[3] = c.inbytes; s[4] = c.outbytes;
+      this.st.set(c, s);
+    }
+    return s;
+  }
+
+  /** One 2-second estimation step for one stats object. */
+  step(c: Counters): void {
+    const s = this.state(c);
+    // -Z zeroes the totals and the shown rates: restart from the new totals with rates at 0.
+    const zeroed = c.conns < s[0]! || c.inpkts < s[1]! || c.outpkts < s[2]! || c.inbytes < s[3]! || c.outbytes < s[4]!
+      || (c.cps !== s[10] || c.inpps !== s[11] || c.outpps !== s[12] || c.inbps !== s[13] || c.outbps !== s[14]);
+    if (zeroed) {
+      s[0] = c.conns; s[1] = c.inpkts; s[2] = c.outpkts; s[3] = c.inbytes; s[4] = c.outbytes;
+      for (let i = 5; i < N; i++) s[i] = 0;
+      c.cps = c.inpps = c.outpps = c.inbps = c.outbps = 0;
+    }
+    const cur = [c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes];
+    for (let i = 0; i < 5; i++) {
+      const d = cur[i]! - s[i]!;
+      s[i] = cur[i]!;
+      const rate = i < 3 ? d * 512 : d * 16;   // << 9 (÷2 s ×2^10), << 4 (÷2 s ×2^5)
+      s[5 + i] = s[5 + i]! + asr2(rate - s[5 + i]!);
+    }
+    c.cps = Math.floor((s[5]! + 0x1ff) / 1024);
+    c.inpps = Math.floor((s[6]! + 0x1ff) / 1024);
+    c.outpps = Math.floor((s[7]! + 0x1ff) / 1024);
+    c.inbps = Math.floor((s[8]! + 0xf) / 32);
+    c.outbps = Math.floor((s[9]! + 0xf) / 32);
+    s[10] = c.cps; s[11] = c.inpps; s[12] = c.outpps; s[13] = c.inbps; s[14] = c.outbps;
+  }
+
+  /** Internal scaled rates of a stats object (cps, inpps, outpps ×2^10; inbps, outbps ×2^5), for tests. */
+  scaled(c: Counters): number[] {
+    return Array.from(this.state(c).subarray(5, 10));
+  }
+
+  /** One tick over the whole table: the global stats, every service and every real server. */
+  tick(table: ServiceTable): void {
+    this.step(table.total);
+    for (const s of table.list()) {
+      this.step(s.stats);
+      for (const d of s.dests) this.step(d.stats);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+// IP tunnelling (`-i`, forwarding.md §5): the TTL-decremented packet is
+// wrapped in an outer IPv4 (IPIP, protocol 4 / 41) or IPv6 (next header 41 /
+// 4) header addressed to the real server, from the director's address on the
+// link. Outer TOS = inner with CE → ECT(0); outer DF copied from an IPv4
+// inner packet, outer ID 0 when DF; outer TTL = inner TTL after decrement.
+// Tunnel MTU = link MTU − outer header; a packet that needs fragmenting is
+// fragmented outside (the inner packet stays whole).
+
+import { writeOuterIpv4, writeOuterIpv6 } from '../../core/packet/build.js';
+import { F_IP_LEN, F_L3_OFF } from '../../core/packet/parse.js';
+import { defineForwarder, FWD_BAD, FWD_MTU, FWD_NO_ROOM, FWD_NO_ROUTE } from '../../core/plugin.js';
+import { ETH_IP, ETH_IP6, mtuStep, output, ttlStep, writeEth } from './lib/common.js';
+
+export default defineForwarder({
+  name: 'tun',
+  method: 'tunnel',
+  inbound(p, io) {
+    const d = p.dest;
+    // GUE and GRE encapsulation are not carried out yet: refused rather than sent wrong
+    if (d.tunType !== 0) return FWD_BAD;
+    const outer6 = d.family === 6;
+    if (outer6 ? allZero(p.link.src6) : p.link.src4 === 0) return FWD_NO_ROUTE;
+    const l3 = p.r[F_L3_OFF]!;
+    const len = p.r[F_IP_LEN]!;
+    const hl = outer6 ? 40 : 20;
+    const mtu = p.link.mtu - hl;
+    if (mtu < (outer6 ? 1280 : 68)) return FWD_MTU;   // silently dropped (§5.4)
+    let c = ttlStep(p, io, l3);
+    if (c) return c;
+    c = mtuStep(p, io, l3, len, mtu);
+    if (c) return c;
+    const o = l3 - hl;
+    if (o - 14 < p.room) return FWD_NO_ROOM;
+    if (outer6) writeOuterIpv6(p.buf, o, len, p.link.src6, d.addr);
+    else writeOuterIpv4(p.buf, o, len, p.link.src4, d.addr4, io.ipId(), true);
+    if (!writeEth(p, o, hl + len, outer6 ? ETH_IP6 : ETH_IP)) return FWD_NO_ROOM;
+    return output(p, io, o, hl + len);
+  },
+});
+
+function allZero(a: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== 0) return false;
+  return true;
+}
