@@ -15,6 +15,7 @@ import { ServiceTable } from './model/table.js';
 import { serviceKeyText } from './model/types.js';
 import type { SchedContext } from './plugin.js';
 import { loadPlugins, PluginRegistry } from './plugins/loader.js';
+import { DataPlane, type DataPlaneConfig } from './engine/runner.js';
 
 export type IoKind = 'memory' | 'afpacket';
 
@@ -63,6 +64,8 @@ export class Daemon {
   readonly bus = new Bus();
   readonly table: ServiceTable;
   registry = new PluginRegistry();
+  /** The packet pipeline on the memory wire (`--io memory`). */
+  dataPlane: DataPlane | null = null;
   private desired: DesiredState | null = null;
   private server: Server | null = null;
   private watcher: { update(files: string[]): void; close(): void } | null = null;
@@ -89,7 +92,11 @@ export class Daemon {
       const r = await this.loadAndApply();
       if (!r.ok) throw new Error(r.error);
     }
-    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus });
+    if (this.opts.io === 'memory') {
+      this.dataPlane = new DataPlane(this.table, this.registry, this.netConfig(), this.bus);
+      this.dataPlane.start();
+    }
+    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [] });
     this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);
   }
 
@@ -114,6 +121,7 @@ export class Daemon {
     }
     this.table.refreshSchedulers();
     this.desired = next;
+    this.dataPlane?.reconfigure(this.registry, this.netConfig());
     const { added, edited, removed } = applied.counts;
     this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);
     const text = formatPlan(plan);
@@ -148,7 +156,13 @@ export class Daemon {
     this.watcher = watchConfig(files, () => { void this.reload(); }, { debounceMs: this.opts.watchDebounceMs ?? 100 });
   }
 
+  private netConfig(): DataPlaneConfig {
+    const d = this.desired;
+    return { interfaces: d?.interfaces ?? [], neighbors: d?.neighbors ?? {}, gateways: d?.gateways ?? [] };
+  }
+
   async stop(): Promise<void> {
+    this.dataPlane?.stop();
     this.watcher?.close();
     this.watcher = null;
     if (this.server) await closeControl(this.server, this.opts.socket);

@@ -1,4 +1,4 @@
-// lvsd: the daemon, plus its offline tools (--check, sched-trace).
+// lvsd: the daemon, plus its offline tools (--check, sched-trace, replay).
 
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
@@ -19,6 +19,10 @@ Usage:
       changes; SIGHUP reloads it too; SIGTERM exits.
   lvsd --check FILE [--plugins DIR]...
       Validate a config and print what applying it to an empty table would do.
+  lvsd replay --config FILE --in IN.pcap --out OUT.pcap [--explain]
+      Run a capture's frames through the pipeline on the memory wire (clock
+      from the capture), write what the director sends to OUT.pcap, print the
+      final --stats listing and connection entries.
   lvsd sched-trace FILE.json|-
       Run one scheduler over a scripted scenario and print each decision.
 
@@ -38,6 +42,11 @@ function fail(msg: string, code = 2): never {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'replay') {
+    const { replayMain } = await import('./replay.js');
+    process.exitCode = await replayMain(argv.slice(1));
+    return;
+  }
   if (argv[0] === 'sched-trace') {
     const { schedTraceMain } = await import('./sched-trace.js');
     process.exitCode = await schedTraceMain(argv.slice(1));

@@ -145,7 +145,7 @@ const rd32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! <
 export class Engine {
   readonly table: ServiceTable;
   readonly conns: ConnTable;
-  readonly net: Net;
+  net: Net;
   readonly drops = new Float64Array(DROP_COUNT);
   readonly estimator = new Estimator();
   /** Frames processed / transmitted by the pipeline. */
@@ -157,7 +157,7 @@ export class Engine {
   private readonly sp = new SchedPkt();
   private readonly fv: FrameView = { buf: new Uint8Array(0), l3: 0, l4: 0, len: 0 };
   private readonly fwd: (ForwarderPlugin | undefined)[] = [];
-  private readonly classifiers: readonly ClassifierPlugin[];
+  private classifiers: readonly ClassifierPlugin[];
   private readonly ctx: SchedContext;
   private xmit: Xmit;
   private readonly cliLink: FwdLink = Net.link();
@@ -195,6 +195,16 @@ export class Engine {
   }
 
   // ------------------------------------------------------------------ control side
+
+  /** New links, neighbours or plugins (a config reload): connections are kept. */
+  reconfigure(net: NetSpec, forwarders: readonly ForwarderPlugin[], classifiers: readonly ClassifierPlugin[]): void {
+    this.net = new Net(net);
+    this.xmit.setNet(this.net);
+    this.fwd.length = 0;
+    for (const f of forwarders) this.fwd[FWD_NUM[f.method]] = f;
+    this.classifiers = classifiers;
+    this.refresh();
+  }
 
   /** Re-read the table: service index, real-server link data, timeouts. Cheap; call after control changes. */
   refresh(): void {

@@ -15,7 +15,7 @@ const ICMP6_QUOTE_MAX = 1280 - 40 - 8;
 
 export class Xmit implements FwdIo {
   tx: TxBatch;
-  private readonly net: Net;
+  private net: Net;
   private readonly link: FwdLink = Net.link();
   private id = 1;
   /** Frames that could not be queued (tx full) and ICMP errors with no route back. */
@@ -29,6 +29,8 @@ export class Xmit implements FwdIo {
     this.net = net;
     this.tx = tx;
   }
+
+  setNet(net: Net): void { this.net = net; }
 
   ipId(): number {
     this.id = (this.id + 1) & 0xffff;
