@@ -13,6 +13,10 @@ export interface BusEvents {
   'dest.changed': { service: ServiceKey; dest: DestSpec };
   'dest.removed': { service: ServiceKey; dest: DestSpec };
   'dest.health': { service: ServiceKey; dest: DestSpec; up: boolean; reason: string };
+  /** Administrative state of a real server (health/manager.ts): active, filling, draining, disabled. */
+  'dest.lifecycle': { service: ServiceKey; dest: DestSpec; from: string; to: string; reason: string };
+  /** A service's quorum was gained or lost (keepalived quorum_up/quorum_down). */
+  'service.quorum': { service: ServiceKey; up: boolean; aliveWeight: number; sorryActive: boolean };
   'ha.state': { state: 'master' | 'backup' | 'fault' };
   'stats.tick': { now: number };
 }

@@ -14,6 +14,6 @@ export {
 export type {
   SchedulerPlugin, SchedService, SchedDest, SchedPacket, SchedContext,
   ForwarderPlugin, FrameView, FwdPacket, FwdIo, FwdDest, FwdLink,
-  HealthCheckPlugin, HealthTarget, HealthResult,
+  HealthCheckPlugin, HealthTarget, HealthResult, HealthContext, HealthFailure, HealthDefaults,
   ClassifierPlugin, SyncPlugin, SyncHandle,
 } from './plugin.js';

@@ -214,23 +214,83 @@ export function defineForwarder(p: Omit<ForwarderPlugin, 'kind'>): ForwarderPlug
 
 // ---------------------------------------------------------------- health checks
 
+/**
+ * What one checker probes: keepalived's connect_ip/connect_port (default the
+ * real server's address and port), plus what a checker may need to know of
+ * the real server and its service (the protocol, a Host header, log text).
+ */
 export interface HealthTarget {
   readonly family: Family;
   readonly addr: string;
   readonly port: number;
+  /** The virtual service's protocol (a UDP service's real server is checked over UDP by udp/dns). */
+  readonly protocol: Protocol;
+  /** Source address (keepalived `bindto`) and port (`bind_port`), when configured. */
+  readonly bindto?: string;
+  readonly bindPort?: number;
+  /** Host header default cascaded from the real server / service (keepalived `virtualhost`). */
+  readonly virtualhost?: string;
+  /** The real server's configured weight (MISC_CHECK misc_dynamic reports relative to it). */
+  readonly weight: number;
+  /** `[RIP]:proto:PORT` as keepalived prints it, for messages. */
+  readonly label: string;
 }
 
+/** Per-attempt context. */
+export interface HealthContext {
+  /** Aborts at the check's timeout (keepalived connect_timeout / misc_timeout) or when the checker stops. */
+  readonly signal: AbortSignal;
+  /** The timeout in seconds, for messages ("timeout after 5 s"). */
+  readonly timeout: number;
+  /** Which step of a multi-step checker runs (HTTP_GET: the URL index); 0 otherwise. */
+  readonly step: number;
+  /** Per-checker scratch space that survives between attempts (PING_CHECK's sequence number). */
+  readonly state: Record<string, unknown>;
+}
+
+/**
+ * Why a check failed, in a word the bus and the listing can show; `reason`
+ * says the rest ("connection refused", "status 404 not in 200-299" ...).
+ */
+export type HealthFailure =
+  | 'timeout' | 'refused' | 'unreachable' | 'reset' | 'status' | 'digest' | 'content'
+  | 'protocol' | 'exit' | 'error';
+
 export type HealthResult =
-  | { ok: true; weight?: number }
-  | { ok: false; reason: string };
+  | { ok: true; weight?: number; detail?: string }
+  | { ok: false; failure: HealthFailure; reason: string };
+
+/** keepalived's per-checker defaults where they differ from the common ones (§2.2, §3.1). */
+export interface HealthDefaults {
+  /** Extra attempts before failure; default 1 (MISC_CHECK 0, DNS_CHECK 3). */
+  readonly retry?: number;
+  /** Seconds, or 'interval' for "= delay_loop" (DNS_CHECK); default 1 (HTTP/SSL 3). */
+  readonly delayBeforeRetry?: number | 'interval';
+  /** Seconds, or 'interval' (MISC_CHECK's misc_timeout); default 5 (connect_timeout). */
+  readonly timeout?: number | 'interval';
+}
+
+export type HealthOptionsResult<O> =
+  | { ok: true; value: O }
+  /** `field` is the option at fault (e.g. 'statusCode'), for the config error's path. */
+  | { ok: false; error: string; field?: string };
 
 export interface HealthCheckPlugin<O = Record<string, unknown>> {
   readonly kind: 'health';
+  /** The `check:` name in config (tcp, http, https, udp, dns, smtp, ping, exec). */
   readonly name: string;
-  /** Validates and defaults the options from config; returns an error text instead of throwing. */
-  options(raw: Record<string, unknown>): { ok: true; value: O } | { ok: false; error: string };
-  /** One check. It must settle by itself once `signal` aborts (the check's timeout). */
-  check(target: HealthTarget, options: O, signal: AbortSignal): Promise<HealthResult>;
+  readonly description?: string;
+  readonly defaults?: HealthDefaults;
+  /**
+   * Validates and defaults the checker's own options from config (the common
+   * ones — interval, timeout, retry … — are taken off first); refuses unknown
+   * keys. Returns an error text instead of throwing.
+   */
+  options(raw: Record<string, unknown>): HealthOptionsResult<O>;
+  /** Multi-step checkers (HTTP_GET's URLs): how many steps one full pass has. Default 1. */
+  steps?(options: O): number;
+  /** One attempt. It must settle by itself once `ctx.signal` aborts. */
+  check(target: HealthTarget, options: O, ctx: HealthContext): Promise<HealthResult>;
 }
 
 export function defineHealthCheck<O>(p: Omit<HealthCheckPlugin<O>, 'kind'>): HealthCheckPlugin<O> {
@@ -280,7 +340,7 @@ export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
 export const OPTIONAL_HOOKS: Record<PluginKind, readonly string[]> = {
   scheduler: ['done', 'addDest', 'delDest', 'updDest', 'destLoad', 'tick'],
   forwarder: ['outbound', 'icmpIn', 'icmpOut'],
-  health: [],
+  health: ['steps'],
   classifier: [],
   sync: [],
 };

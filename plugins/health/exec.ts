@@ -1,0 +1,37 @@
+// MISC_CHECK (keepalived.md §3.7): run a program; exit 0 = up, anything else
+// down; with `dynamic` (misc_dynamic) exit 2..255 = up with weight status − 2
+// and 0 restores the configured weight. The timeout (misc_timeout, default
+// the interval) kills it: SIGTERM, then SIGKILL. Default retry 0.
+
+import { defineHealthCheck, type HealthResult } from '../../core/plugin.js';
+import { commandArgv, runProgram } from '../../core/health/script.js';
+import { Opts } from './lib/opts.js';
+
+interface ExecOptions { argv: string[]; dynamic: boolean }
+
+export default defineHealthCheck<ExecOptions>({
+  name: 'exec',
+  description: 'run a program; its exit status decides (keepalived MISC_CHECK)',
+  defaults: { retry: 0, timeout: 'interval' },
+  options(raw) {
+    const o = new Opts(raw, ['command', 'dynamic']);
+    let argv: string[] = [];
+    if (raw.command === undefined) o.bad('command', 'is required: the program to run, e.g. \'/usr/local/bin/check-web 192.168.10.8\'');
+    else {
+      const a = commandArgv(raw.command);
+      if (Array.isArray(a)) argv = a; else o.bad('command', a.error);
+    }
+    return o.done({ argv, dynamic: o.bool('dynamic', false) });
+  },
+  async check(t, o, ctx): Promise<HealthResult> {
+    const env = { ...process.env, LVSD_REAL_ADDR: t.addr, LVSD_REAL_PORT: String(t.port) };
+    const r = await runProgram(o.argv, { signal: ctx.signal, env });
+    const what = `${o.argv[0]} for ${t.label}`;
+    if (r.timedOut) return { ok: false, failure: 'timeout', reason: `${what}: still running after ${ctx.timeout} s, killed` };
+    if (r.error) return { ok: false, failure: 'error', reason: `${what}: ${r.error}` };
+    if (r.status === null) return { ok: false, failure: 'exit', reason: `${what}: killed by ${r.signal}` };
+    if (r.status === 0) return { ok: true, detail: 'exit 0' };
+    if (o.dynamic && r.status >= 2) return { ok: true, weight: r.status - 2, detail: `exit ${r.status}: weight ${r.status - 2}` };
+    return { ok: false, failure: 'exit', reason: `${what}: exited with status ${r.status}` };
+  },
+});
