@@ -5,6 +5,7 @@ import { describeIssues, loadConfig } from './load.js';
 import { formatPlan, planDiff } from './diff.js';
 import type { DesiredState } from './schema.js';
 import { loadPlugins, type PluginRegistry } from '../plugins/loader.js';
+import { healthIssues } from '../health/validate.js';
 
 export type Prepared =
   | { ok: true; desired: DesiredState; registry: PluginRegistry; files: string[] }
@@ -36,6 +37,8 @@ export async function prepareConfig(file: string, pluginDirs: readonly string[])
   const files = [...loaded.files, ...registry.files()];
   const unknown = unknownScheduler(file, loaded.desired, registry, loaded.files);
   if (unknown) return { ok: false, error: unknown, files };
+  const health = healthIssues(loaded.desired, registry);
+  if (health.length) return { ok: false, error: describeIssues(file, health, loaded.files), files };
   return { ok: true, desired: loaded.desired, registry, files };
 }
 

@@ -16,6 +16,7 @@ import {
 } from '../model/types.js';
 import { STRERROR, TableError, type Errno, type Result } from '../errors.js';
 import type { DesiredState } from './schema.js';
+import type { RealHealthSettings, ServiceHealthSettings } from '../health/types.js';
 
 /** One table operation. For edits, `prev`/`spec` are the old and new config: only the fields that differ are applied. */
 export type PlanAction =
@@ -36,10 +37,26 @@ export interface SettingChange {
   to: string;
 }
 
+/**
+ * Health-checking changes (core/health/manager.ts acts on them; they touch the
+ * table only through the manager). Only reals whose checker settings changed
+ * have their checkers restarted; everything else keeps running.
+ */
+export type HealthChange =
+  /** The real's checkers changed: they are restarted (its up/down state is kept). */
+  | { kind: 'checks'; service: ServiceKey; dest: DestKey; what: string }
+  /** The config's lifecycle for the real changed: the manager applies it (run-time changes survive otherwise). */
+  | { kind: 'lifecycle'; service: ServiceKey; dest: DestKey; from: string; to: string }
+  /** Quorum, sorry server, inhibit, notify or slow-start settings changed: taken at once, no restart. */
+  | { kind: 'settings'; service: ServiceKey; what: string }
+  | { kind: 'schedule'; what: string };
+
 /** Actions in the order they are applied. */
 export interface Plan {
   actions: PlanAction[];
   settings: SettingChange[];
+  /** Present only when something about health checking changed. */
+  health?: HealthChange[];
 }
 
 export type ApplyResult =
@@ -117,13 +134,75 @@ export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
   }
   actions.push(...removals, ...removedServices);
 
+  const health = healthDiff(prev, next);
   const settings: SettingChange[] = [];
   for (const s of ['plugins', 'interfaces', 'neighbors', 'workers'] as const) {
     const from = prev ? settingText(prev, s) : settingText({ ...next, plugins: [], interfaces: [], neighbors: {}, workers: undefined }, s);
     const to = settingText(next, s);
     if (from !== to) settings.push({ setting: s, from, to });
   }
-  return { actions, settings };
+  return health.length ? { actions, settings, health } : { actions, settings };
+}
+
+/** A checker's settings as compared across reloads (its config path may move without meaning a change). */
+export function checkersText(h: RealHealthSettings | undefined): string {
+  if (!h) return '[]';
+  return JSON.stringify([h.virtualhost ?? null, h.checkers.map(({ path: _p, ...rest }) => rest)]);
+}
+
+function checkerSummary(h: RealHealthSettings | undefined): string {
+  if (!h || h.checkers.length === 0) return 'none';
+  return h.checkers.map((k) => `${k.check} every ${k.interval}s`).join(' + ');
+}
+
+function serviceHealthText(h: ServiceHealthSettings | undefined): string {
+  if (!h) return '';
+  return JSON.stringify([h.quorum, h.hysteresis, h.quorumUp, h.quorumDown, h.sorryServer, h.sorryServerInhibit, h.alpha, h.omega]);
+}
+
+function realSettingsText(r: RealHealthSettings | undefined): string {
+  return r ? JSON.stringify([r.inhibitOnFailure, r.notifyUp, r.notifyDown, r.slowStart, r.drainDeadline]) : '';
+}
+
+function healthDiff(prev: DesiredState | null, next: DesiredState): HealthChange[] {
+  if (!prev) return [];
+  const out: HealthChange[] = [];
+  const before = new Map(prev.services.map((s) => [svcKey(s.spec), s]));
+  for (const now of next.services) {
+    const old = before.get(svcKey(now.spec));
+    if (!old) continue;
+    const oldReals = new Map(old.dests.map((d, i) => [destKey(d), old.health?.reals[i]]));
+    if (serviceHealthText(old.health) !== serviceHealthText(now.health)) {
+      out.push({ kind: 'settings', service: now.spec, what: 'quorum, sorry server, alpha or omega settings' });
+    }
+    now.dests.forEach((d, i) => {
+      if (!oldReals.has(destKey(d))) return;
+      const a = oldReals.get(destKey(d));
+      const b = now.health?.reals[i];
+      if (realSettingsText(a) !== realSettingsText(b)) {
+        out.push({ kind: 'settings', service: now.spec, what: `inhibit, notify or slow-start settings of real ${destKeyText(d)}` });
+      }
+      if (checkersText(a) !== checkersText(b)) {
+        out.push({ kind: 'checks', service: now.spec, dest: d, what: `${checkerSummary(a)} -> ${checkerSummary(b)}` });
+      }
+      const la = a?.lifecycle ?? 'active';
+      const lb = b?.lifecycle ?? 'active';
+      if (la !== lb) out.push({ kind: 'lifecycle', service: now.spec, dest: d, from: la, to: lb });
+    });
+  }
+  const sa = JSON.stringify(prev.schedule ?? []);
+  const sb = JSON.stringify(next.schedule ?? []);
+  if (sa !== sb) out.push({ kind: 'schedule', what: `${(prev.schedule ?? []).length} -> ${(next.schedule ?? []).length} entries` });
+  return out;
+}
+
+export function formatHealthChange(h: HealthChange): string {
+  switch (h.kind) {
+    case 'checks': return `~ health of real ${destKeyText(h.dest)} in ${serviceKeyText(h.service)}: ${h.what} (its checkers restart)`;
+    case 'lifecycle': return `~ lifecycle of real ${destKeyText(h.dest)} in ${serviceKeyText(h.service)}: ${h.from} -> ${h.to}`;
+    case 'settings': return `~ health settings of ${serviceKeyText(h.service)}: ${h.what}`;
+    case 'schedule': return `~ schedule: ${h.what}`;
+  }
 }
 
 // ------------------------------------------------------------------ text
@@ -208,7 +287,8 @@ export function formatAction(a: PlanAction): string {
 }
 
 export function formatPlan(plan: Plan): string {
-  const lines = [...plan.actions.map(formatAction), ...plan.settings.map((s) => `~ ${s.setting} ${s.from} -> ${s.to}`)];
+  const lines = [...plan.actions.map(formatAction), ...(plan.health ?? []).map(formatHealthChange),
+    ...plan.settings.map((s) => `~ ${s.setting} ${s.from} -> ${s.to}`)];
   return lines.length ? lines.join('\n') : 'no changes';
 }
 

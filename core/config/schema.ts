@@ -18,11 +18,18 @@ import {
   DEFAULT_PERSISTENCE, MAX_PERSISTENCE, MAX_THRESHOLD, MAX_WEIGHT, destRuleError, serviceRuleError,
 } from '../model/rules.js';
 import type { ForwardMode } from './types.js';
+import { validateDetailed as validateCron } from 'node-cron';
+import { commandArgv } from '../health/script.js';
+import type {
+  CheckerSettings, LifecycleOp, RealHealthSettings, ScheduleEntry, ServiceHealthSettings, SlowStart,
+} from '../health/types.js';
 
 /** What a good config becomes: table specs plus the daemon-level settings. */
 export interface DesiredState {
   /** In config order; each service's reals in config order. */
-  services: { spec: ServiceSpec; dests: DestSpec[] }[];
+  services: { spec: ServiceSpec; dests: DestSpec[]; health?: ServiceHealthSettings }[];
+  /** Scheduled actions, in config order. */
+  schedule?: ScheduleEntry[];
   /** Only the timeouts the config sets (seconds). */
   timeouts: Partial<Timeouts>;
   /** Plugin folders, absolute. */
@@ -91,10 +98,24 @@ const SCHED_FLAGS: Record<string, { bit: number; only?: string }> = {
   'mh-fallback': { bit: SVC_F_SCHED1, only: 'mh' }, 'mh-port': { bit: SVC_F_SCHED2, only: 'mh' },
 };
 
-const ROOT_KEYS = ['interfaces', 'timeouts', 'plugins', 'neighbors', 'gateway', 'workers', 'services'];
+const ROOT_KEYS = ['interfaces', 'timeouts', 'plugins', 'neighbors', 'gateway', 'workers', 'services', 'schedule'];
 const SERVICE_KEYS = ['protocol', 'address', 'port', 'fwmark', 'ipv6', 'scheduler', 'schedFlags',
-  'persistence', 'onePacket', 'forward', 'reals'];
-const REAL_KEYS = ['address', 'port', 'weight', 'forward', 'upperThreshold', 'lowerThreshold', 'tunnel'];
+  'persistence', 'onePacket', 'forward', 'reals',
+  'health', 'inhibitOnFailure', 'quorum', 'hysteresis', 'quorumUp', 'quorumDown', 'sorryServer',
+  'sorryServerInhibit', 'alpha', 'omega', 'virtualhost', 'slowStart'];
+const REAL_KEYS = ['address', 'port', 'weight', 'forward', 'upperThreshold', 'lowerThreshold', 'tunnel',
+  'health', 'inhibitOnFailure', 'notifyUp', 'notifyDown', 'slowStart', 'lifecycle', 'drainDeadline', 'virtualhost'];
+/** Options every checker takes; anything else goes to the checker plugin, which refuses what it does not know. */
+export const HEALTH_COMMON_KEYS = ['check', 'interval', 'timeout', 'retry', 'delayBeforeRetry', 'warmup', 'alpha',
+  'rise', 'fall', 'jitter', 'connectIp', 'connectPort', 'bindto', 'bindPort', 'virtualhost', 'logAllFailures', 'fastRecovery'];
+const SORRY_KEYS = ['address', 'port', 'forward', 'weight'];
+const SLOWSTART_KEYS = ['seconds', 'from'];
+const SCHEDULE_KEYS = ['cron', 'timezone', 'name', 'drain', 'fill', 'disable', 'enable', 'weight'];
+const SCHEDULE_ACTIONS = ['drain', 'fill', 'disable', 'enable', 'weight'] as const;
+/** The built-in checkers, named in messages before plugins are loaded. */
+export const BUILTIN_CHECKS: readonly string[] = ['tcp', 'http', 'https', 'udp', 'dns', 'smtp', 'ping', 'exec'];
+/** 31 days: the longest interval, timeout or deadline that makes sense. */
+const MAX_SECONDS = 2678400;
 const PERSIST_KEYS = ['timeout', 'netmask', 'engine'];
 const TUNNEL_KEYS = ['type', 'port', 'checksum'];
 const TIMEOUT_KEYS = ['tcp', 'tcpfin', 'udp'];
@@ -230,7 +251,7 @@ function unicastProblem(family: Family, addr: string): string | undefined {
 
 // ------------------------------------------------------------------ services
 
-interface ServiceDraft { spec: ServiceSpec; dests: DestSpec[]; forward: ForwardMode }
+interface ServiceDraft { spec: ServiceSpec; dests: DestSpec[]; forward: ForwardMode; health?: ServiceHealthSettings }
 
 function persistence(c: Checker, path: string, v: unknown, family: Family, ctx: ValidateContext):
   { timeout: number; netmask: number; pe: string } | undefined {
@@ -347,6 +368,7 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
   const rule = c.issues.length === before && o.fwmark === undefined ? serviceRuleError(spec) : null;
   if (rule) c.err(path, rule);
   const svc: ServiceDraft = { spec, dests: [], forward };
+  const realRaw: { path: string; o: Obj }[] = [];
   if (o.reals !== undefined) {
     const reals = c.array(join(path, 'reals'), o.reals);
     const seen = new Map<string, number>();
@@ -357,9 +379,10 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
       const k = `${d.family}|${d.addr}|${d.port}`;
       const first = seen.get(k);
       if (first !== undefined) c.err(rp, `real server ${destKeyText(d)} is listed twice (also reals[${first}])`);
-      else { seen.set(k, i); svc.dests.push(d); }
+      else { seen.set(k, i); svc.dests.push(d); realRaw.push({ path: rp, o: r as Obj }); }
     });
   }
+  svc.health = serviceHealthOf(c, path, o, svc, realRaw);
   return svc;
 }
 
@@ -436,6 +459,271 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
   const d: DestSpec = { family: a.family, addr: a.addr, port, fwd, weight, uThreshold, lThreshold, tunType, tunPort, tunFlags };
   const rule = destRuleError(s, d);   // ipvsadm's own checks (shared with lvsadm), as a net under the ones above
   return rule ? c.err(path, rule) : d;
+}
+
+// ------------------------------------------------------------------ health (keepalived §2-§4)
+
+/** Decimal seconds (keepalived TIMER): > 0 (or ≥ 0 with allowZero), at most 31 days. */
+function seconds(c: Checker, path: string, v: unknown, allowZero = false): number | undefined {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0) || v > MAX_SECONDS) {
+    return c.err(path, `must be a number of seconds ${allowZero ? '0' : '> 0'}..${MAX_SECONDS} (fractions allowed)`, v);
+  }
+  return v;
+}
+
+function commandOf(c: Checker, path: string, v: unknown): string[] | undefined {
+  const r = commandArgv(v);
+  return Array.isArray(r) ? r : c.err(path, r.error, v);
+}
+
+function hostText(c: Checker, path: string, v: unknown): string | undefined {
+  if (typeof v !== 'string' || v === '' || /[\s\r\n]/.test(v)) return c.err(path, 'must be a host name (no blanks)', v);
+  return v;
+}
+
+function slowStartOf(c: Checker, path: string, v: unknown): SlowStart | undefined {
+  const o = c.object(path, v);
+  if (!o) return undefined;
+  c.keys(path, o, SLOWSTART_KEYS);
+  if (o.seconds === undefined) return c.err(join(path, 'seconds'), 'is required (how long the weight ramps up)');
+  const secs = seconds(c, join(path, 'seconds'), o.seconds);
+  let from = 0.1;
+  if (o.from !== undefined) {
+    if (typeof o.from !== 'number' || !(o.from >= 0 && o.from <= 1)) c.err(join(path, 'from'), 'must be a fraction 0..1 of the weight', o.from);
+    else from = o.from;
+  }
+  return secs === undefined ? undefined : { seconds: secs, from };
+}
+
+/** One checker's common options; the rest is kept for the plugin. `base` supplies what it leaves out. */
+function checkerOf(c: Checker, path: string, v: unknown, base: CheckerSettings | undefined, alpha: boolean): CheckerSettings | undefined {
+  const o = c.object(path, v);
+  if (!o) return undefined;
+  const before = c.issues.length;
+  let check = base?.check ?? '';
+  if (o.check === undefined) {
+    if (!base) return c.err(join(path, 'check'), `is required: which checker (${BUILTIN_CHECKS.join(', ')} or a plugin's name)`);
+  } else if (typeof o.check !== 'string' || !/^[a-z0-9][a-z0-9_.-]{0,14}$/i.test(o.check)) {
+    return c.err(join(path, 'check'), `must be a checker name (${BUILTIN_CHECKS.join(', ')} or a plugin's name)`, o.check);
+  } else check = o.check;
+  // Plugin options cascade only onto the same checker; common options always do.
+  const sameKind = base !== undefined && base.check === check;
+  const out: CheckerSettings = {
+    check,
+    interval: base?.interval ?? 60,
+    alpha: base?.alpha ?? alpha,
+    rise: base?.rise ?? 1,
+    fall: base?.fall ?? 1,
+    jitter: base?.jitter ?? 0,
+    logAllFailures: base?.logAllFailures ?? false,
+    fastRecovery: base?.fastRecovery ?? false,
+    options: sameKind ? { ...base.options } : {},
+    path,
+  };
+  for (const k of ['timeout', 'retry', 'delayBeforeRetry', 'warmup', 'connectIp', 'connectPort', 'bindto', 'bindPort', 'virtualhost'] as const) {
+    if (base?.[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = base[k];
+  }
+  if (o.interval !== undefined) out.interval = seconds(c, join(path, 'interval'), o.interval) ?? out.interval;
+  if (o.timeout !== undefined) out.timeout = seconds(c, join(path, 'timeout'), o.timeout);
+  if (o.retry !== undefined) out.retry = c.int(join(path, 'retry'), o.retry, 0, 4294967295);
+  if (o.delayBeforeRetry !== undefined) out.delayBeforeRetry = seconds(c, join(path, 'delayBeforeRetry'), o.delayBeforeRetry, true);
+  if (o.warmup !== undefined) out.warmup = seconds(c, join(path, 'warmup'), o.warmup, true);
+  if (o.alpha !== undefined) out.alpha = c.bool(join(path, 'alpha'), o.alpha) ?? out.alpha;
+  if (o.rise !== undefined) out.rise = c.int(join(path, 'rise'), o.rise, 1, 1000) ?? 1;
+  if (o.fall !== undefined) out.fall = c.int(join(path, 'fall'), o.fall, 1, 1000) ?? 1;
+  if (o.jitter !== undefined) {
+    if (typeof o.jitter !== 'number' || !(o.jitter >= 0 && o.jitter <= 0.5)) c.err(join(path, 'jitter'), 'must be a fraction 0..0.5 of the interval', o.jitter);
+    else out.jitter = o.jitter;
+  }
+  if (o.connectIp !== undefined) out.connectIp = c.address(join(path, 'connectIp'), o.connectIp)?.addr;
+  if (o.connectPort !== undefined) out.connectPort = c.int(join(path, 'connectPort'), o.connectPort, 1, 65535);
+  if (o.bindto !== undefined) out.bindto = c.address(join(path, 'bindto'), o.bindto)?.addr;
+  if (o.bindPort !== undefined) out.bindPort = c.int(join(path, 'bindPort'), o.bindPort, 1, 65535);
+  if (o.virtualhost !== undefined) out.virtualhost = hostText(c, join(path, 'virtualhost'), o.virtualhost);
+  if (o.logAllFailures !== undefined) out.logAllFailures = c.bool(join(path, 'logAllFailures'), o.logAllFailures) ?? false;
+  if (o.fastRecovery !== undefined) out.fastRecovery = c.bool(join(path, 'fastRecovery'), o.fastRecovery) ?? false;
+  for (const [k, val] of Object.entries(o)) if (!HEALTH_COMMON_KEYS.includes(k)) out.options[k] = val;
+  return c.issues.length === before ? out : undefined;
+}
+
+function checkersOf(c: Checker, path: string, v: unknown, base: CheckerSettings[], alpha: boolean): CheckerSettings[] {
+  const list = Array.isArray(v) ? v : [v];
+  const out: CheckerSettings[] = [];
+  list.forEach((e, i) => {
+    const cp = Array.isArray(v) ? join(path, i) : path;
+    const k = checkerOf(c, cp, e, base[i] ?? base[0], alpha);
+    if (k) out.push(k);
+  });
+  return out;
+}
+
+function serviceHealthOf(c: Checker, path: string, o: Obj, svc: ServiceDraft, reals: { path: string; o: Obj }[]): ServiceHealthSettings {
+  const s = svc.spec;
+  const flag = (obj: Obj, p: string, k: string, dflt: boolean): boolean =>
+    obj[k] === undefined ? dflt : c.bool(join(p, k), obj[k]) ?? dflt;
+  const alpha = flag(o, path, 'alpha', false);
+  const inhibit = flag(o, path, 'inhibitOnFailure', false);
+  const svcVhost = o.virtualhost === undefined ? undefined : hostText(c, join(path, 'virtualhost'), o.virtualhost);
+  const svcSlow = o.slowStart === undefined ? undefined : slowStartOf(c, join(path, 'slowStart'), o.slowStart);
+  const svcCheckers = o.health === undefined ? [] : checkersOf(c, join(path, 'health'), o.health, [], alpha);
+  const quorum = o.quorum === undefined ? 1 : c.int(join(path, 'quorum'), o.quorum, 1, 4294967295) ?? 1;
+  let hysteresis = 0;
+  if (o.hysteresis !== undefined) {
+    const h = c.int(join(path, 'hysteresis'), o.hysteresis, 0, 4294967295);
+    if (h !== undefined && h >= quorum) {
+      c.err(join(path, 'hysteresis'), `must be below the quorum (${quorum}): quorum is gained at quorum + hysteresis and lost below quorum - hysteresis`, h);
+    } else if (h !== undefined) hysteresis = h;
+  }
+  const out: ServiceHealthSettings = {
+    quorum, hysteresis, alpha,
+    omega: flag(o, path, 'omega', false),
+    sorryServerInhibit: flag(o, path, 'sorryServerInhibit', false),
+    reals: [],
+  };
+  if (o.quorumUp !== undefined) out.quorumUp = commandOf(c, join(path, 'quorumUp'), o.quorumUp);
+  if (o.quorumDown !== undefined) out.quorumDown = commandOf(c, join(path, 'quorumDown'), o.quorumDown);
+  if (o.sorryServer !== undefined) {
+    const sp = join(path, 'sorryServer');
+    const so = c.object(sp, o.sorryServer);
+    if (so) {
+      c.keys(sp, so, SORRY_KEYS);
+      const d = realOf(c, sp, { address: so.address, port: so.port, forward: so.forward, weight: so.weight ?? 1 }, svc);
+      if (d && svc.dests.some((x) => x.family === d.family && x.addr === d.addr && x.port === d.port)) {
+        c.err(sp, `the sorry server ${destKeyText(d)} is also one of the real servers`);
+      } else if (d) out.sorryServer = d;
+    }
+  }
+  if (out.sorryServerInhibit && !out.sorryServer) c.err(join(path, 'sorryServerInhibit'), 'needs a sorryServer');
+  for (const r of reals) {
+    const ro = r.o;
+    const rh: RealHealthSettings = {
+      checkers: svcCheckers.map((k) => ({ ...k, options: { ...k.options } })),
+      inhibitOnFailure: flag(ro, r.path, 'inhibitOnFailure', inhibit),
+      lifecycle: 'active',
+    };
+    if (ro.health === false) rh.checkers = [];
+    else if (ro.health !== undefined) rh.checkers = checkersOf(c, join(r.path, 'health'), ro.health, svcCheckers, alpha);
+    const vh = ro.virtualhost === undefined ? svcVhost : hostText(c, join(r.path, 'virtualhost'), ro.virtualhost);
+    if (vh !== undefined) rh.virtualhost = vh;
+    if (ro.notifyUp !== undefined) rh.notifyUp = commandOf(c, join(r.path, 'notifyUp'), ro.notifyUp);
+    if (ro.notifyDown !== undefined) rh.notifyDown = commandOf(c, join(r.path, 'notifyDown'), ro.notifyDown);
+    const slow = ro.slowStart === undefined ? svcSlow : ro.slowStart === false ? undefined : slowStartOf(c, join(r.path, 'slowStart'), ro.slowStart);
+    if (slow) rh.slowStart = slow;
+    if (ro.lifecycle !== undefined) rh.lifecycle = c.oneOf(join(r.path, 'lifecycle'), ro.lifecycle, ['active', 'draining', 'disabled'] as const) ?? 'active';
+    if (ro.drainDeadline !== undefined) {
+      rh.drainDeadline = seconds(c, join(r.path, 'drainDeadline'), ro.drainDeadline);
+      if (rh.lifecycle !== 'draining') c.err(join(r.path, 'drainDeadline'), "is only for lifecycle: 'draining'");
+    }
+    out.reals.push(rh);
+  }
+  void s;
+  return out;
+}
+
+/** 'tcp://10.0.0.1:80', 'udp://[::1]:53', 'fwmark://1', 'fwmark6://1' → the configured service. */
+function findService(text: string, desired: DesiredState): { spec: ServiceSpec; dests: DestSpec[] } | undefined {
+  let t = text.trim().toLowerCase();
+  if (!t.includes('://')) t = `tcp://${t}`;
+  for (const s of desired.services) {
+    if (serviceKeyText(s.spec) === t) return s;
+  }
+  const m = /^(tcp|udp|sctp):\/\/(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(t);
+  if (!m) return undefined;
+  const a = canonicalAddr(m[2] ?? m[3]!);
+  if (!a) return undefined;
+  return desired.services.find((s) => s.spec.fwmark === 0 && s.spec.protocol === m[1] && s.spec.addr === a.addr && s.spec.port === Number(m[4]));
+}
+
+function findReal(text: string, dests: DestSpec[]): DestSpec | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text.trim()) ?? /^\[?([^\]]+?)\]?()$/.exec(text.trim());
+  if (!m) return undefined;
+  const a = canonicalAddr(m[1] ?? m[2]!);
+  if (!a) return undefined;
+  const port = m[3] ? Number(m[3]) : undefined;
+  const hits = dests.filter((d) => d.addr === a.addr && (port === undefined || d.port === port));
+  return hits.length === 1 ? hits[0] : undefined;
+}
+
+function scheduleOf(c: Checker, v: unknown, desired: DesiredState): ScheduleEntry[] {
+  const out: ScheduleEntry[] = [];
+  c.array('schedule', v)?.forEach((e, i) => {
+    const p = join('schedule', i);
+    const o = c.object(p, e);
+    if (!o) return;
+    c.keys(p, o, SCHEDULE_KEYS);
+    let cron: string | undefined;
+    if (typeof o.cron !== 'string') c.err(join(p, 'cron'), "is required: a cron expression such as '0 2 * * *' (minute hour day month weekday)", o.cron);
+    else {
+      const r = validateCron(o.cron);
+      if (!r.valid) {
+        const why = r.errors.map((x) => `${x.field}${x.value !== undefined ? ` '${x.value}'` : ''}: ${x.message}`).join('; ');
+        c.err(join(p, 'cron'), `is not a valid cron expression${why ? ` (${why})` : ''}`, o.cron);
+      } else cron = o.cron;
+    }
+    let timezone: string | undefined;
+    if (o.timezone !== undefined) {
+      let okTz = typeof o.timezone === 'string';
+      if (okTz) { try { new Intl.DateTimeFormat('en', { timeZone: o.timezone as string }); } catch { okTz = false; } }
+      if (!okTz) c.err(join(p, 'timezone'), "must be an IANA time zone such as 'Europe/Berlin'", o.timezone);
+      else timezone = o.timezone as string;
+    }
+    if (o.name !== undefined && typeof o.name !== 'string') c.err(join(p, 'name'), 'must be a string', o.name);
+    const acts = SCHEDULE_ACTIONS.filter((a) => o[a] !== undefined);
+    if (acts.length !== 1) {
+      c.err(p, `needs exactly one action of ${SCHEDULE_ACTIONS.join(', ')}${acts.length ? ` (got ${acts.join(' and ')})` : ''}`);
+      return;
+    }
+    const act = acts[0]!;
+    const ap = join(p, act);
+    const ao = c.object(ap, o[act]);
+    if (!ao) return;
+    const extra = act === 'drain' ? ['deadline'] : act === 'fill' ? ['seconds'] : act === 'weight' ? ['weight'] : [];
+    c.keys(ap, ao, ['service', 'real', ...extra]);
+    let svc: { spec: ServiceSpec; dests: DestSpec[] } | undefined;
+    if (typeof ao.service !== 'string') c.err(join(ap, 'service'), "is required: the service as 'tcp://VIP:port'", ao.service);
+    else {
+      svc = findService(ao.service, desired);
+      if (!svc) {
+        const known = desired.services.map((s) => serviceKeyText(s.spec));
+        const hint = didYouMean(ao.service, known);
+        c.err(join(ap, 'service'), `names no service of this config${hint ? `; did you mean '${hint}'?` : ` (services: ${known.join(', ') || 'none'})`}`, ao.service);
+      }
+    }
+    let dest: DestSpec | undefined;
+    if (typeof ao.real !== 'string') c.err(join(ap, 'real'), "is required: the real server as 'RIP:port'", ao.real);
+    else if (svc) {
+      dest = findReal(ao.real, svc.dests);
+      if (!dest) c.err(join(ap, 'real'), `names no real server of ${serviceKeyText(svc.spec)} (reals: ${svc.dests.map(destKeyText).join(', ') || 'none'})`, ao.real);
+    }
+    let action: LifecycleOp | undefined;
+    switch (act) {
+      case 'drain': {
+        const d = ao.deadline === undefined ? undefined : seconds(c, join(ap, 'deadline'), ao.deadline);
+        action = d === undefined ? { op: 'drain' } : { op: 'drain', deadline: d };
+        break;
+      }
+      case 'fill': {
+        const d = ao.seconds === undefined ? undefined : seconds(c, join(ap, 'seconds'), ao.seconds);
+        action = d === undefined ? { op: 'fill' } : { op: 'fill', seconds: d };
+        break;
+      }
+      case 'disable': action = { op: 'disable' }; break;
+      case 'enable': action = { op: 'enable' }; break;
+      case 'weight': {
+        const w = c.int(join(ap, 'weight'), ao.weight, 0, MAX_WEIGHT);
+        if (w !== undefined) action = { op: 'weight', weight: w };
+        break;
+      }
+    }
+    if (!cron || !svc || !dest || !action) return;
+    const entry: ScheduleEntry = {
+      cron, service: svc.spec, dest: { family: dest.family, addr: dest.addr, port: dest.port }, action, path: p,
+      name: typeof o.name === 'string' ? o.name : `${cron} ${act} ${destKeyText(dest)} in ${serviceKeyText(svc.spec)}`,
+    };
+    if (timezone) entry.timezone = timezone;
+    out.push(entry);
+  });
+  return out;
 }
 
 // ------------------------------------------------------------------ the rest
@@ -577,9 +865,13 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
       const k = serviceKeyText(d.spec);
       const first = seen.get(k);
       if (first !== undefined) c.err(path, `service ${k} is listed twice (also services[${first}])`);
-      else { seen.set(k, i); desired.services.push({ spec: d.spec, dests: d.dests }); }
+      else {
+        seen.set(k, i);
+        desired.services.push(d.health ? { spec: d.spec, dests: d.dests, health: d.health } : { spec: d.spec, dests: d.dests });
+      }
     });
   }
+  if (raw.schedule !== undefined) desired.schedule = scheduleOf(c, raw.schedule, desired);
   return c.issues.length ? { ok: false, errors: c.issues } : { ok: true, desired };
 }
 
