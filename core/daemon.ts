@@ -16,6 +16,9 @@ import { serviceKeyText } from './model/types.js';
 import type { SchedContext } from './plugin.js';
 import { loadPlugins, PluginRegistry } from './plugins/loader.js';
 import { DataPlane, type DataPlaneConfig } from './engine/runner.js';
+import { HealthManager } from './health/manager.js';
+import type { Clock } from './health/clock.js';
+import { ScheduleRunner, type CronSource } from './schedule/runner.js';
 
 export type IoKind = 'memory' | 'afpacket';
 
@@ -28,6 +31,9 @@ export interface DaemonOptions {
   log: Logger;
   /** Debounce for config file changes, ms. */
   watchDebounceMs?: number;
+  /** Health checks' time source and scheduled actions' cron (tests: virtual ones). */
+  healthClock?: Clock;
+  cron?: CronSource;
 }
 
 /** Kernel-style log lines (e.g. "no destination available") at most once per 5 s each. */
@@ -73,6 +79,9 @@ export class Daemon {
   private pendingReload = false;
   private readonly opts: DaemonOptions;
   private readonly log: Logger;
+  /** Health checks, real server lifecycle and scheduled actions (control plane: runs with any --io). */
+  readonly health: HealthManager;
+  private readonly schedule: ScheduleRunner;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -82,6 +91,11 @@ export class Daemon {
       interfaceExists, interfaceMtu,
       ctx: systemSchedContext(opts.log),
     });
+    this.health = new HealthManager({
+      table: this.table, bus: this.bus, log: opts.log, registry: () => this.registry,
+      ...(opts.healthClock ? { clock: opts.healthClock } : {}),
+    });
+    this.schedule = new ScheduleRunner({ health: this.health, log: opts.log, ...(opts.cron ? { cron: opts.cron } : {}) });
   }
 
   /** Loads plugins and config, then opens the control socket. Throws when start-up cannot succeed. */
@@ -96,7 +110,7 @@ export class Daemon {
       this.dataPlane = new DataPlane(this.table, this.registry, this.netConfig(), this.bus);
       this.dataPlane.start();
     }
-    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [] });
+    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [], health: this.health });
     this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);
   }
 
@@ -114,12 +128,15 @@ export class Daemon {
     const previousRegistry = this.registry;
     this.registry = registry;
     const plan = planDiff(this.desired, next);
-    const applied = applyPlan(this.table, plan);
+    // Health decides presence and weight of checked reals: the plan is adjusted so a reload never fights it.
+    const applied = applyPlan(this.table, this.health.adjustPlan(plan, next));
     if (!applied.ok) {
       this.registry = previousRegistry;
       return { ok: false, error: `${file}: ${applied.error}` };
     }
     this.table.refreshSchedulers();
+    this.health.apply(next, this.desired === null ? null : plan.health ?? []);
+    this.schedule.update(next.schedule ?? []);
     this.desired = next;
     this.dataPlane?.reconfigure(this.registry, this.netConfig());
     const { added, edited, removed } = applied.counts;
@@ -163,6 +180,8 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.dataPlane?.stop();
+    this.schedule.stop();
+    this.health.stop();
     this.watcher?.close();
     this.watcher = null;
     if (this.server) await closeControl(this.server, this.opts.socket);

@@ -6,6 +6,7 @@ import type {
   DestKey, DestSpec, ServiceKey, ServiceSpec, ServiceView, SyncDaemonSpec, Timeouts,
 } from '../model/types.js';
 import type { Errno } from '../errors.js';
+import type { RealHealthView, ServiceHealthView } from '../health/types.js';
 
 /** One connection entry as `ipvsadm -L -c` shows it. */
 export interface ConnView {
@@ -44,7 +45,15 @@ export type Request =
   | { op: 'get-daemons' }
   | { op: 'start-daemon'; daemon: SyncDaemonSpec }
   | { op: 'stop-daemon'; state: 'master' | 'backup'; syncid?: number }
-  | { op: 'get-conns' };
+  | { op: 'get-conns' }
+  /** Real server lifecycle (core/health/manager.ts); `deadline` in seconds (drain: removal deadline). */
+  | { op: 'drain'; service: ServiceKey; dest: DestKey; deadline?: number }
+  /** Slow start: ramp the weight up over `deadline` seconds (default the configured slowStart). */
+  | { op: 'fill'; service: ServiceKey; dest: DestKey; deadline?: number }
+  | { op: 'disable'; service: ServiceKey; dest: DestKey }
+  | { op: 'enable'; service: ServiceKey; dest: DestKey }
+  /** Per-real-server health and lifecycle views, for `lvsadm -L --health`. */
+  | { op: 'get-health'; service?: ServiceKey };
 
 export type Reply<T = unknown> =
   | { ok: true; data: T }
@@ -58,6 +67,12 @@ export interface ReplyData {
   'get-timeouts': Timeouts;
   'get-daemons': SyncDaemonSpec[];
   'get-conns': ConnView[];
+  'get-health': ServiceHealthView[];
+  /** The real server's view after the change. */
+  'drain': RealHealthView;
+  'fill': RealHealthView;
+  'disable': RealHealthView;
+  'enable': RealHealthView;
 }
 
 export const DEFAULT_SOCKET = '/run/lvsd/lvsd.sock';

@@ -9,6 +9,8 @@ import type { Bus } from '../bus.js';
 import type { Result } from '../errors.js';
 import { CONN_TAB_SIZE, IPVS_VERSION, type ServiceTable } from '../model/table.js';
 import type { ConnView, Reply, Request } from './protocol.js';
+import type { HealthManager } from '../health/manager.js';
+import type { LifecycleOp } from '../health/types.js';
 import { parseRequest } from './validate.js';
 
 /** A request line longer than this is refused (and the connection closed). */
@@ -19,6 +21,8 @@ export interface ControlDeps {
   bus: Bus;
   /** Live connection entries (the data plane's; empty without one). */
   conns?: () => ConnView[];
+  /** Health checking and real server lifecycle (absent: those requests get EOPNOTSUPP). */
+  health?: HealthManager;
 }
 
 function reply<T>(r: Result<T>, data?: unknown): Reply {
@@ -79,6 +83,18 @@ export function handleRequest(req: Request, deps: ControlDeps): Reply {
     case 'start-daemon': return reply(table.startDaemon(req.daemon));
     case 'stop-daemon': return reply(table.stopDaemon(req.state));
     case 'get-conns': return { ok: true, data: deps.conns?.() ?? [] };
+    case 'get-health':
+      if (!deps.health) return { ok: false, errno: 'EOPNOTSUPP', message: 'health checking is not running in this lvsd' };
+      if (req.service && !table.find(req.service)) return { ok: false, errno: 'ESRCH', message: 'no such service' };
+      return { ok: true, data: deps.health.views(req.service) };
+    case 'drain': case 'fill': case 'disable': case 'enable': {
+      if (!deps.health) return { ok: false, errno: 'EOPNOTSUPP', message: 'health checking is not running in this lvsd' };
+      const op: LifecycleOp = req.op === 'drain' ? (req.deadline === undefined ? { op: 'drain' } : { op: 'drain', deadline: req.deadline })
+        : req.op === 'fill' ? (req.deadline === undefined ? { op: 'fill' } : { op: 'fill', seconds: req.deadline })
+          : { op: req.op };
+      const r = deps.health.lifecycle({ service: req.service, dest: req.dest, op }, 'control socket');
+      return r.ok ? { ok: true, data: r.value } : { ok: false, errno: r.error.errno, message: r.error.message };
+    }
   }
 }
 

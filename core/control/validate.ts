@@ -132,6 +132,23 @@ export function parseRequest(line: string): Request | { error: string } {
         const state = oneOf(o, 'state', 'request', ['master', 'backup'] as const);
         return o['syncid'] === undefined ? { op, state } : { op, state, syncid: int(o, 'syncid', 'request', 0, 255) };
       }
+      case 'drain': case 'fill': case 'disable': case 'enable': {
+        const allowed = ['op', 'service', 'dest', ...(op === 'drain' || op === 'fill' ? ['deadline'] : [])];
+        const extra = Object.keys(o).find((k) => !allowed.includes(k));
+        if (extra) throw new Bad(`request.${extra} is not known for ${op} (known: ${allowed.join(', ')})`);
+        const service = serviceKey(o['service'], 'service');
+        const dest = destKey(o['dest'], 'dest');
+        if (op === 'disable' || op === 'enable') return { op, service, dest };
+        if (o['deadline'] === undefined) return { op, service, dest };
+        const d = o['deadline'];
+        // Seconds, fractions allowed, up to 31 days (as config.ts's drainDeadline / slowStart).
+        if (typeof d !== 'number' || !Number.isFinite(d) || d <= 0 || d > 2678400) {
+          throw new Bad(`request.deadline must be a number of seconds > 0..2678400`);
+        }
+        return { op, service, dest, deadline: d };
+      }
+      case 'get-health':
+        return o['service'] === undefined ? { op } : { op, service: serviceKey(o['service'], 'service') };
       default:
         return { error: `unknown request op ${JSON.stringify(op)}` };
     }
