@@ -1,0 +1,447 @@
+// The checker manager on a virtual clock: keepalived's transitions (remove /
+// inhibit, startup and reload retry rules, quorum with hysteresis and the
+// sorry server, notify programs, HTTP URL recovery), rise/fall, slow start,
+// drain completion, control ops, the health listing, scheduled actions and
+// reloads that do not fight health. Checks are scripted; no wall-clock waits.
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
+import { Bus } from '../core/bus.js';
+import { applyPlan, formatPlan, planDiff } from '../core/config/diff.js';
+import { validateConfig, type DesiredState } from '../core/config/schema.js';
+import { handleRequest } from '../core/control/server.js';
+import { parseRequest } from '../core/control/validate.js';
+import { VirtualClock } from '../core/health/clock.js';
+import { formatHealthListing } from '../core/health/format.js';
+import { HealthManager } from '../core/health/manager.js';
+import { healthIssues } from '../core/health/validate.js';
+import { ScheduleRunner, type CronSource } from '../core/schedule/runner.js';
+import { ServiceTable } from '../core/model/table.js';
+import type { ServiceKey } from '../core/model/types.js';
+import { defineHealthCheck, defineScheduler, type HealthResult } from '../core/plugin.js';
+import { PluginRegistry } from '../core/plugins/loader.js';
+import tcpPlugin from '../plugins/health/tcp.js';
+
+/** Scripted results by real server address: true, false, or a weight (ok with weight). */
+const script = new Map<string, boolean | number | string>();
+const calls: string[] = [];
+const fake = defineHealthCheck<{ steps: number }>({
+  name: 'fake',
+  defaults: {},
+  options: (raw) => ({ ok: true, value: { steps: typeof raw.steps === 'number' ? raw.steps : 1 } }),
+  steps: (o) => o.steps,
+  check: async (t, _o, ctx): Promise<HealthResult> => {
+    calls.push(`${t.addr}#${ctx.step}`);
+    const s = script.get(t.addr) ?? true;
+    if (typeof s === 'string') return s === `fail${ctx.step}` ? { ok: false, failure: 'status', reason: `step ${ctx.step} bad` } : { ok: true };
+    if (typeof s === 'number') return { ok: true, weight: s };
+    return s ? { ok: true } : { ok: false, failure: 'refused', reason: 'connection refused' };
+  },
+});
+
+function registry(): PluginRegistry {
+  const r = new PluginRegistry();
+  r.add({ plugin: fake, file: 'fake.ts', module: 'fake.mjs' });
+  r.add({ plugin: tcpPlugin, file: 'tcp.ts', module: 'tcp.mjs' });
+  r.add({ plugin: defineHealthCheck({ name: 'http', defaults: { delayBeforeRetry: 3 }, options: () => ({ ok: true, value: {} }), check: async () => ({ ok: true }) }), file: 'h', module: 'h' });
+  return r;
+}
+
+const rr = defineScheduler({ name: 'wlc', init: () => null, schedule: (s) => s.dests[0] ?? null });
+const VIP: ServiceKey = { family: 'inet', protocol: 'tcp', addr: '10.0.0.1', port: 80, fwmark: 0 };
+
+function desired(raw: unknown): DesiredState {
+  const r = validateConfig(raw, { file: '/etc/lvsd/config.ts', knownSchedulers: () => true });
+  if (!r.ok) assert.fail(r.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
+  return r.desired;
+}
+
+class Harness {
+  clock = new VirtualClock(0);
+  bus = new Bus();
+  lines: string[] = [];
+  events: string[] = [];
+  scripts: string[] = [];
+  table = new ServiceTable({ schedulers: () => rr, ctx: { now: () => this.clock.now() / 1000, randomU32: () => 0, log: () => {} } });
+  reg = registry();
+  health: HealthManager;
+  prev: DesiredState | null = null;
+  constructor() {
+    this.health = new HealthManager({
+      table: this.table, bus: this.bus, registry: () => this.reg, clock: this.clock, random: () => 0,
+      log: { debug: () => {}, info: (m) => this.lines.push(m), warn: (m) => this.lines.push(m), error: (m) => this.lines.push(`ERROR ${m}`) },
+      runScript: (argv, why) => this.scripts.push(`${why}: ${argv.join(' ')}`),
+    });
+    this.clock.settle = async () => { await new Promise((r) => setImmediate(r)); await this.health.idle(); await new Promise((r) => setImmediate(r)); };
+    this.bus.on('dest.health', (e) => this.events.push(`health ${e.dest.addr} ${e.up ? 'up' : 'down'} ${e.reason}`));
+    this.bus.on('dest.removed', (e) => this.events.push(`removed ${e.dest.addr}`));
+    this.bus.on('dest.added', (e) => this.events.push(`added ${e.dest.addr}:${e.dest.weight}`));
+    this.bus.on('dest.changed', (e) => this.events.push(`changed ${e.dest.addr}:${e.dest.weight}`));
+    this.bus.on('service.quorum', (e) => this.events.push(`quorum ${e.up ? 'up' : 'down'} ${e.aliveWeight}`));
+    this.bus.on('dest.lifecycle', (e) => this.events.push(`lifecycle ${e.dest.addr} ${e.from}->${e.to}`));
+  }
+  /** What the daemon does on a (re)load. */
+  load(raw: unknown): void {
+    const next = desired(raw);
+    assert.deepEqual(healthIssues(next, this.reg), []);
+    const plan = planDiff(this.prev, next);
+    const r = applyPlan(this.table, this.health.adjustPlan(plan, next));
+    if (!r.ok) assert.fail(r.error);
+    this.health.apply(next, this.prev === null ? null : plan.health ?? []);
+    this.prev = next;
+  }
+  /** Real servers in the table as addr:weight, config order ignored. */
+  reals(svc: ServiceKey = VIP): string[] {
+    return (this.table.find(svc)?.dests ?? []).map((d) => `${d.addr.split('.').pop()}:${d.weight}`).sort();
+  }
+  async tick(seconds: number): Promise<void> { await this.clock.advance(seconds * 1000); }
+}
+
+const real = (n: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ address: `192.168.10.${n}`, port: 80, ...extra });
+const svc = (reals: unknown[], extra: Record<string, unknown> = {}): Record<string, unknown> =>
+  ({ protocol: 'tcp', address: '10.0.0.1', port: 80, forward: 'nat', reals, health: { check: 'fake', interval: 2, timeout: 1, retry: 2, delayBeforeRetry: 1, warmup: 0 }, ...extra });
+
+describe('health manager (virtual clock)', () => {
+  beforeEach(() => { script.clear(); calls.length = 0; });
+
+  it('startup: every real is in the table before its first check; one failure at start removes it (§3.2, §4.1)', async () => {
+    const h = new Harness();
+    script.set('192.168.10.9', false);
+    h.load({ services: [svc([real(8, { weight: 3 }), real(9)])] });
+    assert.deepEqual(h.reals(), ['8:3', '9:1']);
+    await h.tick(0.5);
+    assert.deepEqual(h.reals(), ['8:3', '9:1'], 'first check runs 1 s after start');
+    await h.tick(0.6);
+    assert.deepEqual(h.reals(), ['8:3']);
+    assert.ok(h.lines.some((l) => /FAKE_CHECK on service \[192\.168\.10\.9\]:tcp:80 of VS \[10\.0\.0\.1\]:tcp:80 failed .*refused: connection refused/.test(l)), h.lines.join('\n'));
+    assert.ok(h.lines.includes('Removing service [192.168.10.9]:tcp:80 from VS [10.0.0.1]:tcp:80 (health)'));
+    assert.ok(h.events.includes('health 192.168.10.9 down refused: connection refused'));
+    assert.ok(h.lines.some((l) => l.startsWith('Gained quorum 1+0=1 <= 4')), 'quorum gained at start');
+  });
+
+  it('an up server goes down after retry + 1 failures spaced by delayBeforeRetry; back after one success', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8), real(9)])] });
+    await h.tick(1);                        // first checks: both up
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+    script.set('192.168.10.9', false);
+    await h.tick(2);                        // attempt 1 fails (retry 1 of 2 left)
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+    await h.tick(1);                        // attempt 2 fails
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+    await h.tick(1);                        // attempt 3 fails → down
+    assert.deepEqual(h.reals(), ['8:1']);
+    assert.ok(h.lines.some((l) => /failed after 2 retries/.test(l)));
+    script.set('192.168.10.9', true);
+    await h.tick(2);                        // next check after interval: one success → back
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+    assert.ok(h.lines.includes('Adding service [192.168.10.9]:tcp:80 to VS [10.0.0.1]:tcp:80 (health)'));
+  });
+
+  it('inhibitOnFailure: weight 0 instead of removal, weight restored on recovery', async () => {
+    const h = new Harness();
+    script.set('192.168.10.9', false);
+    h.load({ services: [svc([real(8), real(9, { weight: 4 })], { inhibitOnFailure: true })] });
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['8:1', '9:0']);
+    assert.ok(h.lines.some((l) => l.startsWith('Disabling service [192.168.10.9]:tcp:80 of VS')));
+    script.set('192.168.10.9', true);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:1', '9:4']);
+    assert.ok(h.lines.some((l) => l.startsWith('Enabling service [192.168.10.9]:tcp:80 of VS')));
+  });
+
+  it('alpha: servers start out of the table (inhibit: at weight 0) and join at their first success', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8), real(9)], { alpha: true })] });
+    assert.deepEqual(h.reals(), []);
+    assert.ok(!h.lines.some((l) => /quorum/i.test(l)), 'quorum starts lost silently');
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+    const i = new Harness();
+    i.load({ services: [svc([real(8)], { alpha: true, inhibitOnFailure: true })] });
+    assert.deepEqual(i.reals(), ['8:0']);
+    await i.tick(1);
+    assert.deepEqual(i.reals(), ['8:1']);
+  });
+
+  it('quorum with hysteresis and the sorry server (§4.3 measured case)', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(1), real(2), real(3), real(4)], {
+      quorum: 3, hysteresis: 1, sorryServer: { address: '10.0.0.9' }, quorumUp: '/bin/q-up', quorumDown: ['/bin/q-down', 'x'],
+      reals: [1, 2, 3, 4].map((n) => real(n, { notifyDown: `/bin/down ${n}`, notifyUp: `/bin/up ${n}` })),
+    })] });
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['1:1', '2:1', '3:1', '4:1']);
+    for (const n of [4, 3]) script.set(`192.168.10.${n}`, false);
+    await h.tick(2); await h.tick(1); await h.tick(1);
+    assert.deepEqual(h.reals(), ['1:1', '2:1'], 'kept at 2 (2 >= 3-1)');
+    script.set('192.168.10.2', false);
+    await h.tick(2); await h.tick(1); await h.tick(1);
+    assert.deepEqual(h.reals(), ['9:1'], 'lost at 1: only the sorry server');
+    assert.ok(h.lines.includes('Lost quorum 3-1=2 > 1 for VS [10.0.0.1]:tcp:80'));
+    assert.ok(h.scripts.includes('quorum_down of [10.0.0.1]:tcp:80: /bin/q-down x'));
+    assert.ok(h.scripts.includes('notify_down of 192.168.10.2:80: /bin/down 2'));
+    for (const n of [2, 3]) script.set(`192.168.10.${n}`, true);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['9:1'], 'recoveries to 3 are bookkeeping only');
+    script.set('192.168.10.4', true);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['1:1', '2:1', '3:1', '4:1']);
+    assert.ok(h.lines.includes('Gained quorum 3+1=4 <= 4 for VS [10.0.0.1]:tcp:80'));
+    assert.ok(h.events.includes('quorum down 1') && h.events.includes('quorum up 4'));
+  });
+
+  it('without a sorry server, losing quorum changes nothing in the table', async () => {
+    const h = new Harness();
+    script.set('192.168.10.8', false);
+    h.load({ services: [svc([real(8)], { inhibitOnFailure: true })] });
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['8:0']);
+    assert.ok(h.lines.some((l) => l.startsWith('Lost quorum 1-0=1 > 0')));
+  });
+
+  it('rise/fall: M failed verdicts to go down, N successes to come back', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8), real(9)], { health: { check: 'fake', interval: 2, retry: 0, warmup: 0, rise: 2, fall: 3 } })] });
+    await h.tick(1);
+    script.set('192.168.10.9', false);
+    await h.tick(2); await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:1', '9:1'], 'two failures: still up');
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:1']);
+    script.set('192.168.10.9', true);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:1'], 'one success: still down');
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+  });
+
+  it('jitter spreads intervals; warmup spreads first checks', async () => {
+    const h = new Harness();
+    let n = 0;
+    const rnd = [0.9, 0.1, 0.5];
+    h.health = new HealthManager({ table: h.table, bus: h.bus, registry: () => h.reg, clock: h.clock, random: () => rnd[n++ % 3]!, log: { debug() {}, info() {}, warn() {}, error() {} } });
+    h.load({ services: [svc([real(8)], { health: { check: 'fake', interval: 10, warmup: 10, jitter: 0.2 } })] });
+    await h.tick(9.9);
+    assert.equal(calls.length, 0, 'first check at 1 + 0.9 × 10 s');
+    await h.tick(0.2);
+    assert.equal(calls.length, 1);
+  });
+
+  it('HTTP URL sequencing: a down checker needs the failed URL to pass and then a full pass (§3.4)', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8)], { health: { check: 'fake', steps: 2, interval: 2, retry: 0, warmup: 0 } })] });
+    await h.tick(1); await h.tick(2);          // /0 ok, /1 ok → up
+    assert.deepEqual(calls, ['192.168.10.8#0', '192.168.10.8#1']);
+    script.set('192.168.10.8', 'fail1');
+    await h.tick(2); await h.tick(2);          // /0 ok, /1 fails → down
+    assert.deepEqual(h.reals(), []);
+    script.set('192.168.10.8', true);
+    await h.tick(2);                           // failed URL /1 passes: not up yet
+    assert.deepEqual(h.reals(), []);
+    assert.equal(calls.at(-1), '192.168.10.8#1');
+    await h.tick(2); await h.tick(2);          // full pass /0, /1 → up
+    assert.deepEqual(h.reals(), ['8:1']);
+  });
+
+  it('misc_dynamic weights: set while up, kept in the table at 0, used on re-add', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8, { weight: 5 }), real(9)], { health: { check: 'fake', interval: 2, retry: 0, warmup: 0 } })] });
+    script.set('192.168.10.8', 8);            // exec: exit 10 → weight 8
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['8:8', '9:1']);
+    script.set('192.168.10.8', 0);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:0', '9:1']);
+    script.set('192.168.10.8', true);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:5', '9:1']);
+  });
+
+  it('slow start: the weight ramps from a fraction to the configured weight after recovery', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8, { weight: 10 }), real(9)], { slowStart: { seconds: 10, from: 0.2 } })] });
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['8:10', '9:1'], 'servers present at start are not ramped');
+    script.set('192.168.10.8', false);
+    await h.tick(2); await h.tick(1); await h.tick(1);
+    assert.deepEqual(h.reals(), ['9:1']);
+    script.set('192.168.10.8', true);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:2', '9:1'], 'starts at 20 %');
+    await h.tick(5);
+    assert.deepEqual(h.reals(), ['8:6', '9:1'], 'half way');
+    await h.tick(5);
+    assert.deepEqual(h.reals(), ['8:10', '9:1']);
+    assert.ok(h.events.includes('lifecycle 192.168.10.8 active->filling') && h.events.includes('lifecycle 192.168.10.8 filling->active'));
+  });
+
+  it('drain: weight 0, removed when its connections reach zero, or at the deadline; enable brings it back', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8), real(9)])] });
+    await h.tick(1);
+    const d8 = h.table.find(VIP)!.findDest({ family: 'inet', addr: '192.168.10.8', port: 80 })!;
+    h.table.bindConn(d8, 'active');
+    h.table.bindConn(d8, 'inactive');
+    const r = handleRequest({ op: 'drain', service: VIP, dest: d8 }, { table: h.table, bus: h.bus, health: h.health });
+    assert.ok(r.ok);
+    assert.deepEqual(h.reals(), ['8:0', '9:1']);
+    await h.tick(5);
+    assert.deepEqual(h.reals(), ['8:0', '9:1'], 'connections keep it');
+    h.table.unbindConn(d8, 'active');
+    h.table.unbindConn(d8, 'inactive');
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['9:1']);
+    assert.equal(h.health.views()[0]!.reals.find((x) => x.dest.addr === '192.168.10.8')!.lifecycle, 'disabled');
+    await h.tick(10);
+    assert.deepEqual(h.reals(), ['9:1'], 'a drained server stays out although healthy');
+    assert.ok(handleRequest({ op: 'enable', service: VIP, dest: d8 }, { table: h.table, bus: h.bus, health: h.health }).ok);
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+    // deadline
+    const d9 = h.table.find(VIP)!.findDest({ family: 'inet', addr: '192.168.10.9', port: 80 })!;
+    h.table.bindConn(d9, 'active');
+    const req = parseRequest(JSON.stringify({ op: 'drain', service: VIP, dest: { family: 'inet', addr: '192.168.10.9', port: 80 }, deadline: 3 }));
+    assert.ok(!('error' in req));
+    assert.ok(handleRequest(req, { table: h.table, bus: h.bus, health: h.health }).ok);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:1', '9:0']);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:1']);
+    assert.ok(h.lines.some((l) => /drain deadline of 3 s reached with 1 connections/.test(l)));
+  });
+
+  it('control requests are validated; get-health and the listing show lifecycle and checks', async () => {
+    const bad = [
+      { op: 'drain', service: VIP },
+      { op: 'drain', service: VIP, dest: { family: 'inet', addr: '1.2.3.4', port: 80 }, deadline: -1 },
+      { op: 'disable', service: VIP, dest: { family: 'inet', addr: '1.2.3.4', port: 80 }, deadline: 3 },
+      { op: 'get-health', service: { addr: 'x' } },
+    ];
+    for (const b of bad) assert.ok('error' in parseRequest(JSON.stringify(b)), JSON.stringify(b));
+    const h = new Harness();
+    script.set('192.168.10.9', false);
+    h.load({ services: [svc([real(8, { weight: 3 }), real(9)], { sorryServer: { address: '10.0.0.9' } })] });
+    await h.tick(1);
+    const deps = { table: h.table, bus: h.bus, health: h.health };
+    assert.deepEqual(handleRequest({ op: 'disable', service: VIP, dest: { family: 'inet', addr: '192.168.10.7', port: 80 } }, deps),
+      { ok: false, errno: 'ENOENT', message: 'no real server 192.168.10.7:80 in tcp://10.0.0.1:80' });
+    assert.equal(handleRequest({ op: 'get-health' }, { table: h.table, bus: h.bus }).ok, false);
+    const r = handleRequest({ op: 'get-health' }, deps);
+    assert.ok(r.ok);
+    const text = formatHealthListing(r.data as ReturnType<HealthManager['views']>, true);
+    assert.equal(text, [
+      'Prot LocalAddress:Port Quorum',
+      '  -> RemoteAddress:Port           Lifecycle Health    Weight    Cfg ActiveConn  InActConn  Checks',
+      'TCP  10.0.0.1:80 up 3/1',
+      '  -> 192.168.10.8:80              active    up             3      3          0          0  fake ok',
+      '  -> 192.168.10.9:80              active    down           -      1          0          0  fake DOWN (refused: connection refused)',
+      '  -> 10.0.0.9:80                  sorry     standby',
+      '',
+    ].join('\n'));
+    assert.match(formatHealthListing(h.health.views(), false), /TCP {2}10\.0\.0\.1:http up/);
+  });
+
+  it('a reload keeps failed servers out, applies weight changes, restarts only changed checkers', async () => {
+    const h = new Harness();
+    const cfg = (w8: number, interval9: number): unknown => ({ services: [svc([real(8, { weight: w8 }), real(9, { weight: 2, health: { check: 'fake', interval: interval9 } }), real(7)])] });
+    script.set('192.168.10.9', false);
+    h.load(cfg(1, 2));
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['7:1', '8:1']);
+    const plan = planDiff(h.prev, desired(cfg(1, 2)));
+    assert.equal(formatPlan(plan), 'no changes');
+    h.load(cfg(1, 2));
+    assert.deepEqual(h.reals(), ['7:1', '8:1'], 'an unchanged reload does not re-add the failed server');
+    const before = calls.length;
+    // weight of 9 changes while it is down: the plan's edit is held for it; 8's weight changes at once
+    h.load({ services: [svc([real(8, { weight: 4 }), real(9, { weight: 6, health: { check: 'fake', interval: 2 } }), real(7)])] });
+    assert.deepEqual(h.reals(), ['7:1', '8:4']);
+    script.set('192.168.10.9', true);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['7:1', '8:4', '9:6'], 're-added with the new weight');
+    // checker of 9 changes: only 9 restarts (first check 1 s + warmup later)
+    const p2 = planDiff(h.prev, desired({ services: [svc([real(8, { weight: 4 }), real(9, { weight: 6, health: { check: 'fake', interval: 5 } }), real(7)])] }));
+    assert.deepEqual(p2.health?.map((c) => c.kind), ['checks']);
+    assert.match(formatPlan(p2), /~ health of real 192\.168\.10\.9:80 in tcp:\/\/10\.0\.0\.1:80: fake every 2s -> fake every 5s \(its checkers restart\)/);
+    void before;
+  });
+
+  it('a real added by a reload is in the table at once and needs retry + 1 failures', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8)])] });
+    await h.tick(1);
+    script.set('192.168.10.9', false);
+    h.load({ services: [svc([real(8), real(9)])] });
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['8:1', '9:1'], 'one failure is not enough');
+    await h.tick(1); await h.tick(1);
+    assert.deepEqual(h.reals(), ['8:1']);
+  });
+
+  it('lifecycle from config: disabled reals stay out; a config change to draining drains', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8), real(9, { lifecycle: 'disabled' })])] });
+    assert.deepEqual(h.reals(), ['8:1']);
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['8:1']);
+    h.load({ services: [svc([real(8, { lifecycle: 'draining' }), real(9)])] });
+    assert.deepEqual(h.reals(), ['9:1'], '8 had no connections: drained at once; 9 enabled');
+  });
+
+  it('scheduled actions run through the manager and are logged; bad cron is a config error with its path', async () => {
+    const h = new Harness();
+    const cfg = { services: [svc([real(8), real(9)])], schedule: [
+      { cron: '0 2 * * *', drain: { service: 'tcp://10.0.0.1:80', real: '192.168.10.8:80' } },
+      { cron: '30 2 * * *', enable: { service: 'tcp://10.0.0.1:80', real: '192.168.10.8:80' } },
+      { cron: '0 9 * * 1-5', weight: { service: '10.0.0.1:80', real: '192.168.10.9', weight: 7 } },
+    ] };
+    h.load(cfg);
+    const jobs: { expr: string; fn: () => void }[] = [];
+    const cron: CronSource = (expr, fn) => { jobs.push({ expr, fn }); return { stop() {} }; };
+    const runner = new ScheduleRunner({ health: h.health, log: { debug() {}, info: (m) => h.lines.push(m), warn: (m) => h.lines.push(m), error() {} }, cron });
+    runner.update(h.prev!.schedule!);
+    assert.deepEqual(jobs.map((j) => j.expr), ['0 2 * * *', '30 2 * * *', '0 9 * * 1-5']);
+    jobs[0]!.fn();
+    assert.deepEqual(h.reals(), ['9:1']);
+    jobs[1]!.fn();
+    jobs[2]!.fn();
+    assert.deepEqual(h.reals(), ['8:1', '9:7']);
+    assert.ok(h.lines.some((l) => /^schedule "0 2 \* \* \* drain 192\.168\.10\.8:80 in tcp:\/\/10\.0\.0\.1:80" \(schedule\[0\], 0 2 \* \* \*\): drain .* done/.test(l)), h.lines.join('\n'));
+    const bad = validateConfig({ ...cfg, schedule: [{ cron: '0 25 * * *', drain: { service: 'tcp://10.0.0.1:80', real: '192.168.10.8:80' } },
+      { cron: '* * * * *', drain: { service: 'tcp://10.0.0.2:80', real: '192.168.10.8:80' } }] }, { file: 'c.ts', knownSchedulers: () => true });
+    assert.ok(!bad.ok);
+    assert.deepEqual(bad.errors.map((e) => e.path), ['schedule[0].cron', 'schedule[1].drain.service']);
+    assert.match(bad.errors[0]!.message, /not a valid cron expression/);
+  });
+
+  it('config errors: unknown checker with a hint, plugin option errors with their path, hysteresis >= quorum', () => {
+    const h = new Harness();
+    const d = desired({ services: [svc([real(8, { health: { check: 'fak' } })], { health: { check: 'fake', interval: 1 } })] });
+    const issues = healthIssues(d, h.reg);
+    assert.deepEqual(issues.map((i) => i.path), ['services[0].reals[0].health.check']);
+    assert.match(issues[0]!.message, /did you mean 'fake'/);
+    const tcpBad = desired({ services: [svc([real(8)], { health: { check: 'tcp', path: '/' } })] });
+    assert.deepEqual(healthIssues(tcpBad, h.reg).map((i) => i.path), ['services[0].health.path']);
+    const r = validateConfig({ services: [svc([real(8)], { quorum: 2, hysteresis: 2, health: { check: 'fake', intervall: 3 } })] }, { file: 'c.ts', knownSchedulers: () => true });
+    assert.ok(!r.ok);
+    assert.deepEqual(r.errors.map((e) => e.path).sort(), ['services[0].hysteresis']);
+  });
+
+  it('checks a real TCP listener end to end on the virtual clock', async () => {
+    const srv = createServer((c) => c.destroy());
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as AddressInfo).port;
+    const h = new Harness();
+    h.load({ services: [{ protocol: 'tcp', address: '10.0.0.1', port: 80, forward: 'nat',
+      health: { check: 'tcp', interval: 2, retry: 0, warmup: 0 }, inhibitOnFailure: true,
+      reals: [{ address: '127.0.0.1', port }] }] });
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['1:1']);
+    await new Promise<void>((r) => srv.close(() => r()));
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['1:0']);
+    assert.ok(h.events.includes('health 127.0.0.1 down refused: connect to [127.0.0.1]:tcp:' + port + ': connection refused'), h.events.join('\n'));
+    h.health.stop();
+  });
+});
