@@ -114,14 +114,14 @@ describe('config load: failures name the file and line', () => {
 
   it('a schema error names the field path and the line of the field', async () => {
     const e = failed(await loadConfig(fx('bad-weight.ts')));
-    assert.equal(e, `${fx('bad-weight.ts')}:9:36: services[0].reals[1].weight: must be an integer 0..65535 (got 70000)`);
+    assert.equal(e, `${fx('bad-weight.ts')}:9:36: services[0].reals[1].weight: must be an integer 0..2147483647 (got 2147483648)`);
   });
 
   it('a schema error in a computed config is located by search, and says so', async () => {
     const e = failed(await loadConfig(fx('bad-computed.ts')));
     assert.equal(e, `${fx('bad-computed.ts')}: 2 problems in the config:\n`
-      + `  ${fx('bad-computed.ts')}:6:70: services[0].reals[0].weight: must be an integer 0..65535 (got 99999) [location is a best-effort search of the source]\n`
-      + `  ${fx('bad-computed.ts')}:6:70: services[0].reals[1].weight: must be an integer 0..65535 (got 99999) [location is a best-effort search of the source]`);
+      + `  ${fx('bad-computed.ts')}:6:70: services[0].reals[0].weight: must be an integer 0..2147483647 (got -99999) [location is a best-effort search of the source]\n`
+      + `  ${fx('bad-computed.ts')}:6:70: services[0].reals[1].weight: must be an integer 0..2147483647 (got -99999) [location is a best-effort search of the source]`);
   });
 
   it('several schema errors, each with its own line', async () => {

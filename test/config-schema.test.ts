@@ -124,12 +124,12 @@ describe('config schema: refusals', () => {
   });
 
   it('types and ranges name the field and the value', () => {
-    assert.equal(one(svc({}, [{ address: '192.168.10.8', weight: 70000 }])),
-      'services[0].reals[0].weight: must be an integer 0..65535 (got 70000)');
+    assert.equal(one(svc({}, [{ address: '192.168.10.8', weight: 2147483648 }])),
+      'services[0].reals[0].weight: must be an integer 0..2147483647 (got 2147483648)');
     assert.equal(one(svc({}, [{ address: '192.168.10.8', weight: 1.5 }])),
-      'services[0].reals[0].weight: must be an integer 0..65535 (got 1.5)');
+      'services[0].reals[0].weight: must be an integer 0..2147483647 (got 1.5)');
     assert.equal(one(svc({}, [{ address: '192.168.10.8', weight: '3' }])),
-      'services[0].reals[0].weight: must be an integer 0..65535 (got "3")');
+      'services[0].reals[0].weight: must be an integer 0..2147483647 (got "3")');
     assert.equal(one(svc({ port: 65536 })), 'services[0].port: must be an integer 0..65535 (got 65536)');
     assert.equal(one(svc({}, [{ address: '192.168.10.8', upperThreshold: -1 }])),
       'services[0].reals[0].upperThreshold: must be an integer 0..2147483647 (got -1)');

@@ -8,7 +8,8 @@ import {
   type DestSpec, type ServiceSpec,
 } from './types.js';
 
-export const MAX_WEIGHT = 65535;
+/** ipvsadm 1.31 accepts any non-negative int (checked on 6.1: -w 2147483647 is taken). */
+export const MAX_WEIGHT = 2147483647;
 export const MAX_THRESHOLD = 2147483647;
 export const MAX_PERSISTENCE = 2678400;
 export const DEFAULT_PERSISTENCE = 360;
