@@ -38,6 +38,7 @@ import type { FrameBatch, TxBatch } from './batch.js';
 import { Net, type NetSpec } from './net.js';
 import { Xmit } from './xmit.js';
 import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
+import { AF_INET } from '../conn/store.js';
 
 // ------------------------------------------------------------------ drop reasons
 // Parse reasons come first (core/packet DROP_*), then the pipeline's own.
@@ -140,6 +141,10 @@ const fold32 = (b: Uint8Array, o: number): number =>
   ^ ((b[o + 8]! << 24) | (b[o + 9]! << 16) | (b[o + 10]! << 8) | b[o + 11]!)
   ^ ((b[o + 12]! << 24) | (b[o + 13]! << 16) | (b[o + 14]! << 8) | b[o + 15]!)) >>> 0;
 
+function addCounts(st: Counters, inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
+  st.inpkts += inPkts; st.inbytes += inBytes; st.outpkts += outPkts; st.outbytes += outBytes;
+}
+
 const rd32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 
 export class Engine {
@@ -174,6 +179,14 @@ export class Engine {
   private tcpT = -1; private finT = -1; private udpT = -1;
   private nextEst = -1;
   private note = '';
+  // Per-batch traffic counters by real-server handle, added to the dest,
+  // service and global Counters once per batch (nothing reads them mid-batch).
+  private accPkts = new Float64Array(0);    // [in, out] per handle
+  private accBytes = new Float64Array(0);
+  private touched = new Int32Array(0);
+  private nTouched = 0;
+  /** p.vaddr holds non-zero bytes past the first four (an IPv6 VIP was last). */
+  private vaddrWide = false;
 
   constructor(o: EngineOptions) {
     this.table = o.table;
@@ -266,8 +279,16 @@ export class Engine {
       this.resolveDest(info);
       this.hInfo.push(info);
       this.hByDest.set(d, h);
+      if (h >= this.touched.length) this.growAcc(h + 1);
     }
     return h;
+  }
+
+  private growAcc(n: number): void {
+    const cap = Math.max(16, n * 2);
+    const pk = new Float64Array(cap * 2); pk.set(this.accPkts); this.accPkts = pk;
+    const by = new Float64Array(cap * 2); by.set(this.accBytes); this.accBytes = by;
+    const t = new Int32Array(cap); t.set(this.touched); this.touched = t;
   }
 
   /** ConnDests.move: ActiveConn / InActConn / PersistConn through the table's bind rules (OVERLOAD). */
@@ -318,16 +339,52 @@ export class Engine {
     this.advance(now);
     this.syncTable();
     this.xmit.tx = tx;
+    const n = rx.count;
+    this.frames += n;
+    if (this.explain) this.processExplain(rx);
+    else {
+      // The guard is around the loop, not each frame: a frame that throws (a
+      // bug) is counted and the loop resumes with the next one.
+      let i = 0;
+      while (i < n) {
+        try {
+          for (; i < n; i++) this.frame(rx.buf, rx.off[i]!, rx.len[i]!, rx.port[i]!, rx.room(i));
+        } catch {
+          this.drops[D_INTERNAL] = this.drops[D_INTERNAL]! + 1;
+          i++;
+        }
+      }
+    }
+    this.flushStats();
+  }
+
+  /** `lvsd replay --explain`: one line per frame. */
+  private processExplain(rx: FrameBatch): void {
     for (let i = 0; i < rx.count; i++) {
-      this.frames++;
       try {
         this.frame(rx.buf, rx.off[i]!, rx.len[i]!, rx.port[i]!, rx.room(i));
       } catch (e) {
         this.drops[D_INTERNAL] = this.drops[D_INTERNAL]! + 1;
-        if (this.explain) this.note = `internal error: ${(e as Error).message}`;
+        this.note = `internal error: ${(e as Error).message}`;
       }
       if (this.explain) { this.explain(this.note); this.note = ''; }
     }
+  }
+
+  /** Adds the batch's per-real-server packet and byte counts to dest, service and global stats. */
+  private flushStats(): void {
+    const t = this.touched, pk = this.accPkts, by = this.accBytes;
+    const tot = this.table.total;
+    for (let k = 0; k < this.nTouched; k++) {
+      const h = t[k]!;
+      const info = this.hInfo[h]!;
+      const ip = pk[h * 2]!, op = pk[h * 2 + 1]!, ib = by[h * 2]!, ob = by[h * 2 + 1]!;
+      pk[h * 2] = 0; pk[h * 2 + 1] = 0; by[h * 2] = 0; by[h * 2 + 1] = 0;
+      addCounts(info.dest.stats, ip, ib, op, ob);
+      addCounts(info.svc.stats, ip, ib, op, ob);
+      addCounts(tot, ip, ib, op, ob);
+    }
+    this.nTouched = 0;
   }
 
   private drop(reason: number): void {
@@ -522,16 +579,14 @@ export class Engine {
     return 0;
   }
 
-  private count(st: Counters, inbound: boolean, bytes: number): void {
-    if (inbound) { st.inpkts++; st.inbytes += bytes; } else { st.outpkts++; st.outbytes += bytes; }
-  }
-
-  private stats(info: DestInfo, inbound: boolean): void {
-    if (!info.dest.available) return;
-    const bytes = this.r[F_IP_LEN]!;
-    this.count(info.dest.stats, inbound, bytes);
-    this.count(info.svc.stats, inbound, bytes);
-    this.count(this.table.total, inbound, bytes);
+  /** One packet of real server `h` (dest still available) into the batch's counters. */
+  private stats(h: number, inbound: boolean): void {
+    if (!this.hInfo[h]!.dest.available) return;
+    const pk = this.accPkts;
+    const i = inbound ? h * 2 : h * 2 + 1;
+    if (pk[h * 2] === 0 && pk[h * 2 + 1] === 0) this.touched[this.nTouched++] = h;
+    pk[i] = pk[i]! + 1;
+    this.accBytes[i] = this.accBytes[i]! + this.r[F_IP_LEN]!;
   }
 
   /** Client → real server on entry `e`: state, stats, forwarder. */
@@ -540,7 +595,7 @@ export class Engine {
     const h = s.dest[e]!;
     this.conns.update(e, DIR_INPUT, this.l4Event(proto));
     const info = this.hInfo[h]!;
-    this.stats(info, true);
+    this.stats(h, true);
     const method = s.flags[e]! & CF_FWD_MASK;
     const fwd = this.fwd[method];
     if (!fwd) return this.drop(D_NO_FORWARDER);
@@ -567,10 +622,18 @@ export class Engine {
     const p = this.pkt;
     p.vport = s.vport[e]!;
     const v = p.vaddr;
+    if (s.af[e] === AF_INET) {
+      const w = s.vaddr[e]!;
+      v[0] = w >>> 24; v[1] = (w >>> 16) & 255; v[2] = (w >>> 8) & 255; v[3] = w & 255;
+      if (this.vaddrWide) { v.fill(0, 4); this.vaddrWide = false; }
+      p.vaddr4 = w;
+      return;
+    }
     for (let i = 0; i < 4; i++) {
       const w = s.addrWord(e, 1, i);
       v[i * 4] = w >>> 24; v[i * 4 + 1] = (w >>> 16) & 255; v[i * 4 + 2] = (w >>> 8) & 255; v[i * 4 + 3] = w & 255;
     }
+    this.vaddrWide = true;
     p.vaddr4 = s.addrWord(e, 1, 0);
   }
 
@@ -584,10 +647,11 @@ export class Engine {
   /** Real server → client on NAT entry `e`. */
   private outbound(e: number, proto: number): void {
     const s = this.conns.s;
-    const info = this.hInfo[s.dest[e]!]!;
+    const h = s.dest[e]!;
+    const info = this.hInfo[h]!;
     if (this.explain) this.say('NAT reply');
     this.conns.update(e, DIR_OUTPUT, this.l4Event(proto));
-    this.stats(info, false);
+    this.stats(h, false);
     const fwd = this.fwd[CF_MASQ];
     if (!fwd?.outbound) return this.drop(D_NO_FORWARDER);
     const p = this.pkt;
@@ -619,9 +683,10 @@ export class Engine {
     if (e >= 0) {
       const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
       if (!fwd?.icmpOut) return this.drop(D_ICMP_NOT_NAT);
-      const info = this.hInfo[s.dest[e]!]!;
+      const h = s.dest[e]!;
+      const info = this.hInfo[h]!;
       if (this.explain) this.say('ICMP error from real server');
-      this.stats(info, false);
+      this.stats(h, false);
       p.dest = info.fwd;
       this.setVaddr(e);
       p.link = this.clientLink(buf, r[F_DST_OFF]!, v6);
@@ -632,12 +697,13 @@ export class Engine {
     if (!v6) e = this.conns.lookupIn4(ip, rd32(buf, qd), qdport, rd32(buf, qs), qsport);
     else { loadAddr(s.ca, buf, qd, 6); loadAddr(s.va, buf, qs, 6); e = this.conns.lookupIn6(ip, qdport, qsport); }
     if (e < 0) return this.drop(D_ICMP_NO_CONN);
-    const info = this.hInfo[s.dest[e]!]!;
+    const h = s.dest[e]!;
+    const info = this.hInfo[h]!;
     if (!info.dest.available) return this.drop(D_DEST_UNAVAILABLE);
     const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
     if (!fwd) return this.drop(D_NO_FORWARDER);
     if (this.explain) this.say('ICMP error from client');
-    this.stats(info, true);
+    this.stats(h, true);
     p.dest = info.fwd;
     p.link = info.link;
     this.setVaddr(e);
