@@ -17,6 +17,9 @@ import {
 } from './format.js';
 import { restoreVectors } from './restore.js';
 import { helpText, LVSADM_VERSION, versionLine } from './help.js';
+import { isExtension, parseExtension } from './extensions.js';
+import { formatHealthListing } from '../../core/health/format.js';
+import type { ServiceHealthView } from '../../core/health/types.js';
 
 /** Ends the run with a status, after whatever was written. */
 class Exit extends Error {
@@ -204,6 +207,22 @@ async function restore(ctx: Ctx, readingStdin: boolean): Promise<number> {
   return result;
 }
 
+/** lvsd's own commands (lifecycle, health listing): 0, 1 for a failed request, 2 for bad usage. */
+async function extension(ctx: Ctx, args: readonly string[]): Promise<number> {
+  const parsed = await parseExtension(args, ctx.ns);
+  if (!parsed.ok) { ctx.io.err(`${ctx.prog}: ${parsed.error}\n`); return 2; }
+  const c = parsed.command;
+  if (c.op === 'get-health') {
+    const r = await call<ServiceHealthView[]>(ctx, c.service ? { op: 'get-health', service: c.service } : { op: 'get-health' });
+    if (!r.ok) { ctx.io.err(`${ctx.prog}: ${r.message}\n`); return 1; }
+    ctx.io.out(formatHealthListing(r.data, c.numeric));
+    return 0;
+  }
+  const r = await call(ctx, c);
+  if (!r.ok) { ctx.io.err(`${ctx.prog}: ${r.message}\n`); return 1; }
+  return 0;
+}
+
 /** `--socket PATH` / `--socket=PATH` are lvsadm's own: taken out before ipvsadm parsing. */
 export function takeSocketOption(argv: readonly string[]): { args: string[]; socket?: string } {
   const args: string[] = [];
@@ -239,6 +258,7 @@ export async function lvsadm(argv: readonly string[], prog: string, io: Io, ns: 
       io.err(`Warning: IPVS version mismatch: \n  Kernel compiled with IPVS version ${(info.version >> 16) & 0xff}.${(info.version >> 8) & 0xff}.${info.version & 0xff}\n`
         + `  lvsadm v${LVSADM_VERSION}  requires minimum IPVS version 1.1.4\n\n`);
     }
+    if (isExtension(args)) return await extension(ctx, args);
     if (args.length === 0) {
       await listTable(ctx, { numeric: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, tunInfo: false }, false);
       return 0;
