@@ -91,6 +91,15 @@ Daemon Options:
   --mcast-port port               UDP port (8848 when not given)
   --mcast-ttl ttl                 multicast TTL (1 when not given)
 
+lvsd's own commands (not in ipvsadm):
+  --drain   virtual-service -r server [--deadline S]  stop new connections; remove the real
+                                  server when its connections end (or after S seconds)
+  --fill    virtual-service -r server [--deadline S]  slow start: ramp the weight up over S
+                                  seconds (the configured slowStart when not given)
+  --disable virtual-service -r server                 take the real server out now
+  --enable  virtual-service -r server                 put it back
+  -L --health [-n] [virtual-service]                  health, lifecycle and quorum listing
+
 lvsadm talks to lvsd over its control socket: --socket PATH, else $LVSD_SOCKET,
 else /run/lvsd/lvsd.sock.
 `;
