@@ -16,6 +16,7 @@ import { serviceKeyText } from './model/types.js';
 import type { SchedContext } from './plugin.js';
 import { loadPlugins, PluginRegistry } from './plugins/loader.js';
 import { DataPlane, type DataPlaneConfig } from './engine/runner.js';
+import { WorkerDataPlane } from './engine/worker-host.js';
 import { HealthManager } from './health/manager.js';
 import type { Clock } from './health/clock.js';
 import { ScheduleRunner, type CronSource } from './schedule/runner.js';
@@ -72,6 +73,8 @@ export class Daemon {
   registry = new PluginRegistry();
   /** The packet pipeline on the memory wire (`--io memory`). */
   dataPlane: DataPlane | null = null;
+  /** The packet pipeline on real interfaces in worker threads (`--io afpacket`). */
+  workerPlane: WorkerDataPlane | null = null;
   private desired: DesiredState | null = null;
   private server: Server | null = null;
   private watcher: { update(files: string[]): void; close(): void } | null = null;
@@ -109,8 +112,10 @@ export class Daemon {
     if (this.opts.io === 'memory') {
       this.dataPlane = new DataPlane(this.table, this.registry, this.netConfig(), this.bus);
       this.dataPlane.start();
+    } else if (this.opts.io === 'afpacket') {
+      this.workerPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers }, this.log, this.bus);
     }
-    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [], health: this.health });
+    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? this.workerPlane?.conns() ?? [], health: this.health });
     this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);
   }
 
@@ -139,6 +144,7 @@ export class Daemon {
     this.schedule.update(next.schedule ?? []);
     this.desired = next;
     this.dataPlane?.reconfigure(this.registry, this.netConfig());
+    this.workerPlane?.reconfigure(this.registry, this.netConfig());
     const { added, edited, removed } = applied.counts;
     this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);
     const text = formatPlan(plan);
@@ -180,6 +186,8 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.dataPlane?.stop();
+    await this.workerPlane?.stop();
+    this.workerPlane = null;
     this.schedule.stop();
     this.health.stop();
     this.watcher?.close();

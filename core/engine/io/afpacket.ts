@@ -1,0 +1,559 @@
+// Packet I/O on real interfaces: Linux AF_PACKET through libc (koffi), as
+// measured in research/dataplane-spike.md. Per interface one receive socket
+// bound to ETH_P_ALL with a TPACKET_V3 ring (mmap'd, walked with typed
+// arrays, poll() only when the ring is empty); one protocol-0 transmit
+// socket per I/O (it never receives) sending batches with sendmmsg().
+//
+// * PACKET_IGNORE_OUTGOING: a worker never sees the frames it (or the host) sends.
+// * TP_STATUS_CSUMNOTREADY (veth / local senders with checksum offload): the L4
+//   checksum holds only the pseudo-header sum; it is completed here before the
+//   engine updates it incrementally, so nothing relies on offloads being off.
+// * A classic BPF socket filter keeps a worker asleep for frames it cannot own;
+//   PACKET_FANOUT_CBPF spreads flows over workers keyed on the client side of
+//   a connection (so a NAT reply reaches the worker that owns the request).
+//
+// All pointer arguments are declared uintptr_t and given plain Numbers into
+// memory this module mmaps itself: no pointer objects per call.
+
+import koffi from 'koffi';
+import { readFileSync } from 'node:fs';
+import { HEADROOM, type FrameBatch, type TxBatch } from '../batch.js';
+import type { IoInterface, PacketIo } from './types.js';
+
+const AF_PACKET = 17;
+const SOCK_RAW = 3;
+const ETH_P_ALL_BE = 0x0300;
+const SOL_SOCKET = 1;
+const SO_SNDBUFFORCE = 32;
+const SO_RCVBUFFORCE = 33;
+const SO_ATTACH_FILTER = 26;
+const SOL_PACKET = 263;
+const PACKET_RX_RING = 5;
+const PACKET_STATISTICS = 6;
+const PACKET_VERSION = 10;
+const PACKET_FANOUT = 18;
+const PACKET_QDISC_BYPASS = 20;
+const PACKET_FANOUT_DATA = 22;
+const PACKET_IGNORE_OUTGOING = 23;
+const TPACKET_V3 = 2;
+export const PACKET_FANOUT_HASH = 0;
+export const PACKET_FANOUT_CBPF = 6;
+const TP_STATUS_USER = 1;
+const TP_STATUS_CSUMNOTREADY = 8;
+const POLLIN = 1;
+const PROT_RW = 3;
+const MAP_SHARED = 1;
+const MAP_PRIVATE_ANON = 0x22;
+const MSG_DONTWAIT = 0x40;
+const EINTR = 4;
+const EAGAIN = 11;
+
+interface Libc {
+  socket(d: number, t: number, p: number): number;
+  bind(fd: number, addr: number, len: number): number;
+  setsockopt(fd: number, level: number, name: number, val: number, len: number): number;
+  getsockopt(fd: number, level: number, name: number, val: number, len: number): number;
+  mmap(addr: null, len: number, prot: number, flags: number, fd: number, off: number): unknown;
+  munmap(addr: number, len: number): number;
+  poll(fds: number, n: number, timeout: number): number;
+  sendmmsg(fd: number, vec: number, n: number, flags: number): number;
+  close(fd: number): number;
+  if_nametoindex(name: string): number;
+}
+
+let libc: Libc | null = null;
+
+function lib(): Libc {
+  if (libc) return libc;
+  const l = koffi.load('libc.so.6');
+  libc = {
+    socket: l.func('int socket(int, int, int)'),
+    bind: l.func('int bind(int, uintptr_t, uint32_t)'),
+    setsockopt: l.func('int setsockopt(int, int, int, uintptr_t, uint32_t)'),
+    getsockopt: l.func('int getsockopt(int, int, int, uintptr_t, uintptr_t)'),
+    mmap: l.func('void *mmap(void *, size_t, int, int, int, int64_t)'),
+    munmap: l.func('int munmap(uintptr_t, size_t)'),
+    poll: l.func('int poll(uintptr_t, uint64_t, int)'),
+    sendmmsg: l.func('int sendmmsg(int, uintptr_t, unsigned int, int)'),
+    close: l.func('int close(int)'),
+    if_nametoindex: l.func('unsigned int if_nametoindex(const char *)'),
+  } as Libc;
+  return libc;
+}
+
+function sysErr(what: string): Error {
+  const e = koffi.errno();
+  return Object.assign(new Error(`${what}: errno ${e}${e === 1 ? ' (EPERM: needs root / CAP_NET_RAW)' : ''}`), { errno: e });
+}
+
+/** A region of memory of our own (anonymous or a packet ring) with its address as a Number. */
+class Mem {
+  readonly addr: number;
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  readonly len: number;
+  constructor(len: number, fd = -1) {
+    const p = lib().mmap(null, len, PROT_RW, fd < 0 ? MAP_PRIVATE_ANON : MAP_SHARED, fd, 0);
+    const addr = Number(koffi.address(p));
+    if (addr === 0 || addr >= 2 ** 64 - 4096) throw sysErr('mmap');
+    this.addr = addr;
+    this.len = len;
+    const ab = koffi.view(p, len);
+    this.u8 = new Uint8Array(ab);
+    this.dv = new DataView(ab);
+  }
+  free(): void { lib().munmap(this.addr, this.len); }
+}
+
+// ------------------------------------------------------------------ classic BPF
+
+/** One sock_filter: [code, jt, jf, k]. */
+export type BpfInsn = [number, number, number, number];
+const LD_W_ABS = 0x20, LD_H_ABS = 0x28, LD_B_ABS = 0x30, LDX_B_MSH = 0xb1, LD_H_IND = 0x48;
+const JEQ_K = 0x15, JA = 0x05, RET_K = 0x06, RET_A = 0x16, ST = 0x02, LD_MEM = 0x60, TAX = 0x07;
+const ADD_X = 0x0c, XOR_X = 0xac, RSH_K = 0x74;
+const ACCEPT = 0x40000;
+
+/** What the filters must know: IPv4 VIPs, NAT real-server addresses, and which of them key on the client IP only. */
+export interface FilterSpec {
+  vips: readonly number[];
+  natRips: readonly number[];
+  /** VIPs / RIPs of persistent services: their flows are spread by client IP alone (templates are per client). */
+  ipKeyedVips: readonly number[];
+  ipKeyedRips: readonly number[];
+  /** Accept every IPv6 frame (there are IPv6 services). */
+  ipv6: boolean;
+  /** Director-made traffic to accept too (ICMP to our addresses is left to the kernel). */
+}
+
+/** Appends "if A == k goto label" for each k; labels are resolved by `link`. */
+function jeqList(p: (BpfInsn | string)[], ks: readonly number[], label: string): void {
+  for (const k of ks) { p.push([JEQ_K, 0, 1, k >>> 0]); p.push(`ja:${label}`); }
+}
+
+function link(p: (BpfInsn | string)[]): BpfInsn[] {
+  const labels = new Map<string, number>();
+  const out: (BpfInsn | string)[] = [];
+  for (const x of p) {
+    if (typeof x === 'string' && x.startsWith('@')) labels.set(x.slice(1), out.length);
+    else out.push(x);
+  }
+  return out.map((x, i) => {
+    if (typeof x !== 'string') return x;
+    const to = labels.get(x.slice(3));
+    if (to === undefined) throw new Error(`bpf: no label ${x}`);
+    return [JA, 0, 0, to - i - 1];
+  });
+}
+
+/** The socket filter: IPv4 to a VIP or from a NAT real server (and IPv6 when asked); nothing else wakes a worker. */
+export function socketFilter(f: FilterSpec): BpfInsn[] {
+  const p: (BpfInsn | string)[] = [];
+  p.push([LD_H_ABS, 0, 0, 12]);
+  p.push([JEQ_K, 1, 0, 0x0800]);
+  p.push('ja:other');
+  p.push([LD_W_ABS, 0, 0, 30]);
+  jeqList(p, f.vips, 'accept');
+  p.push([LD_W_ABS, 0, 0, 26]);
+  jeqList(p, f.natRips, 'accept');
+  p.push([RET_K, 0, 0, 0]);
+  p.push('@other');
+  p.push([JEQ_K, 0, 1, 0x86dd]);
+  p.push([RET_K, 0, 0, f.ipv6 ? ACCEPT : 0]);
+  p.push([RET_K, 0, 0, 0]);
+  p.push('@accept');
+  p.push([RET_K, 0, 0, ACCEPT]);
+  return link(p);
+}
+
+/**
+ * The fanout program: a hash of the connection's client side. Requests (to a
+ * VIP) hash source address + port, replies (from a NAT real server) hash the
+ * destination address + port, so both directions land on the same worker;
+ * persistent services hash the client address alone.
+ */
+export function fanoutProgram(f: FilterSpec): BpfInsn[] {
+  const p: (BpfInsn | string)[] = [];
+  p.push([LD_H_ABS, 0, 0, 12]);
+  p.push([JEQ_K, 1, 0, 0x0800]);
+  p.push([RET_K, 0, 0, 0]);
+  p.push([LDX_B_MSH, 0, 0, 14]);
+  p.push([LD_W_ABS, 0, 0, 30]);
+  jeqList(p, f.ipKeyedVips, 'in_ip');
+  jeqList(p, f.vips, 'in_port');
+  p.push([LD_W_ABS, 0, 0, 26]);
+  jeqList(p, f.ipKeyedRips, 'out_ip');
+  p.push('ja:out_port');
+  p.push('@in_ip');
+  p.push([LD_W_ABS, 0, 0, 26]);
+  p.push('ja:mix');
+  p.push('@in_port');
+  p.push([LD_H_IND, 0, 0, 14]);
+  p.push([TAX, 0, 0, 0]);
+  p.push([LD_W_ABS, 0, 0, 26]);
+  p.push([ADD_X, 0, 0, 0]);
+  p.push('ja:mix');
+  p.push('@out_ip');
+  p.push([LD_W_ABS, 0, 0, 30]);
+  p.push('ja:mix');
+  p.push('@out_port');
+  p.push([LD_H_IND, 0, 0, 16]);
+  p.push([TAX, 0, 0, 0]);
+  p.push([LD_W_ABS, 0, 0, 30]);
+  p.push([ADD_X, 0, 0, 0]);
+  p.push('@mix');
+  // A ^= A >> 16; A ^= A >> 8 (the kernel takes the result modulo the group size)
+  p.push([ST, 0, 0, 0]);
+  p.push([RSH_K, 0, 0, 16]);
+  p.push([TAX, 0, 0, 0]);
+  p.push([LD_MEM, 0, 0, 0]);
+  p.push([XOR_X, 0, 0, 0]);
+  p.push([ST, 0, 0, 0]);
+  p.push([RSH_K, 0, 0, 8]);
+  p.push([TAX, 0, 0, 0]);
+  p.push([LD_MEM, 0, 0, 0]);
+  p.push([XOR_X, 0, 0, 0]);
+  p.push([RET_A, 0, 0, 0]);
+  return link(p);
+}
+
+/** Runs a classic BPF program over a frame (tests; the subset the generators emit). */
+export function runBpf(prog: readonly BpfInsn[], b: Uint8Array): number {
+  let A = 0, X = 0;
+  const M = new Uint32Array(16);
+  const rd = (o: number, n: number) => { let v = 0; for (let i = 0; i < n; i++) v = (v * 256) + (b[o + i] ?? 0); return v >>> 0; };
+  for (let pc = 0; pc < prog.length; pc++) {
+    const [c, jt, jf, k] = prog[pc]!;
+    switch (c) {
+      case LD_W_ABS: A = rd(k, 4); break;
+      case LD_H_ABS: A = rd(k, 2); break;
+      case LD_B_ABS: A = rd(k, 1); break;
+      case LD_H_IND: A = rd(X + k, 2); break;
+      case LDX_B_MSH: X = ((b[k] ?? 0) & 0xf) * 4; break;
+      case JEQ_K: pc += A === k ? jt : jf; break;
+      case JA: pc += k; break;
+      case RET_K: return k;
+      case RET_A: return A;
+      case ST: M[k] = A; break;
+      case LD_MEM: A = M[k]!; break;
+      case TAX: X = A; break;
+      case ADD_X: A = (A + X) >>> 0; break;
+      case XOR_X: A = (A ^ X) >>> 0; break;
+      case RSH_K: A = A >>> k; break;
+      default: throw new Error(`bpf: opcode ${c}`);
+    }
+  }
+  return 0;
+}
+
+// ------------------------------------------------------------------ checksums
+
+function sum16(b: Uint8Array, o: number, end: number, s: number): number {
+  for (; o + 1 < end; o += 2) s += (b[o]! << 8) | b[o + 1]!;
+  if (o < end) s += b[o]! << 8;
+  return s;
+}
+
+/**
+ * Completes a CHECKSUM_PARTIAL frame (TP_STATUS_CSUMNOTREADY): the TCP/UDP
+ * checksum field holds the folded pseudo-header sum; the full checksum is the
+ * complement of the sum over the whole segment. Returns false when the frame
+ * is not one it knows (left as it is).
+ */
+export function completeChecksum(b: Uint8Array, off: number, len: number): boolean {
+  let l3 = off + 14;
+  let et = (b[off + 12]! << 8) | b[off + 13]!;
+  while ((et === 0x8100 || et === 0x88a8) && l3 + 4 <= off + len) { et = (b[l3 + 2]! << 8) | b[l3 + 3]!; l3 += 4; }
+  let l4: number, proto: number, end: number;
+  if (et === 0x0800) {
+    const ihl = (b[l3]! & 15) * 4;
+    proto = b[l3 + 9]!;
+    l4 = l3 + ihl;
+    end = Math.min(off + len, l3 + ((b[l3 + 2]! << 8) | b[l3 + 3]!));
+  } else if (et === 0x86dd) {
+    proto = b[l3 + 6]!;
+    l4 = l3 + 40;
+    end = Math.min(off + len, l4 + ((b[l3 + 4]! << 8) | b[l3 + 5]!));
+  } else return false;
+  const co = proto === 6 ? 16 : proto === 17 ? 6 : -1;
+  if (co < 0 || l4 + co + 2 > end) return false;
+  let s = sum16(b, l4, end, 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  let c = ~s & 0xffff;
+  if (proto === 17 && c === 0) c = 0xffff;
+  b[l4 + co] = c >>> 8;
+  b[l4 + co + 1] = c & 255;
+  return true;
+}
+
+// ------------------------------------------------------------------ the I/O
+
+export interface AfPacketInterface extends IoInterface {
+  readonly ifindex: number;
+}
+
+export interface AfPacketOptions {
+  /** Ring geometry per interface (TPACKET_V3 blocks). */
+  blockSize?: number;
+  blockCount?: number;
+  /** Join a fanout group per interface: group id = base + interface position. */
+  fanoutGroup?: number;
+  /** Largest burst handed to one sendmmsg(). */
+  txBatch?: number;
+}
+
+interface Ring {
+  fd: number;
+  mem: Mem;
+  block: number;
+  /** Next frame in the current block (absolute offset), 0 when the block was not started. */
+  pos: number;
+  left: number;
+}
+
+export function interfaceInfo(name: string): { ifindex: number; mac: Uint8Array; mtu: number } {
+  const ifindex = lib().if_nametoindex(name);
+  if (!ifindex) throw new Error(`afpacket: no interface ${name}`);
+  const macText = readFileSync(`/sys/class/net/${name}/address`, 'utf8').trim();
+  const mtu = Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim()) || 1500;
+  return { ifindex, mac: Uint8Array.from(macText.split(':').map((x) => parseInt(x, 16))), mtu };
+}
+
+export class AfPacketIo implements PacketIo {
+  readonly kind = 'afpacket' as const;
+  readonly interfaces: readonly AfPacketInterface[];
+  private readonly rings: Ring[] = [];
+  private readonly txFd: number;
+  private readonly blockSize: number;
+  private readonly blockCount: number;
+  private readonly txBatch: number;
+  /** Scratch: sockopt values, pollfds, mmsghdr + iovec + sockaddr_ll arrays, then the TX staging frames. */
+  private readonly scratch: Mem;
+  private readonly optOff = 0;
+  private readonly pollOff = 4096;
+  private readonly msgOff = 8192;
+  private readonly iovOff: number;
+  private readonly sllOff: number;
+  private readonly stageOff: number;
+  private readonly stageSlot = 9216;
+  private next = 0;
+  rxFrames = 0;
+  txFrames = 0;
+  txErrors = 0;
+  csumCompleted = 0;
+  oversize = 0;
+
+  constructor(interfaces: readonly AfPacketInterface[], opts: AfPacketOptions = {}) {
+    this.interfaces = interfaces;
+    this.blockSize = opts.blockSize ?? 1 << 18;
+    this.blockCount = opts.blockCount ?? 16;
+    this.txBatch = opts.txBatch ?? 256;
+    this.iovOff = this.msgOff + 64 * this.txBatch;
+    this.sllOff = this.iovOff + 16 * this.txBatch;
+    this.stageOff = (this.sllOff + 20 * this.txBatch + 4095) & ~4095;
+    this.scratch = new Mem(this.stageOff + this.stageSlot * this.txBatch);
+    const L = lib();
+    this.txFd = L.socket(AF_PACKET, SOCK_RAW, 0);
+    if (this.txFd < 0) throw sysErr('socket(AF_PACKET) for transmit');
+    this.setInt(this.txFd, SOL_PACKET, PACKET_QDISC_BYPASS, 1);
+    this.setInt(this.txFd, SOL_SOCKET, SO_SNDBUFFORCE, 8 << 20);
+    try {
+      for (const [i, itf] of interfaces.entries()) this.rings.push(this.openRing(itf, opts.fanoutGroup === undefined ? undefined : opts.fanoutGroup + i));
+    } catch (e) { this.close(); throw e; }
+    // The sockaddr_ll of each message is filled per frame; the constant fields once.
+    const dv = this.scratch.dv;
+    for (let i = 0; i < this.txBatch; i++) {
+      const m = this.msgOff + 64 * i, v = this.iovOff + 16 * i, s = this.sllOff + 20 * i;
+      dv.setBigUint64(m, BigInt(this.scratch.addr + s), true);
+      dv.setUint32(m + 8, 20, true);
+      dv.setBigUint64(m + 16, BigInt(this.scratch.addr + v), true);
+      dv.setBigUint64(m + 24, 1n, true);
+      dv.setBigUint64(v, BigInt(this.scratch.addr + this.stageOff + this.stageSlot * i), true);
+      dv.setUint16(s, AF_PACKET, true);
+      dv.setUint8(s + 11, 6);
+    }
+  }
+
+  private setInt(fd: number, level: number, name: number, v: number): void {
+    this.scratch.dv.setInt32(this.optOff, v, true);
+    if (lib().setsockopt(fd, level, name, this.scratch.addr + this.optOff, 4) < 0) throw sysErr(`setsockopt(${level}, ${name})`);
+  }
+
+  private openRing(itf: AfPacketInterface, fanout: number | undefined): Ring {
+    const L = lib();
+    // Protocol 0 until bound: nothing is queued from other interfaces meanwhile.
+    const fd = L.socket(AF_PACKET, SOCK_RAW, 0);
+    if (fd < 0) throw sysErr('socket(AF_PACKET)');
+    try {
+      this.setInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3);
+      this.setInt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
+      this.setInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
+      const dv = this.scratch.dv, o = this.optOff;
+      const frame = 1 << 11;
+      dv.setUint32(o, this.blockSize, true);
+      dv.setUint32(o + 4, this.blockCount, true);
+      dv.setUint32(o + 8, frame, true);
+      dv.setUint32(o + 12, (this.blockSize / frame) * this.blockCount, true);
+      dv.setUint32(o + 16, 2, true); // retire a partly filled block after 2 ms: latency bound at low rates
+      dv.setUint32(o + 20, 0, true);
+      dv.setUint32(o + 24, 0, true);
+      if (L.setsockopt(fd, SOL_PACKET, PACKET_RX_RING, this.scratch.addr + o, 28) < 0) throw sysErr(`PACKET_RX_RING on ${itf.name}`);
+      const mem = new Mem(this.blockSize * this.blockCount, fd);
+      dv.setUint16(o, AF_PACKET, true);
+      dv.setUint16(o + 2, ETH_P_ALL_BE, true);
+      dv.setInt32(o + 4, itf.ifindex, true);
+      dv.setUint32(o + 8, 0, true);
+      dv.setUint32(o + 12, 0, true);
+      dv.setUint32(o + 16, 0, true);
+      if (L.bind(fd, this.scratch.addr + o, 20) < 0) throw sysErr(`bind to ${itf.name}`);
+      if (fanout !== undefined) this.setInt(fd, SOL_PACKET, PACKET_FANOUT, (fanout & 0xffff) | (PACKET_FANOUT_CBPF << 16));
+      return { fd, mem, block: 0, pos: 0, left: 0 };
+    } catch (e) { L.close(fd); throw e; }
+  }
+
+  private attach(fd: number, level: number, name: number, prog: readonly BpfInsn[]): void {
+    // sock_fprog at optOff, the instructions after it
+    const dv = this.scratch.dv, o = this.optOff, ins = o + 16;
+    if (16 + prog.length * 8 > 4096) throw new Error(`bpf program too long (${prog.length} instructions)`);
+    dv.setUint16(o, prog.length, true);
+    dv.setBigUint64(o + 8, BigInt(this.scratch.addr + ins), true);
+    prog.forEach(([c, jt, jf, k], i) => {
+      dv.setUint16(ins + i * 8, c, true); dv.setUint8(ins + i * 8 + 2, jt); dv.setUint8(ins + i * 8 + 3, jf);
+      dv.setUint32(ins + i * 8 + 4, k >>> 0, true);
+    });
+    if (lib().setsockopt(fd, level, name, this.scratch.addr + o, 16) < 0) throw sysErr('attaching a BPF program');
+  }
+
+  /** Installs the socket filter (and, in a fanout group, the fanout program) on every receive socket. */
+  setFilter(f: FilterSpec, fanout: boolean): void {
+    const sf = socketFilter(f);
+    const fp = fanout ? fanoutProgram(f) : null;
+    for (const r of this.rings) {
+      this.attach(r.fd, SOL_SOCKET, SO_ATTACH_FILTER, sf);
+      if (fp) this.attach(r.fd, SOL_PACKET, PACKET_FANOUT_DATA, fp);
+    }
+  }
+
+  receive(rx: FrameBatch): number {
+    rx.clear();
+    const n = this.rings.length;
+    for (let k = 0; k < n && rx.count < rx.cap; k++) {
+      const port = (this.next + k) % n;
+      this.drain(this.rings[port]!, port, rx);
+    }
+    this.next = (this.next + 1) % n;
+    this.rxFrames += rx.count;
+    return rx.count;
+  }
+
+  private drain(r: Ring, port: number, rx: FrameBatch): void {
+    const u8 = r.mem.u8, dv = r.mem.dv, bs = this.blockSize;
+    while (rx.count < rx.cap) {
+      const base = r.block * bs;
+      if (r.left === 0) {
+        if ((dv.getUint32(base + 8, true) & TP_STATUS_USER) === 0) return;
+        r.left = dv.getUint32(base + 12, true);
+        r.pos = base + dv.getUint32(base + 16, true);
+        if (r.left === 0) { this.release(r, base); continue; }
+      }
+      while (r.left > 0 && rx.count < rx.cap) {
+        const h = r.pos;
+        const snap = dv.getUint32(h + 12, true);
+        const status = dv.getUint32(h + 20, true);
+        const mac = h + dv.getUint16(h + 24, true);
+        const i = rx.count;
+        if (snap <= rx.slot - HEADROOM) {
+          const o = i * rx.slot + HEADROOM;
+          rx.buf.set(u8.subarray(mac, mac + snap), o);
+          rx.off[i] = o; rx.len[i] = snap; rx.port[i] = port; rx.time[i] = 0;
+          rx.count++;
+          if (status & TP_STATUS_CSUMNOTREADY) { if (completeChecksum(rx.buf, o, snap)) this.csumCompleted++; }
+        } else this.oversize++;  // a GRO/GSO super-frame: turn GRO off on the interface
+        r.left--;
+        r.pos = h + dv.getUint32(h, true);
+      }
+      if (r.left === 0) this.release(r, base);
+    }
+  }
+
+  private release(r: Ring, base: number): void {
+    r.mem.dv.setUint32(base + 8, 0, true);
+    r.block = (r.block + 1) % this.blockCount;
+    r.left = 0;
+  }
+
+  /** Frames waiting in some ring (without a syscall). */
+  ready(): boolean {
+    for (const r of this.rings) {
+      if (r.left > 0 || (r.mem.dv.getUint32(r.block * this.blockSize + 8, true) & TP_STATUS_USER)) return true;
+    }
+    return false;
+  }
+
+  /** Sleeps until a ring has frames or `ms` passes. */
+  wait(ms: number): void {
+    if (this.ready()) return;
+    const dv = this.scratch.dv;
+    for (let i = 0; i < this.rings.length; i++) {
+      dv.setInt32(this.pollOff + 8 * i, this.rings[i]!.fd, true);
+      dv.setInt16(this.pollOff + 8 * i + 4, POLLIN, true);
+      dv.setInt16(this.pollOff + 8 * i + 6, 0, true);
+    }
+    lib().poll(this.scratch.addr + this.pollOff, this.rings.length, ms);
+  }
+
+  transmit(tx: TxBatch): void {
+    const u8 = this.scratch.u8, dv = this.scratch.dv;
+    let n = 0;
+    for (let i = 0; i < tx.count; i++) {
+      const len = tx.len[i]!;
+      const itf = this.interfaces[tx.port[i]!];
+      if (!itf || len > this.stageSlot) { this.txErrors++; continue; }
+      const st = this.stageOff + this.stageSlot * n;
+      const src = tx.bufs[i]!, off = tx.off[i]!;
+      u8.set(src.subarray(off, off + len), st);
+      dv.setUint32(this.iovOff + 16 * n + 8, len, true);
+      const s = this.sllOff + 20 * n;
+      dv.setUint16(s + 2, (src[off + 13]! << 8) | src[off + 12]!, true); // ethertype, network order
+      dv.setInt32(s + 4, itf.ifindex, true);
+      for (let j = 0; j < 6; j++) u8[s + 12 + j] = src[off + j]!;
+      if (++n === this.txBatch) { this.flush(n); n = 0; }
+    }
+    if (n > 0) this.flush(n);
+  }
+
+  private flush(n: number): void {
+    const L = lib();
+    let done = 0, tries = 0;
+    while (done < n) {
+      const r = L.sendmmsg(this.txFd, this.scratch.addr + this.msgOff + 64 * done, n - done, MSG_DONTWAIT);
+      if (r > 0) { done += r; this.txFrames += r; continue; }
+      const e = koffi.errno();
+      if ((e === EINTR || e === EAGAIN) && ++tries < 4) continue;
+      // the frame at `done` cannot go (EMSGSIZE, ENETDOWN, …): count it and go on with the rest
+      this.txErrors++;
+      done++;
+    }
+  }
+
+  /** Kernel ring counters since the last call: frames queued and dropped (ring full). */
+  ringStats(): { packets: number; drops: number } {
+    let packets = 0, drops = 0;
+    const dv = this.scratch.dv, o = this.optOff;
+    for (const r of this.rings) {
+      dv.setUint32(o + 64, 12, true);
+      if (lib().getsockopt(r.fd, SOL_PACKET, PACKET_STATISTICS, this.scratch.addr + o, this.scratch.addr + o + 64) === 0) {
+        packets += dv.getUint32(o, true);
+        drops += dv.getUint32(o + 4, true);
+      }
+    }
+    return { packets, drops };
+  }
+
+  close(): void {
+    const L = lib();
+    for (const r of this.rings) { r.mem.free(); L.close(r.fd); }
+    this.rings.length = 0;
+    if (this.txFd >= 0) L.close(this.txFd);
+  }
+}

@@ -1,0 +1,270 @@
+// The data plane on real interfaces (`--io afpacket`): N worker threads, each
+// with its own AF_PACKET rings joined in a fanout group, its own engine and
+// connection table and a replica of the service table. This side (the
+// daemon's thread) keeps the replicas in step (snapshots on every change),
+// learns next hops from the kernel, owns lvsd's nftables table, and folds the
+// workers' counters and connection counts into the daemon's table so that
+// `lvsadm -L --stats` and ActiveConn/InActConn read as one director.
+
+import { cpus } from 'node:os';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { Bus } from '../bus.js';
+import type { ConnView } from '../control/protocol.js';
+import { kernelGateways, kernelInterfaces, kernelNeighbors, resolveNeighbor, routeGet } from '../kernel.js';
+import type { Logger } from '../log.js';
+import type { ServiceTable } from '../model/table.js';
+import { nftApply, nftRemove, nftRemoveSync, nftRules, nftTableExists, requireNft } from '../nft.js';
+import type { PluginRegistry } from '../plugins/loader.js';
+import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
+import { interfaceInfo } from './io/afpacket.js';
+import type { NetSpec } from './net.js';
+import type { DataPlaneConfig } from './runner.js';
+import {
+  addFive, destKey, pluginModules, svcKey, tableSnapshot,
+  type FromWorker, type StatsReport, type TableSnapshot, type ToWorker, type WorkerInit, type WorkerInterface,
+} from './worker-protocol.js';
+
+export interface WorkerPlaneConfig extends DataPlaneConfig {
+  /** Worker threads; default cores − 1, at least 1. */
+  workers?: number;
+}
+
+interface W { id: number; worker: Worker; port: MessagePort; last: StatsReport | null; conns: ConnView[]; exited: boolean }
+
+export function defaultWorkers(): number { return Math.max(1, cpus().length - 1); }
+
+export class WorkerDataPlane {
+  private readonly ws: W[] = [];
+  private net: NetSpec;
+  private sent = '';
+  private nftSent = '';
+  private timers: NodeJS.Timeout[] = [];
+  private readonly estimator = new Estimator();
+  private readonly offBus: (() => void)[] = [];
+  private readonly devices: string[];
+  private readonly own: string[];
+  private stopped = false;
+  private readonly onExit = (): void => { nftRemoveSync(); };
+  private resolving = false;
+
+  private constructor(
+    private readonly table: ServiceTable, private registry: PluginRegistry,
+    private cfg: WorkerPlaneConfig, private readonly log: Logger, net: NetSpec, own: string[],
+  ) {
+    this.net = net;
+    this.devices = net.interfaces.map((i) => i.name);
+    this.own = own;
+  }
+
+  /** Checks the host, installs lvsd's nftables table and starts the workers; throws with a clear reason. */
+  static async start(table: ServiceTable, registry: PluginRegistry, cfg: WorkerPlaneConfig, log: Logger, bus?: Bus): Promise<WorkerDataPlane> {
+    if (process.getuid?.() !== 0) throw new Error('--io afpacket needs root (AF_PACKET sockets and nftables)');
+    requireNft();
+    if (cfg.interfaces.length === 0) throw new Error('--io afpacket needs `interfaces` in the config (the links lvsd forwards on)');
+    if (nftTableExists()) {
+      log.warn('removing a stale nftables table netdev lvsd (left by an lvsd that did not exit cleanly)');
+      await nftRemove();
+    }
+    const { net, own } = await WorkerDataPlane.netFromKernel(cfg);
+    const dp = new WorkerDataPlane(table, registry, cfg, log, net, own);
+    process.on('exit', dp.onExit);
+    try {
+      await dp.resolveDests();
+      await dp.syncNft(tableSnapshot(table));
+      await dp.spawn(cfg.workers ?? defaultWorkers());
+    } catch (e) {
+      await dp.stop();
+      throw e;
+    }
+    if (bus) {
+      for (const ev of ['dest.changed', 'dest.added', 'dest.removed', 'service.added', 'service.changed', 'service.removed', 'config.applied'] as const) {
+        dp.offBus.push(bus.on(ev, () => { void dp.sync(); }));
+      }
+    }
+    // Changes that emit no event (set-timeouts, health weight edits) are caught by comparing snapshots.
+    dp.timers.push(setInterval(() => { void dp.sync(); }, 250));
+    dp.timers.push(setInterval(() => { void dp.refreshNeighbors(); }, 1000));
+    dp.timers.push(setInterval(() => dp.post({ t: 'conns' }), 500));
+    dp.timers.push(setInterval(() => this.tickEstimator(dp), EST_INTERVAL_MS));
+    for (const t of dp.timers) t.unref();
+    return dp;
+  }
+
+  private static tickEstimator(dp: WorkerDataPlane): void { dp.estimator.tick(dp.table); }
+
+  /** Interfaces as config names them, completed from the kernel; neighbours and gateways from the kernel unless config gives them. */
+  private static async netFromKernel(cfg: DataPlaneConfig): Promise<{ net: NetSpec; own: string[] }> {
+    const kern = await kernelInterfaces(cfg.interfaces.map((i) => i.name));
+    const interfaces = cfg.interfaces.map((c, i) => {
+      const k = kern[i]!;
+      return { name: c.name, mac: c.mac ?? k.mac, mtu: c.mtu ?? k.mtu, addresses: c.addresses && c.addresses.length > 0 ? c.addresses : k.addresses };
+    });
+    const neighbors = { ...(await kernelNeighbors()), ...cfg.neighbors };
+    const gateways = cfg.gateways && cfg.gateways.length > 0 ? [...cfg.gateways] : await kernelGateways();
+    const own = interfaces.flatMap((i) => i.addresses.map((a) => a.split('/')[0]!));
+    return { net: { interfaces, neighbors, gateways }, own };
+  }
+
+  private async spawn(n: number): Promise<void> {
+    const interfaces: WorkerInterface[] = this.net.interfaces.map((i) => {
+      const k = interfaceInfo(i.name);
+      return { name: i.name, ifindex: k.ifindex, mtu: i.mtu ?? k.mtu, mac: i.mac ?? [...k.mac].map((b) => b.toString(16).padStart(2, '0')).join(':') };
+    });
+    const snapshot = tableSnapshot(this.table);
+    this.sent = JSON.stringify(snapshot);
+    // fanout group ids are per network namespace; pid-derived so that two lvsd never share one
+    const group = n > 1 ? (process.pid * 7) & 0xff00 : null;
+    const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
+    const ready: Promise<void>[] = [];
+    for (let id = 0; id < n; id++) {
+      const { port1, port2 } = new MessageChannel();
+      const init: WorkerInit = {
+        id, interfaces, net: this.net, modules: pluginModules(this.registry), snapshot,
+        fanoutGroup: group, maxConns: this.cfg.maxConns, statsMs: 250, connViewsMax: 100_000,
+      };
+      const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { init, port: port2 }, transferList: [port2], execArgv });
+      const w: W = { id, worker, port: port1, last: null, conns: [], exited: false };
+      this.ws.push(w);
+      ready.push(new Promise<void>((res, rej) => {
+        port1.on('message', (m: FromWorker) => {
+          if (m.t === 'ready') res();
+          else if (m.t === 'error') { rej(new Error(`data-plane worker ${id}: ${m.message}`)); this.log.error(`data-plane worker ${id}: ${m.message}`); }
+          else this.onMessage(w, m);
+        });
+        worker.on('error', (e) => { rej(e); this.log.error(`data-plane worker ${id}: ${e.message}`); });
+        worker.on('exit', (code) => {
+          w.exited = true;
+          rej(new Error(`data-plane worker ${id} exited (${code})`));
+          if (!this.stopped) this.log.error(`data-plane worker ${id} exited (${code})`);
+        });
+      }));
+    }
+    await Promise.all(ready);
+    this.log.info(`afpacket: ${n} worker${n > 1 ? 's' : ''} on ${this.devices.join(', ')}`);
+  }
+
+  private onMessage(w: W, m: FromWorker): void {
+    if (m.t === 'log') this.log.warn(m.message);
+    else if (m.t === 'conns') w.conns = m.views;
+    else if (m.t === 'stats') { this.fold(m); w.last = m; }
+  }
+
+  /** Adds a worker's counter deltas to the daemon's table; connection counts are the sums of the workers' latest. */
+  private fold(m: StatsReport): void {
+    addFive(this.table.total, m.total);
+    for (const s of m.services) {
+      const svc = this.table.list().find((x) => svcKey(x.spec) === s.key);
+      if (!svc) continue;
+      addFive(svc.stats, s.c);
+      for (const d of s.dests) {
+        const dest = svc.dests.find((x) => destKey(x) === d.key);
+        if (dest) addFive(dest.stats, d.c);
+      }
+    }
+    const sums = new Map<string, [number, number, number]>();
+    for (const w of this.ws) {
+      const r = w.id === m.id ? m : w.last;
+      if (!r) continue;
+      for (const s of r.services) for (const d of s.dests) {
+        const k = `${s.key}#${d.key}`;
+        const t = sums.get(k) ?? [0, 0, 0];
+        t[0] += d.active; t[1] += d.inact; t[2] += d.persist;
+        sums.set(k, t);
+      }
+    }
+    for (const svc of this.table.list()) for (const d of svc.dests) {
+      const t = sums.get(`${svcKey(svc.spec)}#${destKey(d)}`) ?? [0, 0, 0];
+      if (d.activeConns !== t[0]) d.activeConns = t[0];
+      if (d.inactConns !== t[1]) d.inactConns = t[1];
+      d.persistConns = t[2];
+    }
+  }
+
+  private post(m: ToWorker): void {
+    for (const w of this.ws) if (!w.exited) w.port.postMessage(m);
+  }
+
+  /** Sends the table to the workers and updates the nftables table, when it changed. */
+  async sync(): Promise<void> {
+    if (this.stopped) return;
+    const snap = tableSnapshot(this.table);
+    const text = JSON.stringify(snap);
+    if (text === this.sent) return;
+    this.sent = text;
+    await this.resolveDests();
+    this.post({ t: 'table', snapshot: snap });
+    try { await this.syncNft(snap); } catch (e) { this.log.error(`nftables: ${(e as Error).message}`); }
+  }
+
+  private async syncNft(_snap: TableSnapshot): Promise<void> {
+    const rules = nftRules(this.table, this.own);
+    const key = rules.join('\n');
+    if (key === this.nftSent) return;
+    await nftApply(this.devices, rules);
+    this.nftSent = key;
+  }
+
+  /** Next hops of real servers (and the gateway) the kernel has not resolved yet: make it resolve them. */
+  private async resolveDests(): Promise<void> {
+    if (this.resolving) return;
+    this.resolving = true;
+    try {
+      const want = new Set<string>();
+      for (const s of this.table.list()) for (const d of s.dests) if (d.family === 'inet') want.add(d.addr);
+      for (const g of this.net.gateways ?? []) if (!g.includes(':')) want.add(g);
+      let changed = false;
+      for (const a of want) {
+        if (this.net.neighbors[a]) continue;
+        const r = await routeGet(a);
+        if (!r) { this.log.warn(`no route to real server ${a}`); continue; }
+        const mac = await resolveNeighbor(r.nexthop);
+        if (!mac) { this.log.warn(`next hop ${r.nexthop} of ${a} does not answer ARP`); continue; }
+        this.net = { ...this.net, neighbors: { ...this.net.neighbors, [r.nexthop]: mac } };
+        changed = true;
+      }
+      if (changed && this.ws.length > 0) this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
+    } finally { this.resolving = false; }
+  }
+
+  /** Picks up neighbours the kernel learnt (clients on a link answered through NAT). */
+  private async refreshNeighbors(): Promise<void> {
+    if (this.stopped) return;
+    let k: Record<string, string>;
+    try { k = await kernelNeighbors(); } catch { return; }
+    const merged = { ...this.net.neighbors, ...k, ...this.cfg.neighbors };
+    if (JSON.stringify(merged) === JSON.stringify(this.net.neighbors)) return;
+    this.net = { ...this.net, neighbors: merged };
+    this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
+  }
+
+  /** A config reload: new plugins (interfaces and workers are fixed at start). */
+  reconfigure(registry: PluginRegistry, cfg: WorkerPlaneConfig): void {
+    this.registry = registry;
+    const names = cfg.interfaces.map((i) => i.name).join(',');
+    if (names !== this.devices.join(',')) this.log.warn('interfaces changed in config: restart lvsd to use them (afpacket keeps its sockets)');
+    this.cfg = { ...cfg, interfaces: this.cfg.interfaces };
+    this.post({ t: 'net', net: this.net, modules: pluginModules(registry) });
+    void this.sync();
+  }
+
+  conns(): ConnView[] { return this.ws.flatMap((w) => w.conns); }
+
+  /** The workers' latest reports (benchmarks, tests). */
+  reports(): StatsReport[] { return this.ws.flatMap((w) => (w.last ? [w.last] : [])); }
+
+  get workers(): number { return this.ws.length; }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const off of this.offBus) off();
+    this.post({ t: 'stop' });
+    await Promise.all(this.ws.map((w) => (w.exited ? Promise.resolve() : new Promise<void>((res) => {
+      const t = setTimeout(() => { void w.worker.terminate().then(() => res()); }, 2000);
+      w.worker.once('exit', () => { clearTimeout(t); res(); });
+    }))));
+    await nftRemove();
+    process.off('exit', this.onExit);
+  }
+}

@@ -1,0 +1,124 @@
+// A data-plane worker thread (`--io afpacket`): its own AF_PACKET rings (in
+// a fanout group with the other workers), its own Engine and connection
+// table, and a replica of the service table kept in step by the daemon's
+// snapshots. The loop blocks in poll() when the rings are empty; control
+// messages are taken synchronously between batches (receiveMessageOnPort),
+// so nothing waits for this thread's event loop, which never turns.
+
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { ServiceTable } from '../model/table.js';
+import type { ClassifierPlugin, ForwarderPlugin, SchedContext, SchedulerPlugin } from '../plugin.js';
+import { FrameBatch, TxBatch } from './batch.js';
+import { Engine } from './engine.js';
+import { AfPacketIo } from './io/afpacket.js';
+import type { NetSpec } from './net.js';
+import {
+  DeltaTracker, destKey, filterSpec, reconcile, svcKey,
+  type FromWorker, type PluginModules, type StatsReport, type ToWorker, type WorkerInit,
+} from './worker-protocol.js';
+
+const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
+const send = (m: FromWorker): void => port.postMessage(m);
+
+async function importDefault<T>(file: string): Promise<T> {
+  return ((await import(pathToFileURL(file).href)) as { default: T }).default;
+}
+
+async function loadModules(m: PluginModules) {
+  const schedulers = new Map<string, SchedulerPlugin<unknown>>();
+  for (const [n, f] of Object.entries(m.schedulers)) schedulers.set(n, await importDefault<SchedulerPlugin<unknown>>(f));
+  const forwarders = await Promise.all(m.forwarders.map((f) => importDefault<ForwarderPlugin>(f)));
+  const classifiers = await Promise.all(m.classifiers.map((f) => importDefault<ClassifierPlugin>(f)));
+  return { schedulers, forwarders, classifiers };
+}
+
+async function main(): Promise<void> {
+  let mods = await loadModules(init.modules);
+  const t0 = performance.now();
+  const base = Date.now() / 1000;
+  const ctx: SchedContext = {
+    now: () => base + (performance.now() - t0) / 1000,
+    randomU32: () => randomBytes(4).readUInt32LE(0),
+    log: (message) => send({ t: 'log', id: init.id, message }),
+  };
+  const table = new ServiceTable({ schedulers: (n) => mods.schedulers.get(n), ctx });
+  for (const e of reconcile(table, init.snapshot)) send({ t: 'log', id: init.id, message: `replica: ${e}` });
+  let net: NetSpec = init.net;
+  const engine = new Engine({ table, forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns });
+  const io = new AfPacketIo(
+    init.interfaces.map((i) => ({ name: i.name, ifindex: i.ifindex, mtu: i.mtu, mac: Uint8Array.from(i.mac.split(':').map((x) => parseInt(x, 16))) })),
+    init.fanoutGroup === null ? {} : { fanoutGroup: init.fanoutGroup },
+  );
+  const fanout = init.fanoutGroup !== null;
+  io.setFilter(filterSpec(init.snapshot), fanout);
+  send({ t: 'ready', id: init.id });
+
+  const rx = new FrameBatch(256);
+  const tx = new TxBatch(1024);
+  const deltas = new DeltaTracker();
+  let ringDrops = 0;
+  let nextStats = 0;
+  let nextCtl = 0;
+  let running = true;
+  const pending: { net: { net: NetSpec; modules: PluginModules } | null } = { net: null };
+
+  const report = (): void => {
+    const st: StatsReport = {
+      t: 'stats', id: init.id, total: deltas.delta(table.total),
+      services: table.list().map((s) => ({
+        key: svcKey(s.spec), c: deltas.delta(s.stats),
+        dests: s.dests.map((d) => ({ key: destKey(d), c: deltas.delta(d.stats), active: d.activeConns, inact: d.inactConns, persist: d.persistConns })),
+      })),
+      drops: engine.dropCounts(), rx: io.rxFrames, tx: io.txFrames, txErrors: io.txErrors,
+      csumCompleted: io.csumCompleted, oversize: io.oversize, ringDrops: (ringDrops += io.ringStats().drops), conns: engine.conns.count,
+    };
+    send(st);
+  };
+
+  const control = (): void => {
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      const msg = m.message as ToWorker;
+      if (msg.t === 'stop') { running = false; return; }
+      if (msg.t === 'table') {
+        for (const e of reconcile(table, msg.snapshot)) send({ t: 'log', id: init.id, message: `replica: ${e}` });
+        engine.refresh();
+        io.setFilter(filterSpec(msg.snapshot), fanout);
+      } else if (msg.t === 'net') pending.net = msg;
+      else if (msg.t === 'conns') {
+        const views = engine.connViews();
+        const truncated = views.length > init.connViewsMax;
+        send({ t: 'conns', id: init.id, views: truncated ? views.slice(0, init.connViewsMax) : views, truncated });
+      }
+    }
+  };
+
+  while (running) {
+    const now = performance.now() - t0;
+    if (now >= nextCtl) {
+      nextCtl = now + 5;
+      engine.advance(now);
+      control();
+      if (pending.net) {
+        const p = pending.net;
+        pending.net = null;
+        // plugin modules load asynchronously: the loop yields once for that (a reload, rare)
+        mods = await loadModules(p.modules);
+        net = p.net;
+        engine.reconfigure(net, mods.forwarders, mods.classifiers);
+      }
+      if (now >= nextStats) { nextStats = now + init.statsMs; report(); }
+    }
+    if (io.receive(rx) === 0) { io.wait(5); continue; }
+    tx.clear();
+    engine.process(rx, tx, now);
+    if (tx.count > 0) io.transmit(tx);
+  }
+  report();
+  io.close();
+}
+
+main().catch((e: unknown) => {
+  send({ t: 'error', id: init.id, message: e instanceof Error ? e.message : String(e) });
+}).finally(() => port.close());
