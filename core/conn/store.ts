@@ -13,6 +13,8 @@ export const AF_INET = 4;
 export const AF_INET6 = 6;
 
 const NIL = -1;
+/** Index slots at start cover this many entries (then doubled as live entries grow). */
+const INDEX_START = 1024;
 const UNLINKED = 0xffffffff;
 
 /** Bytes of per-entry arrays (excluding the two indexes). Kept in sync with alloc(). */
@@ -159,18 +161,24 @@ export class ConnStore {
     this.tPrev = grow(this.tPrev, (n) => new Int32Array(n));
     this.tSlot = grow(this.tSlot, (n) => new Uint32Array(n));
     this.cap = cap;
-    // indexes: load factor <= 1/2
-    // each slot holds [entry, hash]: probing past other keys never touches their entries
-    const size = nextPow2(cap * 2);
+    if (old === 0) this.resizeIndex(nextPow2(Math.max(32, Math.min(cap, INDEX_START) * 2)));
+  }
+
+  /**
+   * The indexes are sized by live entries (load factor <= 1/2), not by the
+   * entry capacity: a table pre-sized for a million connections but holding
+   * a thousand keeps them in a few cache lines and pages, not scattered over
+   * 16 MB. Each slot holds [entry, hash]: probing past other keys never
+   * touches their entries.
+   */
+  private resizeIndex(size: number): void {
     this.inIdx = new Int32Array(size * 2).fill(NIL);
     this.outIdx = new Int32Array(size * 2).fill(NIL);
     this.mask = size - 1;
-    if (old > 0) {
-      for (let e = 0; e < this.used; e++) {
-        if (this.af[e] === 0) continue;
-        if (this.flags[e]! & 0x40) this.inInsert(e);
-        if (this.outHashed(e)) this.outInsert(e);
-      }
+    for (let e = 0; e < this.used; e++) {
+      if (this.af[e] === 0) continue;
+      if (this.flags[e]! & 0x40) this.inInsert(e);
+      if (this.outHashed(e)) this.outInsert(e);
     }
   }
 
@@ -196,6 +204,8 @@ export class ConnStore {
     this.state[e] = 0;
     this.flags[e] = 0;
     if (af === AF_INET6) this.caddr[e] = this.v6Alloc();
+    // e is not hashed yet (flags 0): the rebuild skips it
+    if (this.count * 2 > this.mask + 1) this.resizeIndex((this.mask + 1) * 2);
     return e;
   }
 
@@ -449,8 +459,11 @@ export class ConnStore {
    * packet costs no list operation.
    */
   arm(e: number, at: number): void {
-    this.expires[e] = at;
     const t = this.tSlot[e]!;
+    // the usual per-packet case: linked and not earlier than before, so its tick
+    // cannot be earlier than the slot it is filed under (no division, no list work)
+    if (t !== UNLINKED && at >= this.expires[e]!) { this.expires[e] = at; return; }
+    this.expires[e] = at;
     const nt = this.tickOf(at);
     if (t !== UNLINKED) {
       if (t <= nt) return;

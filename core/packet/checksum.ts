@@ -19,7 +19,8 @@ export function inetSum(buf: Uint8Array, off: number, len: number, initial: numb
 
 /** Fold a sum to 16 bits (one's complement addition of the carries). */
 export function foldSum(s: number): number {
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
+  // below 2^32 the carry is s >>> 16 (no float division); larger sums (huge packets) take the slow step
+  while (s > 0xffff) s = s < 0x100000000 ? (s & 0xffff) + (s >>> 16) : (s % 65536) + Math.floor(s / 65536);
   return s;
 }
 
@@ -141,7 +142,11 @@ export function verifySctp(buf: Uint8Array, l4off: number, l4len: number): boole
 
 /** HC' = ~(~HC + ~m + m') for one 16-bit word (RFC 1624 eq. 3). */
 export function csumReplace16(csum: number, oldWord: number, newWord: number): number {
-  return ~foldSum((~csum & 0xffff) + (~oldWord & 0xffff) + newWord) & 0xffff;
+  // three 16-bit terms: below 2^18, two folds always suffice
+  let s = (~csum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
 }
 
 /** Same for a 32-bit value (two words). */
