@@ -122,7 +122,7 @@ export class WorkerDataPlane {
         id, interfaces, net: this.net, modules: pluginModules(this.registry), snapshot,
         fanoutGroup: group, maxConns: this.cfg.maxConns, statsMs: 250, connViewsMax: 100_000,
       };
-      const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { init, port: port2 }, transferList: [port2], execArgv });
+      const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: { init, port: port2 }, transferList: [port2], execArgv });
       const w: W = { id, worker, port: port1, last: null, conns: [], exited: false };
       this.ws.push(w);
       ready.push(new Promise<void>((res, rej) => {

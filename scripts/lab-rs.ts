@@ -1,0 +1,87 @@
+// Lab helpers run inside the lab's network namespaces (`ip netns exec`):
+//   server NAME   a real server: HTTP on :80 answering "NAME", UDP on :7000
+//                 answering "NAME", and (this kernel has no IPIP module) an
+//                 IPIP decapsulator: a raw IPPROTO_IPIP socket takes the
+//                 tunnelled packets (the kernel then sends no "protocol
+//                 unreachable") and re-injects the inner packet through an
+//                 IPPROTO_RAW socket; its destination, the VIP, is local (lo),
+//                 so the kernel delivers it as if the tunnel device had.
+//   client URL N [CONC] [close]   N HTTP GETs, prints {"NAME": count, …, "errors": n}
+//   udp ADDR PORT N               N datagrams from N source ports, prints the answer counts
+
+import { createServer, request, Agent } from 'node:http';
+import { createSocket } from 'node:dgram';
+import { createRequire } from 'node:module';
+
+const [mode, ...args] = process.argv.slice(2);
+
+interface RawSocket {
+  on(ev: 'message', fn: (buf: Buffer, src: string) => void): void;
+  on(ev: 'error', fn: (e: Error) => void): void;
+  send(buf: Buffer, off: number, len: number, addr: string, cb: (e: Error | null) => void): void;
+}
+
+function decapsulator(): void {
+  const raw = createRequire(import.meta.url)('raw-socket') as { createSocket(o: { protocol: number }): RawSocket };
+  const rx = raw.createSocket({ protocol: 4 });
+  const tx = raw.createSocket({ protocol: 255 });
+  let n = 0;
+  rx.on('message', (buf) => {
+    const ihl = (buf[0]! & 15) * 4;
+    if (buf.length < ihl + 20 || (buf[ihl]! >> 4) !== 4) return;
+    const inner = buf.subarray(ihl);
+    const dst = `${inner[16]}.${inner[17]}.${inner[18]}.${inner[19]}`;
+    tx.send(inner, 0, inner.length, dst, () => { n++; });
+  });
+  rx.on('error', (e) => process.stderr.write(`decap: ${e.message}\n`));
+  process.on('SIGUSR1', () => process.stderr.write(`decap: ${n}\n`));
+}
+
+if (mode === 'server') {
+  const name = args[0]!;
+  createServer((req, res) => { req.resume(); res.setHeader('content-type', 'text/plain'); res.end(`${name}\n`); })
+    .listen(80, '0.0.0.0', () => process.stdout.write('ready\n'));
+  const u = createSocket('udp4');
+  u.on('message', (_m, r) => u.send(`${name}\n`, r.port, r.address));
+  u.bind(7000, '0.0.0.0');
+  decapsulator();
+} else if (mode === 'client') {
+  const [url, nText, concText, close] = args;
+  const n = Number(nText), conc = Number(concText ?? 4);
+  const agent = new Agent({ keepAlive: close !== 'close' });
+  const counts: Record<string, number> = {};
+  let errors = 0, started = 0;
+  const one = (): Promise<void> => new Promise((res) => {
+    const req = request(url!, { agent, timeout: 3000, headers: close === 'close' ? { connection: 'close' } : {} }, (r) => {
+      let body = '';
+      r.on('data', (d: Buffer) => { body += d.toString(); });
+      r.on('end', () => { const k = body.trim(); counts[k] = (counts[k] ?? 0) + 1; res(); });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => { errors++; res(); });
+    req.end();
+  });
+  const lane = async (): Promise<void> => { while (started < n) { started++; await one(); } };
+  await Promise.all(Array.from({ length: conc }, lane));
+  agent.destroy();
+  process.stdout.write(`${JSON.stringify({ ...counts, errors })}\n`);
+} else if (mode === 'udp') {
+  const [addr, portText, nText] = args;
+  const n = Number(nText);
+  const counts: Record<string, number> = {};
+  let errors = 0;
+  for (let i = 0; i < n; i++) {
+    const s = createSocket('udp4');
+    const got = await new Promise<string | null>((res) => {
+      const t = setTimeout(() => res(null), 1500);
+      s.on('message', (m) => { clearTimeout(t); res(m.toString().trim()); });
+      s.send(`q${i}`, Number(portText), addr!);
+    });
+    s.close();
+    if (got === null) errors++; else counts[got] = (counts[got] ?? 0) + 1;
+  }
+  process.stdout.write(`${JSON.stringify({ ...counts, errors })}\n`);
+} else {
+  process.stderr.write('usage: lab-rs.ts server NAME | client URL N [CONC] [close] | udp ADDR PORT N\n');
+  process.exit(2);
+}
