@@ -8,7 +8,7 @@
 
 import { defineScheduler, type SchedDest } from '../../core/plugin.js';
 import { NO_DEST, connOverhead, schedulerErr } from './lib/common.js';
-import { MinIndex } from './lib/minindex.js';
+import { minIndexHooks, type MinIndex } from './lib/minindex.js';
 
 function scan(dests: readonly SchedDest[]): SchedDest | null {
   let least: SchedDest | null = null;
@@ -24,15 +24,7 @@ function scan(dests: readonly SchedDest[]): SchedDest | null {
 export default defineScheduler<MinIndex>({
   name: 'lc',
   description: 'Least-Connection',
-  init(svc) {
-    const idx = new MinIndex((d, o) => { o.ok = !d.overloaded && d.weight !== 0; o.num = connOverhead(d); o.den = 1; });
-    idx.rebuild(svc.dests);
-    return idx;
-  },
-  addDest(svc, idx) { idx.rebuild(svc.dests); },
-  delDest(svc, idx) { idx.rebuild(svc.dests); },
-  updDest(_svc, idx, d) { idx.update(d); },
-  destLoad(_svc, idx, d) { idx.update(d); },
+  ...minIndexHooks((d, o) => { o.ok = !d.overloaded && d.weight !== 0; o.num = connOverhead(d); o.den = 1; }),
   schedule(svc, idx, _pkt, ctx) {
     const least = idx.negatives === 0 && idx.covers(svc.dests) ? idx.best() : scan(svc.dests);
     if (least === null) schedulerErr(svc, 'lc', NO_DEST, ctx);

@@ -3,7 +3,7 @@
 
 import { defineScheduler, type SchedDest } from '../../core/plugin.js';
 import { NO_DEST, schedulerErr } from './lib/common.js';
-import { MinIndex } from './lib/minindex.js';
+import { minIndexHooks, type MinIndex } from './lib/minindex.js';
 
 /** The kernel's scan; the MinIndex (smallest 1/weight among eligible, first on ties) gives the same dest. */
 function scan(dests: readonly SchedDest[]): SchedDest | null {
@@ -19,19 +19,11 @@ function scan(dests: readonly SchedDest[]): SchedDest | null {
 export default defineScheduler<MinIndex>({
   name: 'ovf',
   description: 'Weighted Overflow',
-  init(svc) {
-    const idx = new MinIndex((d, o) => {
-      o.ok = !d.overloaded && d.weight !== 0 && d.activeConns <= d.weight;
-      o.num = 1;
-      o.den = d.weight;
-    });
-    idx.rebuild(svc.dests);
-    return idx;
-  },
-  addDest(svc, idx) { idx.rebuild(svc.dests); },
-  delDest(svc, idx) { idx.rebuild(svc.dests); },
-  updDest(_svc, idx, d) { idx.update(d); },
-  destLoad(_svc, idx, d) { idx.update(d); },
+  ...minIndexHooks((d, o) => {
+    o.ok = !d.overloaded && d.weight !== 0 && d.activeConns <= d.weight;
+    o.num = 1;
+    o.den = d.weight;
+  }),
   schedule(svc, idx, _pkt, ctx) {
     const d = idx.covers(svc.dests) ? idx.best() : scan(svc.dests);
     if (d === null) schedulerErr(svc, 'ovf', NO_DEST, ctx);

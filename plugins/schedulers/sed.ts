@@ -3,7 +3,7 @@
 
 import { defineScheduler, type SchedDest } from '../../core/plugin.js';
 import { NO_DEST, mulGreater, schedulerErr } from './lib/common.js';
-import { MinIndex } from './lib/minindex.js';
+import { minIndexHooks, type MinIndex } from './lib/minindex.js';
 
 /** The kernel's scan; the MinIndex below gives the same dest in O(1). */
 function scan(svc: { dests: readonly SchedDest[] }): SchedDest | null {
@@ -29,15 +29,7 @@ function scan(svc: { dests: readonly SchedDest[] }): SchedDest | null {
 export default defineScheduler<MinIndex>({
   name: 'sed',
   description: 'Shortest Expected Delay',
-  init(svc) {
-    const idx = new MinIndex((d, o) => { o.ok = !d.overloaded && d.weight > 0; o.num = d.activeConns + 1; o.den = d.weight; });
-    idx.rebuild(svc.dests);
-    return idx;
-  },
-  addDest(svc, idx) { idx.rebuild(svc.dests); },
-  delDest(svc, idx) { idx.rebuild(svc.dests); },
-  updDest(_svc, idx, d) { idx.update(d); },
-  destLoad(_svc, idx, d) { idx.update(d); },
+  ...minIndexHooks((d, o) => { o.ok = !d.overloaded && d.weight > 0; o.num = d.activeConns + 1; o.den = d.weight; }),
   schedule(svc, idx, _pkt, ctx) {
     const d = idx.negatives === 0 && idx.covers(svc.dests) ? idx.best() : scan(svc);
     if (d === null) schedulerErr(svc, 'sed', NO_DEST, ctx);

@@ -14,7 +14,7 @@
 // 2^23 active connections) is counted so callers fall back to the scan, which
 // reproduces the kernel's arithmetic even then.
 
-import type { SchedDest } from '../../../core/plugin.js';
+import type { SchedDest, SchedService } from '../../../core/plugin.js';
 import { mulGreater } from './common.js';
 
 export interface KeyOut { ok: boolean; num: number; den: number }
@@ -104,3 +104,21 @@ export const wlcKey: KeyFn = (d, o) => {
   o.num = ((d.activeConns << 8) + d.inactConns) | 0;
   o.den = d.weight;
 };
+
+/**
+ * The hooks that keep one MinIndex in step with a service's dest list and
+ * counters, shared by the schedulers that choose through one index.
+ */
+export function minIndexHooks(key: KeyFn) {
+  return {
+    init(svc: SchedService): MinIndex {
+      const idx = new MinIndex(key);
+      idx.rebuild(svc.dests);
+      return idx;
+    },
+    addDest(svc: SchedService, idx: MinIndex): void { idx.rebuild(svc.dests); },
+    delDest(svc: SchedService, idx: MinIndex): void { idx.rebuild(svc.dests); },
+    updDest(_svc: SchedService, idx: MinIndex, d: SchedDest): void { idx.update(d); },
+    destLoad(_svc: SchedService, idx: MinIndex, d: SchedDest): void { idx.update(d); },
+  };
+}
