@@ -204,6 +204,7 @@ export class Engine {
     }, dests);
     this.pkt = new Pkt(this.r);
     this.xmit = new Xmit(this.net, null as unknown as TxBatch);
+    this.estimator.start(o.table);
     this.refresh();
   }
 

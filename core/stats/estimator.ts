@@ -17,15 +17,34 @@ const asr2 = (x: number): number => Math.floor(x / 4);
 export class Estimator {
   private readonly st = new WeakMap<Counters, Float64Array>();
 
-  /** Start estimating a stats object from its current totals (ip_vs_start_estimator). */
+  /**
+   * A stats object first seen at a tick was created after start(): the kernel
+   * started its estimator at creation (ip_vs_start_estimator, zeroed state),
+   * so its whole total counts as traffic since then.
+   */
   private state(c: Counters): Float64Array {
     let s = this.st.get(c);
     if (!s) {
       s = new Float64Array(N);
-      s[0] = c.conns; s[1] = c.inpkts; s[2] = c.outpkts; s[3] = c.inbytes; s[4] = c.outbytes;
       this.st.set(c, s);
     }
     return s;
+  }
+
+  /** Begin with the objects that exist now: their present totals are the baseline (no spike from old traffic). */
+  start(table: ServiceTable): void {
+    const base = (c: Counters): void => {
+      if (this.st.has(c)) return;
+      const s = new Float64Array(N);
+      s[0] = c.conns; s[1] = c.inpkts; s[2] = c.outpkts; s[3] = c.inbytes; s[4] = c.outbytes;
+      s[10] = c.cps; s[11] = c.inpps; s[12] = c.outpps; s[13] = c.inbps; s[14] = c.outbps;
+      this.st.set(c, s);
+    };
+    base(table.total);
+    for (const svc of table.list()) {
+      base(svc.stats);
+      for (const d of svc.dests) base(d.stats);
+    }
   }
 
   /** One 2-second estimation step for one stats object. */
