@@ -21,10 +21,14 @@ interface RawSocket {
   send(buf: Buffer, off: number, len: number, addr: string, cb: (e: Error | null) => void): void;
 }
 
+/** The sockets stay referenced: raw-socket closes a socket whose object is collected. */
+const keep: RawSocket[] = [];
+
 function decapsulator(): void {
   const raw = createRequire(import.meta.url)('raw-socket') as { createSocket(o: { protocol: number }): RawSocket };
   const rx = raw.createSocket({ protocol: 4 });
   const tx = raw.createSocket({ protocol: 255 });
+  keep.push(rx, tx);
   let n = 0;
   rx.on('message', (buf) => {
     const ihl = (buf[0]! & 15) * 4;
