@@ -55,6 +55,18 @@ describe('stats: rate estimator (connections.md §12)', () => {
     assert.equal(est.scaled(c)[0], 25600);
   });
 
+  it('-Z then traffic before the next tick: that traffic is the first difference (the baseline is the zeroed totals)', () => {
+    const est = new Estimator();
+    const c = new Counters();
+    est.step(c);
+    for (let i = 0; i < 5; i++) { c.conns += 200; c.inpkts += 1000; est.step(c); }
+    c.zero();
+    c.conns += 20; c.inpkts += 100;    // counted after -Z, before the tick
+    est.step(c);
+    assert.deepEqual(est.scaled(c).slice(0, 2), [20 * 512 / 4, 100 * 512 / 4]);
+    assert.deepEqual([c.cps, c.inpps], [2, 12]);   // (2560+511)>>10, (12800+511)>>10
+  });
+
   it('through the engine: one tick every 2 s of the virtual clock, for global, service and real server', () => {
     const lab = new Lab();
     const svc = lab.service({ protocol: 'udp', port: 53 }, [destSpec(RS1, { port: 53 })]);

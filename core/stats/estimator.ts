@@ -50,12 +50,12 @@ export class Estimator {
   /** One 2-second estimation step for one stats object. */
   step(c: Counters): void {
     const s = this.state(c);
-    // -Z zeroes the totals and the shown rates: restart from the new totals with rates at 0.
+    // -Z zeroes the totals and the shown rates: restart with rates at 0 from the totals
+    // of that moment, 0 (ip_vs_zero_estimator): traffic since the -Z counts at this tick.
     const zeroed = c.conns < s[0]! || c.inpkts < s[1]! || c.outpkts < s[2]! || c.inbytes < s[3]! || c.outbytes < s[4]!
       || (c.cps !== s[10] || c.inpps !== s[11] || c.outpps !== s[12] || c.inbps !== s[13] || c.outbps !== s[14]);
     if (zeroed) {
-      s[0] = c.conns; s[1] = c.inpkts; s[2] = c.outpkts; s[3] = c.inbytes; s[4] = c.outbytes;
-      for (let i = 5; i < N; i++) s[i] = 0;
+      s.fill(0);
       c.cps = c.inpps = c.outpps = c.inbps = c.outbps = 0;
     }
     const cur = [c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes];
