@@ -264,6 +264,10 @@ export class WorkerDataPlane {
       const t = setTimeout(() => { void w.worker.terminate().then(() => res()); }, 2000);
       w.worker.once('exit', () => { clearTimeout(t); res(); });
     }))));
+    for (const w of this.ws) {
+      const r = w.last;
+      if (r) this.log.info(`afpacket worker ${w.id}: rx ${r.rx} tx ${r.tx} tx-errors ${r.txErrors} csum-completed ${r.csumCompleted} oversize ${r.oversize} ring-drops ${r.ringDrops}`);
+    }
     await nftRemove();
     process.off('exit', this.onExit);
   }

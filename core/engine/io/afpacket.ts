@@ -113,6 +113,8 @@ const LD_W_ABS = 0x20, LD_H_ABS = 0x28, LD_B_ABS = 0x30, LDX_B_MSH = 0xb1, LD_H_
 const JEQ_K = 0x15, JA = 0x05, RET_K = 0x06, RET_A = 0x16, ST = 0x02, LD_MEM = 0x60, TAX = 0x07;
 const ADD_X = 0x0c, XOR_X = 0xac, RSH_K = 0x74;
 const ACCEPT = 0x40000;
+/** Ancillary load of skb->protocol (host order). */
+const SKF_AD_PROTOCOL = 0xfffff000;
 
 /** What the filters must know: IPv4 VIPs, NAT real-server addresses, and which of them key on the client IP only. */
 export interface FilterSpec {
@@ -170,36 +172,38 @@ export function socketFilter(f: FilterSpec): BpfInsn[] {
  * The fanout program: a hash of the connection's client side. Requests (to a
  * VIP) hash source address + port, replies (from a NAT real server) hash the
  * destination address + port, so both directions land on the same worker;
- * persistent services hash the client address alone.
+ * persistent services hash the client address alone. The kernel runs it with
+ * the packet starting at the network header (no Ethernet header, unlike the
+ * socket filter), so the ethertype comes from the skb (ancillary load).
  */
 export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   const p: (BpfInsn | string)[] = [];
-  p.push([LD_H_ABS, 0, 0, 12]);
+  p.push([LD_W_ABS, 0, 0, SKF_AD_PROTOCOL]);
   p.push([JEQ_K, 1, 0, 0x0800]);
   p.push([RET_K, 0, 0, 0]);
-  p.push([LDX_B_MSH, 0, 0, 14]);
-  p.push([LD_W_ABS, 0, 0, 30]);
+  p.push([LDX_B_MSH, 0, 0, 0]);
+  p.push([LD_W_ABS, 0, 0, 16]);
   jeqList(p, f.ipKeyedVips, 'in_ip');
   jeqList(p, f.vips, 'in_port');
-  p.push([LD_W_ABS, 0, 0, 26]);
+  p.push([LD_W_ABS, 0, 0, 12]);
   jeqList(p, f.ipKeyedRips, 'out_ip');
   p.push('ja:out_port');
   p.push('@in_ip');
-  p.push([LD_W_ABS, 0, 0, 26]);
+  p.push([LD_W_ABS, 0, 0, 12]);
   p.push('ja:mix');
   p.push('@in_port');
-  p.push([LD_H_IND, 0, 0, 14]);
+  p.push([LD_H_IND, 0, 0, 0]);
   p.push([TAX, 0, 0, 0]);
-  p.push([LD_W_ABS, 0, 0, 26]);
+  p.push([LD_W_ABS, 0, 0, 12]);
   p.push([ADD_X, 0, 0, 0]);
   p.push('ja:mix');
   p.push('@out_ip');
-  p.push([LD_W_ABS, 0, 0, 30]);
+  p.push([LD_W_ABS, 0, 0, 16]);
   p.push('ja:mix');
   p.push('@out_port');
-  p.push([LD_H_IND, 0, 0, 16]);
+  p.push([LD_H_IND, 0, 0, 2]);
   p.push([TAX, 0, 0, 0]);
-  p.push([LD_W_ABS, 0, 0, 30]);
+  p.push([LD_W_ABS, 0, 0, 16]);
   p.push([ADD_X, 0, 0, 0]);
   p.push('@mix');
   // A ^= A >> 16; A ^= A >> 8 (the kernel takes the result modulo the group size)
@@ -217,15 +221,15 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   return link(p);
 }
 
-/** Runs a classic BPF program over a frame (tests; the subset the generators emit). */
-export function runBpf(prog: readonly BpfInsn[], b: Uint8Array): number {
+/** Runs a classic BPF program over a packet (tests; the subset the generators emit); `protocol` answers the ancillary load. */
+export function runBpf(prog: readonly BpfInsn[], b: Uint8Array, protocol = 0): number {
   let A = 0, X = 0;
   const M = new Uint32Array(16);
   const rd = (o: number, n: number) => { let v = 0; for (let i = 0; i < n; i++) v = (v * 256) + (b[o + i] ?? 0); return v >>> 0; };
   for (let pc = 0; pc < prog.length; pc++) {
     const [c, jt, jf, k] = prog[pc]!;
     switch (c) {
-      case LD_W_ABS: A = rd(k, 4); break;
+      case LD_W_ABS: A = k === SKF_AD_PROTOCOL ? protocol : rd(k, 4); break;
       case LD_H_ABS: A = rd(k, 2); break;
       case LD_B_ABS: A = rd(k, 1); break;
       case LD_H_IND: A = rd(X + k, 2); break;
