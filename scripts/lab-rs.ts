@@ -69,6 +69,25 @@ if (mode === 'server') {
   await Promise.all(Array.from({ length: conc }, lane));
   agent.destroy();
   process.stdout.write(`${JSON.stringify({ ...counts, errors })}\n`);
+} else if (mode === 'clientfor') {
+  // benchmarks: new connections (Connection: close) for SECONDS at CONC, prints {"ok": n, "errors": n, "seconds": s}
+  const [url, secText, concText] = args;
+  const agent = new Agent({ keepAlive: false });
+  const end = performance.now() + Number(secText) * 1000;
+  let ok = 0, errors = 0;
+  const t0 = performance.now();
+  const lane = async (): Promise<void> => {
+    while (performance.now() < end) {
+      await new Promise<void>((res) => {
+        const req = request(url!, { agent, timeout: 3000, headers: { connection: 'close' } }, (r) => { r.resume(); r.on('end', () => { ok++; res(); }); });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', () => { errors++; res(); });
+        req.end();
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Number(concText ?? 16) }, lane));
+  process.stdout.write(`${JSON.stringify({ ok, errors, seconds: (performance.now() - t0) / 1000 })}\n`);
 } else if (mode === 'udp') {
   const [addr, portText, nText] = args;
   const n = Number(nText);
