@@ -3,6 +3,8 @@
 
 import { strict as assert } from 'node:assert';
 import { gcd, hash32, hsiphash32 } from '../plugins/schedulers/lib/hash.js';
+import fc from 'fast-check';
+import { hsiphashWasm } from '../plugins/schedulers/lib/hsiphash-wasm.js';
 import { MH_TAB_SIZE } from '../plugins/schedulers/mh.js';
 import { LbTable, LB_MAX_SIZE } from '../plugins/schedulers/lib/lbcache.js';
 import { schedulerErr } from '../plugins/schedulers/lib/common.js';
@@ -63,6 +65,13 @@ describe('scheduler hashes (§12, §13)', () => {
       const want = Number(sipHash(k0, k1, data, 1, 3) & 0xffffffffn);
       assert.equal(hsiphash32(v, Number(k0 >> 32n), Number(k0 & 0xffffffffn), Number(k1 >> 32n), Number(k1 & 0xffffffffn)), want);
     }
+  });
+  it('the WebAssembly hsiphash equals the reference for the mh keys', () => {
+    assert.equal(hsiphashWasm(0, 2654435761, 2654435761), 0x1d5a77c2);
+    assert.equal(hsiphashWasm(0, 2654446892, 2654446892), 0xf882433f);
+    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(2654435761, 2654446892, 0, 0xffffffff), (v, k) => {
+      assert.equal(hsiphashWasm(v, k, k), hsiphash32(v, 0, k, 0, k));
+    }), { numRuns: 2000 });
   });
   it('gcd', () => { assert.equal(gcd(12, 18), 6); assert.equal(gcd(7, 1), 1); });
 });

@@ -9,7 +9,8 @@ import { defineScheduler, type SchedDest, type SchedService } from '../../core/p
 import { SVC_F_SCHED1, SVC_F_SCHED2 } from '../../core/model/types.js';
 import { addrWords } from '../../core/model/addr.js';
 import { NO_DEST, hasPorts, schedulerErr } from './lib/common.js';
-import { gcd, hsiphash32 } from './lib/hash.js';
+import { gcd } from './lib/hash.js';
+import { hsiphashWasm } from './lib/hsiphash-wasm.js';
 
 /** Prime table size for CONFIG_IP_VS_MH_TAB_INDEX = 12. */
 export const MH_TAB_SIZE = 4093;
@@ -23,7 +24,7 @@ const K2 = 2654446892;
 /** ip_vs_mh_hashkey(): hsiphash of (offset + port + folded addr) with key 1 or 2. */
 function mhHash(addr32: number, port: number, key: number, offset: number): number {
   const v = (offset + port + addr32) >>> 0;
-  return hsiphash32(v, 0, key, 0, key);
+  return hsiphashWasm(v, key, key);
 }
 
 interface MhState {
