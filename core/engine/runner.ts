@@ -1,8 +1,8 @@
 // The data plane as the daemon runs it with `--io memory`: one Engine (one
-// "worker", on the main thread for now) polling the memory wire on a timer.
-// The engine reads the daemon's ServiceTable, so control changes apply at the
-// next batch; a worker thread would instead hold a table replica fed the same
-// control requests by message (see engine.ts).
+// "worker", on the main thread) polling the memory wire on a timer. The
+// engine reads the daemon's ServiceTable, so control changes apply at the
+// next batch. `--io afpacket` runs engines in worker threads instead, each
+// with a table replica fed snapshots by message: see worker-host.ts.
 
 import type { Bus } from '../bus.js';
 import type { ConnView } from '../control/protocol.js';
