@@ -20,6 +20,7 @@ import {
 } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
 import { addrBytes, bytesToIpv6, u32ToIpv4, ipv4ToU32 } from '../model/addr.js';
+import { rd32 } from '../packet/checksum.js';
 import type { Counters, Dest, Service, ServiceTable } from '../model/table.js';
 import { FWD_NUM, PROTO_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
 import {
@@ -144,8 +145,6 @@ const fold32 = (b: Uint8Array, o: number): number =>
 function addCounts(st: Counters, inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
   st.inpkts += inPkts; st.inbytes += inBytes; st.outpkts += outPkts; st.outbytes += outBytes;
 }
-
-const rd32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 
 export class Engine {
   readonly table: ServiceTable;
@@ -500,13 +499,12 @@ export class Engine {
     return d ? d as Dest : null;
   }
 
-  private noDest(svc: Service): void {
+  private noDest(): void {
     // schedulers.md §0.5: ICMP (v6) port unreachable to the client, packet dropped
     const p = this.pkt;
     const l3 = this.r[F_L3_OFF]!;
     if (this.r[F_FAMILY] === 4) this.xmit.icmpError(p, l3, 3, 3, 0); else this.xmit.icmpError(p, l3, 1, 4, 0);
     this.drop(D_NO_DEST);
-    void svc;
   }
 
   private schedule(svc: Service, v6: boolean, proto: number, buf: Uint8Array, r: Int32Array,
@@ -537,7 +535,7 @@ export class Engine {
         if (this.explain) this.say(`persistence template → ${dest.addr}:${dest.port}`);
       } else {
         dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
-        if (!dest) return this.noDest(svc);
+        if (!dest) return this.noDest();
         h = this.handleOf(dest, svc);
         const tdport = tk[2] ? dest.port : 0;
         const info = this.hInfo[h]!;
@@ -552,7 +550,7 @@ export class Engine {
       if (v6) { loadAddr(s.ca, buf, r[F_SRC_OFF]!, 6); loadAddr(s.va, buf, r[F_DST_OFF]!, 6); }
     } else {
       dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
-      if (!dest) return this.noDest(svc);
+      if (!dest) return this.noDest();
       h = this.handleOf(dest, svc);
       if (this.explain) this.say(`scheduler ${svc.spec.scheduler} → ${dest.addr}:${dest.port}`);
     }
