@@ -142,6 +142,12 @@ const fold32 = (b: Uint8Array, o: number): number =>
   ^ ((b[o + 8]! << 24) | (b[o + 9]! << 16) | (b[o + 10]! << 8) | b[o + 11]!)
   ^ ((b[o + 12]! << 24) | (b[o + 13]! << 16) | (b[o + 14]! << 8) | b[o + 15]!)) >>> 0;
 
+/** A service's 16 IPv6 address bytes against the packet's at `o`. */
+function sameAddr6(a: Uint8Array, buf: Uint8Array, o: number): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== buf[o + i]) return false;
+  return true;
+}
+
 function addCounts(st: Counters, inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
   st.inpkts += inPkts; st.inbytes += inBytes; st.outpkts += outPkts; st.outbytes += outBytes;
 }
@@ -174,6 +180,8 @@ export class Engine {
   private svcCount = -1;
   private readonly svc4 = new Map<number, Service[]>();
   private readonly svc6 = new Map<number, Service[]>();
+  /** The 16 address bytes of each svc6 bucket's services, in the same order (built with the index). */
+  private readonly svc6Addr = new Map<number, Uint8Array[]>();
   private readonly svcMark = new Map<number, Service[]>();
   private tcpT = -1; private finT = -1; private udpT = -1;
   private nextEst = -1;
@@ -240,13 +248,19 @@ export class Engine {
   private indexServices(list: readonly Service[]): void {
     this.svcList = list;
     this.svcCount = list.length;
-    this.svc4.clear(); this.svc6.clear(); this.svcMark.clear();
+    this.svc4.clear(); this.svc6.clear(); this.svcMark.clear(); this.svc6Addr.clear();
     for (const s of list) {
       let m: Map<number, Service[]>;
       let k: number;
       if (s.fwmark > 0) { m = this.svcMark; k = s.fwmark; }
       else if (s.family === 'inet') { m = this.svc4; k = ipv4ToU32(s.addr) ?? 0; }
-      else { m = this.svc6; k = fold32(addrBytes('inet6', s.addr), 0); }
+      else {
+        m = this.svc6;
+        const a = addrBytes('inet6', s.addr);
+        k = fold32(a, 0);
+        const al = this.svc6Addr.get(k);
+        if (al) al.push(a); else this.svc6Addr.set(k, [a]);
+      }
       const l = m.get(k);
       if (l) l.push(s); else m.set(k, [s]);
     }
@@ -468,22 +482,20 @@ export class Engine {
       const l = this.svcMark.get(mark);
       if (l) for (const s of l) if (s.family === fam) return s;
     }
-    const l = v6 ? this.svc6.get(fold32(buf, r[F_DST_OFF]!)) : this.svc4.get(daddr);
+    const dst = r[F_DST_OFF]!;
+    const k = v6 ? fold32(buf, dst) : daddr;
+    const l = v6 ? this.svc6.get(k) : this.svc4.get(k);
     if (!l) return null;
+    const addrs = v6 ? this.svc6Addr.get(k)! : null;
     let zero: Service | null = null;
-    for (const s of l) {
+    for (let i = 0; i < l.length; i++) {
+      const s = l[i]!;
       if (PROTO_NUM[s.protocol] !== proto) continue;
-      if (v6 && !this.sameAddr6(s, buf, r[F_DST_OFF]!)) continue;
+      if (addrs && !sameAddr6(addrs[i]!, buf, dst)) continue;
       if (s.port === dport) return s;
       if (s.port === 0) zero = s;
     }
     return zero;
-  }
-
-  private sameAddr6(s: Service, buf: Uint8Array, o: number): boolean {
-    const a = addrBytes('inet6', s.addr);
-    for (let i = 0; i < 16; i++) if (a[i] !== buf[o + i]) return false;
-    return true;
   }
 
   private pickDest(svc: Service, v6: boolean, proto: number, buf: Uint8Array, r: Int32Array, saddr: number, sport: number, daddr: number, dport: number): Dest | null {
