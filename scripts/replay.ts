@@ -11,9 +11,9 @@ import { applyPlan, planDiff } from '../core/config/diff.js';
 import { FrameBatch, TxBatch } from '../core/engine/batch.js';
 import { Engine } from '../core/engine/engine.js';
 import { MemoryWire } from '../core/engine/io/memory.js';
+import { dataPlanePlugins } from '../core/engine/runner.js';
 import { CONN_TAB_SIZE, IPVS_VERSION, ServiceTable } from '../core/model/table.js';
 import { isPcapError, LINKTYPE_ETHERNET, PcapWriter, readPcap } from '../core/packet/pcap.js';
-import type { ClassifierPlugin, ForwarderPlugin } from '../core/plugin.js';
 import { connLines, listAll, NUMERIC } from './lvsadm/format.js';
 import type { ListFormat } from './lvsadm/parse.js';
 
@@ -68,8 +68,7 @@ export async function replayMain(argv: string[], io: ReplayIo = {
   });
   const applied = applyPlan(table, planDiff(null, desired));
   if (!applied.ok) { io.err(`${values.config}: ${applied.error}\n`); return 1; }
-  const forwarders = registry.names('forwarder').map((n) => registry.get('forwarder', n)!.plugin as ForwarderPlugin);
-  const classifiers = registry.names('classifier').map((n) => registry.get('classifier', n)!.plugin as ClassifierPlugin);
+  const { forwarders, classifiers } = dataPlanePlugins(registry);
   const engine = new Engine({
     table, forwarders, classifiers, seed: 1,
     net: { interfaces: desired.interfaces, neighbors: desired.neighbors, gateways: desired.gateways ?? [] },

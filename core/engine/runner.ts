@@ -21,6 +21,14 @@ export interface DataPlaneConfig {
   maxConns?: number;
 }
 
+/** The engine's plugins from a registry: every forwarder and every classifier, by name. */
+export function dataPlanePlugins(registry: PluginRegistry): { forwarders: ForwarderPlugin[]; classifiers: ClassifierPlugin[] } {
+  return {
+    forwarders: registry.names('forwarder').map((n) => registry.get('forwarder', n)!.plugin as ForwarderPlugin),
+    classifiers: registry.names('classifier').map((n) => registry.get('classifier', n)!.plugin as ClassifierPlugin),
+  };
+}
+
 export class DataPlane {
   readonly engine: Engine;
   readonly wire: MemoryWire;
@@ -43,8 +51,7 @@ export class DataPlane {
   }
 
   private static build(table: ServiceTable, registry: PluginRegistry, cfg: DataPlaneConfig): Engine {
-    const forwarders = registry.names('forwarder').map((n) => registry.get('forwarder', n)!.plugin as ForwarderPlugin);
-    const classifiers = registry.names('classifier').map((n) => registry.get('classifier', n)!.plugin as ClassifierPlugin);
+    const { forwarders, classifiers } = dataPlanePlugins(registry);
     return new Engine({
       table, forwarders, classifiers, maxConns: cfg.maxConns,
       net: { interfaces: cfg.interfaces, neighbors: cfg.neighbors, gateways: cfg.gateways ?? [] },
@@ -53,10 +60,9 @@ export class DataPlane {
 
   /** A config reload: new interfaces, neighbours or plugins; connections are kept. */
   reconfigure(registry: PluginRegistry, cfg: DataPlaneConfig): void {
-    const names = (k: 'forwarder' | 'classifier') => registry.names(k).map((n) => registry.get(k, n)!.plugin);
+    const { forwarders, classifiers } = dataPlanePlugins(registry);
     this.engine.reconfigure(
-      { interfaces: cfg.interfaces, neighbors: cfg.neighbors, gateways: cfg.gateways ?? [] },
-      names('forwarder') as ForwarderPlugin[], names('classifier') as ClassifierPlugin[],
+      { interfaces: cfg.interfaces, neighbors: cfg.neighbors, gateways: cfg.gateways ?? [] }, forwarders, classifiers,
     );
   }
 
