@@ -80,6 +80,11 @@ export class Daemon {
   private watcher: { update(files: string[]): void; close(): void } | null = null;
   private reloading: Promise<boolean> | null = null;
   private pendingReload = false;
+  private stopped = false;
+  /** Once a second: scheduler ticks (e.g. LBLC garbage collection) and the dest trash. */
+  private housekeeping: NodeJS.Timeout | null = null;
+  /** Next due time of each service's scheduler tick (seconds), for the scheduler state it was set for. */
+  private readonly tickDue = new WeakMap<object, { state: unknown; due: number }>();
   private readonly opts: DaemonOptions;
   private readonly log: Logger;
   /** Health checks, real server lifecycle and scheduled actions (control plane: runs with any --io). */
@@ -101,8 +106,17 @@ export class Daemon {
     this.schedule = new ScheduleRunner({ health: this.health, log: opts.log, ...(opts.cron ? { cron: opts.cron } : {}) });
   }
 
-  /** Loads plugins and config, then opens the control socket. Throws when start-up cannot succeed. */
+  /** Loads plugins and config, then opens the control socket. Throws (having undone what it started) when start-up cannot succeed. */
   async start(): Promise<void> {
+    try {
+      await this.startParts();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  private async startParts(): Promise<void> {
     this.registry = await loadPlugins(this.opts.pluginDirs);
     this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
     if (this.opts.configFile) {
@@ -116,7 +130,29 @@ export class Daemon {
       this.workerPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers }, this.log, this.bus);
     }
     this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? this.workerPlane?.conns() ?? [], health: this.health });
+    this.housekeeping = setInterval(() => this.housekeep(), 1000);
+    this.housekeeping.unref();
     this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);
+  }
+
+  /** Runs the scheduler ticks that are due, then frees trashed dests nothing holds (each second; tests call it directly). */
+  housekeep(): void {
+    const ctx = this.table.opts.ctx;
+    const now = ctx.now();
+    for (const svc of this.table.list()) {
+      const sched = svc.sched;
+      if (!sched?.tick) continue;
+      const every = sched.tickInterval ?? 60;
+      const t = this.tickDue.get(svc);
+      // A new service, or a new scheduler state (-E -s): first tick one interval from now.
+      if (!t || t.state !== svc.schedState) { this.tickDue.set(svc, { state: svc.schedState, due: now + every }); continue; }
+      if (now < t.due) continue;
+      t.due = now + every;
+      try { sched.tick(svc, svc.schedState, ctx); } catch (e) {
+        this.log.error(`scheduler ${sched.name} tick for ${serviceKeyText(svc.spec)} failed: ${(e as Error).message}`);
+      }
+    }
+    this.table.cleanTrash();
   }
 
   /**
@@ -126,6 +162,7 @@ export class Daemon {
   private async loadAndApply(): Promise<{ ok: true } | { ok: false; error: string }> {
     const file = this.opts.configFile!;
     const prepared = await prepareConfig(file, this.opts.pluginDirs);
+    if (this.stopped) return { ok: false, error: 'lvsd is stopping' };
     this.watch(prepared.files);
     if (!prepared.ok) return { ok: false, error: prepared.error };
     const { desired: next, registry } = prepared;
@@ -146,6 +183,7 @@ export class Daemon {
     this.dataPlane?.reconfigure(this.registry, this.netConfig());
     this.workerPlane?.reconfigure(this.registry, this.netConfig());
     const { added, edited, removed } = applied.counts;
+    for (const line of applied.skipped ?? []) this.log.debug(`config: ${line}`);
     this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);
     const text = formatPlan(plan);
     if (text !== 'no changes') this.log.debug(text);
@@ -156,12 +194,20 @@ export class Daemon {
   /** Reloads the config (SIGHUP or a file change). Concurrent calls coalesce. */
   async reload(): Promise<boolean> {
     if (!this.opts.configFile) { this.log.warn('reload asked, but lvsd runs without --config'); return false; }
+    if (this.stopped) return false;
     if (this.reloading) { this.pendingReload = true; return this.reloading; }
     this.reloading = (async () => {
       let ok = true;
       do {
         this.pendingReload = false;
-        const r = await this.loadAndApply();
+        let r: { ok: true } | { ok: false; error: string };
+        try {
+          r = await this.loadAndApply();
+        } catch (e) {
+          // Operator code (a plugin hook, say) threw: the reload fails, the daemon stays up.
+          r = { ok: false, error: `${this.opts.configFile!}: ${(e as Error).stack ?? (e as Error).message}` };
+        }
+        if (this.stopped) return false;
         if (!r.ok) {
           ok = false;
           this.log.error(`config reload failed, keeping the running config:\n${r.error}`);
@@ -174,7 +220,7 @@ export class Daemon {
   }
 
   private watch(files: string[]): void {
-    if (!this.opts.configFile || files.length === 0) return;
+    if (!this.opts.configFile || files.length === 0 || this.stopped) return;
     if (this.watcher) { this.watcher.update(files); return; }
     this.watcher = watchConfig(files, () => { void this.reload(); }, { debounceMs: this.opts.watchDebounceMs ?? 100 });
   }
@@ -185,6 +231,10 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    this.housekeeping = null;
+    await this.reloading?.catch(() => false);
     this.dataPlane?.stop();
     await this.workerPlane?.stop();
     this.workerPlane = null;
@@ -194,9 +244,5 @@ export class Daemon {
     this.watcher = null;
     if (this.server) await closeControl(this.server, this.opts.socket);
     this.server = null;
-  }
-
-  describe(): string {
-    return this.table.list().map((s) => serviceKeyText(s.spec)).join(', ');
   }
 }

@@ -11,6 +11,7 @@ import { request } from '../core/control/client.js';
 import type { ServiceView } from '../core/model/types.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
+const fx = (p: string) => new URL(`./fixtures/plugins/${p}`, import.meta.url).pathname;
 const LVSD = join(ROOT, 'scripts/lvsd.js');
 
 function writeConfig(dir: string, weights: Record<string, number>, extra = ''): string {
@@ -110,6 +111,23 @@ describe('daemon', function () {
     writeConfig(dir, { '192.168.1.1': 2 });
     assert.equal(await daemon.reload(), true);
     assert.deepEqual(reals().sort(), ['192.168.1.1:2', '192.168.1.9:9']);
+  });
+
+  it('runs scheduler ticks when due (LBLC garbage collection and the like)', async () => {
+    const file = writeConfig(dir, { '192.168.1.1': 1 });
+    writeFileSync(file, readFileSync(file, 'utf8').replace("'rr'", "'ticking'"));
+    daemon = new Daemon({
+      configFile: file, socket: join(dir, 'lvsd.sock'), io: 'memory', pluginDirs: [fx('ticking')],
+      log: createLogger('error'), watchDebounceMs: 60_000,
+    });
+    await daemon.start();
+    const svc = daemon.table.list()[0]!;
+    daemon.housekeep();                                   // first sight: due one interval later
+    daemon.housekeep();
+    assert.equal((svc.schedState as { ticks: number }).ticks, 0, 'not due yet');
+    await new Promise((r) => setTimeout(r, 600));
+    daemon.housekeep();
+    assert.equal((svc.schedState as { ticks: number }).ticks, 1);
   });
 
   it('refuses to start on a config naming an unknown scheduler', async () => {

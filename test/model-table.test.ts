@@ -63,9 +63,16 @@ describe('service table (kernel rules)', () => {
     const b = t.addDest(svc(), dest('192.168.0.1', { weight: 3 }));
     assert.ok(b.ok && b.value === a.value && b.value.stats.conns === 42 && b.value.available);
     assert.deepEqual(t.find(svc())!.dests.map((d) => d.addr), ['192.168.0.1', '192.168.0.2']);
-    // After the trash period, a deleted dest with no connections is gone for good.
+    // Once nothing has held it for the trash period (120 s from when it is first seen idle), it is gone for good.
     t.deleteDest(svc(), dest('192.168.0.1'));
-    now += 61;
+    t.cleanTrash();
+    now += 119;
+    t.cleanTrash();
+    const still = t.addDest(svc(), dest('192.168.0.1'));
+    assert.ok(still.ok && still.value === a.value, 'revivable before the period ends');
+    t.deleteDest(svc(), dest('192.168.0.1'));
+    t.cleanTrash();
+    now += 121;
     t.cleanTrash();
     const c = t.addDest(svc(), dest('192.168.0.1'));
     assert.ok(c.ok && c.value !== a.value && c.value.stats.conns === 0);

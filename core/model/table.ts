@@ -50,8 +50,8 @@ export class Dest implements SchedDest {
   /** OVERLOAD flag: upper threshold reached (schedulers.md §0.3). */
   get overloaded(): boolean { return this.overload; }
   set overloaded(v: boolean) { if (v !== this.overload) { this.overload = v; this.loadWatch?.(this); } }
-  /** When it went to the trash (seconds), for revival and clean-up. */
-  trashedAt = 0;
+  /** In the trash: since when nothing has held it (seconds; 0 = still held or not yet seen idle). */
+  idleSince = 0;
   readonly stats = new Counters();
 
   constructor(spec: DestSpec) {
@@ -120,8 +120,8 @@ export interface TableOptions {
 export const CONN_TAB_SIZE = 4096;
 /** IPVS version code 0x010201 → 1.2.1. */
 export const IPVS_VERSION = 0x010201;
-/** How long a deleted dest stays revivable when nothing holds it (kernel: IP_VS_DEST_TRASH_PERIOD). */
-const TRASH_PERIOD = 60;
+/** How long a deleted dest stays revivable once nothing holds it (kernel: IP_VS_DEST_TRASH_PERIOD, 120 s). */
+const TRASH_PERIOD = 120;
 
 export const DEFAULT_TIMEOUTS: Timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
 
@@ -337,7 +337,7 @@ export class ServiceTable {
     svc.dests = svc.dests.filter((d) => d !== dest);
     dest.available = false;
     dest.loadWatch = null;
-    dest.trashedAt = this.opts.ctx.now();
+    dest.idleSince = 0;
     this.trash.push({ svc, dest });
     if (svc.sched?.delDest) svc.sched.delDest(svc, svc.schedState, dest, this.opts.ctx);
     return ok(dest);
@@ -379,11 +379,17 @@ export class ServiceTable {
     }
   }
 
-  /** Frees trashed dests nothing holds any more (ip_vs_dest_trash_expire). */
+  /**
+   * ip_vs_dest_trash_expire: a trashed dest is freed once nothing has held it
+   * for TRASH_PERIOD, the idle clock starting the first time it is seen idle.
+   */
   cleanTrash(): void {
     const now = this.opts.ctx.now();
-    this.trash = this.trash.filter((t) =>
-      t.dest.activeConns + t.dest.inactConns + t.dest.persistConns > 0 || now - t.dest.trashedAt < TRASH_PERIOD);
+    this.trash = this.trash.filter(({ dest }) => {
+      if (dest.activeConns + dest.inactConns + dest.persistConns > 0) { dest.idleSince = 0; return true; }
+      if (dest.idleSince === 0) { dest.idleSince = now; return true; }
+      return now - dest.idleSince < TRASH_PERIOD;
+    });
   }
 
   // ------------------------------------------------------------ timeouts, daemons
