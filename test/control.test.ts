@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus } from '../core/bus.js';
@@ -77,11 +79,28 @@ describe('control protocol', () => {
     assert.equal(existsSync(path), false);
   });
 
-  it('replaces a stale socket file left by a dead daemon', async () => {
+  it('replaces a stale socket left by a dead daemon, and refuses to delete anything else', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
     const path = join(dir, 'lvsd.sock');
-    writeFileSync(path, '');
+    // A socket nobody answers on: what a SIGKILLed daemon leaves.
+    spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    assert.ok(lstatSync(path).isSocket());
     const server = await listenControl(path, { table: newTable(), bus: new Bus() });
     await closeControl(server, path);
+    const file = join(dir, 'precious');
+    writeFileSync(file, 'keep me');
+    await assert.rejects(listenControl(file, { table: newTable(), bus: new Bus() }), /is not a socket/);
+    assert.equal(readFileSync(file, 'utf8'), 'keep me');
+  });
+
+  it('closes promptly while a client holds an idle connection', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
+    const path = join(dir, 'lvsd.sock');
+    const server = await listenControl(path, { table: newTable(), bus: new Bus() });
+    const idle = connect(path);
+    await new Promise<void>((r) => idle.on('connect', () => r()));
+    idle.on('error', () => {});
+    await closeControl(server, path);       // would never resolve if it waited for the idle client
+    assert.equal(existsSync(path), false);
   });
 });

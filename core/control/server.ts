@@ -3,7 +3,7 @@
 // of the kernel's IPVS netlink interface for lvsadm.
 
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Bus } from '../bus.js';
 import type { Result } from '../errors.js';
@@ -141,24 +141,37 @@ function socketAlive(path: string): Promise<boolean> {
 
 export class SocketInUse extends Error {}
 
-/** Listens on `path` (mode 0600). A stale socket from a dead daemon is replaced; a live one is not. */
+/** Open client connections per server, so that closing the server does not wait on an idle client. */
+const clients = new WeakMap<Server, Set<Socket>>();
+
+/**
+ * Listens on `path` (mode 0600). A stale socket from a dead daemon is
+ * replaced; a live one is not; anything at the path that is not a socket is
+ * refused rather than deleted.
+ */
 export async function listenControl(path: string, deps: ControlDeps): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (existsSync(path)) {
+    if (!lstatSync(path).isSocket()) throw new SocketInUse(`${path} exists and is not a socket; not touching it`);
     if (await socketAlive(path)) throw new SocketInUse(`another lvsd already answers on ${path}`);
     unlinkSync(path);
   }
-  const server = createServer((sock) => serveSocket(sock, deps));
-  // Created under a umask so that it is never, even briefly, reachable by others.
+  const open = new Set<Socket>();
+  const server = createServer((sock) => {
+    open.add(sock);
+    sock.on('close', () => open.delete(sock));
+    serveSocket(sock, deps);
+  });
+  clients.set(server, open);
+  const listening = new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.once('listening', () => { server.off('error', rej); res(); });
+  });
+  // The bind happens inside listen(): under this umask the socket is never, even briefly, reachable by others.
   const old = process.umask(0o177);
-  try {
-    await new Promise<void>((res, rej) => {
-      server.once('error', rej);
-      server.listen(path, () => { server.off('error', rej); res(); });
-    });
-  } finally {
-    process.umask(old);
-  }
+  try { server.listen(path); } finally { process.umask(old); }
+  await listening;
+  server.on('error', () => { /* after listening: per-connection errors are handled per socket */ });
   chmodSync(path, 0o600);
   return server;
 }
@@ -166,6 +179,7 @@ export async function listenControl(path: string, deps: ControlDeps): Promise<Se
 export function closeControl(server: Server, path: string): Promise<void> {
   return new Promise((res) => {
     server.close(() => res());
+    for (const sock of clients.get(server) ?? []) sock.destroy();
     try { unlinkSync(path); } catch { /* already gone */ }
   });
 }

@@ -4,7 +4,7 @@
 
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
@@ -135,7 +135,12 @@ export async function loadPluginFile(file: string, expectedKind?: PluginKind): P
   }
   const hash = createHash('sha256').update(abs).update(code).digest('hex').slice(0, 16);
   const module = join(cacheDir(), `${basename(abs).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`);
-  if (!existsSync(module)) writeFileSync(module, code, { mode: 0o600 });
+  if (!existsSync(module)) {
+    // Written aside and renamed: a concurrent lvsd (or --check) never imports half a module.
+    const tmp = `${module}.${process.pid}.tmp`;
+    writeFileSync(tmp, code, { mode: 0o600 });
+    renameSync(tmp, module);
+  }
   let mod: { default?: unknown };
   try {
     mod = await import(pathToFileURL(module).href) as { default?: unknown };
