@@ -2,9 +2,14 @@
 // from the registry, and its wire across a config reload.
 
 import { strict as assert } from 'node:assert';
-import { dataPlanePlugins } from '../core/engine/runner.js';
+import { DataPlane, dataPlanePlugins, type DataPlaneConfig } from '../core/engine/runner.js';
+import { buildFrame } from '../core/packet/build.js';
+import { TCP_SYN } from '../core/packet/parse.js';
 import { PluginRegistry } from '../core/plugins/loader.js';
 import { defineClassifier } from '../core/plugin.js';
+import { ServiceTable } from '../core/model/table.js';
+import { builtinScheduler } from '../plugins/schedulers/lib/builtin.js';
+import { DIR_IP, DIR_MAC, GW, GW_MAC, RS1, RS1_MAC, VIP, destSpec, svcSpec } from './engine-harness.js';
 import nat from '../plugins/forwarding/nat.js';
 import dr from '../plugins/forwarding/dr.js';
 import tun from '../plugins/forwarding/tun.js';
@@ -23,5 +28,37 @@ describe('data plane (memory wire)', () => {
     assert.deepEqual(forwarders, [dr, nat, tun]);
     assert.deepEqual(classifiers, [mark7]);
     assert.deepEqual(dataPlanePlugins(new PluginRegistry()), { forwarders: [], classifiers: [] });
+  });
+
+  it('reconfigure: the memory wire follows the new interfaces (added ones take frames, renamed ones name the output)', () => {
+    const table = new ServiceTable({ schedulers: builtinScheduler, ctx: { now: () => 0, randomU32: () => 1, log: () => {} } });
+    const svc = table.addService(svcSpec());
+    assert.ok(svc.ok);
+    assert.ok(table.addDest(svc.value.spec, destSpec(RS1)).ok);
+    const WAN_MAC = '02:00:00:00:00:02';
+    const neighbors = { [RS1]: RS1_MAC, [GW]: GW_MAC };
+    const cfg1: DataPlaneConfig = { interfaces: [{ name: 'eth0', mac: DIR_MAC, addresses: [`${DIR_IP}/24`] }], neighbors, gateways: [GW] };
+    const dp = new DataPlane(table, registry(), cfg1);
+    const syn = (dstMac: string, sport: number): Uint8Array => buildFrame({ dst: dstMac, src: GW_MAC }, { src: '10.1.2.3', dst: VIP },
+      { proto: 'tcp', sport, dport: 80, flags: TCP_SYN, seq: 1, ack: 0 });
+    const wire = dp.wire;
+    wire.inject(syn(DIR_MAC, 1000), 'eth0');
+    dp.poll();
+    assert.deepEqual(wire.take().map((f) => f.ifname), ['eth0']);
+    assert.throws(() => wire.inject(syn(WAN_MAC, 1001), 'wan0'), /no interface wan0/);
+
+    dp.reconfigure(registry(), {
+      interfaces: [{ name: 'lan0', mac: DIR_MAC, addresses: [`${DIR_IP}/24`] }, { name: 'wan0', mac: WAN_MAC, addresses: ['10.9.0.1/24'] }],
+      neighbors, gateways: [GW],
+    });
+    assert.equal(dp.wire, wire, 'the same wire object (holders keep working)');
+    assert.deepEqual(wire.interfaces.map((i) => i.name), ['lan0', 'wan0']);
+    wire.inject(syn(WAN_MAC, 1002), 'wan0');
+    wire.inject(syn(DIR_MAC, 1003), 'lan0');
+    dp.poll();
+    assert.deepEqual(wire.take().map((f) => f.ifname), ['lan0', 'lan0']);
+    assert.throws(() => wire.inject(syn(DIR_MAC, 1004), 'eth0'), /no interface eth0/);
+    assert.deepEqual(dp.engine.dropCounts(), {});
+    dp.stop();
   });
 });

@@ -64,6 +64,8 @@ export class DataPlane {
     this.engine.reconfigure(
       { interfaces: cfg.interfaces, neighbors: cfg.neighbors, gateways: cfg.gateways ?? [] }, forwarders, classifiers,
     );
+    // the engine has a new Net: inject and name frames by its interfaces
+    this.wire.setInterfaces(this.engine.net.ifaces);
   }
 
   now(): number { return performance.now() - this.t0; }

@@ -16,7 +16,7 @@ export type TxMode = 'capture' | 'count';
 
 export class MemoryWire implements PacketIo {
   readonly kind = 'memory' as const;
-  readonly interfaces: readonly IoInterface[];
+  private ifaces: readonly IoInterface[];
   private queue: { frame: Uint8Array; port: number; time: number }[] = [];
   private head = 0;
   private loopFrames: Uint8Array[] | null = null;
@@ -30,7 +30,18 @@ export class MemoryWire implements PacketIo {
   rxFrames = 0;
 
   constructor(interfaces: readonly IoInterface[]) {
-    this.interfaces = interfaces;
+    this.ifaces = interfaces;
+  }
+
+  get interfaces(): readonly IoInterface[] { return this.ifaces; }
+
+  /**
+   * A config reload: the director's interfaces are now these (by port, as the
+   * engine's Net numbers them). Later injections and transmitted frames use
+   * the new names; frames already queued keep their port.
+   */
+  setInterfaces(interfaces: readonly IoInterface[]): void {
+    this.ifaces = interfaces;
   }
 
   private portOf(ifname: string | number): number {
