@@ -67,6 +67,23 @@ describe('stats: rate estimator (connections.md §12)', () => {
     assert.deepEqual([c.cps, c.inpps], [2, 12]);   // (2560+511)>>10, (12800+511)>>10
   });
 
+  it('-Z seen by epoch: traffic after it that outgrows the old totals, with shown rates already 0, still restarts the estimator', () => {
+    const est = new Estimator();
+    const c = new Counters();
+    est.step(c);
+    c.conns += 1; c.inpkts += 1;       // too little to show: rates stay 0
+    est.step(c);
+    assert.deepEqual([c.cps, c.inpps], [0, 0]);
+    assert.equal(est.scaled(c)[0], 128);
+    const epoch = c.epoch;
+    c.zero();
+    assert.equal(c.epoch, epoch + 1);
+    c.conns += 5; c.inpkts += 5;       // above the old totals before the tick: nothing went down, no rate changed
+    est.step(c);
+    // restarted: all 5 are this period's, from internal rate 0 (not 128 + (4·512 − 128)/4 = 608)
+    assert.deepEqual(est.scaled(c).slice(0, 2), [5 * 512 / 4, 5 * 512 / 4]);
+  });
+
   it('through the engine: one tick every 2 s of the virtual clock, for global, service and real server', () => {
     const lab = new Lab();
     const svc = lab.service({ protocol: 'udp', port: 53 }, [destSpec(RS1, { port: 53 })]);

@@ -15,7 +15,10 @@ import type { SchedContext, SchedDest, SchedService, SchedulerPlugin } from '../
 export class Counters {
   conns = 0; inpkts = 0; outpkts = 0; inbytes = 0; outbytes = 0;
   cps = 0; inpps = 0; outpps = 0; inbps = 0; outbps = 0;
+  /** Bumped by every zero() (`-Z`): the rate estimator restarts when it sees a new epoch. */
+  epoch = 0;
   zero(): void {
+    this.epoch++;
     this.conns = this.inpkts = this.outpkts = this.inbytes = this.outbytes = 0;
     this.cps = this.inpps = this.outpps = this.inbps = this.outbps = 0;
   }

@@ -8,8 +8,10 @@ import type { Counters, ServiceTable } from '../model/table.js';
 export const EST_INTERVAL_MS = 2000;
 
 // per stats object: last conns, inpkts, outpkts, inbytes, outbytes; then the
-// five internal (scaled) rates; then the five displayed rates last written
-const N = 15;
+// five internal (scaled) rates; then the five displayed rates last written;
+// then the Counters epoch last seen (a new one means a -Z)
+const N = 16;
+const EPOCH = 15;
 
 /** Signed arithmetic shift right by 2 (floor division by 4), as the kernel's s64 `>>= 2`. */
 const asr2 = (x: number): number => Math.floor(x / 4);
@@ -26,6 +28,7 @@ export class Estimator {
     let s = this.st.get(c);
     if (!s) {
       s = new Float64Array(N);
+      s[EPOCH] = c.epoch;
       this.st.set(c, s);
     }
     return s;
@@ -38,6 +41,7 @@ export class Estimator {
       const s = new Float64Array(N);
       s[0] = c.conns; s[1] = c.inpkts; s[2] = c.outpkts; s[3] = c.inbytes; s[4] = c.outbytes;
       s[10] = c.cps; s[11] = c.inpps; s[12] = c.outpps; s[13] = c.inbps; s[14] = c.outbps;
+      s[EPOCH] = c.epoch;
       this.st.set(c, s);
     };
     base(table.total);
@@ -52,10 +56,11 @@ export class Estimator {
     const s = this.state(c);
     // -Z zeroes the totals and the shown rates: restart with rates at 0 from the totals
     // of that moment, 0 (ip_vs_zero_estimator): traffic since the -Z counts at this tick.
-    const zeroed = c.conns < s[0]! || c.inpkts < s[1]! || c.outpkts < s[2]! || c.inbytes < s[3]! || c.outbytes < s[4]!
-      || (c.cps !== s[10] || c.inpps !== s[11] || c.outpps !== s[12] || c.inbps !== s[13] || c.outbps !== s[14]);
-    if (zeroed) {
+    // Counters.zero() bumps the epoch: told, not guessed from totals going down
+    // (traffic after the -Z can outgrow the old totals before the tick).
+    if (c.epoch !== s[EPOCH]) {
       s.fill(0);
+      s[EPOCH] = c.epoch;
       c.cps = c.inpps = c.outpps = c.inbps = c.outbps = 0;
     }
     const cur = [c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes];
