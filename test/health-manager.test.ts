@@ -10,14 +10,16 @@ import { applyPlan, formatPlan, planDiff } from '../core/config/diff.js';
 import { validateConfig, type DesiredState } from '../core/config/schema.js';
 import { handleRequest } from '../core/control/server.js';
 import { parseRequest } from '../core/control/validate.js';
+import { CheckRunner } from '../core/health/checker.js';
 import { VirtualClock } from '../core/health/clock.js';
 import { formatHealthListing } from '../core/health/format.js';
 import { HealthManager } from '../core/health/manager.js';
+import type { CheckerSettings } from '../core/health/types.js';
 import { healthIssues } from '../core/health/validate.js';
 import { ScheduleRunner, type CronSource } from '../core/schedule/runner.js';
 import { ServiceTable } from '../core/model/table.js';
 import type { ServiceKey } from '../core/model/types.js';
-import { defineHealthCheck, defineScheduler, type HealthResult } from '../core/plugin.js';
+import { defineHealthCheck, defineScheduler, type HealthCheckPlugin, type HealthResult, type HealthTarget } from '../core/plugin.js';
 import { PluginRegistry } from '../core/plugins/loader.js';
 import tcpPlugin from '../plugins/health/tcp.js';
 
@@ -443,5 +445,34 @@ describe('health manager (virtual clock)', () => {
     assert.deepEqual(h.reals(), ['1:0']);
     assert.ok(h.events.includes('health 127.0.0.1 down refused: connect to [127.0.0.1]:tcp:' + port + ': connection refused'), h.events.join('\n'));
     h.health.stop();
+  });
+});
+
+describe('checker faults (virtual clock)', () => {
+  const settings = (extra: Partial<CheckerSettings> = {}): CheckerSettings => ({
+    check: 'x', interval: 2, timeout: 1, retry: 0, delayBeforeRetry: 1, warmup: 0, alpha: false, rise: 1, fall: 1,
+    jitter: 0, logAllFailures: false, fastRecovery: false, options: {}, path: 'services[0].health', ...extra,
+  });
+  const target: HealthTarget = { family: 'inet', addr: '192.168.10.8', port: 80, protocol: 'tcp', weight: 1, label: '[192.168.10.8]:tcp:80' };
+
+  it('a throwing onVerdict (a scheduler hook in a table operation) is reported and the checker keeps its schedule', async () => {
+    const clock = new VirtualClock(0);
+    let n = 0;
+    const plugin = defineHealthCheck({ name: 'x', options: () => ({ ok: true, value: {} }), check: async (): Promise<HealthResult> => (++n % 2 === 0 ? { ok: true } : { ok: false, failure: 'refused', reason: 'refused' }) });
+    const errors: string[] = [];
+    const verdicts: boolean[] = [];
+    const c = new CheckRunner(settings(), plugin as HealthCheckPlugin<unknown>, {}, target, {
+      clock, random: () => 0, onAttempt: () => {},
+      onVerdict: (_c, v) => { verdicts.push(v.up); throw new Error('scheduler hook failed'); },
+      onError: (_c, what, e) => errors.push(`${what}: ${(e as Error).message}`),
+    }, { startup: true, up: true });
+    c.start();
+    await clock.advance(1000);              // first attempt at 1 s
+    await clock.advance(2000);              // and every interval after, despite the throws
+    await clock.advance(2000);
+    assert.equal(n, 3);
+    assert.deepEqual(verdicts, [false, true, false]);
+    assert.deepEqual(errors, ['onVerdict: scheduler hook failed', 'onVerdict: scheduler hook failed', 'onVerdict: scheduler hook failed']);
+    c.stop();
   });
 });

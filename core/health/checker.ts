@@ -29,6 +29,11 @@ export interface CheckerDeps {
   onAttempt(c: CheckRunner, r: HealthResult): void;
   /** Every verdict, changed or not (a dynamic weight may change without a state change). */
   onVerdict(c: CheckRunner, v: Verdict): void;
+  /**
+   * A throw from onAttempt/onVerdict (table operations run scheduler hooks),
+   * or any other fault of an attempt. The checker logs it and keeps running.
+   */
+  onError?(c: CheckRunner, what: string, e: unknown): void;
 }
 
 /** The timing a checker runs with, after plugin defaults (seconds). */
@@ -116,7 +121,21 @@ export class CheckRunner {
 
   private schedule(seconds: number): void {
     if (this.stopped) return;
-    this.timer = this.deps.clock.setTimeout(() => { this.timer = null; this.inflight = this.attempt(); }, seconds * 1000);
+    this.timer = this.deps.clock.setTimeout(() => {
+      this.timer = null;
+      const p: Promise<void> = this.attempt().catch((e: unknown) => {
+        // attempt() guards its callbacks; this is the last resort so that a
+        // checker is never left without a next attempt.
+        this.fault('attempt', e);
+        if (this.inflight === p) this.inflight = null;
+        if (!this.timer) this.schedule(this.spread(this.timing.interval));
+      });
+      this.inflight = p;
+    }, seconds * 1000);
+  }
+
+  private fault(what: string, e: unknown): void {
+    try { this.deps.onError?.(this, what, e); } catch { /* a logger must not stop the checker */ }
   }
 
   private spread(seconds: number): number {
@@ -145,7 +164,7 @@ export class CheckRunner {
     this.runs++;
     this.last = r.ok ? (r.detail ? `ok: ${r.detail}` : 'ok') : `${r.failure}: ${r.reason}`;
     if (!r.ok) this.lastFailure = r.failure;
-    this.deps.onAttempt(this, r);
+    try { this.deps.onAttempt(this, r); } catch (e) { this.fault('onAttempt', e); }
     if (this.steps > 1) this.afterStep(r); else this.afterAttempt(r);
   }
 
@@ -222,6 +241,11 @@ export class CheckRunner {
     }
     if (!r.ok && !this.up) this.reason = `${r.failure}: ${r.reason}`;
     if (this.up) this.reason = '';
-    this.deps.onVerdict(this, { up: this.up, changed: first || was !== this.up, first, retries, result: r });
+    try {
+      this.deps.onVerdict(this, { up: this.up, changed: first || was !== this.up, first, retries, result: r });
+    } catch (e) {
+      // The caller schedules the next attempt after this returns.
+      this.fault('onVerdict', e);
+    }
   }
 }

@@ -299,6 +299,7 @@ export class HealthManager {
         clock: this.clock, random: this.random,
         onAttempt: (cr, r) => this.onAttempt(st, rs, cr, r),
         onVerdict: (cr, v) => this.onVerdict(st, rs, cr, v),
+        onError: (cr, what, e) => this.log.error(`${k.path}: ${cr.plugin.name} check of ${cr.target.label} (VS ${vsLabel(st.key)}): ${what} threw: ${e instanceof Error ? e.message : String(e)}`),
       }, { startup: init.startup, up: init.up ?? !k.alpha });
       rs.checkers.push(c);
       if (!this.stopped) c.start();
