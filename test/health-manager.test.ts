@@ -10,7 +10,7 @@ import { applyPlan, formatPlan, planDiff } from '../core/config/diff.js';
 import { validateConfig, type DesiredState } from '../core/config/schema.js';
 import { handleRequest } from '../core/control/server.js';
 import { parseRequest } from '../core/control/validate.js';
-import { CheckRunner } from '../core/health/checker.js';
+import { ABORT_GRACE_S, CheckRunner } from '../core/health/checker.js';
 import { VirtualClock } from '../core/health/clock.js';
 import { formatHealthListing } from '../core/health/format.js';
 import { HealthManager } from '../core/health/manager.js';
@@ -474,5 +474,36 @@ describe('checker faults (virtual clock)', () => {
     assert.deepEqual(verdicts, [false, true, false]);
     assert.deepEqual(errors, ['onVerdict: scheduler hook failed', 'onVerdict: scheduler hook failed', 'onVerdict: scheduler hook failed']);
     c.stop();
+  });
+
+  it('a plugin that never settles loses to the timeout and the real keeps being checked', async () => {
+    const h = new Harness();
+    // A never-settling check never goes idle: let the clock only run pending callbacks.
+    h.clock.settle = () => new Promise((r) => setImmediate(r));
+    let started = 0;
+    h.reg.add({ plugin: defineHealthCheck({ name: 'hang', options: () => ({ ok: true, value: {} }), check: () => { started++; return new Promise<HealthResult>(() => {}); } }), file: 'hang.ts', module: 'hang.mjs' });
+    h.load({ services: [svc([real(8)], { health: { check: 'hang', interval: 2, timeout: 1, retry: 0, warmup: 0 } })] });
+    await h.tick(1);                        // first attempt starts
+    assert.equal(started, 1);
+    await h.tick(1 + ABORT_GRACE_S);         // aborted at its timeout, still pending after the grace: a timeout
+    assert.deepEqual(h.reals(), []);
+    assert.ok(h.events.includes('health 192.168.10.8 down timeout: no answer within 1 s'), h.events.join('\n'));
+    await h.tick(2);                        // rescheduled: the next attempt runs
+    assert.equal(started, 2);
+    await h.tick(1 + ABORT_GRACE_S + 2);
+    assert.equal(started, 3);
+    h.health.stop();
+  });
+
+  it('a plugin that answers its abort within the grace decides the result itself (udp: silence is success)', async () => {
+    const h = new Harness();
+    h.clock.settle = () => new Promise((r) => setImmediate(r));   // the check waits for the clock's abort
+    h.reg.add({ plugin: defineHealthCheck({ name: 'quiet', options: () => ({ ok: true, value: {} }),
+      check: (_t, _o, ctx) => new Promise<HealthResult>((r) => ctx.signal.addEventListener('abort', () => r({ ok: true, detail: 'silence' }))) }), file: 'q.ts', module: 'q.mjs' });
+    h.load({ services: [svc([real(8)], { health: { check: 'quiet', interval: 2, timeout: 1, retry: 0, warmup: 0 } })] });
+    await h.tick(2 + ABORT_GRACE_S + 2);
+    assert.deepEqual(h.reals(), ['8:1']);
+    assert.ok(!h.events.some((e) => e.includes('down')), h.events.join('\n'));
+    h.health.stop();
   });
 });

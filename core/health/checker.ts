@@ -36,6 +36,13 @@ export interface CheckerDeps {
   onError?(c: CheckRunner, what: string, e: unknown): void;
 }
 
+/**
+ * How long a plugin gets after its signal is aborted at the timeout to settle
+ * on its own (tcp/udp/http answer at once: udp's "silence is success" comes
+ * from this); a plugin still pending then loses and the attempt is a timeout.
+ */
+export const ABORT_GRACE_S = 1;
+
 /** The timing a checker runs with, after plugin defaults (seconds). */
 export interface Timing {
   interval: number;
@@ -146,19 +153,27 @@ export class CheckRunner {
   private async attempt(): Promise<void> {
     const ctrl = new AbortController();
     this.ctrl = ctrl;
-    let timedOut = false;
-    const t = this.deps.clock.setTimeout(() => { timedOut = true; ctrl.abort(); }, this.timing.timeout * 1000);
-    let r: HealthResult;
-    try {
-      r = await this.plugin.check(this.target, this.options, {
-        signal: ctrl.signal, timeout: this.timing.timeout, step: this.step, state: this.state,
-      });
-    } catch (e) {
-      r = { ok: false, failure: 'error', reason: (e as Error).message };
-    }
-    this.deps.clock.clearTimeout(t);
+    const { timeout } = this.timing;
+    const timedOut: HealthResult = { ok: false, failure: 'timeout', reason: `no answer within ${timeout} s` };
+    let aborted = false;
+    let t: TimerHandle | null = null;
+    // The plugin races the timer: at the timeout its signal is aborted, and if
+    // it has not settled ABORT_GRACE_S later (a plugin that ignores the signal
+    // and never settles), the timer wins and the attempt is a timeout.
+    const timer = new Promise<HealthResult>((resolve) => {
+      t = this.deps.clock.setTimeout(() => {
+        aborted = true;
+        ctrl.abort();
+        t = this.deps.clock.setTimeout(() => { t = null; resolve(timedOut); }, ABORT_GRACE_S * 1000);
+      }, timeout * 1000);
+    });
+    const check = (async (): Promise<HealthResult> => this.plugin.check(this.target, this.options, {
+      signal: ctrl.signal, timeout, step: this.step, state: this.state,
+    }))().catch((e: unknown): HealthResult => ({ ok: false, failure: 'error', reason: e instanceof Error ? e.message : String(e) }));
+    let r = await Promise.race([check, timer]);
+    if (t) this.deps.clock.clearTimeout(t);
     this.ctrl = null;
-    if (timedOut && !r.ok && r.failure !== 'timeout') r = { ok: false, failure: 'timeout', reason: `no answer within ${this.timing.timeout} s` };
+    if (aborted && !r.ok && r.failure !== 'timeout') r = timedOut;
     this.inflight = null;
     if (this.stopped) return;
     this.runs++;
