@@ -20,6 +20,15 @@ describe('plugin loader', () => {
     });
   });
 
+  it('refuses a second forwarder for a method, naming both files', async () => {
+    await assert.rejects(loadPlugins([fx('fwddup')]), (e: Error) => {
+      assert.ok(e instanceof PluginError);
+      assert.match(e.message,
+        /fwddup\/forwarding\/nat2\.ts: a forwarder for method masq is already loaded from .*plugins\/forwarding\/nat\.ts$/);
+      return true;
+    });
+  });
+
   it('refuses a plugin of the wrong kind for its folder', async () => {
     await assert.rejects(loadPlugins([fx('badkind')], { builtin: false }),
       /it is a health plugin but sits in the schedulers folder/);

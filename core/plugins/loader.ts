@@ -175,15 +175,29 @@ export function pluginFilesIn(dir: string): { file: string; kind?: PluginKind }[
   return out;
 }
 
-/** Loads the built-in plugins and every extra folder into one registry; the first error wins. */
+/**
+ * Loads the built-in plugins and every extra folder into one registry; the first error wins.
+ * The engine keeps one forwarder per method, so a second one for a method is refused.
+ */
 export async function loadPlugins(extraDirs: readonly string[], opts: { builtin?: boolean } = {}): Promise<PluginRegistry> {
   const reg = new PluginRegistry();
+  const byMethod = new Map<string, string>();
   const dirs = [...(opts.builtin === false ? [] : [BUILTIN_PLUGIN_DIR]), ...extraDirs.map((d) => resolve(d))];
   for (const dir of dirs) {
     if (dir !== BUILTIN_PLUGIN_DIR && (!existsSync(dir) || !statSync(dir).isDirectory())) {
       throw new PluginError(dir, 'is not a folder');
     }
-    for (const { file, kind } of pluginFilesIn(dir)) reg.add(await loadPluginFile(file, kind));
+    for (const { file, kind } of pluginFilesIn(dir)) {
+      const p = await loadPluginFile(file, kind);
+      reg.add(p);
+      if (p.plugin.kind === 'forwarder') {
+        const prev = byMethod.get(p.plugin.method);
+        if (prev !== undefined) {
+          throw new PluginError(p.file, `a forwarder for method ${p.plugin.method} is already loaded from ${prev}`);
+        }
+        byMethod.set(p.plugin.method, p.file);
+      }
+    }
   }
   return reg;
 }
