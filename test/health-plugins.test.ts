@@ -22,6 +22,7 @@ import smtp from '../plugins/health/smtp.js';
 import ping from '../plugins/health/ping.js';
 import exec from '../plugins/health/exec.js';
 import { buildRequest } from '../plugins/health/lib/http.js';
+import { runProgram } from '../core/health/script.js';
 
 const LO = '127.0.0.1';
 const target = (port: number, extra: Partial<HealthTarget> = {}): HealthTarget =>
@@ -281,6 +282,14 @@ describe('health checkers against local servers', function () {
       assert.equal(f.failure, 'timeout');
       assert.equal(fail(await run(exec, target(80), { command: join(dir, 'nope.sh') })).failure, 'error');
       assert.equal((await run(exec, target(80), { command: `${script('args.sh', '[ "$1" = "a b" ] && [ "$LVSD_REAL_PORT" = 80 ]')} "a b"` })).ok, true);
+    });
+    it('a program that cannot even be spawned (NUL in an argument) resolves with an error, never throws', async () => {
+      const r = await runProgram(['/bin/true', 'a\0b']);
+      assert.equal(r.status, null);
+      assert.equal(r.timedOut, false);
+      assert.match(r.error ?? '', /null bytes|\\0|NUL/i);
+      const f = fail(await run(exec, target(80), { command: ['/bin/true', 'a\0b'] }));
+      assert.equal(f.failure, 'error');
     });
   });
 });

@@ -673,8 +673,11 @@ export class HealthManager {
 
   private run(argv: string[], why: string): void {
     if (this.deps.runScript) { this.deps.runScript(argv, why); return; }
-    void runProgram(argv).then((r) => {
+    runProgram(argv).then((r) => {
       if (r.error || r.status !== 0) this.log.warn(`${why}: ${argv.join(' ')} ${r.error ?? `exited with status ${r.status ?? r.signal}`}`);
+    }, (e: unknown) => {
+      // runProgram resolves with an error result; this only guards against a future regression.
+      this.log.warn(`${why}: ${argv.join(' ')} ${e instanceof Error ? e.message : String(e)}`);
     });
   }
 

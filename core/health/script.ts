@@ -40,7 +40,8 @@ export interface RunResult {
 }
 
 /**
- * Runs argv; at `signal` abort it is sent SIGTERM, and SIGKILL `killGraceMs`
+ * Runs argv; never throws or rejects (a program that cannot start resolves
+ * with `error`). At `signal` abort it is sent SIGTERM, and SIGKILL `killGraceMs`
  * later if still alive (keepalived's misc_timeout handling).
  */
 export function runProgram(argv: string[], opts: { signal?: AbortSignal; killGraceMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
@@ -48,7 +49,15 @@ export function runProgram(argv: string[], opts: { signal?: AbortSignal; killGra
     let timedOut = false;
     let settled = false;
     const done = (r: RunResult): void => { if (!settled) { settled = true; resolve(r); } };
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', env: opts.env ?? process.env });
+    let child: ReturnType<typeof spawn>;
+    try {
+      // spawn throws synchronously on some bad input (a NUL byte in an
+      // argument, an invalid env): a result like ENOENT's, never a throw.
+      child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', env: opts.env ?? process.env });
+    } catch (e) {
+      done({ status: null, signal: null, error: e instanceof Error ? e.message : String(e), timedOut: false });
+      return;
+    }
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
       timedOut = true;
