@@ -130,6 +130,22 @@ describe('daemon', function () {
     assert.equal((svc.schedState as { ticks: number }).ticks, 1);
   });
 
+  it('survives a plugin hook that throws during a reload, rolling the reload back', async () => {
+    const file = writeConfig(dir, { '192.168.1.1': 1 });
+    const useThrowing = () => writeFileSync(file, readFileSync(file, 'utf8').replace("'rr'", "'throwing'"));
+    useThrowing();
+    daemon = new Daemon({
+      configFile: file, socket: join(dir, 'lvsd.sock'), io: 'memory', pluginDirs: [fx('throwing')],
+      log: createLogger('error', (l) => { lines.push(l); }), watchDebounceMs: 60_000,
+    });
+    await daemon.start();
+    writeConfig(dir, { '192.168.1.1': 3, '192.168.1.66': 1 });
+    useThrowing();
+    assert.equal(await daemon.reload(), false);
+    assert.deepEqual(reals(), ['192.168.1.1:1']);
+    assert.ok(lines.some((l) => /boom in addDest/.test(l)), lines.join(''));
+  });
+
   it('refuses to start on a config naming an unknown scheduler', async () => {
     const file = writeConfig(dir, { '192.168.1.1': 1 });
     writeFileSync(file, readFileSync(file, 'utf8').replace("'rr'", "'nosuch'"));

@@ -122,6 +122,29 @@ describe('service table (kernel rules)', () => {
     assert.equal(t.find(svc())!.dests.length, 2);
   });
 
+  it('undoes its own change when a scheduler hook throws, failing with EINVAL', () => {
+    const flaky = defineScheduler({
+      name: 'flaky', init: () => ({ adds: 0 }),
+      addDest: (_s, st, d) => { if (d.addr === '192.168.0.66') throw new Error('boom'); st.adds++; },
+      updDest: (_s, _st, d) => { if (d.weight === 66) throw new Error('boom'); },
+      delDest: (_s, _st, d) => { if (d.addr === '192.168.0.2') throw new Error('boom'); },
+      schedule: (svc) => svc.dests[0] ?? null,
+    });
+    const t = new ServiceTable({ schedulers: (n) => (n === 'flaky' ? flaky : undefined), ctx: { now: () => 0, randomU32: () => 0, log: () => {} } });
+    t.addService(svc({ scheduler: 'flaky' }));
+    t.addDest(svc(), dest('192.168.0.1'));
+    t.addDest(svc(), dest('192.168.0.2'));
+    const list = () => t.find(svc())!.dests.map((d) => `${d.addr}:${d.weight}`);
+    const r1 = t.addDest(svc(), dest('192.168.0.66'));
+    assert.ok(!r1.ok && r1.error.errno === 'EINVAL' && /addDest hook failed: boom/.test(r1.error.message));
+    assert.deepEqual(list(), ['192.168.0.2:1', '192.168.0.1:1']);
+    assert.equal(t.editDest(svc(), dest('192.168.0.1', { weight: 66 })).ok, false);
+    assert.deepEqual(list(), ['192.168.0.2:1', '192.168.0.1:1']);
+    assert.equal(t.deleteDest(svc(), dest('192.168.0.2')).ok, false);
+    assert.deepEqual(list(), ['192.168.0.2:1', '192.168.0.1:1']);
+    assert.ok(t.addDest(svc(), dest('192.168.0.3')).ok, 'the table still works after');
+  });
+
   it('runs sync daemons as the kernel does', () => {
     const t = newTable(['eth0', 'sync0']);
     const base = { mcastIfn: 'eth0', syncid: 0, maxlen: 0, group: '224.0.0.81', port: 8848, ttl: 1 };

@@ -430,6 +430,18 @@ function precheck(table: ServiceTable, plan: Plan): { action: PlanAction; error:
 }
 
 /** Applies the plan to the live table, all or nothing. */
+/**
+ * Runs a table step; an exception (operator plugin code runs inside table
+ * operations: scheduler hooks) becomes a failed step, so the plan rolls back.
+ */
+function guarded<T extends { ok: boolean }>(f: () => T): T | { ok: false; error: TableError } {
+  try {
+    return f();
+  } catch (e) {
+    return { ok: false, error: new TableError('EINVAL', `a plugin hook threw: ${(e as Error).message}`) };
+  }
+}
+
 export function applyPlan(table: ServiceTable, plan: Plan): ApplyResult {
   const pre = precheck(table, plan);
   if (pre) return { ok: false, error: `${failure(pre.action, pre.error)}; nothing was changed` };
@@ -437,11 +449,11 @@ export function applyPlan(table: ServiceTable, plan: Plan): ApplyResult {
   const skipped: string[] = [];
   const counts = { added: 0, edited: 0, removed: 0 };
   for (const a of plan.actions) {
-    const step = applyOne(table, a);
+    const step = guarded(() => applyOne(table, a));
     if (!step.ok) {
       const broken: string[] = [];
       for (const u of undo.reverse()) {
-        const r = u();
+        const r = guarded(u);
         if (!r.ok) broken.push(r.error.message);
       }
       const after = broken.length

@@ -212,7 +212,9 @@ export class ServiceTable {
     if (!sched.ok) return sched;
     if (this.find(spec)) return fail('EEXIST', `service ${serviceKeyText(spec)} already exists`);
     const svc = new Service(spec, sched.value);
-    if (svc.sched) svc.schedState = svc.sched.init(svc, this.opts.ctx);
+    const st = this.initState(svc, svc.sched);
+    if (!st.ok) return st;
+    svc.schedState = st.value;
     this.services.push(svc);
     return ok(svc);
   }
@@ -222,12 +224,20 @@ export class ServiceTable {
     const sched = this.checkServiceSpec(spec);
     if (!svc) return fail('ESRCH', `no service ${serviceKeyText(spec)}`);
     if (!sched.ok) return sched;
-    const changed = svc.sched !== sched.value;
-    if (changed && svc.sched?.done) svc.sched.done(svc, svc.schedState, this.opts.ctx);
+    const before = svc.spec;
     svc.spec = { ...spec };
-    if (changed) {
+    if (svc.sched !== sched.value) {
+      // Kernel order: unbind the old scheduler, then bind the new one. If the
+      // new one's init throws, the old one is bound again with fresh state.
+      this.doneState(svc);
+      const st = this.initState(svc, sched.value);
+      if (!st.ok) {
+        svc.spec = before;
+        this.rebuildState(svc);
+        return st;
+      }
       svc.sched = sched.value;
-      svc.schedState = svc.sched ? svc.sched.init(svc, this.opts.ctx) : undefined;
+      svc.schedState = st.value;
     }
     return ok(svc);
   }
@@ -235,7 +245,7 @@ export class ServiceTable {
   deleteService(k: ServiceKey): Result<Service> {
     const svc = this.find(k);
     if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
-    if (svc.sched?.done) svc.sched.done(svc, svc.schedState, this.opts.ctx);
+    this.doneState(svc);
     this.services = this.services.filter((s) => s !== svc);
     this.trash = this.trash.filter((t) => t.svc !== svc);
     for (const d of svc.dests) { d.available = false; d.loadWatch = null; }
@@ -250,9 +260,11 @@ export class ServiceTable {
     for (const svc of this.services) {
       const r = this.lookupScheduler(svc.spec.scheduler);
       if (!r.ok || r.value === svc.sched) continue;
-      if (svc.sched?.done) svc.sched.done(svc, svc.schedState, this.opts.ctx);
+      const st = this.initState(svc, r.value);
+      if (!st.ok) continue;                 // the new code cannot start: the old keeps running
+      this.doneState(svc);
       svc.sched = r.value;
-      svc.schedState = svc.sched ? svc.sched.init(svc, this.opts.ctx) : undefined;
+      svc.schedState = st.value;
     }
   }
 
@@ -299,17 +311,28 @@ export class ServiceTable {
     const ti = this.trash.findIndex((t) => t.svc === svc && t.dest.family === spec.family
       && t.dest.addr === spec.addr && t.dest.port === spec.port);
     let dest: Dest;
-    if (ti >= 0) {
-      dest = this.trash[ti]!.dest;
-      this.trash.splice(ti, 1);
+    const revived = ti >= 0 ? this.trash.splice(ti, 1)[0]! : null;
+    if (revived) {
+      dest = revived.dest;
       dest.available = true;
     } else {
       dest = new Dest(spec);
     }
+    const saved = { spec: dest.spec, lastWeight: dest.lastWeight };
     this.updateDest(dest, spec, true);
     svc.dests.unshift(dest);
     this.watchLoad(svc, dest);
-    if (svc.sched?.addDest) svc.sched.addDest(svc, svc.schedState, dest, this.opts.ctx);
+    const h = this.hook(svc, 'addDest', (p) => p.addDest?.(svc, svc.schedState, dest, this.opts.ctx));
+    if (!h.ok) {
+      svc.dests.shift();
+      dest.loadWatch = null;
+      dest.available = false;
+      dest.spec = saved.spec;
+      dest.lastWeight = saved.lastWeight;
+      if (revived) this.trash.push(revived);
+      this.rebuildState(svc);
+      return h;
+    }
     return ok(dest);
   }
 
@@ -327,8 +350,16 @@ export class ServiceTable {
     if (!chk.ok) return chk;
     const dest = svc.findDest(spec);
     if (!dest) return fail('ENOENT', `no real server ${destKeyText(spec)}`);
+    const saved = { spec: dest.spec, lastWeight: dest.lastWeight, overloaded: dest.overloaded };
     this.updateDest(dest, spec, false);
-    if (svc.sched?.updDest) svc.sched.updDest(svc, svc.schedState, dest, this.opts.ctx);
+    const h = this.hook(svc, 'updDest', (p) => p.updDest?.(svc, svc.schedState, dest, this.opts.ctx));
+    if (!h.ok) {
+      dest.spec = saved.spec;
+      dest.lastWeight = saved.lastWeight;
+      dest.overloaded = saved.overloaded;
+      this.rebuildState(svc);
+      return h;
+    }
     return ok(dest);
   }
 
@@ -337,13 +368,49 @@ export class ServiceTable {
     if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
     const dest = svc.findDest(dk);
     if (!dest) return fail('ENOENT', `no real server ${destKeyText(dk)}`);
-    svc.dests = svc.dests.filter((d) => d !== dest);
+    const at = svc.dests.indexOf(dest);
+    svc.dests.splice(at, 1);
     dest.available = false;
     dest.loadWatch = null;
     dest.idleSince = 0;
+    const h = this.hook(svc, 'delDest', (p) => p.delDest?.(svc, svc.schedState, dest, this.opts.ctx));
+    if (!h.ok) {
+      svc.dests.splice(at, 0, dest);
+      dest.available = true;
+      this.watchLoad(svc, dest);
+      this.rebuildState(svc);
+      return h;
+    }
     this.trash.push({ svc, dest });
-    if (svc.sched?.delDest) svc.sched.delDest(svc, svc.schedState, dest, this.opts.ctx);
     return ok(dest);
+  }
+
+  // Scheduler plugins are operator code: a hook that throws must not leave the
+  // table and the scheduler disagreeing. The table undoes its own change and
+  // the operation fails with EINVAL; the scheduler state is rebuilt from scratch.
+
+  private hook(svc: Service, what: string, f: (p: SchedulerPlugin<unknown>) => void): Result<void> {
+    if (!svc.sched) return ok(undefined);
+    try { f(svc.sched); return ok(undefined); } catch (e) {
+      return fail('EINVAL', `scheduler ${svc.sched.name}: ${what} hook failed: ${(e as Error).message}`);
+    }
+  }
+
+  private initState(svc: Service, sched: SchedulerPlugin<unknown> | null): Result<unknown> {
+    if (!sched) return ok(undefined);
+    try { return ok(sched.init(svc, this.opts.ctx)); } catch (e) {
+      return fail('EINVAL', `scheduler ${sched.name}: init hook failed: ${(e as Error).message}`);
+    }
+  }
+
+  private doneState(svc: Service): void {
+    try { svc.sched?.done?.(svc, svc.schedState, this.opts.ctx); } catch { /* its state is dropped anyway */ }
+  }
+
+  /** After a failed hook: state rebuilt from the service as it now is (kept as is if init fails too). */
+  private rebuildState(svc: Service): void {
+    const st = this.initState(svc, svc.sched);
+    if (st.ok) svc.schedState = st.value;
   }
 
   /** Passes a linked dest's counter/OVERLOAD changes to its service's scheduler. */
