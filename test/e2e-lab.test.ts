@@ -129,8 +129,10 @@ function statsRows(text: string): Map<string, number[]> {
     const during = await run;
     const total = Object.values(during).reduce((a, b) => a + b, 0);
     assert.equal(total, 300);
-    // a request in flight to the removed server may be lost (expire_nodest_conn=0 drops its packets, as IPVS does)
-    assert.ok(during.errors! <= 2, JSON.stringify(during));
+    // A request in flight to the removed server may be lost (expire_nodest_conn=0 drops its packets, as IPVS
+    // does): up to the client's 2 concurrent requests, plus one each worker may still have scheduled to it in
+    // the moment before the removal reached its replica of the table (seen under load on a 2-core CI machine).
+    assert.ok(during.errors! <= 4, JSON.stringify(during));
     await sleep(400);
     assert.deepEqual(lab.http(`http://${VIP.nat}/`, 12, 2), { rs1: 12, errors: 0 });
     const list = lab.lvsadm('-L', '-n');
