@@ -430,6 +430,23 @@ describe('health manager (virtual clock)', () => {
     assert.deepEqual(r.errors.map((e) => e.path).sort(), ['services[0].hysteresis']);
   });
 
+  it('a plugin whose options() throws is a config error naming the plugin and the checker path, not an exception', async () => {
+    const h = new Harness();
+    h.reg.add({ plugin: defineHealthCheck({ name: 'boom', options: () => { throw new Error('exploded'); }, check: async () => ({ ok: true }) }), file: 'boom.ts', module: 'boom.mjs' });
+    const d = desired({ services: [svc([real(8), real(9, { health: { check: 'fake' } })], { health: { check: 'boom', interval: 1 } })] });
+    const issues = healthIssues(d, h.reg);
+    assert.deepEqual(issues.map((i) => i.path), ['services[0].health']);
+    assert.match(issues[0]!.message, /health check plugin "boom" failed to validate its options: exploded/);
+    // The manager (a reload that skipped validation) logs it and leaves that real unchecked.
+    const r = applyPlan(h.table, h.health.adjustPlan(planDiff(null, d), d));
+    if (!r.ok) assert.fail(r.error);
+    h.health.apply(d, null);
+    assert.ok(h.lines.some((l) => /^ERROR services\[0\]\.health: health check plugin "boom" failed to validate its options: exploded$/.test(l)), h.lines.join('\n'));
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+    h.health.stop();
+  });
+
   it('checks a real TCP listener end to end on the virtual clock', async () => {
     const srv = createServer((c) => c.destroy());
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));

@@ -33,6 +33,7 @@ import type { PluginRegistry } from '../plugins/loader.js';
 import { CheckRunner, type Verdict } from './checker.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { runProgram } from './script.js';
+import { pluginOptions } from './validate.js';
 import type {
   CheckerSettings, Lifecycle, LifecycleOp, RealHealthSettings, RealHealthView, ServiceHealthSettings,
   ServiceHealthView,
@@ -293,7 +294,7 @@ export class HealthManager {
     for (const k of rs.settings.checkers) {
       const plugin = reg.get('health', k.check)?.plugin as HealthCheckPlugin<unknown> | undefined;
       if (!plugin) { this.log.error(`${k.path}: no health check plugin "${k.check}"; ${destKeyText(rs.spec)} is not checked`); continue; }
-      const o = plugin.options(k.options);
+      const o = pluginOptions(plugin, k.options);
       if (!o.ok) { this.log.error(`${k.path}${o.field ? `.${o.field}` : ''}: ${o.error}`); continue; }
       const c = new CheckRunner(k, plugin, o.value, this.target(st, rs, k), {
         clock: this.clock, random: this.random,
