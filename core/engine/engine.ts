@@ -172,9 +172,14 @@ export class Engine {
   private xmit: Xmit;
   private readonly cliLink: FwdLink = Net.link();
   private readonly tk = new Int32Array(3);
-  // real servers by handle (the conn table stores handles)
-  private readonly hInfo: DestInfo[] = [];
+  // Real servers by handle (the conn table stores handles). A handle is freed
+  // (null, its number on hFree) once its dest is no longer available and no
+  // entry holds it (hRefs, counted through ConnDests.move), so add/delete
+  // churn does not grow these or keep deleted Dest objects alive.
+  private readonly hInfo: (DestInfo | null)[] = [];
   private readonly hByDest = new Map<Dest, number>();
+  private readonly hFree: number[] = [];
+  private hRefs = new Int32Array(0);
   // service index
   private svcList: readonly Service[] | null = null;
   private svcCount = -1;
@@ -231,7 +236,23 @@ export class Engine {
   refresh(): void {
     this.svcList = null;
     this.syncTable();
-    for (const info of this.hInfo) this.resolveDest(info);
+    const hi = this.hInfo;
+    for (let h = 0; h < hi.length; h++) {
+      const info = hi[h];
+      if (!info) continue;
+      if (!info.dest.available && this.hRefs[h] === 0) this.freeHandle(h);
+      else this.resolveDest(info);
+    }
+  }
+
+  /** Real-server handles in use (live Dest objects the engine resolves), for tests and stats. */
+  get handleCount(): number { return this.hInfo.length - this.hFree.length; }
+
+  private freeHandle(h: number): void {
+    const info = this.hInfo[h]!;
+    this.hByDest.delete(info.dest);
+    this.hInfo[h] = null;
+    this.hFree.push(h);
   }
 
   /** Per batch: notice services added/removed and `--set` timeouts without being told. */
@@ -285,13 +306,13 @@ export class Engine {
   private handleOf(d: Dest, svc: Service): number {
     let h = this.hByDest.get(d);
     if (h === undefined) {
-      h = this.hInfo.length;
+      h = this.hFree.pop() ?? this.hInfo.length;
       const info: DestInfo = {
         dest: d, svc, link: Net.link(), connFlags: 0,
         fwd: { family: 4, addr: new Uint8Array(4), addr4: 0, port: 0, tunType: 0, tunFlags: 0, tunPort: 0 },
       };
       this.resolveDest(info);
-      this.hInfo.push(info);
+      this.hInfo[h] = info;
       this.hByDest.set(d, h);
       if (h >= this.touched.length) this.growAcc(h + 1);
     }
@@ -303,15 +324,21 @@ export class Engine {
     const pk = new Float64Array(cap * 2); pk.set(this.accPkts); this.accPkts = pk;
     const by = new Float64Array(cap * 2); by.set(this.accBytes); this.accBytes = by;
     const t = new Int32Array(cap); t.set(this.touched); this.touched = t;
+    const rf = new Int32Array(cap); rf.set(this.hRefs); this.hRefs = rf;
   }
 
   /** ConnDests.move: ActiveConn / InActConn / PersistConn through the table's bind rules (OVERLOAD). */
   private move(h: number, from: number, to: number): void {
     const d = this.hInfo[h]!.dest;
     const kind = (c: number) => (c === COUNT_PERSIST ? 'template' : c === COUNT_ACTIVE ? 'active' : 'inactive');
-    if (from === COUNT_NONE) this.table.bindConn(d, kind(to));
-    else if (to === COUNT_NONE) this.table.unbindConn(d, kind(from));
-    else {
+    if (from === COUNT_NONE) {
+      this.table.bindConn(d, kind(to));
+      this.hRefs[h]!++;
+    } else if (to === COUNT_NONE) {
+      this.table.unbindConn(d, kind(from));
+      // the last entry of a deleted real server: its handle can go
+      if (--this.hRefs[h]! === 0 && !d.available) this.freeHandle(h);
+    } else {
       if (from === COUNT_ACTIVE) d.activeConns--; else if (from === COUNT_INACTIVE) d.inactConns--;
       if (to === COUNT_ACTIVE) d.activeConns++; else if (to === COUNT_INACTIVE) d.inactConns++;
     }
@@ -391,9 +418,10 @@ export class Engine {
     const tot = this.table.total;
     for (let k = 0; k < this.nTouched; k++) {
       const h = t[k]!;
-      const info = this.hInfo[h]!;
+      const info = this.hInfo[h];
       const ip = pk[h * 2]!, op = pk[h * 2 + 1]!, ib = by[h * 2]!, ob = by[h * 2 + 1]!;
       pk[h * 2] = 0; pk[h * 2 + 1] = 0; by[h * 2] = 0; by[h * 2 + 1] = 0;
+      if (!info) continue;   // freed (its dest gone) since: nothing to credit
       addCounts(info.dest.stats, ip, ib, op, ob);
       addCounts(info.svc.stats, ip, ib, op, ob);
       addCounts(tot, ip, ib, op, ob);
