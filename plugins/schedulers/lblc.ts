@@ -6,35 +6,17 @@
 
 import { defineScheduler } from '../../core/plugin.js';
 import { NO_DEST, schedulerErr } from './lib/common.js';
-import { LB_CHECK_INTERVAL, LB_DEFAULT_EXPIRATION, LbTable, type LbEntry } from './lib/lbcache.js';
-import { WlcTracker } from './lib/wlc.js';
+import { LB_DEFAULT_EXPIRATION, LbTable, lbHooks, type LbEntry, type LbState } from './lib/lbcache.js';
 import type { SchedDest } from '../../core/plugin.js';
 
 interface LblcEntry extends LbEntry { dest: SchedDest }
 
-interface State {
-  tbl: LbTable<LblcEntry>;
-  /** The wlc pick and the "2*weight" test, kept incrementally. */
-  wlc: WlcTracker;
-}
+type State = LbState<LblcEntry>;
 
 export default defineScheduler<State>({
   name: 'lblc',
   description: 'Locality-Based Least-Connection',
-  tickInterval: LB_CHECK_INTERVAL,
-  init(svc) {
-    const s: State = { tbl: new LbTable<LblcEntry>(), wlc: new WlcTracker() };
-    s.wlc.rebuild(svc.dests);
-    return s;
-  },
-  done(_svc, s) { s.tbl.flush(); },
-  addDest(svc, s) { s.wlc.rebuild(svc.dests); },
-  delDest(svc, s) { s.wlc.rebuild(svc.dests); },
-  updDest(_svc, s, d) { s.wlc.update(d); },
-  destLoad(_svc, s, d) { s.wlc.update(d); },
-  tick(_svc, { tbl }, ctx) {
-    tbl.checkExpire(ctx.now(), ctx.sysctl?.('lblc_expiration') ?? LB_DEFAULT_EXPIRATION);
-  },
+  ...lbHooks<LblcEntry>('lblc_expiration'),
   schedule(svc, s, pkt, ctx) {
     const tbl = s.tbl;
     const now = ctx.now();

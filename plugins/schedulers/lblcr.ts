@@ -6,8 +6,7 @@
 
 import { defineScheduler, type SchedDest } from '../../core/plugin.js';
 import { NO_DEST, connOverhead, mulGreater, schedulerErr } from './lib/common.js';
-import { LB_CHECK_INTERVAL, LB_DEFAULT_EXPIRATION, LbTable, type LbEntry } from './lib/lbcache.js';
-import { WlcTracker } from './lib/wlc.js';
+import { LB_DEFAULT_EXPIRATION, LbTable, lbHooks, type LbEntry, type LbState } from './lib/lbcache.js';
 
 interface LblcrEntry extends LbEntry {
   /** Server set, newest member first. */
@@ -53,29 +52,12 @@ function setMax(set: readonly SchedDest[]): SchedDest | null {
   return most;
 }
 
-interface State {
-  tbl: LbTable<LblcrEntry>;
-  /** The wlc pick and the "2*weight" test, kept incrementally. */
-  wlc: WlcTracker;
-}
+type State = LbState<LblcrEntry>;
 
 export default defineScheduler<State>({
   name: 'lblcr',
   description: 'Locality-Based Least-Connection with Replication',
-  tickInterval: LB_CHECK_INTERVAL,
-  init(svc) {
-    const s: State = { tbl: new LbTable<LblcrEntry>(), wlc: new WlcTracker() };
-    s.wlc.rebuild(svc.dests);
-    return s;
-  },
-  done(_svc, s) { s.tbl.flush(); },
-  addDest(svc, s) { s.wlc.rebuild(svc.dests); },
-  delDest(svc, s) { s.wlc.rebuild(svc.dests); },
-  updDest(_svc, s, d) { s.wlc.update(d); },
-  destLoad(_svc, s, d) { s.wlc.update(d); },
-  tick(_svc, { tbl }, ctx) {
-    tbl.checkExpire(ctx.now(), ctx.sysctl?.('lblcr_expiration') ?? LB_DEFAULT_EXPIRATION);
-  },
+  ...lbHooks<LblcrEntry>('lblcr_expiration'),
   schedule(svc, s, pkt, ctx) {
     const tbl = s.tbl;
     const now = ctx.now();

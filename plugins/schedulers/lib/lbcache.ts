@@ -3,7 +3,9 @@
 // folded address, a 60 s garbage-collection timer with a full expiry check
 // every 30 ticks and a rover-based trim when the table is over-full.
 
+import type { SchedContext, SchedDest, SchedService } from '../../../core/plugin.js';
 import { hash32 } from './hash.js';
+import { WlcTracker } from './wlc.js';
 
 export const LB_TAB_BITS = 10;
 export const LB_TAB_SIZE = 1 << LB_TAB_BITS;
@@ -84,4 +86,35 @@ export class LbTable<E extends LbEntry> {
     }
     this.rover = j;
   }
+}
+
+/** The state of lblc and lblcr: the cache table and the wlc pick. */
+export interface LbState<E extends LbEntry> {
+  tbl: LbTable<E>;
+  /** The wlc pick and the "2*weight" test, kept incrementally. */
+  wlc: WlcTracker;
+}
+
+/**
+ * The hooks lblc and lblcr share: keep the wlc tracker in step with the dest
+ * list and counters, flush the table when the service goes, and expire
+ * entries every LB_CHECK_INTERVAL with the `expirationSysctl` setting.
+ */
+export function lbHooks<E extends LbEntry>(expirationSysctl: string) {
+  return {
+    tickInterval: LB_CHECK_INTERVAL,
+    init(svc: SchedService): LbState<E> {
+      const s: LbState<E> = { tbl: new LbTable<E>(), wlc: new WlcTracker() };
+      s.wlc.rebuild(svc.dests);
+      return s;
+    },
+    done(_svc: SchedService, s: LbState<E>): void { s.tbl.flush(); },
+    addDest(svc: SchedService, s: LbState<E>): void { s.wlc.rebuild(svc.dests); },
+    delDest(svc: SchedService, s: LbState<E>): void { s.wlc.rebuild(svc.dests); },
+    updDest(_svc: SchedService, s: LbState<E>, d: SchedDest): void { s.wlc.update(d); },
+    destLoad(_svc: SchedService, s: LbState<E>, d: SchedDest): void { s.wlc.update(d); },
+    tick(_svc: SchedService, { tbl }: LbState<E>, ctx: SchedContext): void {
+      tbl.checkExpire(ctx.now(), ctx.sysctl?.(expirationSysctl) ?? LB_DEFAULT_EXPIRATION);
+    },
+  };
 }
