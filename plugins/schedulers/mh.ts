@@ -8,7 +8,7 @@
 import { defineScheduler, type SchedDest, type SchedService } from '../../core/plugin.js';
 import { SVC_F_SCHED1, SVC_F_SCHED2 } from '../../core/model/types.js';
 import { addrWords } from '../../core/model/addr.js';
-import { NO_DEST, hasPorts, schedulerErr } from './lib/common.js';
+import { NO_DEST, hasPorts, schedulerErr, unavailable } from './lib/common.js';
 import { gcd } from './lib/hash.js';
 import { hsiphashWasm } from './lib/hsiphash-wasm.js';
 
@@ -84,10 +84,6 @@ function rebuild(svc: SchedService, s: MhState): void {
       if (++dtCount >= turns[i]!) { dtCount = 0; i++; }
     }
   }
-}
-
-function unavailable(d: SchedDest): boolean {
-  return d.weight <= 0 || d.overloaded;
 }
 
 export default defineScheduler<MhState>({

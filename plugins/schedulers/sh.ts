@@ -4,7 +4,7 @@
 
 import { defineScheduler, type SchedDest, type SchedService } from '../../core/plugin.js';
 import { SVC_F_SCHED1, SVC_F_SCHED2 } from '../../core/model/types.js';
-import { NO_DEST, hasPorts, schedulerErr } from './lib/common.js';
+import { NO_DEST, hasPorts, schedulerErr, unavailable } from './lib/common.js';
 import { hash32 } from './lib/hash.js';
 
 const TAB_BITS = 8;
@@ -27,10 +27,6 @@ function reassign(svc: SchedService, s: ShState): void {
     s.buckets[i] = d;
     if (++count >= d.weight) { p = p + 1 === n ? 0 : p + 1; count = 0; }
   }
-}
-
-function unavailable(d: SchedDest): boolean {
-  return d.weight <= 0 || d.overloaded;
 }
 
 export default defineScheduler<ShState>({

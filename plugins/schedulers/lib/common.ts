@@ -20,6 +20,11 @@ export function mulGreater(a: number, b: number, c: number, d: number): boolean 
   return BigInt(a) * BigInt(b) > BigInt(c) * BigInt(d);
 }
 
+/** sh/mh: a dest the hash table points at that may not be used (weight <= 0 or OVERLOAD). */
+export function unavailable(d: SchedDest): boolean {
+  return d.weight <= 0 || d.overloaded;
+}
+
 /** "d is strictly better than the current least" in the wlc sense (§0.4). */
 export function wlcBetter(loh: number, least: SchedDest, doh: number, d: SchedDest): boolean {
   return mulGreater(loh, d.weight, doh, least.weight);
