@@ -5,9 +5,17 @@ import { join } from 'node:path';
 import { loadConfig } from '../core/config/load.js';
 import { watchConfig, type ConfigWatcher } from '../core/config/watch.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// Every wait is for an event (a count going up) or for a quiet period, never a
+// fixed sleep racing the watcher: a loaded CI machine only makes them slower.
+// The watchers are armed synchronously by watchConfig().
 
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Long enough that two writes in a row fall into one window even on a loaded machine. */
+const DEBOUNCE = 150;
+/** No event for this long: whatever a change fires has fired. */
+const QUIET = 3 * DEBOUNCE;
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) assert.fail('timed out waiting for the watcher');
@@ -15,11 +23,24 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-describe('config watch', () => {
+describe('config watch', function () {
+  this.timeout(30_000);
   let dir: string;
   let w: ConfigWatcher | undefined;
   let fired: number;
   const onChange = (): void => { fired++; };
+
+  /** Waits until no change has fired for QUIET ms. */
+  async function quiet(limit = 10_000): Promise<void> {
+    const end = Date.now() + limit;
+    let n = fired;
+    let since = Date.now();
+    while (Date.now() - since < QUIET) {
+      if (Date.now() > end) assert.fail('the watcher never went quiet');
+      await sleep(20);
+      if (fired !== n) { n = fired; since = Date.now(); }
+    }
+  }
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'lvsd-watch-'));
@@ -39,76 +60,80 @@ describe('config watch', () => {
     const r = await loadConfig(join(dir, 'config.ts'));
     assert.ok(r.ok);
     assert.deepEqual(r.files, [join(dir, 'config.ts'), join(dir, 'lib', 'reals.ts')]);
-    w = watchConfig(r.files, onChange, { debounceMs: 50 });
-    await sleep(50);
+    w = watchConfig(r.files, onChange, { debounceMs: DEBOUNCE });
+    const before = fired;
     writeFileSync(join(dir, 'lib', 'reals.ts'), "export const reals = [{ address: '192.168.10.9' }];\n");
     writeFileSync(join(dir, 'lib', 'reals.ts'), "export const reals = [{ address: '192.168.10.10' }];\n");
-    await until(() => fired > 0);
-    await sleep(150);
-    assert.equal(fired, 1, 'a burst of writes is one change');
+    await until(() => fired > before);
+    await quiet();
+    assert.equal(fired - before, 1, 'a burst of writes is one change');
   });
 
   it('fires when an editor replaces the file by rename, and again on the next save', async () => {
     const f = join(dir, 'config.ts');
-    w = watchConfig([f], onChange, { debounceMs: 30 });
-    await sleep(50);
+    w = watchConfig([f], onChange, { debounceMs: DEBOUNCE });
+    let before = fired;
     writeFileSync(join(dir, '.config.ts.swp'), 'export default {};\n');
     renameSync(join(dir, '.config.ts.swp'), f);
-    await until(() => fired === 1);
-    await sleep(80);
+    await until(() => fired > before);
+    await quiet();
+    before = fired;
     writeFileSync(f, 'export default { workers: 2 };\n');   // the new inode is watched too
-    await until(() => fired === 2);
+    await until(() => fired > before);
   });
 
   it('survives a file vanishing and coming back', async () => {
     const f = join(dir, 'lib', 'reals.ts');
-    w = watchConfig([join(dir, 'config.ts'), f], onChange, { debounceMs: 30 });
-    await sleep(50);
+    w = watchConfig([join(dir, 'config.ts'), f], onChange, { debounceMs: DEBOUNCE });
+    let before = fired;
     unlinkSync(f);
-    await until(() => fired === 1);
-    await sleep(100);
+    await until(() => fired > before);
+    await quiet();
+    before = fired;
     writeFileSync(f, 'export const reals = [];\n');
-    await until(() => fired >= 2);
-    const n = fired;
-    await sleep(100);
+    await until(() => fired > before);
+    await quiet();
+    before = fired;
     writeFileSync(f, 'export const reals = [{ address: "192.168.10.8" }];\n');
-    await until(() => fired > n);
+    await until(() => fired > before);
   });
 
   it('survives a whole folder vanishing and coming back', async () => {
     const f = join(dir, 'lib', 'reals.ts');
-    w = watchConfig([f], onChange, { debounceMs: 30 });
-    await sleep(50);
+    w = watchConfig([f], onChange, { debounceMs: DEBOUNCE });
+    let before = fired;
     rmSync(join(dir, 'lib'), { recursive: true });
-    await until(() => fired >= 1);
-    const n = fired;
+    await until(() => fired > before);
+    await quiet();
+    before = fired;
     mkdirSync(join(dir, 'lib'));
     writeFileSync(f, 'export const reals = [];\n');
-    await until(() => fired > n, 4000);
-    await sleep(100);
-    const m = fired;
+    await until(() => fired > before);
+    await quiet();
+    before = fired;
     writeFileSync(join(dir, 'lib', 'tmp'), 'export const reals = [{ address: "192.168.10.8" }];\n');
     renameSync(join(dir, 'lib', 'tmp'), f);
-    await until(() => fired > m);
+    await until(() => fired > before);
   });
 
   it('ignores other files in the folder, follows update(), stops on close()', async () => {
     const cfg = join(dir, 'config.ts');
     const lib = join(dir, 'lib', 'reals.ts');
-    w = watchConfig([cfg, lib], onChange, { debounceMs: 30 });
-    await sleep(50);
+    w = watchConfig([cfg, lib], onChange, { debounceMs: DEBOUNCE });
     writeFileSync(join(dir, 'notes.txt'), 'unrelated\n');
-    await sleep(150);
+    await quiet();
     assert.equal(fired, 0);
     w.update([cfg]);
     writeFileSync(lib, 'export const reals = [];\n');
-    await sleep(150);
+    await quiet();
     assert.equal(fired, 0, 'no longer watched after update()');
     writeFileSync(cfg, 'export default {};\n');
-    await until(() => fired === 1);
+    await until(() => fired > 0);
+    await quiet();
+    assert.equal(fired, 1);
     w.close();
     writeFileSync(cfg, 'export default { workers: 1 };\n');
-    await sleep(150);
-    assert.equal(fired, 1);
+    await quiet();
+    assert.equal(fired, 1, 'nothing fires after close()');
   });
 });
