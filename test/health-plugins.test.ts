@@ -60,12 +60,13 @@ describe('health checkers against local servers', function () {
       assert.match(r.reason, /connection refused/);
     });
     it('binds to the configured source address', async () => {
-      let peer = '';
-      const s = createServer((c) => { peer = c.remoteAddress ?? ''; c.destroy(); });
+      // The client's connect can complete before the server's connection callback runs: wait for it.
+      let gotPeer!: (addr: string) => void;
+      const peer = new Promise<string>((r) => { gotPeer = r; });
+      const s = createServer((c) => { gotPeer(c.remoteAddress ?? ''); c.destroy(); });
       closers.push(() => s.close());
       assert.equal((await run(tcp, target(await listen(s), { bindto: '127.0.0.2' }))).ok, true);
-      await new Promise((r) => setTimeout(r, 20));
-      assert.match(peer, /127\.0\.0\.2$/);
+      assert.match(await peer, /127\.0\.0\.2$/);
     });
     it('refuses options it does not know', () => {
       const o = tcp.options({ pth: '/' });
