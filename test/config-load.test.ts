@@ -88,10 +88,8 @@ describe('config load: failures name the file and line', () => {
   });
 
   it('a runaway top-level loop is stopped by the time limit', async () => {
-    const t0 = Date.now();
     const e = failed(await loadConfig(fx('runaway.ts'), { timeoutMs: 200 }));
     assert.equal(e, `${fx('runaway.ts')}: evaluating the config did not finish within 200 ms and was stopped (a runaway loop?)`);
-    assert.ok(Date.now() - t0 < 5000);
   });
 
   it('a runaway loop in a default-exported function, and a promise that never settles', async () => {
