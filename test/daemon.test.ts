@@ -2,7 +2,7 @@
 // a broken reload leaving the table alone, signals, --check.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../core/daemon.js';
@@ -46,12 +46,17 @@ describe('daemon', function () {
     dir = mkdtempSync(join(tmpdir(), 'lvsd-daemon-'));
     lines = [];
   });
-  afterEach(async () => { await daemon?.stop(); });
+  afterEach(async () => {
+    await daemon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-  const start = async (config?: string) => {
+  // The watcher is effectively off (60 s) unless a test is about the watcher
+  // itself: tests that edit the file and call reload() must not race it.
+  const start = async (config?: string, watchDebounceMs = 60_000) => {
     daemon = new Daemon({
       configFile: config, socket: join(dir, 'lvsd.sock'), io: 'memory', pluginDirs: [],
-      log: createLogger('debug', (l) => { lines.push(l); }), watchDebounceMs: 20,
+      log: createLogger('debug', (l) => { lines.push(l); }), watchDebounceMs,
     });
     await daemon.start();
   };
@@ -65,7 +70,7 @@ describe('daemon', function () {
 
   it('hot-reloads a diff: an edited weight is edited, a kept real is untouched, a new one is added', async () => {
     const file = writeConfig(dir, { '192.168.1.1': 1, '192.168.1.2': 1 });
-    await start(file);
+    await start(file, 20);                                // this one reloads through the watcher
     assert.deepEqual(reals(), ['192.168.1.2:1', '192.168.1.1:1']);
     const svc = daemon.table.list()[0]!;
     const kept = svc.dests.find((d) => d.addr === '192.168.1.1')!;
