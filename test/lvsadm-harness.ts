@@ -28,27 +28,35 @@ export async function startDaemon(): Promise<Daemon> {
   });
   let log = '';
   child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
+  // Exited (with a status or by a signal), or failed to spawn.
+  let gone = false;
+  const exited = new Promise<void>((res) => {
+    child.once('exit', () => { gone = true; res(); });
+    child.once('error', () => { gone = true; res(); });
+  });
+  /** SIGTERM (SIGKILL if it lingers), wait for the exit, remove the directory. */
+  const stop = async (): Promise<void> => {
+    if (!gone) {
+      child.kill('SIGTERM');
+      const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(kill);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
       const r = await request(socket, { op: 'info' }, 2000);
       if (r.ok) break;
     } catch { /* not up yet */ }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGTERM');
+    if (gone || Date.now() > deadline) {
+      await stop();
       throw new Error(`lvsd did not start on ${socket}: ${log}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    socket, dir,
-    stop: () => new Promise<void>((res) => {
-      const done = (): void => { rmSync(dir, { recursive: true, force: true }); res(); };
-      if (child.exitCode !== null) { done(); return; }
-      child.once('exit', done);
-      child.kill('SIGTERM');
-    }),
-  };
+  return { socket, dir, stop };
 }
 
 /** The environment lvsadm runs in for tests: the VM's /etc/hosts and /etc/services, no DNS. */
