@@ -10,12 +10,12 @@ import { isAbsolute, dirname, resolve } from 'node:path';
 import { canonicalAddr, ipv4ToU32, ipv6ToBytes, maskToPrefix, u32ToIpv4, type Family } from '../model/addr.js';
 import {
   DEFAULT_NETMASK_V4, DEFAULT_NETMASK_V6, SVC_F_ONEPACKET, SVC_F_PERSISTENT,
-  SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
+  TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
   destKeyText, serviceKeyText,
   type DestSpec, type FwdMethod, type Protocol, type ServiceSpec, type Timeouts, type TunType,
 } from '../model/types.js';
 import {
-  DEFAULT_PERSISTENCE, MAX_PERSISTENCE, MAX_THRESHOLD, MAX_WEIGHT, destRuleError, serviceRuleError,
+  DEFAULT_PERSISTENCE, MAX_PERSISTENCE, MAX_THRESHOLD, MAX_WEIGHT, SCHED_FLAG_WORDS, destRuleError, serviceRuleError,
 } from '../model/rules.js';
 import type { ForwardMode } from './types.js';
 import { validateDetailed as validateCron } from 'node-cron';
@@ -90,13 +90,6 @@ const IFNAME_MAX = 15;                 // IFNAMSIZ - 1
 const MAX_WORKERS = 1024;
 
 const FWD_OF: Record<ForwardMode, FwdMethod> = { nat: 'masq', dr: 'route', tun: 'tunnel' };
-
-/** ipvsadm's -b words (ipvsadm.c) and the bit each sets; `only` = the scheduler it needs. */
-const SCHED_FLAGS: Record<string, { bit: number; only?: string }> = {
-  'flag-1': { bit: SVC_F_SCHED1 }, 'flag-2': { bit: SVC_F_SCHED2 }, 'flag-3': { bit: SVC_F_SCHED3 },
-  'sh-fallback': { bit: SVC_F_SCHED1, only: 'sh' }, 'sh-port': { bit: SVC_F_SCHED2, only: 'sh' },
-  'mh-fallback': { bit: SVC_F_SCHED1, only: 'mh' }, 'mh-port': { bit: SVC_F_SCHED2, only: 'mh' },
-};
 
 const ROOT_KEYS = ['interfaces', 'timeouts', 'plugins', 'neighbors', 'gateway', 'workers', 'services', 'schedule'];
 const SERVICE_KEYS = ['protocol', 'address', 'port', 'fwmark', 'ipv6', 'scheduler', 'schedFlags',
@@ -353,8 +346,8 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
     const arr = c.array(join(path, 'schedFlags'), o.schedFlags);
     arr?.forEach((f, i) => {
       const fp = join(join(path, 'schedFlags'), i);
-      const def = typeof f === 'string' ? SCHED_FLAGS[f] : undefined;
-      if (!def) c.oneOf(fp, f, Object.keys(SCHED_FLAGS));
+      const def = typeof f === 'string' && Object.hasOwn(SCHED_FLAG_WORDS, f) ? SCHED_FLAG_WORDS[f] : undefined;
+      if (!def) c.oneOf(fp, f, Object.keys(SCHED_FLAG_WORDS));
       else if (def.only && def.only !== scheduler) {
         c.err(fp, `'${String(f)}' is only for the ${def.only} scheduler (this service uses ${scheduler})`);
       } else flags |= def.bit;

@@ -24,25 +24,25 @@ export function schedFlagNames(scheduler: string): [string, string, string] {
   return ['flag-1', 'flag-2', 'flag-3'];
 }
 
-const FLAG_BITS: Record<string, number> = {
-  'flag-1': SVC_F_SCHED1, 'flag-2': SVC_F_SCHED2, 'flag-3': SVC_F_SCHED3,
-  'sh-fallback': SVC_F_SCHED1, 'sh-port': SVC_F_SCHED2, 'mh-fallback': SVC_F_SCHED1, 'mh-port': SVC_F_SCHED2,
+/** ipvsadm's `-b` words and the bit each sets; `only` = the scheduler a word needs. */
+export const SCHED_FLAG_WORDS: Readonly<Record<string, { bit: number; only?: string }>> = {
+  'flag-1': { bit: SVC_F_SCHED1 }, 'flag-2': { bit: SVC_F_SCHED2 }, 'flag-3': { bit: SVC_F_SCHED3 },
+  'sh-fallback': { bit: SVC_F_SCHED1, only: 'sh' }, 'sh-port': { bit: SVC_F_SCHED2, only: 'sh' },
+  'mh-fallback': { bit: SVC_F_SCHED1, only: 'mh' }, 'mh-port': { bit: SVC_F_SCHED2, only: 'mh' },
 };
 
 /**
- * `-b` flag words to bits, as ipvsadm parses them: an unknown word is
- * ``invalid scheduler flag `x'``; an sh-/mh- word with another scheduler is
- * ``incompatible scheduler flag `x'``.
+ * `-b` flag words to bits, as ipvsadm parses them, word by word: an unknown
+ * word is ``invalid scheduler flag `x'``; an sh-/mh- word with another
+ * scheduler is ``incompatible scheduler flag `x'``.
  */
 export function parseSchedFlags(words: readonly string[], scheduler: string): { flags: number } | { error: string } {
   let flags = 0;
   for (const w of words) {
-    const bit = FLAG_BITS[w];
-    if (bit === undefined) return { error: `invalid scheduler flag \`${w}'` };
-    if ((w.startsWith('sh-') && scheduler !== 'sh') || (w.startsWith('mh-') && scheduler !== 'mh')) {
-      return { error: `incompatible scheduler flag \`${w}'` };
-    }
-    flags |= bit;
+    const def = Object.hasOwn(SCHED_FLAG_WORDS, w) ? SCHED_FLAG_WORDS[w] : undefined;
+    if (!def) return { error: `invalid scheduler flag \`${w}'` };
+    if (def.only !== undefined && def.only !== scheduler) return { error: `incompatible scheduler flag \`${w}'` };
+    flags |= def.bit;
   }
   return { flags };
 }

@@ -6,11 +6,12 @@
 
 import { bytesToIpv6, ipv6ToBytes, u32ToIpv4, type Family } from '../../core/model/addr.js';
 import {
-  SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK,
+  SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED_MASK,
   TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
   type DestKey, type DestSpec, type FwdMethod, type Protocol, type ServiceKey, type ServiceSpec,
   type SyncDaemonSpec, type Timeouts, type TunType,
 } from '../../core/model/types.js';
+import { parseSchedFlags as parseFlagWords } from '../../core/model/rules.js';
 import { Popt, type OptionDef } from './popt.js';
 import { inetPton4, type NameService } from './resolve.js';
 
@@ -378,19 +379,9 @@ function parseSchedFlags(sched: string, arg: string): number {
   const words = arg.split(',').filter((w) => w !== '');
   // ipvsadm dereferences a NULL token here and crashes; refuse the list instead.
   if (words.length === 0) fail(`invalid scheduler flag \`${arg}'`);
-  const bits: Record<string, [number, string | null]> = {
-    'flag-1': [SVC_F_SCHED1, null], 'flag-2': [SVC_F_SCHED2, null], 'flag-3': [SVC_F_SCHED3, null],
-    'sh-fallback': [SVC_F_SCHED1, 'sh'], 'sh-port': [SVC_F_SCHED2, 'sh'],
-    'mh-fallback': [SVC_F_SCHED1, 'mh'], 'mh-port': [SVC_F_SCHED2, 'mh'],
-  };
-  let flags = 0;
-  for (const w of words) {
-    const b = bits[w];
-    if (!b) fail(`invalid scheduler flag \`${w}'`);
-    flags |= b[0];
-    if (b[1] !== null && s !== b[1]) fail(`incompatible scheduler flag \`${w}'`);
-  }
-  return flags;
+  const r = parseFlagWords(words, s);
+  if ('error' in r) fail(r.error);
+  return r.flags;
 }
 
 
