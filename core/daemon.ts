@@ -117,12 +117,14 @@ export class Daemon {
   }
 
   private async startParts(): Promise<void> {
-    this.registry = await loadPlugins(this.opts.pluginDirs);
-    this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
+    // With a config, loading it loads the plugins too (the command line's folders and the config's).
     if (this.opts.configFile) {
       const r = await this.loadAndApply();
       if (!r.ok) throw new Error(r.error);
+    } else {
+      this.registry = await loadPlugins(this.opts.pluginDirs);
     }
+    this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
     if (this.opts.io === 'memory') {
       this.dataPlane = new DataPlane(this.table, this.registry, this.netConfig(), this.bus);
       this.dataPlane.start();
