@@ -69,7 +69,6 @@ const SERVICE_FIELDS = ['scheduler', 'flags', 'timeout', 'netmask', 'pe'] as con
 const DEST_FIELDS = ['fwd', 'weight', 'uThreshold', 'lThreshold', 'tunType', 'tunPort', 'tunFlags'] as const;
 
 const svcKey = (k: ServiceKey): string => serviceKeyText(k);
-const destKey = (d: DestKey): string => `${d.family}|${d.addr}|${d.port}`;
 
 function serviceChanged(a: ServiceSpec, b: ServiceSpec): boolean {
   return SERVICE_FIELDS.some((f) => a[f] !== b[f]);
@@ -114,10 +113,10 @@ export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
     const old = before.get(k);
     if (!old) actions.push({ kind: 'add-service', spec: now.spec });
     else if (serviceChanged(old.spec, now.spec)) actions.push({ kind: 'edit-service', spec: now.spec, prev: old.spec });
-    const oldDests = new Map((old?.dests ?? []).map((d) => [destKey(d), d]));
+    const oldDests = new Map((old?.dests ?? []).map((d) => [destKeyText(d), d]));
     const adds: PlanAction[] = [];
     for (const d of now.dests) {
-      const o = oldDests.get(destKey(d));
+      const o = oldDests.get(destKeyText(d));
       if (!o) adds.push({ kind: 'add-real', service: now.spec, spec: d });
       else if (destChanged(o, d)) actions.push({ kind: 'edit-real', service: now.spec, spec: d, prev: o });
     }
@@ -127,9 +126,9 @@ export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
   for (const [k, old] of before) {
     const now = after.get(k);
     if (!now) { removedServices.push({ kind: 'remove-service', spec: old.spec, reals: old.dests.length }); continue; }
-    const nowDests = new Set(now.dests.map(destKey));
+    const nowDests = new Set(now.dests.map(destKeyText));
     for (const d of old.dests) {
-      if (!nowDests.has(destKey(d))) removals.push({ kind: 'remove-real', service: now.spec, spec: d });
+      if (!nowDests.has(destKeyText(d))) removals.push({ kind: 'remove-real', service: now.spec, spec: d });
     }
   }
   actions.push(...removals, ...removedServices);
@@ -171,13 +170,13 @@ function healthDiff(prev: DesiredState | null, next: DesiredState): HealthChange
   for (const now of next.services) {
     const old = before.get(svcKey(now.spec));
     if (!old) continue;
-    const oldReals = new Map(old.dests.map((d, i) => [destKey(d), old.health?.reals[i]]));
+    const oldReals = new Map(old.dests.map((d, i) => [destKeyText(d), old.health?.reals[i]]));
     if (serviceHealthText(old.health) !== serviceHealthText(now.health)) {
       out.push({ kind: 'settings', service: now.spec, what: 'quorum, sorry server, alpha or omega settings' });
     }
     now.dests.forEach((d, i) => {
-      if (!oldReals.has(destKey(d))) return;
-      const a = oldReals.get(destKey(d));
+      if (!oldReals.has(destKeyText(d))) return;
+      const a = oldReals.get(destKeyText(d));
       const b = now.health?.reals[i];
       if (realSettingsText(a) !== realSettingsText(b)) {
         out.push({ kind: 'settings', service: now.spec, what: `inhibit, notify or slow-start settings of real ${destKeyText(d)}` });

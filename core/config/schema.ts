@@ -369,7 +369,7 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
       const rp = join(join(path, 'reals'), i);
       const d = realOf(c, rp, r, svc);
       if (!d) return;
-      const k = `${d.family}|${d.addr}|${d.port}`;
+      const k = destKeyText(d);
       const first = seen.get(k);
       if (first !== undefined) c.err(rp, `real server ${destKeyText(d)} is listed twice (also reals[${first}])`);
       else { seen.set(k, i); svc.dests.push(d); realRaw.push({ path: rp, o: r as Obj }); }

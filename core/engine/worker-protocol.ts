@@ -10,7 +10,7 @@
 import type { ConnView } from '../control/protocol.js';
 import { ipv4ToU32 } from '../model/addr.js';
 import type { Counters, ServiceTable } from '../model/table.js';
-import { SVC_F_PERSISTENT, serviceKeyText, type DestSpec, type ServiceSpec, type Timeouts } from '../model/types.js';
+import { SVC_F_PERSISTENT, destKeyText, serviceKeyText, type DestSpec, type ServiceSpec, type Timeouts } from '../model/types.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import type { FilterSpec } from './io/afpacket.js';
 import type { NetSpec } from './net.js';
@@ -67,7 +67,8 @@ export type FromWorker =
   | StatsReport
   | { t: 'conns'; id: number; views: ConnView[]; truncated: boolean };
 
-export const destKey = (d: { family: string; addr: string; port: number }): string => `${d.family}|${d.addr}|${d.port}`;
+/** A real server's identity within a service, as worker messages name it. */
+export const destKey = destKeyText;
 export const svcKey = (s: ServiceSpec): string => serviceKeyText(s);
 
 export function tableSnapshot(table: ServiceTable): TableSnapshot {

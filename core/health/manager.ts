@@ -55,7 +55,6 @@ export interface HealthManagerDeps {
   runScript?: (argv: string[], why: string) => void;
 }
 
-const dkey = (d: DestKey): string => `${d.family}|${d.addr}|${d.port}`;
 const clampW = (w: number): number => Math.max(0, Math.min(MAX_W, Math.round(w)));
 
 /** keepalived's `[IP]:tcp:PORT`. */
@@ -176,7 +175,7 @@ export class HealthManager {
       if (a.kind !== 'add-real' && a.kind !== 'edit-real') { actions.push(a); continue; }
       const sk = serviceKeyText(a.service);
       const st = this.services.get(sk);
-      const rs = st?.reals.get(dkey(a.spec));
+      const rs = st?.reals.get(destKeyText(a.spec));
       if (a.kind === 'edit-real') {
         if (!st || !rs) { actions.push(a); continue; }
         const live = this.deps.table.find(a.service)?.findDest(a.spec);
@@ -189,7 +188,7 @@ export class HealthManager {
         continue;
       }
       const ns = nextSvc.get(sk);
-      const i = ns ? ns.dests.findIndex((d) => dkey(d) === dkey(a.spec)) : -1;
+      const i = ns ? ns.dests.findIndex((d) => destKeyText(d) === destKeyText(a.spec)) : -1;
       const h = ns?.health?.reals[i] ?? NO_CHECKS;
       let sorry = st?.sorryActive;
       if (sorry === undefined && ns) {
@@ -213,7 +212,7 @@ export class HealthManager {
     this.started = true;
     const now = this.clock.now();
     const restart = new Set((changes ?? []).filter((c) => c.kind === 'checks')
-      .map((c) => `${serviceKeyText(c.service)}#${dkey((c as { dest: DestKey }).dest)}`));
+      .map((c) => `${serviceKeyText(c.service)}#${destKeyText((c as { dest: DestKey }).dest)}`));
     const lifecycleChanges = (changes ?? []).filter((c): c is Extract<HealthChange, { kind: 'lifecycle' }> => c.kind === 'lifecycle');
     const seen = new Set<string>();
     for (const s of next.services) {
@@ -226,7 +225,7 @@ export class HealthManager {
       st.settings = settings;
       const keep = new Set<string>();
       s.dests.forEach((d, i) => {
-        const k = dkey(d);
+        const k = destKeyText(d);
         keep.add(k);
         const rh = settings.reals[i] ?? NO_CHECKS;
         let rs = st.reals.get(k);
@@ -481,7 +480,7 @@ export class HealthManager {
     const sorry = st.settings.sorryServer;
     const vl = vsLabel(st.key);
     // A sorry server that the config changed or dropped leaves first.
-    if (st.sorryInTable && (!sorry || dkey(sorry) !== dkey(st.sorryInTable))) {
+    if (st.sorryInTable && (!sorry || destKeyText(sorry) !== destKeyText(st.sorryInTable))) {
       const r = table.deleteDest(st.key, st.sorryInTable);
       if (r.ok) this.deps.bus.emit('dest.removed', { service: st.key, dest: r.value.spec });
       st.sorryInTable = null;
@@ -574,13 +573,13 @@ export class HealthManager {
   lifecycle(req: LifecycleRequest, source: string): Result<RealHealthView> {
     const st = [...this.services.values()].find((s) => sameServiceKey(s.key, req.service));
     if (!st) return fail('ESRCH', `no service ${serviceKeyText(req.service)}`);
-    let rs = st.reals.get(dkey(req.dest));
+    let rs = st.reals.get(destKeyText(req.dest));
     if (!rs) {
       // A real added at run time (lvsadm -a) is adopted, unchecked.
       const live = this.deps.table.find(st.key)?.findDest(req.dest);
       if (!live) return fail('ENOENT', `no real server ${destKeyText(req.dest)} in ${serviceKeyText(st.key)}`);
       rs = new RealState(live.spec, NO_CHECKS, this.clock.now(), false);
-      st.reals.set(dkey(req.dest), rs);
+      st.reals.set(destKeyText(req.dest), rs);
     }
     const op = req.op;
     const why = `${op.op} from ${source}`;
