@@ -25,11 +25,27 @@ export const RIP = (n: number): string => `10.91.${n}.2`;
 export const CLIENT = '10.91.0.2';
 const PREFIX = 'lvl';
 
+const hasNft = (): boolean => spawnSync('sh', ['-c', 'command -v nft'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * For `npm run lab` and `npm run bench` on a fresh Debian machine: installs the
+ * nft command (package nftables) when it is missing and apt-get is there, saying
+ * so. lvsd itself needs nft on real interfaces; it never installs anything.
+ */
+export function ensureNft(say: (line: string) => void): void {
+  if (process.getuid?.() !== 0 || hasNft()) return;
+  if (spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status !== 0) return;
+  say('nft is missing: apt-get install -y nftables');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () => spawnSync('apt-get', ['install', '-y', '-q', 'nftables'], { stdio: 'ignore', env }).status === 0;
+  if (!install()) { spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore', env }); install(); }
+}
+
 /** Why the lab cannot run here, or null. */
 export function labUnavailable(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, AF_PACKET, nftables)';
   if (spawnSync('ip', ['netns', 'list'], { stdio: 'ignore' }).status !== 0) return '`ip netns` is unavailable';
-  if (spawnSync('sh', ['-c', 'command -v nft'], { stdio: 'ignore' }).status !== 0) return 'nft is missing (apt-get install -y nftables)';
+  if (!hasNft()) return 'nft is missing (apt-get install -y nftables)';
   return null;
 }
 

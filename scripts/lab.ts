@@ -5,8 +5,9 @@
 // and `lvsadm -L -n --stats`, and tears everything down, also on failure or
 // a signal. Leftovers of a crashed run are removed first.
 
-import { Lab, VIP, cleanupStale, labConfig, labUnavailable } from './lab-net.js';
+import { Lab, VIP, cleanupStale, labConfig, labUnavailable, ensureNft } from './lab-net.js';
 
+ensureNft((l) => process.stdout.write(`lab: ${l}\n`));
 const why = labUnavailable();
 if (why) { process.stderr.write(`lab: ${why}\n`); process.exit(1); }
 const stale = cleanupStale();

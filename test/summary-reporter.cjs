@@ -1,4 +1,5 @@
-// Mocha's spec reporter, plus the one closing line CI reads: "N passed, N failed, N skipped".
+// Mocha's spec reporter, plus the closing lines CI reads: skipped tests on
+// their own line, then last "N passed, N failed".
 'use strict';
 const Mocha = require('mocha');
 const { Spec } = Mocha.reporters;
@@ -9,7 +10,7 @@ class SummaryReporter extends Spec {
     super(runner, options);
     runner.once(EVENT_RUN_END, () => {
       const s = runner.stats;
-      process.stdout.write(`${s.passes} passed, ${s.failures} failed, ${s.pending} skipped\n`);
+      process.stdout.write(`${s.pending} skipped\n${s.passes} passed, ${s.failures} failed\n`);
     });
   }
 }

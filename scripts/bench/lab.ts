@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TxBatch } from '../../core/engine/batch.js';
 import { AfPacketIo, interfaceInfo } from '../../core/engine/io/afpacket.js';
-import { CLIENT, Lab, RIP, ROOT, VIP, cleanupStale, labUnavailable } from '../lab-net.js';
+import { CLIENT, Lab, RIP, ROOT, VIP, cleanupStale, labUnavailable, ensureNft } from '../lab-net.js';
 
 const FLOWS = 4096;
 
@@ -64,6 +64,7 @@ if (process.argv[2] === 'gen') {
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, runs: { type: 'string', default: '3' } } });
 const SECONDS = Number(values.seconds), RUNS = Number(values.runs);
+ensureNft((l) => process.stdout.write(`bench: ${l}\n`));
 const why = labUnavailable();
 if (why) { process.stderr.write(`bench: ${why}\n`); process.exit(1); }
 cleanupStale();
