@@ -18,7 +18,7 @@ const INDEX_START = 1024;
 const UNLINKED = 0xffffffff;
 
 /** Bytes of per-entry arrays (excluding the two indexes). Kept in sync with alloc(). */
-export const ENTRY_BYTES = 3 + 6 + 12 + 4 + 4 + 4 + 8 + 4 + 4 + 4 + 4 + 8 + 8 + 4;
+export const ENTRY_BYTES = 3 + 6 + 12 + 4 + 4 + 4 + 8 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 4;
 
 function nextPow2(n: number): number {
   let p = 1;
@@ -87,6 +87,7 @@ export class ConnStore {
   tNext!: Int32Array;       // timer wheel list (also the free list)
   tPrev!: Int32Array;
   tSlot!: Uint32Array;      // tick the entry is filed under, UNLINKED when not in the wheel
+  hashSeq!: Uint32Array;    // when the entry was last hashed: among equal keys the newest is found first
 
   // ---- indexes
   private inIdx!: Int32Array;
@@ -95,6 +96,7 @@ export class ConnStore {
   private freeHead = NIL;
   private used = 0;          // high-water mark of slots handed out
   private readonly seed: number;
+  private seq = 0;
 
   // ---- IPv6 side table: 12 words per slot (caddr, vaddr, daddr)
   v6 = new Uint32Array(0);
@@ -160,6 +162,7 @@ export class ConnStore {
     this.tNext = grow(this.tNext, (n) => new Int32Array(n));
     this.tPrev = grow(this.tPrev, (n) => new Int32Array(n));
     this.tSlot = grow(this.tSlot, (n) => new Uint32Array(n));
+    this.hashSeq = grow(this.hashSeq, (n) => new Uint32Array(n));
     this.cap = cap;
     if (old === 0) this.resizeIndex(nextPow2(Math.max(32, Math.min(cap, INDEX_START) * 2)));
   }
@@ -297,19 +300,50 @@ export class ConnStore {
 
   // ------------------------------------------------------------ index operations
 
+  // Equal keys are kept newest first along their probe sequence, as the kernel's
+  // hlist_add_head does: a client port reused for a second connection through the
+  // same real server (another VIP, or after a reschedule) must find the new
+  // entry, not the one still in TIME_WAIT. Entries with one key share a home
+  // slot, so swapping them keeps every probe sequence intact, and backward-shift
+  // deletion keeps their order.
   private inInsert(e: number): void {
-    const h = this.inHash[e]!;
-    let i = h & this.mask;
-    while (this.inIdx[i << 1] !== NIL) i = (i + 1) & this.mask;
-    this.inIdx[i << 1] = e;
-    this.inIdx[(i << 1) | 1] = h;
+    const h = this.inHash[e]! | 0, m = this.mask, idx = this.inIdx;
+    let cur = e;
+    let i = h & m;
+    for (let k = idx[i << 1]!; k !== NIL; i = (i + 1) & m, k = idx[i << 1]!) {
+      if (idx[(i << 1) | 1] === h && this.newer(cur, k) && this.sameIn(cur, k)) { idx[i << 1] = cur; cur = k; }
+    }
+    idx[i << 1] = cur;
+    idx[(i << 1) | 1] = h;
   }
   private outInsert(e: number): void {
-    const h = this.outHash[e]!;
-    let i = h & this.mask;
-    while (this.outIdx[i << 1] !== NIL) i = (i + 1) & this.mask;
-    this.outIdx[i << 1] = e;
-    this.outIdx[(i << 1) | 1] = h;
+    const h = this.outHash[e]! | 0, m = this.mask, idx = this.outIdx;
+    let cur = e;
+    let i = h & m;
+    for (let k = idx[i << 1]!; k !== NIL; i = (i + 1) & m, k = idx[i << 1]!) {
+      if (idx[(i << 1) | 1] === h && this.newer(cur, k) && this.sameOut(cur, k)) { idx[i << 1] = cur; cur = k; }
+    }
+    idx[i << 1] = cur;
+    idx[(i << 1) | 1] = h;
+  }
+
+  private newer(a: number, b: number): boolean { return ((this.hashSeq[a]! - this.hashSeq[b]!) | 0) > 0; }
+
+  private sameIn(a: number, b: number): boolean {
+    if (this.af[a] !== this.af[b] || this.proto[a] !== this.proto[b] || this.cport[a] !== this.cport[b] || this.vport[a] !== this.vport[b]) return false;
+    if (this.af[a] === AF_INET) return this.caddr[a] === this.caddr[b] && this.vaddr[a] === this.vaddr[b];
+    return this.sameWords(a, b, 0, 8);
+  }
+  private sameOut(a: number, b: number): boolean {
+    if (this.af[a] !== this.af[b] || this.proto[a] !== this.proto[b] || this.dport[a] !== this.dport[b] || this.cport[a] !== this.cport[b]) return false;
+    if (this.af[a] === AF_INET) return this.daddr[a] === this.daddr[b] && this.caddr[a] === this.caddr[b];
+    return this.sameWords(a, b, 0, 4) && this.sameWords(a, b, 8, 4);
+  }
+  /** IPv6 side-table words [at, at + n) of two entries are equal. */
+  private sameWords(a: number, b: number, at: number, n: number): boolean {
+    const v = this.v6, x = this.caddr[a]! * 12 + at, y = this.caddr[b]! * 12 + at;
+    for (let i = 0; i < n; i++) if (v[x + i] !== v[y + i]) return false;
+    return true;
   }
 
   /** Backward-shift deletion: keeps every probe sequence unbroken without tombstones. */
@@ -340,6 +374,7 @@ export class ConnStore {
   hash(e: number): void {
     if (this.flags[e]! & 0x40) return;
     this.flags[e] = this.flags[e]! | 0x40;
+    this.hashSeq[e] = this.seq = (this.seq + 1) >>> 0;
     this.inInsert(e);
     if (this.outHashed(e)) this.outInsert(e);
     if (this.flags[e]! & 0x0800) { const k = this.af[e] === AF_INET6 ? 1 : 0; this.noCport[k] = this.noCport[k]! + 1; }
