@@ -25,7 +25,7 @@ const FLOWS = 4096;
 
 function generator(ifname: string, dstMac: string, src: string, dst: string, seconds: number): void {
   const info = interfaceInfo(ifname);
-  const io = new AfPacketIo([{ name: ifname, ...info }], { blockCount: 2, blockSize: 1 << 16, txBatch: 256 });
+  const io = new AfPacketIo([{ name: ifname, ...info }], { ringBytes: 1 << 17, txBatch: 256 });
   const len = 60;
   const buf = new Uint8Array(FLOWS * 64);
   const ip = (s: string) => s.split('.').map(Number);

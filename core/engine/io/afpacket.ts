@@ -1,9 +1,15 @@
-// Packet I/O on real interfaces: Linux AF_PACKET through libc (koffi), as
-// measured in research/dataplane-spike.md. Per interface one receive socket
-// bound to ETH_P_ALL with a TPACKET_V3 ring (mmap'd, walked with typed
-// arrays, poll() only when the ring is empty); one protocol-0 transmit
-// socket per I/O (it never receives) sending batches with sendmmsg().
+// Packet I/O on real interfaces: Linux AF_PACKET through libc (koffi). Per
+// interface one receive socket bound to ETH_P_ALL with a TPACKET_V2 ring
+// (mmap'd, walked with typed arrays, poll() only when the ring is empty); one
+// protocol-0 transmit socket per I/O (it never receives) sending batches with
+// sendmmsg().
 //
+// * TPACKET_V2, not V3: a V3 ring hands frames over a block at a time, when the
+//   block fills or its retire timer fires, and that timer counts in jiffies
+//   (4 ms at HZ=250). Every pass through the director waited for it, and a TCP
+//   connection crosses the director several times. A V2 ring has a status word
+//   per frame and wakes the reader for each one; at high rates the worker is
+//   not sleeping, so the wake-ups cost nothing.
 // * PACKET_IGNORE_OUTGOING: a worker never sees the frames it (or the host) sends.
 // * TP_STATUS_CSUMNOTREADY (veth / local senders with checksum offload): the L4
 //   checksum holds only the pseudo-header sum; it is completed here before the
@@ -35,7 +41,7 @@ const PACKET_FANOUT = 18;
 const PACKET_QDISC_BYPASS = 20;
 const PACKET_FANOUT_DATA = 22;
 const PACKET_IGNORE_OUTGOING = 23;
-const TPACKET_V3 = 2;
+const TPACKET_V2 = 1;
 export const PACKET_FANOUT_HASH = 0;
 export const PACKET_FANOUT_CBPF = 6;
 const TP_STATUS_USER = 1;
@@ -297,9 +303,8 @@ export interface AfPacketInterface extends IoInterface {
 }
 
 export interface AfPacketOptions {
-  /** Ring geometry per interface (TPACKET_V3 blocks). */
-  blockSize?: number;
-  blockCount?: number;
+  /** Receive ring size per interface, bytes (rounded to whole blocks). */
+  ringBytes?: number;
   /** Join a fanout group per interface: group id = base + interface position. */
   fanoutGroup?: number;
   /** Largest burst handed to one sendmmsg(). */
@@ -309,10 +314,18 @@ export interface AfPacketOptions {
 interface Ring {
   fd: number;
   mem: Mem;
-  block: number;
-  /** Next frame in the current block (absolute offset), 0 when the block was not started. */
-  pos: number;
-  left: number;
+  /** Bytes per frame slot, and slots in the ring (contiguous: a block holds whole slots). */
+  frameSize: number;
+  frames: number;
+  /** The next slot to read. */
+  slot: number;
+}
+
+/** TPACKET_V2 slot size for an MTU: the frame (two VLAN tags) after the ~80-byte slot header, a power of two. */
+export function frameSlotSize(mtu: number): number {
+  let f = 2048;
+  while (f < mtu + 22 + 128 && f < 16384) f *= 2;
+  return f;
 }
 
 export function interfaceInfo(name: string): { ifindex: number; mac: Uint8Array; mtu: number } {
@@ -328,8 +341,7 @@ export class AfPacketIo implements PacketIo {
   readonly interfaces: readonly AfPacketInterface[];
   private readonly rings: Ring[] = [];
   private readonly txFd: number;
-  private readonly blockSize: number;
-  private readonly blockCount: number;
+  private readonly ringBytes: number;
   private readonly txBatch: number;
   /** Scratch: sockopt values, pollfds, mmsghdr + iovec + sockaddr_ll arrays, then the TX staging frames. */
   private readonly scratch: Mem;
@@ -349,8 +361,7 @@ export class AfPacketIo implements PacketIo {
 
   constructor(interfaces: readonly AfPacketInterface[], opts: AfPacketOptions = {}) {
     this.interfaces = interfaces;
-    this.blockSize = opts.blockSize ?? 1 << 18;
-    this.blockCount = opts.blockCount ?? 16;
+    this.ringBytes = opts.ringBytes ?? 4 << 20;
     this.txBatch = opts.txBatch ?? 256;
     this.iovOff = this.msgOff + 64 * this.txBatch;
     this.sllOff = this.iovOff + 16 * this.txBatch;
@@ -389,20 +400,20 @@ export class AfPacketIo implements PacketIo {
     const fd = L.socket(AF_PACKET, SOCK_RAW, 0);
     if (fd < 0) throw sysErr('socket(AF_PACKET)');
     try {
-      this.setInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3);
+      this.setInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2);
       this.setInt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
       this.setInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
       const dv = this.scratch.dv, o = this.optOff;
-      const frame = 1 << 11;
-      dv.setUint32(o, this.blockSize, true);
-      dv.setUint32(o + 4, this.blockCount, true);
-      dv.setUint32(o + 8, frame, true);
-      dv.setUint32(o + 12, (this.blockSize / frame) * this.blockCount, true);
-      dv.setUint32(o + 16, 2, true); // retire a partly filled block after 2 ms: latency bound at low rates
-      dv.setUint32(o + 20, 0, true);
-      dv.setUint32(o + 24, 0, true);
-      if (L.setsockopt(fd, SOL_PACKET, PACKET_RX_RING, this.scratch.addr + o, 28) < 0) throw sysErr(`PACKET_RX_RING on ${itf.name}`);
-      const mem = new Mem(this.blockSize * this.blockCount, fd);
+      const frameSize = frameSlotSize(itf.mtu);
+      const blockSize = Math.max(frameSize, 1 << 16);
+      const blocks = Math.max(2, Math.round(this.ringBytes / blockSize));
+      const frames = (blockSize / frameSize) * blocks;
+      dv.setUint32(o, blockSize, true);
+      dv.setUint32(o + 4, blocks, true);
+      dv.setUint32(o + 8, frameSize, true);
+      dv.setUint32(o + 12, frames, true);
+      if (L.setsockopt(fd, SOL_PACKET, PACKET_RX_RING, this.scratch.addr + o, 16) < 0) throw sysErr(`PACKET_RX_RING on ${itf.name}`);
+      const mem = new Mem(blockSize * blocks, fd);
       dv.setUint16(o, AF_PACKET, true);
       dv.setUint16(o + 2, ETH_P_ALL_BE, true);
       dv.setInt32(o + 4, itf.ifindex, true);
@@ -411,7 +422,7 @@ export class AfPacketIo implements PacketIo {
       dv.setUint32(o + 16, 0, true);
       if (L.bind(fd, this.scratch.addr + o, 20) < 0) throw sysErr(`bind to ${itf.name}`);
       if (fanout !== undefined) this.setInt(fd, SOL_PACKET, PACKET_FANOUT, (fanout & 0xffff) | (PACKET_FANOUT_CBPF << 16));
-      return { fd, mem, block: 0, pos: 0, left: 0 };
+      return { fd, mem, frameSize, frames, slot: 0 };
     } catch (e) { L.close(fd); throw e; }
   }
 
@@ -451,45 +462,31 @@ export class AfPacketIo implements PacketIo {
   }
 
   private drain(r: Ring, port: number, rx: FrameBatch): void {
-    const u8 = r.mem.u8, dv = r.mem.dv, bs = this.blockSize;
+    const u8 = r.mem.u8, dv = r.mem.dv, fs = r.frameSize;
     while (rx.count < rx.cap) {
-      const base = r.block * bs;
-      if (r.left === 0) {
-        if ((dv.getUint32(base + 8, true) & TP_STATUS_USER) === 0) return;
-        r.left = dv.getUint32(base + 12, true);
-        r.pos = base + dv.getUint32(base + 16, true);
-        if (r.left === 0) { this.release(r, base); continue; }
-      }
-      while (r.left > 0 && rx.count < rx.cap) {
-        const h = r.pos;
-        const snap = dv.getUint32(h + 12, true);
-        const status = dv.getUint32(h + 20, true);
-        const mac = h + dv.getUint16(h + 24, true);
+      const h = r.slot * fs;
+      const status = dv.getUint32(h, true);
+      if ((status & TP_STATUS_USER) === 0) return;
+      const wire = dv.getUint32(h + 4, true);
+      const snap = dv.getUint32(h + 8, true);
+      const mac = h + dv.getUint16(h + 12, true);
+      if (snap === wire && snap <= rx.slot - HEADROOM) {
         const i = rx.count;
-        if (snap <= rx.slot - HEADROOM) {
-          const o = i * rx.slot + HEADROOM;
-          rx.buf.set(u8.subarray(mac, mac + snap), o);
-          rx.off[i] = o; rx.len[i] = snap; rx.port[i] = port; rx.time[i] = 0;
-          rx.count++;
-          if (status & TP_STATUS_CSUMNOTREADY) { if (completeChecksum(rx.buf, o, snap)) this.csumCompleted++; }
-        } else this.oversize++;  // a GRO/GSO super-frame: turn GRO off on the interface
-        r.left--;
-        r.pos = h + dv.getUint32(h, true);
-      }
-      if (r.left === 0) this.release(r, base);
+        const o = i * rx.slot + HEADROOM;
+        rx.buf.set(u8.subarray(mac, mac + snap), o);
+        rx.off[i] = o; rx.len[i] = snap; rx.port[i] = port; rx.time[i] = 0;
+        rx.count++;
+        if (status & TP_STATUS_CSUMNOTREADY) { if (completeChecksum(rx.buf, o, snap)) this.csumCompleted++; }
+      } else this.oversize++;  // cut to the slot: a GRO/GSO super-frame (turn GRO off) or an MTU above the slot
+      dv.setUint32(h, 0, true);  // TP_STATUS_KERNEL: the slot is the kernel's again
+      r.slot = r.slot + 1 === r.frames ? 0 : r.slot + 1;
     }
-  }
-
-  private release(r: Ring, base: number): void {
-    r.mem.dv.setUint32(base + 8, 0, true);
-    r.block = (r.block + 1) % this.blockCount;
-    r.left = 0;
   }
 
   /** Frames waiting in some ring (without a syscall). */
   ready(): boolean {
     for (const r of this.rings) {
-      if (r.left > 0 || (r.mem.dv.getUint32(r.block * this.blockSize + 8, true) & TP_STATUS_USER)) return true;
+      if (r.mem.dv.getUint32(r.slot * r.frameSize, true) & TP_STATUS_USER) return true;
     }
     return false;
   }
