@@ -142,6 +142,12 @@ export interface FwdLink {
   src6: Uint8Array;
   /** False when no next hop could be resolved (no neighbour entry, no route). */
   ok: boolean;
+  /**
+   * The next hop (address text) whose MAC the kernel is still resolving, else
+   * null. Frames sent on such a link are held by the I/O and sent once the MAC
+   * is known, as the kernel's neighbour queue holds them (afpacket only).
+   */
+  unresolved: string | null;
 }
 
 /**

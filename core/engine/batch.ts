@@ -64,6 +64,9 @@ export class TxBatch {
   scratchUsed = 0;
   /** Frames refused because the batch or its scratch space was full. */
   full = 0;
+  /** Per frame: the unresolved next hop it waits for (see FwdLink.unresolved), else null; `held` counts them. */
+  readonly hold: (string | null)[];
+  held = 0;
 
   constructor(cap = 512, scratchBytes = 1 << 20) {
     this.cap = cap;
@@ -73,6 +76,7 @@ export class TxBatch {
     this.port = new Uint8Array(cap);
     this.scratch = new Uint8Array(scratchBytes);
     for (let i = 0; i < cap; i++) this.bufs[i] = this.scratch;
+    this.hold = new Array<string | null>(cap).fill(null);
   }
 
   add(buf: Uint8Array, off: number, len: number, port: number): boolean {
@@ -82,6 +86,7 @@ export class TxBatch {
     this.off[i] = off;
     this.len[i] = len;
     this.port[i] = port;
+    this.hold[i] = null;
     return true;
   }
 
@@ -93,5 +98,24 @@ export class TxBatch {
     return o;
   }
 
-  clear(): void { this.count = 0; this.scratchUsed = 0; }
+  /** Marks the frame just added as waiting for next hop `hop`. */
+  holdLast(hop: string): void {
+    this.hold[this.count - 1] = hop;
+    this.held++;
+  }
+
+  /** Takes the held frames out (each handed to `take`), keeping the others in order. */
+  removeHeld(take: (buf: Uint8Array, off: number, len: number, port: number, hop: string) => void): void {
+    let n = 0;
+    for (let i = 0; i < this.count; i++) {
+      const hop = this.hold[i];
+      if (hop) { take(this.bufs[i]!, this.off[i]!, this.len[i]!, this.port[i]!, hop); this.hold[i] = null; continue; }
+      if (n !== i) { this.bufs[n] = this.bufs[i]!; this.off[n] = this.off[i]!; this.len[n] = this.len[i]!; this.port[n] = this.port[i]!; }
+      n++;
+    }
+    this.count = n;
+    this.held = 0;
+  }
+
+  clear(): void { this.count = 0; this.scratchUsed = 0; this.held = 0; }
 }

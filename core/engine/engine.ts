@@ -131,6 +131,8 @@ export interface EngineOptions {
   seed?: number;
   /** Scheduler context; default the table's. */
   ctx?: SchedContext;
+  /** Frames to next hops without a MAC are held in tx (tx.hold) rather than dropped: the I/O resolves them (afpacket). */
+  holdUnresolved?: boolean;
 }
 
 /** One line per frame for `lvsd replay --explain`. */
@@ -199,11 +201,13 @@ export class Engine {
   private nTouched = 0;
   /** p.vaddr holds non-zero bytes past the first four (an IPv6 VIP was last). */
   private vaddrWide = false;
+  private readonly holdUnresolved: boolean;
 
   constructor(o: EngineOptions) {
     this.table = o.table;
     this.ctx = o.ctx ?? o.table.opts.ctx;
-    this.net = new Net(o.net);
+    this.holdUnresolved = o.holdUnresolved ?? false;
+    this.net = new Net(o.net, { holdUnresolved: this.holdUnresolved });
     this.classifiers = o.classifiers ?? [];
     for (const f of o.forwarders) this.fwd[FWD_NUM[f.method]] = f;
     const dests: ConnDests = {
@@ -224,7 +228,7 @@ export class Engine {
 
   /** New links, neighbours or plugins (a config reload): connections are kept. */
   reconfigure(net: NetSpec, forwarders: readonly ForwarderPlugin[], classifiers: readonly ClassifierPlugin[]): void {
-    this.net = new Net(net);
+    this.net = new Net(net, { holdUnresolved: this.holdUnresolved });
     this.xmit.setNet(this.net);
     this.fwd.length = 0;
     for (const f of forwarders) this.fwd[FWD_NUM[f.method]] = f;

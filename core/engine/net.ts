@@ -3,9 +3,11 @@
 // MAC, standing in for ARP/ND) and default gateways. Next hop: the
 // destination itself when it is on a configured link (or when no addresses
 // are configured at all: everything on-link on the first interface), else
-// the gateway of its family.
+// the gateway of its family. A next hop with no known MAC is remembered as a
+// miss, for the I/O owner to have the kernel resolve (afpacket workers ask the
+// daemon, which makes the kernel ARP / ND for it and sends the answer back).
 
-import { canonicalAddr, ipv4ToU32, ipv6ToBytes } from '../model/addr.js';
+import { bytesToIpv6, canonicalAddr, ipv4ToU32, ipv6ToBytes, u32ToIpv4 } from '../model/addr.js';
 import type { FwdLink } from '../plugin.js';
 import type { IoInterface } from './io/types.js';
 
@@ -30,6 +32,7 @@ export function parseMac(text: string): Uint8Array {
 }
 
 const ZERO16 = new Uint8Array(16);
+const MAX_MISSES = 64;
 
 function in4(a: number, net: number, plen: number): boolean {
   if (plen === 0) return true;
@@ -53,8 +56,13 @@ function fold6(b: Uint8Array, o: number): number {
   return h | 0;
 }
 
+/** Destination MAC of frames held for an unresolved next hop (filled in when it resolves). */
+const NO_MAC = new Uint8Array(6);
+
 export class Net {
   readonly ifaces: Iface[];
+  /** Hold frames for next hops without a MAC (link.unresolved) instead of refusing them (link.ok false). */
+  private readonly hold: boolean;
   private readonly neigh4 = new Map<number, Uint8Array>();
   private readonly neigh6 = new Map<number, { addr: Uint8Array; mac: Uint8Array }[]>();
   private readonly gw4: number;
@@ -62,8 +70,11 @@ export class Net {
   private readonly any4: boolean;
   private readonly any6: boolean;
   private readonly gwTmp = new Uint8Array(16);
+  /** Next hops looked up without a MAC since the last takeMisses() (bounded: a flood of misses is not a memory leak). */
+  private readonly misses = new Set<string>();
 
-  constructor(spec: NetSpec) {
+  constructor(spec: NetSpec, opts: { holdUnresolved?: boolean } = {}) {
+    this.hold = opts.holdUnresolved ?? false;
     const list = spec.interfaces.length > 0 ? spec.interfaces : [{ name: 'eth0' }];
     this.ifaces = list.map((i) => {
       const v4: { addr: number; plen: number }[] = [];
@@ -113,17 +124,53 @@ export class Net {
       && buf[off + 3] === m[3] && buf[off + 4] === m[4] && buf[off + 5] === m[5];
   }
 
-  private fill(link: FwdLink, port: number, mac: Uint8Array | undefined): boolean {
+  private fill(link: FwdLink, port: number, mac: Uint8Array | undefined, hop: string | null = null): boolean {
     const i = this.ifaces[port]!;
     link.port = port;
     link.srcMac = i.mac;
     link.mtu = i.mtu;
     link.src4 = i.src4;
     link.src6 = i.src6;
-    if (!mac) { link.ok = false; return false; }
+    link.unresolved = null;
+    if (!mac) {
+      if (hop === null || !this.hold) { link.ok = false; return false; }
+      link.mac = NO_MAC;
+      link.unresolved = hop;
+      link.ok = true;
+      return true;
+    }
     link.mac = mac;
     link.ok = true;
     return true;
+  }
+
+  /** The MAC of a next hop given as text, when known. */
+  macOf(addr: string): Uint8Array | undefined {
+    const a = ipv4ToU32(addr);
+    if (a !== null) return this.neigh4.get(a);
+    const b = ipv6ToBytes(addr);
+    return b ? this.neigh6At(b, 0) : undefined;
+  }
+
+  private miss4(a: number): string {
+    const t = u32ToIpv4(a);
+    if (this.misses.size < MAX_MISSES) this.misses.add(t);
+    return t;
+  }
+  private miss6(b: Uint8Array, o: number): string {
+    const t = bytesToIpv6(b.subarray(o, o + 16));
+    if (this.misses.size < MAX_MISSES) this.misses.add(t);
+    return t;
+  }
+
+  /** Whether some next hop had no MAC since the last takeMisses(). */
+  get missed(): boolean { return this.misses.size > 0; }
+
+  /** The next hops (addresses as text) that had no MAC, once each. */
+  takeMisses(): string[] {
+    const l = [...this.misses];
+    this.misses.clear();
+    return l;
   }
 
   private port4(a: number): number {
@@ -145,12 +192,21 @@ export class Net {
   /** Next hop towards an IPv4 address (u32) into `link`; false (link.ok false) when there is none. */
   resolve4(a: number, link: FwdLink): boolean {
     a >>>= 0;
-    if (!this.any4) return this.fill(link, 0, this.neigh4.get(a) ?? (this.gw4 ? this.neigh4.get(this.gw4) : undefined));
-    const p = this.port4(a);
-    if (p >= 0) return this.fill(link, p, this.neigh4.get(a));
-    if (this.gw4 === 0) return this.fill(link, 0, undefined);
-    const gp = this.port4(this.gw4);
-    return this.fill(link, gp < 0 ? 0 : gp, this.neigh4.get(this.gw4));
+    let port = 0, hop = a;
+    if (!this.any4) {
+      if (!this.neigh4.has(a) && this.gw4) hop = this.gw4;
+    } else {
+      const p = this.port4(a);
+      if (p >= 0) port = p;
+      else {
+        if (this.gw4 === 0) return this.fill(link, 0, undefined);
+        hop = this.gw4;
+        const gp = this.port4(hop);
+        port = gp < 0 ? 0 : gp;
+      }
+    }
+    const mac = this.neigh4.get(hop);
+    return mac ? this.fill(link, port, mac) : this.fill(link, port, undefined, this.miss4(hop));
   }
 
   private neigh6At(b: Uint8Array, o: number): Uint8Array | undefined {
@@ -167,17 +223,26 @@ export class Net {
   /** Next hop towards the IPv6 address at b[o, o+16). */
   resolve6(b: Uint8Array, o: number, link: FwdLink): boolean {
     const gw = this.gw6;
-    if (!this.any6) return this.fill(link, 0, this.neigh6At(b, o) ?? (gw ? this.neigh6At(gw, 0) : undefined));
-    const p = this.port6(b, o);
-    if (p >= 0) return this.fill(link, p, this.neigh6At(b, o));
-    if (!gw) return this.fill(link, 0, undefined);
-    this.gwTmp.set(gw);
-    const gp = this.port6(this.gwTmp, 0);
-    return this.fill(link, gp < 0 ? 0 : gp, this.neigh6At(gw, 0));
+    let port = 0, hb = b, ho = o;
+    if (!this.any6) {
+      if (!this.neigh6At(b, o) && gw) { hb = gw; ho = 0; }
+    } else {
+      const p = this.port6(b, o);
+      if (p >= 0) port = p;
+      else {
+        if (!gw) return this.fill(link, 0, undefined);
+        this.gwTmp.set(gw);
+        const gp = this.port6(this.gwTmp, 0);
+        port = gp < 0 ? 0 : gp;
+        hb = gw; ho = 0;
+      }
+    }
+    const mac = this.neigh6At(hb, ho);
+    return mac ? this.fill(link, port, mac) : this.fill(link, port, undefined, this.miss6(hb, ho));
   }
 
   /** A fresh link object (one per real server, and one scratch per engine). */
   static link(): FwdLink {
-    return { port: 0, mac: new Uint8Array(6), srcMac: new Uint8Array(6), mtu: 1500, src4: 0, src6: ZERO16, ok: false };
+    return { port: 0, mac: new Uint8Array(6), srcMac: new Uint8Array(6), mtu: 1500, src4: 0, src6: ZERO16, ok: false, unresolved: null };
   }
 }

@@ -46,6 +46,8 @@ export class WorkerDataPlane {
   private stopped = false;
   private readonly onExit = (): void => { nftRemoveSync(); };
   private resolving = false;
+  private readonly hopsResolving = new Set<string>();
+  private readonly hopsWarned = new Set<string>();
 
   private constructor(
     private readonly table: ServiceTable, private registry: PluginRegistry,
@@ -147,6 +149,7 @@ export class WorkerDataPlane {
     if (m.t === 'log') this.log.warn(m.message);
     else if (m.t === 'conns') w.conns = m.views;
     else if (m.t === 'stats') { this.fold(m); w.last = m; }
+    else if (m.t === 'resolve') void this.resolveHops(m.addrs);
   }
 
   /** Adds a worker's counter deltas to the daemon's table; connection counts are the sums of the workers' latest. */
@@ -224,6 +227,25 @@ export class WorkerDataPlane {
       }
       if (changed && this.ws.length > 0) this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
     } finally { this.resolving = false; }
+  }
+
+  /**
+   * Next hops a worker had no MAC for (a client on a link answered through NAT
+   * before the kernel knew it, a gateway): the kernel resolves them, as it
+   * would for its own IPVS, and the workers get the answer.
+   */
+  private async resolveHops(addrs: readonly string[]): Promise<void> {
+    const todo = addrs.filter((a) => !this.net.neighbors[a] && !this.hopsResolving.has(a));
+    if (todo.length === 0 || this.stopped) return;
+    for (const a of todo) this.hopsResolving.add(a);
+    try {
+      const found = await Promise.all(todo.map(async (a) => [a, await resolveNeighbor(a)] as const));
+      const known = found.filter((f): f is readonly [string, string] => f[1] !== null);
+      for (const [a, mac] of found) if (!mac && !this.hopsWarned.has(a)) { this.hopsWarned.add(a); this.log.warn(`next hop ${a} does not answer ARP/ND`); }
+      if (known.length === 0 || this.stopped) return;
+      this.net = { ...this.net, neighbors: { ...this.net.neighbors, ...Object.fromEntries(known) } };
+      this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
+    } finally { for (const a of todo) this.hopsResolving.delete(a); }
   }
 
   /** Picks up neighbours the kernel learnt (clients on a link answered through NAT). */

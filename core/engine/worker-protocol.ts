@@ -65,7 +65,9 @@ export type FromWorker =
   | { t: 'error'; id: number; message: string }
   | { t: 'log'; id: number; message: string }
   | StatsReport
-  | { t: 'conns'; id: number; views: ConnView[]; truncated: boolean };
+  | { t: 'conns'; id: number; views: ConnView[]; truncated: boolean }
+  /** Next hops the worker found no MAC for: the daemon has the kernel resolve them and sends a new net. */
+  | { t: 'resolve'; id: number; addrs: string[] };
 
 /** A real server's identity within a service, as worker messages name it. */
 export const destKey = destKeyText;

@@ -13,6 +13,7 @@ import type { ClassifierPlugin, ForwarderPlugin, SchedContext, SchedulerPlugin }
 import { FrameBatch, TxBatch } from './batch.js';
 import { Engine } from './engine.js';
 import { AfPacketIo } from './io/afpacket.js';
+import { HeldFrames } from './neighbor-hold.js';
 import type { NetSpec } from './net.js';
 import {
   DeltaTracker, destKey, filterSpec, reconcile, svcKey,
@@ -46,7 +47,8 @@ async function main(): Promise<void> {
   const table = new ServiceTable({ schedulers: (n) => mods.schedulers.get(n), ctx });
   for (const e of reconcile(table, init.snapshot)) send({ t: 'log', id: init.id, message: `replica: ${e}` });
   let net: NetSpec = init.net;
-  const engine = new Engine({ table, forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns });
+  const engine = new Engine({ table, forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns, holdUnresolved: true });
+  const held = new HeldFrames();
   const io = new AfPacketIo(
     init.interfaces.map((i) => ({ name: i.name, ifindex: i.ifindex, mtu: i.mtu, mac: Uint8Array.from(i.mac.split(':').map((x) => parseInt(x, 16))) })),
     init.fanoutGroup === null ? {} : { fanoutGroup: init.fanoutGroup },
@@ -63,6 +65,15 @@ async function main(): Promise<void> {
   let nextCtl = 0;
   let running = true;
   const pending: { net: { net: NetSpec; modules: PluginModules } | null } = { net: null };
+  /** When each unresolved next hop was last asked about: once a second at most. */
+  const asked = new Map<string, number>();
+  const askResolve = (now: number): void => {
+    const addrs = engine.net.takeMisses().filter((a) => now - (asked.get(a) ?? -Infinity) >= 1000);
+    if (addrs.length === 0) return;
+    for (const a of addrs) asked.set(a, now);
+    if (asked.size > 4096) asked.clear();
+    send({ t: 'resolve', id: init.id, addrs });
+  };
 
   const report = (): void => {
     const st: StatsReport = {
@@ -71,7 +82,7 @@ async function main(): Promise<void> {
         key: svcKey(s.spec), c: deltas.delta(s.stats),
         dests: s.dests.map((d) => ({ key: destKey(d), c: deltas.delta(d.stats), active: d.activeConns, inact: d.inactConns, persist: d.persistConns })),
       })),
-      drops: engine.dropCounts(), rx: io.rxFrames, tx: io.txFrames, txErrors: io.txErrors,
+      drops: held.dropped > 0 ? { ...engine.dropCounts(), 'neighbour-unresolved': held.dropped } : engine.dropCounts(), rx: io.rxFrames, tx: io.txFrames, txErrors: io.txErrors,
       csumCompleted: io.csumCompleted, oversize: io.oversize, ringDrops: (ringDrops += io.ringStats().drops), conns: engine.conns.count,
     };
     send(st);
@@ -108,12 +119,20 @@ async function main(): Promise<void> {
         net = p.net;
         engine.reconfigure(net, mods.forwarders, mods.classifiers);
       }
+      if (engine.net.missed) askResolve(now);
+      if (held.size > 0) {
+        tx.clear();
+        held.release((hop) => engine.net.macOf(hop), tx, now);
+        if (tx.count > 0) io.transmit(tx);
+      }
       if (now >= nextStats) { nextStats = now + init.statsMs; report(); }
     }
     if (io.receive(rx) === 0) { io.wait(5); continue; }
     tx.clear();
     engine.process(rx, tx, now);
+    if (tx.held > 0) held.take(tx, now);
     if (tx.count > 0) io.transmit(tx);
+    if (engine.net.missed) askResolve(now);
   }
   report();
   io.close();

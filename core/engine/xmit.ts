@@ -38,7 +38,13 @@ export class Xmit implements FwdIo {
   }
 
   send(p: FwdPacket): void {
-    if (!this.tx.add(p.buf, p.off, p.len, p.link.port)) this.txFull++;
+    this.queue(p.buf, p.off, p.len, p.link);
+  }
+
+  /** Adds a frame for `link`; held (tx.hold) while its next hop is being resolved. */
+  private queue(buf: Uint8Array, off: number, len: number, link: FwdLink): void {
+    if (!this.tx.add(buf, off, len, link.port)) { this.txFull++; return; }
+    if (link.unresolved !== null) this.tx.holdLast(link.unresolved);
   }
 
   sendFragments(p: FwdPacket, l3: number, mtu: number): boolean {
@@ -64,7 +70,7 @@ export class Xmit implements FwdIo {
       const more = pos + n < tot - hlen ? 0x2000 : lastMf;
       wr16(s, q + 6, (ff & 0x4000) | more | ((baseOff + pos) >> 3));
       fillIpv4HeaderChecksum(s, q);
-      tx.add(s, o, flen, p.link.port);
+      this.queue(s, o, flen, p.link);
       this.fragsSent++;
     }
     return true;
@@ -99,7 +105,7 @@ export class Xmit implements FwdIo {
       wr32(s, c + 4, type === 3 && code === 4 ? info & 0xffff : 0);
       s.set(b.subarray(l3, l3 + q), c + 8);
       wr16(s, c + 2, inetChecksum(s, c, 8 + q));
-      tx.add(s, o, flen, link.port);
+      this.queue(s, o, flen, link);
     } else {
       const q = Math.min(avail, ICMP6_QUOTE_MAX);
       const flen = 14 + 48 + q;
@@ -117,7 +123,7 @@ export class Xmit implements FwdIo {
       wr32(s, c + 4, type === 2 ? info >>> 0 : 0);
       s.set(b.subarray(l3, l3 + q), c + 8);
       wr16(s, c + 2, l4Checksum(s, 6, h + 8, h + 24, 58, c, 8 + q, c + 2));
-      tx.add(s, o, flen, link.port);
+      this.queue(s, o, flen, link);
     }
     this.icmpSent++;
   }
