@@ -144,10 +144,8 @@ function statsRows(text: string): Map<string, number[]> {
     assert.match(lab.nftTables(), /table netdev lvsd/);
     await lab.stopDaemon('SIGKILL');
     assert.match(lab.nftTables(), /table netdev lvsd/, 'a killed daemon leaves its table');
-    // One worker here. With two, about one run in four had one real server fail for a whole worker's
-    // share after the restart (a known bug, open in issue 5: not yet found); two-worker forwarding is
-    // exercised by `LAB_WORKERS=2 npm run lab` and `npm run bench`, not asserted in CI until fixed.
-    await lab.startDaemon(lab.writeConfig(labConfig(lab, { workers: 1 }), 'one.config.ts'));
+    // Two workers after the restart: the fanout group and each worker's neighbours start afresh.
+    await lab.startDaemon(lab.writeConfig(labConfig(lab, { workers: 2 }), 'two.config.ts'));
     assert.match(lab.daemonLog, /removing a stale nftables table/);
     assert.equal((lab.nftTables().match(/table netdev lvsd/g) ?? []).length, 1);
     const r = lab.http(`http://${VIP.nat}/`, 30, 3);
