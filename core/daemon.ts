@@ -172,6 +172,11 @@ export class Daemon {
     const previousRegistry = this.registry;
     this.registry = registry;
     const plan = planDiff(this.desired, next);
+    if (this.desired !== null && this.workerPlane) {
+      for (const s of plan.settings) {
+        if (s.setting === 'workers' || s.setting === 'maxConnections') this.log.warn(`config: ${s.setting} ${s.from} -> ${s.to} takes effect when lvsd restarts`);
+      }
+    }
     // Health decides presence and weight of checked reals: the plan is adjusted so a reload never fights it.
     const applied = applyPlan(this.table, this.health.adjustPlan(plan, next));
     if (!applied.ok) {
@@ -229,7 +234,7 @@ export class Daemon {
 
   private netConfig(): DataPlaneConfig {
     const d = this.desired;
-    return { interfaces: d?.interfaces ?? [], neighbors: d?.neighbors ?? {}, gateways: d?.gateways ?? [] };
+    return { interfaces: d?.interfaces ?? [], neighbors: d?.neighbors ?? {}, gateways: d?.gateways ?? [], ...(d?.maxConnections ? { maxConns: d.maxConnections } : {}) };
   }
 
   async stop(): Promise<void> {

@@ -86,6 +86,7 @@ describe('config schema: normalisation', () => {
     const d = good({
       timeouts: { tcp: 600, udp: 30 },
       workers: 4,
+      maxConnections: 4_000_000,
       services: [
         { fwmark: 7, ipv6: true, scheduler: 'sh', schedFlags: ['sh-port'], onePacket: true,
           reals: [{ address: '2001:db8::7', port: 8080, forward: 'nat' }] },
@@ -101,6 +102,7 @@ describe('config schema: normalisation', () => {
       ['gre', TUN_FLAG_CSUM, 100, 10]);
     assert.deepEqual(d.timeouts, { tcp: 600, udp: 30 });
     assert.equal(d.workers, 4);
+    assert.equal(d.maxConnections, 4_000_000);
   });
 
   it('accepts objects from another realm (node:vm)', async () => {
@@ -134,6 +136,7 @@ describe('config schema: refusals', () => {
     assert.equal(one(svc({}, [{ address: '192.168.10.8', upperThreshold: -1 }])),
       'services[0].reals[0].upperThreshold: must be an integer 0..2147483647 (got -1)');
     assert.equal(one({ workers: 0 }), 'workers: must be an integer 1..1024 (got 0)');
+    assert.equal(one({ maxConnections: 100 }), 'maxConnections: must be an integer 1024..16777216 (got 100)');
     assert.equal(one({ timeouts: { tcp: 0 } }), 'timeouts.tcp: must be a whole number of seconds 1..2678400 (got 0)');
     assert.equal(one({ services: {} }), 'services: must be an array (got an object)');
     assert.equal(one(svc({ protocol: 'tpc' })), "services[0].protocol: must be one of 'tcp', 'udp', 'sctp' (did you mean 'tcp'?) (got \"tpc\")");

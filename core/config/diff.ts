@@ -32,7 +32,7 @@ export type PlanAction =
 
 /** Daemon-level settings that changed; the daemon acts on them, applyPlan does not. */
 export interface SettingChange {
-  setting: 'plugins' | 'interfaces' | 'neighbors' | 'workers';
+  setting: 'plugins' | 'interfaces' | 'neighbors' | 'workers' | 'maxConnections';
   from: string;
   to: string;
 }
@@ -84,6 +84,7 @@ function settingText(d: DesiredState, s: SettingChange['setting']): string {
     case 'interfaces': return d.interfaces.map((i) => (i.mac ? `${i.name}=${i.mac}` : i.name)).join(', ') || '(none)';
     case 'neighbors': return Object.entries(d.neighbors).map(([ip, mac]) => `${ip}=${mac}`).join(', ') || '(none)';
     case 'workers': return d.workers === undefined ? 'default' : String(d.workers);
+    case 'maxConnections': return d.maxConnections === undefined ? 'default' : String(d.maxConnections);
   }
 }
 
@@ -135,8 +136,8 @@ export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
 
   const health = healthDiff(prev, next);
   const settings: SettingChange[] = [];
-  for (const s of ['plugins', 'interfaces', 'neighbors', 'workers'] as const) {
-    const from = prev ? settingText(prev, s) : settingText({ ...next, plugins: [], interfaces: [], neighbors: {}, workers: undefined }, s);
+  for (const s of ['plugins', 'interfaces', 'neighbors', 'workers', 'maxConnections'] as const) {
+    const from = prev ? settingText(prev, s) : settingText({ ...next, plugins: [], interfaces: [], neighbors: {}, workers: undefined, maxConnections: undefined }, s);
     const to = settingText(next, s);
     if (from !== to) settings.push({ setting: s, from, to });
   }

@@ -40,6 +40,7 @@ export interface DesiredState {
   /** Default gateways (at most one per family), canonical; the memory wire's next hop off-link. */
   gateways?: string[];
   workers?: number;
+  maxConnections?: number;
 }
 
 /** A director interface: name, MAC, MTU and its addresses as CIDR (`192.168.10.1/24`, canonical address). */
@@ -91,7 +92,7 @@ const MAX_WORKERS = 1024;
 
 const FWD_OF: Record<ForwardMode, FwdMethod> = { nat: 'masq', dr: 'route', tun: 'tunnel' };
 
-const ROOT_KEYS = ['interfaces', 'timeouts', 'plugins', 'neighbors', 'gateway', 'workers', 'services', 'schedule'];
+const ROOT_KEYS = ['interfaces', 'timeouts', 'plugins', 'neighbors', 'gateway', 'workers', 'maxConnections', 'services', 'schedule'];
 const SERVICE_KEYS = ['protocol', 'address', 'port', 'fwmark', 'ipv6', 'scheduler', 'schedFlags',
   'persistence', 'onePacket', 'forward', 'reals',
   'health', 'inhibitOnFailure', 'quorum', 'hysteresis', 'quorumUp', 'quorumDown', 'sorryServer',
@@ -848,6 +849,10 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
   if (raw.workers !== undefined) {
     const w = c.int('workers', raw.workers, 1, MAX_WORKERS);
     if (w !== undefined) desired.workers = w;
+  }
+  if (raw.maxConnections !== undefined) {
+    const m = c.int('maxConnections', raw.maxConnections, 1024, 1 << 24);
+    if (m !== undefined) desired.maxConnections = m;
   }
   if (raw.services !== undefined) {
     const seen = new Map<string, number>();

@@ -293,6 +293,12 @@ export interface LvsdConfig {
   gateway?: string | string[];
   /** Data-plane worker threads, 1..1024. */
   workers?: number;
+  /**
+   * Connection entries (connections and persistence templates) each data-plane
+   * worker may hold, 1024..16777216; default 1048576 (about 115 MB each when
+   * full). New connections beyond it are dropped and counted. Read at start-up.
+   */
+  maxConnections?: number;
   services?: ServiceConfig[];
   /** Scheduled actions (drain at night, weights during business hours …). */
   schedule?: ScheduleConfig[];
