@@ -10,6 +10,7 @@ import { closeControl, handleLine, listenControl, SocketInUse } from '../core/co
 import { ServiceTable } from '../core/model/table.js';
 import { defineScheduler } from '../core/plugin.js';
 import type { ServiceSpec, DestSpec } from '../core/model/types.js';
+import type { ConnView } from '../core/control/protocol.js';
 
 const first = defineScheduler({ name: 'first', init: () => null, schedule: (svc) => svc.dests[0] ?? null });
 
@@ -77,6 +78,27 @@ describe('control protocol', () => {
       await closeControl(server, path);
     }
     assert.equal(existsSync(path), false);
+  });
+
+  it('answers in request order when a connection listing waits for the data plane', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
+    const path = join(dir, 'lvsd.sock');
+    const view = { protocol: 'tcp', expires: 60, state: 'ESTABLISHED' } as unknown as ConnView;
+    const deps = { table: newTable(), bus: new Bus(), conns: () => new Promise<ConnView[]>((r) => setTimeout(() => r([view]), 80)) };
+    const server = await listenControl(path, deps);
+    try {
+      const c = connect(path);
+      let got = '';
+      c.setEncoding('utf8');
+      const two = new Promise<string[]>((res) => c.on('data', (d: string) => { got += d; const l = got.split('\n').filter(Boolean); if (l.length === 2) res(l); }));
+      c.write(`${JSON.stringify({ op: 'get-conns' })}\n${JSON.stringify({ op: 'get-services' })}\n`);
+      const [first, second] = (await two).map((l) => JSON.parse(l) as { ok: boolean; data: unknown[] });
+      c.destroy();
+      assert.deepEqual(first, { ok: true, data: [view] });
+      assert.deepEqual(second, { ok: true, data: [] });
+    } finally {
+      await closeControl(server, path);
+    }
   });
 
   it('replaces a stale socket left by a dead daemon, and refuses to delete anything else', async () => {

@@ -19,8 +19,8 @@ const MAX_LINE = 1 << 20;
 export interface ControlDeps {
   table: ServiceTable;
   bus: Bus;
-  /** Live connection entries (the data plane's; empty without one). */
-  conns?: () => ConnView[];
+  /** Live connection entries (the data plane's; empty without one); afpacket workers answer asynchronously. */
+  conns?: () => ConnView[] | Promise<ConnView[]>;
   /** Health checking and real server lifecycle (absent: those requests get EOPNOTSUPP). */
   health?: HealthManager;
 }
@@ -82,7 +82,11 @@ export function handleRequest(req: Request, deps: ControlDeps): Reply {
     case 'get-daemons': return { ok: true, data: table.daemons };
     case 'start-daemon': return reply(table.startDaemon(req.daemon));
     case 'stop-daemon': return reply(table.stopDaemon(req.state));
-    case 'get-conns': return { ok: true, data: deps.conns?.() ?? [] };
+    case 'get-conns': {
+      const v = deps.conns?.() ?? [];
+      // the socket answers get-conns through answerLine(), which waits for the workers
+      return Array.isArray(v) ? { ok: true, data: v } : { ok: false, errno: 'EPROTO', message: 'connection entries are listed asynchronously' };
+    }
     case 'get-health':
       if (!deps.health) return { ok: false, errno: 'EOPNOTSUPP', message: 'health checking is not running in this lvsd' };
       if (req.service && !table.find(req.service)) return { ok: false, errno: 'ESRCH', message: 'no such service' };
@@ -110,8 +114,21 @@ export function handleLine(line: string, deps: ControlDeps): Reply {
   }
 }
 
+/** handleLine, except that get-conns waits for the data plane's answer. */
+export async function answerLine(line: string, deps: ControlDeps): Promise<Reply> {
+  const req = parseRequest(line);
+  if ('error' in req || req.op !== 'get-conns') return handleLine(line, deps);
+  try {
+    return { ok: true, data: deps.conns ? await deps.conns() : [] };
+  } catch (e) {
+    return { ok: false, errno: 'EPROTO', message: `internal error: ${(e as Error).message}` };
+  }
+}
+
 function serveSocket(sock: Socket, deps: ControlDeps): void {
   let buf = '';
+  // replies go out in the order of the requests, also when one of them waits
+  let chain: Promise<void> = Promise.resolve();
   sock.setEncoding('utf8');
   sock.on('data', (chunk: string) => {
     buf += chunk;
@@ -120,7 +137,10 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       if (line.trim() === '') continue;
-      sock.write(JSON.stringify(handleLine(line, deps)) + '\n');
+      chain = chain.then(async () => {
+        const r = await answerLine(line, deps);
+        if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n');
+      });
     }
     if (buf.length > MAX_LINE) {
       sock.end(JSON.stringify({ ok: false, errno: 'EPROTO', message: 'request too long' }) + '\n');

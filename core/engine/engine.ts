@@ -348,10 +348,13 @@ export class Engine {
     }
   }
 
-  /** Live connection entries, as `lvsadm -L -c` lists them. */
-  connViews(): ConnView[] {
+  /** Live connection entries, as `lvsadm -L -c` lists them (at most `max`). */
+  connViews(max = Infinity): ConnView[] {
     const out: ConnView[] = [];
-    for (const v of this.conns.views()) out.push(v);
+    for (const v of this.conns.views()) {
+      if (out.length >= max) break;
+      out.push(v);
+    }
     return out;
   }
 

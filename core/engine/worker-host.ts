@@ -29,7 +29,13 @@ export interface WorkerPlaneConfig extends DataPlaneConfig {
   workers?: number;
 }
 
-interface W { id: number; worker: Worker; port: MessagePort; last: StatsReport | null; conns: ConnView[]; exited: boolean }
+interface W { id: number; worker: Worker; port: MessagePort; last: StatsReport | null; exited: boolean }
+
+/** A pending `lvsadm -L -c`: the workers' answers so far. */
+interface ConnsRequest { want: number; views: ConnView[][]; done: (views: ConnView[]) => void }
+
+/** How long a listing waits for a busy worker before answering with what it has. */
+const CONNS_WAIT_MS = 2000;
 
 export function defaultWorkers(): number { return Math.max(1, cpus().length - 1); }
 
@@ -46,6 +52,8 @@ export class WorkerDataPlane {
   private stopped = false;
   private readonly onExit = (): void => { nftRemoveSync(); };
   private resolving = false;
+  private connsSeq = 0;
+  private readonly connsRequests = new Map<number, ConnsRequest>();
   private readonly hopsResolving = new Set<string>();
   private readonly hopsWarned = new Set<string>();
 
@@ -86,7 +94,6 @@ export class WorkerDataPlane {
     // Changes that emit no event (set-timeouts, health weight edits) are caught by comparing snapshots.
     dp.timers.push(setInterval(() => { void dp.sync(); }, 250));
     dp.timers.push(setInterval(() => { void dp.refreshNeighbors(); }, 1000));
-    dp.timers.push(setInterval(() => dp.post({ t: 'conns' }), 500));
     dp.timers.push(setInterval(() => this.tickEstimator(dp), EST_INTERVAL_MS));
     for (const t of dp.timers) t.unref();
     return dp;
@@ -125,7 +132,7 @@ export class WorkerDataPlane {
         fanoutGroup: group, maxConns: this.cfg.maxConns, statsMs: 250, connViewsMax: 100_000,
       };
       const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: { init, port: port2 }, transferList: [port2], execArgv });
-      const w: W = { id, worker, port: port1, last: null, conns: [], exited: false };
+      const w: W = { id, worker, port: port1, last: null, exited: false };
       this.ws.push(w);
       ready.push(new Promise<void>((res, rej) => {
         port1.on('message', (m: FromWorker) => {
@@ -147,7 +154,10 @@ export class WorkerDataPlane {
 
   private onMessage(w: W, m: FromWorker): void {
     if (m.t === 'log') this.log.warn(m.message);
-    else if (m.t === 'conns') w.conns = m.views;
+    else if (m.t === 'conns') {
+      const r = this.connsRequests.get(m.req);
+      if (r) { r.views.push(m.views); if (r.views.length === r.want) r.done(r.views.flat()); }
+    }
     else if (m.t === 'stats') { this.fold(m); w.last = m; }
     else if (m.t === 'resolve') void this.resolveHops(m.addrs);
   }
@@ -269,7 +279,19 @@ export class WorkerDataPlane {
     void this.sync();
   }
 
-  conns(): ConnView[] { return this.ws.flatMap((w) => w.conns); }
+  /** The workers' connection entries, asked for now (lvsadm -L -c); a worker that does not answer in 2 s is left out. */
+  conns(): Promise<ConnView[]> {
+    const live = this.ws.filter((w) => !w.exited);
+    if (live.length === 0 || this.stopped) return Promise.resolve([]);
+    const req = ++this.connsSeq;
+    return new Promise<ConnView[]>((res) => {
+      const r: ConnsRequest = { want: live.length, views: [], done: () => {} };
+      const t = setTimeout(() => r.done(r.views.flat()), CONNS_WAIT_MS);
+      r.done = (views) => { clearTimeout(t); this.connsRequests.delete(req); res(views); };
+      this.connsRequests.set(req, r);
+      for (const w of live) w.port.postMessage({ t: 'conns', req } satisfies ToWorker);
+    });
+  }
 
   /** The workers' latest reports (benchmarks, tests). */
   reports(): StatsReport[] { return this.ws.flatMap((w) => (w.last ? [w.last] : [])); }

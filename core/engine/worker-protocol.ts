@@ -45,7 +45,8 @@ export interface WorkerInit {
 export type ToWorker =
   | { t: 'table'; snapshot: TableSnapshot }
   | { t: 'net'; net: NetSpec; modules: PluginModules }
-  | { t: 'conns' }
+  /** List the connection entries (lvsadm -L -c), answered with the same `req`. */
+  | { t: 'conns'; req: number }
   | { t: 'stop' };
 
 /** Five counters: conns, inpkts, outpkts, inbytes, outbytes. */
@@ -65,7 +66,7 @@ export type FromWorker =
   | { t: 'error'; id: number; message: string }
   | { t: 'log'; id: number; message: string }
   | StatsReport
-  | { t: 'conns'; id: number; views: ConnView[]; truncated: boolean }
+  | { t: 'conns'; id: number; req: number; views: ConnView[]; truncated: boolean }
   /** Next hops the worker found no MAC for: the daemon has the kernel resolve them and sends a new net. */
   | { t: 'resolve'; id: number; addrs: string[] };
 

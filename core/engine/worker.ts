@@ -98,9 +98,8 @@ async function main(): Promise<void> {
         io.setFilter(filterSpec(msg.snapshot), fanout);
       } else if (msg.t === 'net') pending.net = msg;
       else if (msg.t === 'conns') {
-        const views = engine.connViews();
-        const truncated = views.length > init.connViewsMax;
-        send({ t: 'conns', id: init.id, views: truncated ? views.slice(0, init.connViewsMax) : views, truncated });
+        const views = engine.connViews(init.connViewsMax);
+        send({ t: 'conns', id: init.id, req: msg.req, views, truncated: views.length === init.connViewsMax && engine.conns.count > views.length });
       }
     }
   };
