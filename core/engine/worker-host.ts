@@ -147,6 +147,11 @@ export class WorkerDataPlane {
           if (!this.stopped) this.log.error(`data-plane worker ${id} exited (${code})`);
         });
       }));
+      // One worker at a time: a fanout group numbers its sockets in the order they
+      // join, and the request of a NAT connection (on the client's interface) and
+      // its reply (on the real server's) must map to the same worker: every group
+      // must list the workers in the same order.
+      await ready[id];
     }
     await Promise.all(ready);
     this.log.info(`afpacket: ${n} worker${n > 1 ? 's' : ''} on ${this.devices.join(', ')}`);
