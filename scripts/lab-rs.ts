@@ -11,6 +11,7 @@
 
 import { createServer, request, Agent } from 'node:http';
 import { createSocket } from 'node:dgram';
+import { connect as netConnect } from 'node:net';
 import { createRequire } from 'node:module';
 
 const [mode, ...args] = process.argv.slice(2);
@@ -70,22 +71,26 @@ if (mode === 'server') {
   agent.destroy();
   process.stdout.write(`${JSON.stringify({ ...counts, errors })}\n`);
 } else if (mode === 'clientfor') {
-  // benchmarks: new connections (Connection: close) for SECONDS at CONC, prints {"ok": n, "errors": n, "seconds": s}
+  // benchmarks: new connections for SECONDS at CONC, prints {"ok": n, "errors": n, "seconds": s}. Each is a
+  // plain TCP connection sending an HTTP/1.0 GET and reading the answer to its end: as light a client as
+  // node allows, so that the figure says more about the path than about the client.
   const [url, secText, concText] = args;
-  const agent = new Agent({ keepAlive: false });
+  const u = new URL(url!);
+  const port = Number(u.port || 80);
+  const get = Buffer.from(`GET ${u.pathname} HTTP/1.0\r\nHost: ${u.host}\r\n\r\n`);
   const end = performance.now() + Number(secText) * 1000;
   let ok = 0, errors = 0;
   const t0 = performance.now();
-  const lane = async (): Promise<void> => {
-    while (performance.now() < end) {
-      await new Promise<void>((res) => {
-        const req = request(url!, { agent, timeout: 3000, headers: { connection: 'close' } }, (r) => { r.resume(); r.on('end', () => { ok++; res(); }); });
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.on('error', () => { errors++; res(); });
-        req.end();
-      });
-    }
-  };
+  const one = (): Promise<void> => new Promise<void>((res) => {
+    const s = netConnect({ host: u.hostname, port });
+    let head = '';
+    const t = setTimeout(() => s.destroy(new Error('timeout')), 3000);
+    s.on('connect', () => s.write(get)); // no half-close: the server closes first and keeps the TIME_WAIT, as with HTTP/1.1 close
+    s.on('data', (d: Buffer) => { if (head.length < 12) head += d.toString('latin1', 0, 12); });
+    s.on('end', () => { clearTimeout(t); s.end(); if (head.startsWith('HTTP/1.1 200')) ok++; else errors++; res(); });
+    s.on('error', () => { clearTimeout(t); errors++; res(); });
+  });
+  const lane = async (): Promise<void> => { while (performance.now() < end) await one(); };
   await Promise.all(Array.from({ length: Number(concText ?? 16) }, lane));
   process.stdout.write(`${JSON.stringify({ ok, errors, seconds: (performance.now() - t0) / 1000 })}\n`);
 } else if (mode === 'udp') {
