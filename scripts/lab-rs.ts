@@ -34,7 +34,8 @@ function decapsulator(): void {
   rx.on('message', (buf) => {
     const ihl = (buf[0]! & 15) * 4;
     if (buf.length < ihl + 20 || (buf[ihl]! >> 4) !== 4) return;
-    const inner = buf.subarray(ihl);
+    // a copy: raw-socket hands every packet in the same receive buffer, and the send below is asynchronous
+    const inner = Buffer.from(buf.subarray(ihl));
     const dst = `${inner[16]}.${inner[17]}.${inner[18]}.${inner[19]}`;
     tx.send(inner, 0, inner.length, dst, () => { n++; });
   });
