@@ -65,6 +65,32 @@ describe('afpacket: fanout program', () => {
     const a = p.run(frame('10.91.0.2', '10.92.0.2', 6, 1111, 80));
     for (let port = 2000; port < 2050; port++) assert.equal(p.run(frame('10.91.0.2', '10.92.0.2', 6, port, 80)), a);
   });
+  /** An ICMP error (type, code 0) from `src` to `dst` quoting the IP header + 8 bytes of `quoted` (a frame). */
+  const icmpError = (src: string, dst: string, type: number, quoted: Uint8Array): Uint8Array => {
+    const q = quoted.subarray(14, 14 + 28);
+    const b = frame(src, dst, 1, 0, 0, 0).subarray(0, 34);
+    const out = new Uint8Array(34 + 8 + q.length);
+    out.set(b); out[34] = type; out.set(q, 42);
+    const tot = out.length - 14; out[16] = tot >> 8; out[17] = tot & 255;
+    return out;
+  };
+  it('hashes an ICMP error like the connection it quotes', () => {
+    for (let port = 3000; port < 3040; port++) {
+      const req = p.run(frame('10.91.0.2', '10.92.0.1', 6, port, 80));
+      // a router on the client's side, about a reply (VIP → client): to the VIP
+      const aboutReply = icmpError('10.91.0.254', '10.92.0.1', 3, frame('10.92.0.1', '10.91.0.2', 6, 80, port));
+      // the real server, about a request it got (client → RIP): to the client, from the RIP
+      const aboutRequest = icmpError('10.91.1.2', '10.91.0.2', 11, frame('10.91.0.2', '10.91.1.2', 6, port, 80));
+      assert.equal(p.run(aboutReply), req, `port ${port}`);
+      assert.equal(p.run(aboutRequest), req, `port ${port}`);
+    }
+    // persistent service: the client address alone, quoted too
+    const a = p.run(frame('10.91.0.2', '10.92.0.2', 6, 1111, 80));
+    assert.equal(p.run(icmpError('10.91.0.254', '10.92.0.2', 12, frame('10.92.0.2', '10.91.0.2', 6, 80, 4444))), a);
+    // not an error (echo request to a VIP): hashed as a packet; a truncated quote: 0, never a throw
+    assert.equal(typeof p.run(icmpError('10.91.0.2', '10.92.0.1', 8, frame('10.92.0.1', '10.91.0.2', 6, 80, 1))), 'number');
+    assert.equal(p.run(icmpError('10.91.0.254', '10.92.0.1', 3, frame('10.92.0.1', '10.91.0.2', 6, 80, 1)).subarray(0, 50)), 0);
+  });
   it('filterSpec: a real server shared with a persistent service makes its other VIPs client-keyed too', () => {
     const svc = (addr: string, flags: number, rip: string) => ({
       spec: { family: 'inet' as const, protocol: 'tcp' as const, addr, port: 80, fwmark: 0, scheduler: 'rr', flags, timeout: 300, netmask: 32, pe: '' },

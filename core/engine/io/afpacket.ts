@@ -115,9 +115,9 @@ class Mem {
 
 /** One sock_filter: [code, jt, jf, k]. */
 export type BpfInsn = [number, number, number, number];
-const LD_W_ABS = 0x20, LD_H_ABS = 0x28, LD_B_ABS = 0x30, LDX_B_MSH = 0xb1, LD_H_IND = 0x48;
+const LD_IMM = 0x00, LD_W_ABS = 0x20, LD_H_ABS = 0x28, LD_B_ABS = 0x30, LDX_B_MSH = 0xb1, LD_W_IND = 0x40, LD_H_IND = 0x48, LD_B_IND = 0x50;
 const JEQ_K = 0x15, JA = 0x05, RET_K = 0x06, RET_A = 0x16, ST = 0x02, LD_MEM = 0x60, TAX = 0x07;
-const ADD_X = 0x0c, XOR_X = 0xac, RSH_K = 0x74;
+const ADD_X = 0x0c, ADD_K = 0x04, AND_K = 0x54, LSH_K = 0x64, XOR_X = 0xac, RSH_K = 0x74;
 const ACCEPT = 0x40000;
 /** Ancillary load of skb->protocol (host order). */
 const SKF_AD_PROTOCOL = 0xfffff000;
@@ -178,9 +178,13 @@ export function socketFilter(f: FilterSpec): BpfInsn[] {
  * The fanout program: a hash of the connection's client side. Requests (to a
  * VIP) hash source address + port, replies (from a NAT real server) hash the
  * destination address + port, so both directions land on the same worker;
- * persistent services hash the client address alone. The kernel runs it with
- * the packet starting at the network header (no Ethernet header, unlike the
- * socket filter), so the ethertype comes from the skb (ancillary load).
+ * persistent services hash the client address alone. An ICMP error is hashed
+ * on the packet it quotes, so it reaches the worker that owns that connection:
+ * to a VIP it quotes a reply (VIP → client: its destination is the client
+ * side), from a real server a request (client → RIP: its source). The kernel
+ * runs the program with the packet starting at the network header (no Ethernet
+ * header, unlike the socket filter), so the ethertype comes from the skb
+ * (ancillary load).
  */
 export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   const p: (BpfInsn | string)[] = [];
@@ -188,28 +192,92 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   p.push([JEQ_K, 1, 0, 0x0800]);
   p.push([RET_K, 0, 0, 0]);
   p.push([LDX_B_MSH, 0, 0, 0]);
+  // M[2] = 1 for an ICMP error (destination unreachable, time exceeded, parameter
+  // problem), with M[4] = the offset of the quoted packet's ports; else M[2] = 0
+  p.push([LD_IMM, 0, 0, 0]);
+  p.push([ST, 0, 0, 2]);
+  // the kernel's checker refuses a load from a slot some path has not stored to
+  p.push([ST, 0, 0, 1]);
+  p.push([ST, 0, 0, 4]);
+  p.push([LD_B_ABS, 0, 0, 9]);
+  p.push([JEQ_K, 1, 0, 1]);
+  p.push('ja:classify');
+  p.push([LD_B_IND, 0, 0, 0]);
+  p.push([JEQ_K, 3, 0, 3]);
+  p.push([JEQ_K, 2, 0, 11]);
+  p.push([JEQ_K, 1, 0, 12]);
+  p.push('ja:classify');
+  p.push([LD_IMM, 0, 0, 1]);
+  p.push([ST, 0, 0, 2]);
+  p.push([LD_B_IND, 0, 0, 8]);
+  p.push([AND_K, 0, 0, 15]);
+  p.push([LSH_K, 0, 0, 2]);
+  p.push([ADD_X, 0, 0, 0]);
+  p.push([ADD_K, 0, 0, 8]);
+  p.push([ST, 0, 0, 4]);
+  p.push('@classify');
   p.push([LD_W_ABS, 0, 0, 16]);
   jeqList(p, f.ipKeyedVips, 'in_ip');
   jeqList(p, f.vips, 'in_port');
   p.push([LD_W_ABS, 0, 0, 12]);
   jeqList(p, f.ipKeyedRips, 'out_ip');
   p.push('ja:out_port');
+  // to a VIP: the client is the source, or the quoted destination
   p.push('@in_ip');
+  p.push([LD_MEM, 0, 0, 2]);
+  p.push([JEQ_K, 0, 1, 0]);
+  p.push('ja:in_ip_plain');
+  p.push([LD_W_IND, 0, 0, 8 + 16]);
+  p.push('ja:mix');
+  p.push('@in_ip_plain');
   p.push([LD_W_ABS, 0, 0, 12]);
   p.push('ja:mix');
   p.push('@in_port');
+  p.push([LD_MEM, 0, 0, 2]);
+  p.push([JEQ_K, 0, 1, 0]);
+  p.push('ja:in_port_plain');
+  p.push([LD_W_IND, 0, 0, 8 + 16]);
+  p.push([ST, 0, 0, 1]);
+  p.push([LD_MEM, 0, 0, 4]);
+  p.push([TAX, 0, 0, 0]);
+  p.push([LD_H_IND, 0, 0, 2]);
+  p.push('ja:add_m1');
+  p.push('@in_port_plain');
   p.push([LD_H_IND, 0, 0, 0]);
   p.push([TAX, 0, 0, 0]);
   p.push([LD_W_ABS, 0, 0, 12]);
   p.push([ADD_X, 0, 0, 0]);
   p.push('ja:mix');
+  // from a real server: the client is the destination, or the quoted source
   p.push('@out_ip');
+  p.push([LD_MEM, 0, 0, 2]);
+  p.push([JEQ_K, 0, 1, 0]);
+  p.push('ja:out_ip_plain');
+  p.push([LD_W_IND, 0, 0, 8 + 12]);
+  p.push('ja:mix');
+  p.push('@out_ip_plain');
   p.push([LD_W_ABS, 0, 0, 16]);
   p.push('ja:mix');
   p.push('@out_port');
+  p.push([LD_MEM, 0, 0, 2]);
+  p.push([JEQ_K, 0, 1, 0]);
+  p.push('ja:out_port_plain');
+  p.push([LD_W_IND, 0, 0, 8 + 12]);
+  p.push([ST, 0, 0, 1]);
+  p.push([LD_MEM, 0, 0, 4]);
+  p.push([TAX, 0, 0, 0]);
+  p.push([LD_H_IND, 0, 0, 0]);
+  p.push('ja:add_m1');
+  p.push('@out_port_plain');
   p.push([LD_H_IND, 0, 0, 2]);
   p.push([TAX, 0, 0, 0]);
   p.push([LD_W_ABS, 0, 0, 16]);
+  p.push([ADD_X, 0, 0, 0]);
+  p.push('ja:mix');
+  // quoted address (M[1]) + quoted port (A)
+  p.push('@add_m1');
+  p.push([TAX, 0, 0, 0]);
+  p.push([LD_MEM, 0, 0, 1]);
   p.push([ADD_X, 0, 0, 0]);
   p.push('@mix');
   // A ^= A >> 16; A ^= A >> 8 (the kernel takes the result modulo the group size)
@@ -231,14 +299,20 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
 export function runBpf(prog: readonly BpfInsn[], b: Uint8Array, protocol = 0): number {
   let A = 0, X = 0;
   const M = new Uint32Array(16);
-  const rd = (o: number, n: number) => { let v = 0; for (let i = 0; i < n; i++) v = (v * 256) + (b[o + i] ?? 0); return v >>> 0; };
+  // a load past the end ends the program with 0, as in the kernel
+  let past = false;
+  const rd = (o: number, n: number) => { if (o + n > b.length) { past = true; return 0; } let v = 0; for (let i = 0; i < n; i++) v = (v * 256) + b[o + i]!; return v >>> 0; };
   for (let pc = 0; pc < prog.length; pc++) {
+    if (past) return 0;
     const [c, jt, jf, k] = prog[pc]!;
     switch (c) {
       case LD_W_ABS: A = k === SKF_AD_PROTOCOL ? protocol : rd(k, 4); break;
       case LD_H_ABS: A = rd(k, 2); break;
       case LD_B_ABS: A = rd(k, 1); break;
+      case LD_IMM: A = k >>> 0; break;
+      case LD_W_IND: A = rd(X + k, 4); break;
       case LD_H_IND: A = rd(X + k, 2); break;
+      case LD_B_IND: A = rd(X + k, 1); break;
       case LDX_B_MSH: X = ((b[k] ?? 0) & 0xf) * 4; break;
       case JEQ_K: pc += A === k ? jt : jf; break;
       case JA: pc += k; break;
@@ -248,6 +322,9 @@ export function runBpf(prog: readonly BpfInsn[], b: Uint8Array, protocol = 0): n
       case LD_MEM: A = M[k]!; break;
       case TAX: X = A; break;
       case ADD_X: A = (A + X) >>> 0; break;
+      case ADD_K: A = (A + k) >>> 0; break;
+      case AND_K: A = (A & k) >>> 0; break;
+      case LSH_K: A = (A << k) >>> 0; break;
       case XOR_X: A = (A ^ X) >>> 0; break;
       case RSH_K: A = A >>> k; break;
       default: throw new Error(`bpf: opcode ${c}`);
