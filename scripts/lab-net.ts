@@ -23,6 +23,10 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const VIP = { nat: '10.92.0.1', dr: '10.92.0.2', tun: '10.92.0.3' } as const;
 export const RIP = (n: number): string => `10.91.${n}.2`;
 export const CLIENT = '10.91.0.2';
+/** The IPv6 side of the same lab (fd00:91:N::/64 links, VIPs in fd00:92::/64). */
+export const VIP6 = { nat: 'fd00:92::1', dr: 'fd00:92::2' } as const;
+export const RIP6 = (n: number): string => `fd00:91:${n}::2`;
+export const CLIENT6 = 'fd00:91::2';
 const PREFIX = 'lvl';
 
 const hasNft = (): boolean => spawnSync('sh', ['-c', 'command -v nft'], { stdio: 'ignore' }).status === 0;
@@ -115,6 +119,11 @@ export class Lab {
     this.ip(this.c, 'addr', 'add', `${CLIENT}/24`, 'dev', 'c0');
     this.ip(this.c, 'link', 'set', 'c0', 'up');
     this.ip(this.c, 'route', 'add', '10.92.0.0/24', 'via', '10.91.0.1');
+    this.ip(this.d, 'addr', 'add', 'fd00:91::1/64', 'dev', 'd0', 'nodad');
+    this.ip(this.c, 'addr', 'add', `${CLIENT6}/64`, 'dev', 'c0', 'nodad');
+    this.ip(this.c, '-6', 'route', 'add', 'fd00:92::/64', 'via', 'fd00:91::1');
+    this.sysctl(this.d, 'net.ipv6.conf.all.forwarding=1');
+    for (const v of Object.values(VIP6)) this.ip(this.d, 'addr', 'add', `${v}/128`, 'dev', 'lo');
     this.sysctl(this.d, 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0',
       'net.ipv4.conf.all.accept_local=1', 'net.ipv4.conf.default.accept_local=1');
     for (const v of Object.values(VIP)) this.ip(this.d, 'addr', 'add', `${v}/32`, 'dev', 'lo');
@@ -131,6 +140,11 @@ export class Lab {
       this.ip(ns, 'link', 'set', 'r0', 'up');
       this.sysctl(ns, 'net.ipv4.conf.r0.arp_ignore=1', 'net.ipv4.conf.r0.arp_announce=2', 'net.ipv4.conf.r0.rp_filter=0');
       this.ip(ns, 'route', 'add', 'default', 'via', `10.91.${n}.1`);
+      // IPv6: neighbour discovery answers only for the receiving link's own addresses, so the DR VIP on lo stays quiet
+      this.ip(this.d, 'addr', 'add', `fd00:91:${n}::1/64`, 'dev', `d${n}`, 'nodad');
+      this.ip(ns, 'addr', 'add', `${RIP6(n)}/64`, 'dev', 'r0', 'nodad');
+      this.ip(ns, '-6', 'route', 'add', 'default', 'via', `fd00:91:${n}::1`);
+      this.ip(ns, 'addr', 'add', `${VIP6.dr}/128`, 'dev', 'lo');
       this.ip(ns, 'addr', 'add', `${VIP.dr}/32`, 'dev', 'lo');
       this.ip(ns, 'addr', 'add', `${VIP.tun}/32`, 'dev', 'lo');
       // TSO/GSO super-frames would exceed the director's frame slots; checksum offload stays on (lvsd completes partial checksums).

@@ -46,7 +46,7 @@ function decapsulator(): void {
 if (mode === 'server') {
   const name = args[0]!;
   createServer((req, res) => { req.resume(); res.setHeader('content-type', 'text/plain'); res.end(`${name}\n`); })
-    .listen(80, '0.0.0.0', () => process.stdout.write('ready\n'));
+    .listen(80, '::', () => process.stdout.write('ready\n')); // IPv4 and IPv6
   const u = createSocket('udp4');
   u.on('message', (_m, r) => u.send(`${name}\n`, r.port, r.address));
   u.bind(7000, '0.0.0.0');

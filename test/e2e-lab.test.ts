@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { Lab, RIP, ROOT, VIP, cleanupStale, labConfig, labUnavailable } from '../scripts/lab-net.js';
+import { Lab, RIP, RIP6, ROOT, VIP, VIP6, cleanupStale, labConfig, labUnavailable } from '../scripts/lab-net.js';
 
 const why = labUnavailable();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -137,6 +137,23 @@ function statsRows(text: string): Map<string, number[]> {
     assert.deepEqual(lab.http(`http://${VIP.nat}/`, 12, 2), { rs1: 12, errors: 0 });
     const list = lab.lvsadm('-L', '-n');
     assert.doesNotMatch(list.split(`TCP  ${VIP.nat}:80`)[1]!.split('TCP')[0]!, new RegExp(RIP(2).replace(/\./g, '\\.')));
+  });
+
+  it('IPv6: HTTP through NAT and DR services added with lvsadm', async () => {
+    for (const [vip, flag] of [[VIP6.nat, '-m'], [VIP6.dr, '-g']] as const) {
+      lab.lvsadm('-A', '-t', `[${vip}]:80`, '-s', 'rr');
+      for (let n = 1; n <= 3; n++) lab.lvsadm('-a', '-t', `[${vip}]:80`, '-r', `[${RIP6(n)}]:80`, flag);
+    }
+    await sleep(800); // the workers' replicas, the nftables rules, the real servers' neighbours
+    assert.match(lab.nftTables(), /table netdev lvsd/);
+    for (const vip of [VIP6.nat, VIP6.dr]) {
+      assert.deepEqual(lab.http(`http://[${vip}]/`, 30, 3), { rs1: 10, rs2: 10, rs3: 10, errors: 0 }, `through ${vip}`);
+    }
+    await sleep(600); // one counter report from the workers
+    const stats = lab.lvsadm('-L', '-n', '--stats', '--exact');
+    const nat = new RegExp(`TCP  \\[${VIP6.nat}\\]:80\\s+30\\s`);
+    assert.match(stats, nat, stats);
+    for (const vip of [VIP6.nat, VIP6.dr]) lab.lvsadm('-D', '-t', `[${vip}]:80`);
   });
 
   it('after SIGKILL the stale nftables table is replaced on the next start, and removed on exit', async function () {

@@ -228,15 +228,15 @@ export class WorkerDataPlane {
     this.resolving = true;
     try {
       const want = new Set<string>();
-      for (const s of this.table.list()) for (const d of s.dests) if (d.family === 'inet') want.add(d.addr);
-      for (const g of this.net.gateways ?? []) if (!g.includes(':')) want.add(g);
+      for (const s of this.table.list()) for (const d of s.dests) want.add(d.addr);
+      for (const g of this.net.gateways ?? []) want.add(g);
       let changed = false;
       for (const a of want) {
         if (this.net.neighbors[a]) continue;
         const r = await routeGet(a);
         if (!r) { this.log.warn(`no route to real server ${a}`); continue; }
         const mac = await resolveNeighbor(r.nexthop);
-        if (!mac) { this.log.warn(`next hop ${r.nexthop} of ${a} does not answer ARP`); continue; }
+        if (!mac) { this.log.warn(`next hop ${r.nexthop} of ${a} does not answer ARP/ND`); continue; }
         this.net = { ...this.net, neighbors: { ...this.net.neighbors, [r.nexthop]: mac } };
         changed = true;
       }
