@@ -1,10 +1,12 @@
 // The network-namespace lab (used by `npm run lab`, the e2e tests and `npm
 // run bench`). Everything lives in namespaces named lvl<pid>-<role>, with
-// 10.x addresses that exist only inside them; nothing touches the host's
+// 10.x and fd00: addresses that exist only inside them; nothing touches the host's
 // own interfaces. Layout:
 //
 //   client  c0 10.91.0.2 ──veth── d0 10.91.0.1  director (VIPs 10.92.0.1-3 on lo)
 //                                 dN 10.91.N.1 ──veth── r0 10.91.N.2  real server N (N = 1..3)
+//   IPv6 alike: c0 fd00:91::2, d0 fd00:91::1, dN fd00:91:N::1, r0 fd00:91:N::2, VIPs fd00:92::1-2
+//   (NAT and DR; the IPIP decapsulator is IPv4 only)
 //
 // The client routes 10.92.0.0/24 (the VIPs) via the director. Real servers
 // route everything via the director (NAT needs it as gateway; DR/TUN replies
