@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { completeChecksum, fanoutProgram, runBpf, socketFilter, type FilterSpec } from '../core/engine/io/afpacket.js';
 import { filterSpec } from '../core/engine/worker-protocol.js';
-import { ipv4ToU32 } from '../core/model/addr.js';
+import { addrBytes, addrWords, ipv4ToU32 } from '../core/model/addr.js';
 import { pseudoSum, verifyL4Sum } from '../core/packet/checksum.js';
 
 const ip = (s: string) => ipv4ToU32(s)!;
@@ -75,6 +75,7 @@ describe('afpacket: fanout program', () => {
     return out;
   };
   it('hashes an ICMP error like the connection it quotes', () => {
+    const hashes = new Set<number>();
     for (let port = 3000; port < 3040; port++) {
       const req = p.run(frame('10.91.0.2', '10.92.0.1', 6, port, 80));
       // a router on the client's side, about a reply (VIP → client): to the VIP
@@ -83,13 +84,40 @@ describe('afpacket: fanout program', () => {
       const aboutRequest = icmpError('10.91.1.2', '10.91.0.2', 11, frame('10.91.0.2', '10.91.1.2', 6, port, 80));
       assert.equal(p.run(aboutReply), req, `port ${port}`);
       assert.equal(p.run(aboutRequest), req, `port ${port}`);
+      hashes.add(req);
     }
+    assert.ok(hashes.size > 20, 'the hash varies with the client port');
     // persistent service: the client address alone, quoted too
     const a = p.run(frame('10.91.0.2', '10.92.0.2', 6, 1111, 80));
     assert.equal(p.run(icmpError('10.91.0.254', '10.92.0.2', 12, frame('10.92.0.2', '10.91.0.2', 6, 80, 4444))), a);
     // not an error (echo request to a VIP): hashed as a packet; a truncated quote: 0, never a throw
     assert.equal(typeof p.run(icmpError('10.91.0.2', '10.92.0.1', 8, frame('10.92.0.1', '10.91.0.2', 6, 80, 1))), 'number');
     assert.equal(p.run(icmpError('10.91.0.254', '10.92.0.1', 3, frame('10.92.0.1', '10.91.0.2', 6, 80, 1)).subarray(0, 50)), 0);
+  });
+  it('IPv6: a request and its NAT reply hash alike; persistent services by client address; unknown addresses to worker 0', () => {
+    const w = (a: string) => addrWords('inet6', a);
+    const spec6: FilterSpec = { ...spec, ipv6: true, vips6: [w('fd00:92::1'), w('fd00:92::2')], natRips6: [w('fd00:91:1::2')], ipKeyedVips6: [w('fd00:92::2')], ipKeyedRips6: [] };
+    const prog6 = fanoutProgram(spec6);
+    const run6 = (src: string, dst: string, sport: number, dport: number) => {
+      const b = new Uint8Array(40 + 20);
+      b[0] = 0x60; b[5] = 20; b[6] = 6; b[7] = 64;
+      b.set(addrBytes('inet6', src), 8); b.set(addrBytes('inet6', dst), 24);
+      b[40] = sport >> 8; b[41] = sport & 255; b[42] = dport >> 8; b[43] = dport & 255;
+      return runBpf(prog6, b, 0x86dd);
+    };
+    const seen = new Set<number>();
+    for (let port = 5000; port < 5040; port++) {
+      const req = run6('fd00:91::2', 'fd00:92::1', port, 80);
+      assert.equal(run6('fd00:91:1::2', 'fd00:91::2', 80, port), req, `port ${port}`);
+      seen.add(req % 2);
+    }
+    assert.equal(seen.size, 2);
+    const a = run6('fd00:91::2', 'fd00:92::2', 1, 80);
+    for (let port = 6000; port < 6010; port++) assert.equal(run6('fd00:91::2', 'fd00:92::2', port, 80), a);
+    assert.equal(run6('fd00:91::2', 'fd00:92::9', 1234, 80), 0);
+    // IPv4 still hashes as before with the IPv6 lists present
+    assert.notEqual(p.run(frame('10.91.0.2', '10.92.0.1', 6, 1234, 80)), 0);
+    assert.equal(runBpf(prog6, frame('10.91.0.2', '10.92.0.1', 6, 1234, 80).subarray(14), 0x0800), p.run(frame('10.91.0.2', '10.92.0.1', 6, 1234, 80)));
   });
   it('filterSpec: a real server shared with a persistent service makes its other VIPs client-keyed too', () => {
     const svc = (addr: string, flags: number, rip: string) => ({

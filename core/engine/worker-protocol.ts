@@ -8,7 +8,7 @@
 // counts per real server as absolutes, connection entries as views.
 
 import type { ConnView } from '../control/protocol.js';
-import { ipv4ToU32 } from '../model/addr.js';
+import { addrWords } from '../model/addr.js';
 import type { Counters, ServiceTable } from '../model/table.js';
 import { SVC_F_PERSISTENT, destKeyText, serviceKeyText, type DestSpec, type ServiceSpec, type Timeouts } from '../model/types.js';
 import type { PluginRegistry } from '../plugins/loader.js';
@@ -120,34 +120,38 @@ export function reconcile(table: ServiceTable, snap: TableSnapshot): string[] {
 
 /** What the socket filter and the fanout program must know, from a snapshot. */
 export function filterSpec(snap: TableSnapshot): FilterSpec {
-  const vips = new Set<number>(), rips = new Set<number>();
-  const ipVips = new Set<number>(), ipRips = new Set<number>();
-  let ipv6 = false;
-  for (const { spec, dests } of snap.services) {
-    if (spec.fwmark > 0 || spec.family !== 'inet') { ipv6 ||= spec.family === 'inet6'; continue; }
-    const v = ipv4ToU32(spec.addr)!;
-    vips.add(v);
-    if (spec.flags & SVC_F_PERSISTENT) ipVips.add(v);
-    for (const d of dests) {
-      if (d.fwd !== 'masq' || d.family !== 'inet') continue;
-      rips.add(ipv4ToU32(d.addr)!);
-    }
+  const v4 = familySpec(snap, 'inet'), v6 = familySpec(snap, 'inet6');
+  const one = (l: number[][]) => l.map((w) => w[0]!);
+  return {
+    vips: one(v4.vips), natRips: one(v4.rips), ipKeyedVips: one(v4.ipVips), ipKeyedRips: one(v4.ipRips),
+    ipv6: snap.services.some((s) => s.spec.family === 'inet6'),
+    vips6: v6.vips, natRips6: v6.rips, ipKeyedVips6: v6.ipVips, ipKeyedRips6: v6.ipRips,
+  };
+}
+
+/** One family's VIPs and NAT real servers (as address words), and which of them key on the client address alone. */
+function familySpec(snap: TableSnapshot, family: 'inet' | 'inet6'): { vips: number[][]; rips: number[][]; ipVips: number[][]; ipRips: number[][] } {
+  const vips = new Set<string>(), rips = new Set<string>(), ipVips = new Set<string>(), ipRips = new Set<string>();
+  const svcs = snap.services.filter((s) => s.spec.fwmark === 0 && s.spec.family === family);
+  const natOf = (dests: readonly DestSpec[]) => dests.filter((d) => d.fwd === 'masq' && d.family === family).map((d) => d.addr);
+  for (const { spec, dests } of svcs) {
+    vips.add(spec.addr);
+    if (spec.flags & SVC_F_PERSISTENT) ipVips.add(spec.addr);
+    for (const r of natOf(dests)) rips.add(r);
   }
   // A real server of a persistent service keys replies by client address; so
   // then must every VIP it serves, and so on until nothing changes.
   for (let changed = true; changed;) {
     changed = false;
-    for (const { spec, dests } of snap.services) {
-      if (spec.fwmark > 0 || spec.family !== 'inet') continue;
-      const v = ipv4ToU32(spec.addr)!;
-      const nat = dests.filter((d) => d.fwd === 'masq' && d.family === 'inet').map((d) => ipv4ToU32(d.addr)!);
-      const keyed = ipVips.has(v) || nat.some((r) => ipRips.has(r));
-      if (!keyed) continue;
-      if (!ipVips.has(v)) { ipVips.add(v); changed = true; }
+    for (const { spec, dests } of svcs) {
+      const nat = natOf(dests);
+      if (!ipVips.has(spec.addr) && !nat.some((r) => ipRips.has(r))) continue;
+      if (!ipVips.has(spec.addr)) { ipVips.add(spec.addr); changed = true; }
       for (const r of nat) if (!ipRips.has(r)) { ipRips.add(r); changed = true; }
     }
   }
-  return { vips: [...vips], natRips: [...rips], ipKeyedVips: [...ipVips], ipKeyedRips: [...ipRips], ipv6 };
+  const words = (set: Set<string>) => [...set].map((a) => addrWords(family, a));
+  return { vips: words(vips), rips: words(rips), ipVips: words(ipVips), ipRips: words(ipRips) };
 }
 
 /** Counter deltas since the last report, per Counters object. */

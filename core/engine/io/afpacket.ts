@@ -131,12 +131,28 @@ export interface FilterSpec {
   ipKeyedRips: readonly number[];
   /** Accept every IPv6 frame (there are IPv6 services). */
   ipv6: boolean;
+  /** The same lists for IPv6, each address as its four 32-bit words (fanout only). */
+  vips6?: readonly (readonly number[])[];
+  natRips6?: readonly (readonly number[])[];
+  ipKeyedVips6?: readonly (readonly number[])[];
+  ipKeyedRips6?: readonly (readonly number[])[];
   /** Director-made traffic to accept too (ICMP to our addresses is left to the kernel). */
 }
 
 /** Appends "if A == k goto label" for each k; labels are resolved by `link`. */
 function jeqList(p: (BpfInsn | string)[], ks: readonly number[], label: string): void {
   for (const k of ks) { p.push([JEQ_K, 0, 1, k >>> 0]); p.push(`ja:${label}`); }
+}
+
+/** Appends "if the 128-bit address at [at, at+16) is a, goto label" for each a. */
+function jeqList6(p: (BpfInsn | string)[], at: number, as: readonly (readonly number[])[], label: string): void {
+  for (const a of as) {
+    p.push([LD_W_ABS, 0, 0, at]); p.push([JEQ_K, 0, 7, a[0]! >>> 0]);
+    p.push([LD_W_ABS, 0, 0, at + 4]); p.push([JEQ_K, 0, 5, a[1]! >>> 0]);
+    p.push([LD_W_ABS, 0, 0, at + 8]); p.push([JEQ_K, 0, 3, a[2]! >>> 0]);
+    p.push([LD_W_ABS, 0, 0, at + 12]); p.push([JEQ_K, 0, 1, a[3]! >>> 0]);
+    p.push(`ja:${label}`);
+  }
 }
 
 function link(p: (BpfInsn | string)[]): BpfInsn[] {
@@ -189,7 +205,9 @@ export function socketFilter(f: FilterSpec): BpfInsn[] {
 export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   const p: (BpfInsn | string)[] = [];
   p.push([LD_W_ABS, 0, 0, SKF_AD_PROTOCOL]);
-  p.push([JEQ_K, 1, 0, 0x0800]);
+  p.push([JEQ_K, 3, 0, 0x0800]);
+  p.push([JEQ_K, 0, 1, 0x86dd]);
+  p.push('ja:v6');
   p.push([RET_K, 0, 0, 0]);
   p.push([LDX_B_MSH, 0, 0, 0]);
   // M[2] = 1 for an ICMP error (destination unreachable, time exceeded, parameter
@@ -272,6 +290,32 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   p.push([LD_H_IND, 0, 0, 2]);
   p.push([TAX, 0, 0, 0]);
   p.push([LD_W_ABS, 0, 0, 16]);
+  p.push([ADD_X, 0, 0, 0]);
+  p.push('ja:mix');
+  // IPv6 (a fixed header; ports right after it): the client side's last address
+  // word plus its port, found as for IPv4; anything else hashes to the first worker
+  p.push('@v6');
+  jeqList6(p, 24, f.ipKeyedVips6 ?? [], 'v6_in_ip');
+  jeqList6(p, 24, f.vips6 ?? [], 'v6_in_port');
+  jeqList6(p, 8, f.ipKeyedRips6 ?? [], 'v6_out_ip');
+  jeqList6(p, 8, f.natRips6 ?? [], 'v6_out_port');
+  p.push([RET_K, 0, 0, 0]);
+  p.push('@v6_in_ip');
+  p.push([LD_W_ABS, 0, 0, 20]);
+  p.push('ja:mix');
+  p.push('@v6_in_port');
+  p.push([LD_H_ABS, 0, 0, 40]);
+  p.push([TAX, 0, 0, 0]);
+  p.push([LD_W_ABS, 0, 0, 20]);
+  p.push([ADD_X, 0, 0, 0]);
+  p.push('ja:mix');
+  p.push('@v6_out_ip');
+  p.push([LD_W_ABS, 0, 0, 36]);
+  p.push('ja:mix');
+  p.push('@v6_out_port');
+  p.push([LD_H_ABS, 0, 0, 42]);
+  p.push([TAX, 0, 0, 0]);
+  p.push([LD_W_ABS, 0, 0, 36]);
   p.push([ADD_X, 0, 0, 0]);
   p.push('ja:mix');
   // quoted address (M[1]) + quoted port (A)
