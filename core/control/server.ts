@@ -143,7 +143,8 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
       });
     }
     if (buf.length > MAX_LINE) {
-      sock.end(JSON.stringify({ ok: false, errno: 'EPROTO', message: 'request too long' }) + '\n');
+      // after the replies to the lines before it
+      chain = chain.then(() => { sock.end(JSON.stringify({ ok: false, errno: 'EPROTO', message: 'request too long' }) + '\n'); });
       buf = '';
     }
   });

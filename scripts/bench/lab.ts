@@ -193,10 +193,6 @@ try {
     execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: `table netdev synsink {\n chain in { type filter hook ingress device "r0" priority 1; ip saddr != ${CLIENT} tcp dport 80 counter drop; }\n}\n` });
   }
   const d0mac = lab.exec(lab.d, 'cat', '/sys/class/net/d0/address').trim();
-  // kernel: nftables DNAT of the same VIP (lvsd not running)
-  execFileSync('ip', ['netns', 'exec', lab.d, 'nft', '-f', '-'], {
-    input: `table ip kbench {\n chain pre { type nat hook prerouting priority -100; ip daddr ${VIP.nat} dnat to numgen inc mod 3 map { 0 : ${RIP(1)}, 1 : ${RIP(2)}, 2 : ${RIP(3)} }; }\n}\n`,
-  });
   // Warm the real servers' HTTP code first, then interleave kernel and lvsd runs so that
   // drift on this shared box (other load, JIT, caches) falls on both alike.
   kernelOn();
