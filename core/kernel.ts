@@ -68,19 +68,36 @@ export async function routeGet(addr: string): Promise<{ nexthop: string; dev: st
 }
 
 /** Makes the kernel resolve `addr`'s MAC (a datagram to the discard port) and waits for it; null when nobody answers. */
-export async function resolveNeighbor(addr: string, timeoutMs = 1000): Promise<string | null> {
-  const known = (await kernelNeighbors())[addr];
-  if (known) return known;
-  const s = createSocket(ipv4ToU32(addr) !== null ? 'udp4' : 'udp6');
-  await new Promise<void>((res) => s.send(Buffer.alloc(0), 9, addr, () => res()));
-  s.close();
+export async function resolveNeighbor(addr: string, timeoutMs = 1000, dev?: string): Promise<string | null> {
+  return (await resolveNeighbors([{ addr, ...(dev ? { dev } : {}) }], timeoutMs)).get(addr) ?? null;
+}
+
+/**
+ * Makes the kernel resolve several next hops at once: a datagram to each one's
+ * discard port (a link-local IPv6 address needs its device as the zone), then
+ * one reading of the neighbour table every 50 ms for all of them.
+ */
+export async function resolveNeighbors(hops: readonly { addr: string; dev?: string }[], timeoutMs = 1000): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  const known = await kernelNeighbors();
+  const todo = hops.filter((h) => { const m = known[h.addr]; if (m) found.set(h.addr, m); return !m; });
+  if (todo.length === 0) return found;
+  const s4 = createSocket('udp4'), s6 = createSocket('udp6');
+  for (const s of [s4, s6]) s.on('error', () => { /* unreachable: the table says so */ });
+  await Promise.all(todo.map((h) => new Promise<void>((res) => {
+    const v4 = ipv4ToU32(h.addr) !== null;
+    const to = !v4 && h.dev && /^fe80:/i.test(h.addr) ? `${h.addr}%${h.dev}` : h.addr;
+    try { (v4 ? s4 : s6).send(Buffer.alloc(0), 9, to, () => res()); } catch { res(); }
+  })));
+  s4.close(); s6.close();
   const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
+  let left = todo;
+  while (left.length > 0 && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 50));
-    const m = (await kernelNeighbors())[addr];
-    if (m) return m;
+    const k = await kernelNeighbors();
+    left = left.filter((h) => { const m = k[h.addr]; if (m) found.set(h.addr, m); return !m; });
   }
-  return null;
+  return found;
 }
 
 /** Whether a command exists on PATH. */

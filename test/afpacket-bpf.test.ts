@@ -90,6 +90,7 @@ describe('afpacket: fanout program', () => {
     // persistent service: the client address alone, quoted too
     const a = p.run(frame('10.91.0.2', '10.92.0.2', 6, 1111, 80));
     assert.equal(p.run(icmpError('10.91.0.254', '10.92.0.2', 12, frame('10.92.0.2', '10.91.0.2', 6, 80, 4444))), a);
+    assert.equal(p.run(icmpError('10.91.0.254', '10.92.0.2', 4, frame('10.92.0.2', '10.91.0.2', 6, 80, 4444))), a); // source quench
     // not an error (echo request to a VIP): hashed as a packet; a truncated quote: 0, never a throw
     assert.equal(typeof p.run(icmpError('10.91.0.2', '10.92.0.1', 8, frame('10.92.0.1', '10.91.0.2', 6, 80, 1))), 'number');
     assert.equal(p.run(icmpError('10.91.0.254', '10.92.0.1', 3, frame('10.92.0.1', '10.91.0.2', 6, 80, 1)).subarray(0, 50)), 0);
@@ -115,6 +116,21 @@ describe('afpacket: fanout program', () => {
     const a = run6('fd00:91::2', 'fd00:92::2', 1, 80);
     for (let port = 6000; port < 6010; port++) assert.equal(run6('fd00:91::2', 'fd00:92::2', port, 80), a);
     assert.equal(run6('fd00:91::2', 'fd00:92::9', 1234, 80), 0);
+    // ICMPv6 errors (Packet Too Big, …) follow the connection they quote
+    const icmp6 = (src: string, dst: string, type: number, qsrc: string, qdst: string, qsport: number, qdport: number) => {
+      const b = new Uint8Array(48 + 40 + 8);
+      b[0] = 0x60; b[5] = 48; b[6] = 58; b[7] = 64;
+      b.set(addrBytes('inet6', src), 8); b.set(addrBytes('inet6', dst), 24);
+      b[40] = type;
+      b[48] = 0x60; b[54] = 6; b.set(addrBytes('inet6', qsrc), 56); b.set(addrBytes('inet6', qdst), 72);
+      b[88] = qsport >> 8; b[89] = qsport & 255; b[90] = qdport >> 8; b[91] = qdport & 255;
+      return runBpf(prog6, b, 0x86dd);
+    };
+    for (let port = 7000; port < 7010; port++) {
+      const req = run6('fd00:91::2', 'fd00:92::1', port, 80);
+      assert.equal(icmp6('fd00:91::ff', 'fd00:92::1', 2, 'fd00:92::1', 'fd00:91::2', 80, port), req, `packet too big, port ${port}`);
+      assert.equal(icmp6('fd00:91:1::2', 'fd00:91::2', 1, 'fd00:91::2', 'fd00:91:1::2', port, 80), req, `unreachable from the real server, port ${port}`);
+    }
     // IPv4 still hashes as before with the IPv6 lists present
     assert.notEqual(p.run(frame('10.91.0.2', '10.92.0.1', 6, 1234, 80)), 0);
     assert.equal(runBpf(prog6, frame('10.91.0.2', '10.92.0.1', 6, 1234, 80).subarray(14), 0x0800), p.run(frame('10.91.0.2', '10.92.0.1', 6, 1234, 80)));

@@ -18,6 +18,9 @@ export class HeldFrames {
 
   get size(): number { return this.count; }
 
+  /** The next hops frames are waiting for. */
+  hops(): IterableIterator<string> { return this.byHop.keys(); }
+
   /** Moves the frames tx holds (tx.hold) in here, copied: tx's buffers are reused by the next batch. */
   take(tx: TxBatch, now: number): void {
     tx.removeHeld((buf, off, len, port, hop) => {

@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Bus } from '../bus.js';
 import type { ConnView } from '../control/protocol.js';
-import { kernelGateways, kernelInterfaces, kernelNeighbors, resolveNeighbor, routeGet } from '../kernel.js';
+import { kernelGateways, kernelInterfaces, kernelNeighbors, resolveNeighbors, routeGet } from '../kernel.js';
 import type { Logger } from '../log.js';
 import type { ServiceTable } from '../model/table.js';
 import { nftApply, nftRemove, nftRemoveSync, nftRules, nftTableExists, requireNft } from '../nft.js';
@@ -34,6 +34,10 @@ interface W { id: number; worker: Worker; port: MessagePort; last: StatsReport |
 /** A pending `lvsadm -L -c`: the workers' answers so far. */
 interface ConnsRequest { want: number; views: ConnView[][]; done: (views: ConnView[]) => void }
 
+/** Next hops resolved at once, and how long one that did not answer is left alone. */
+const HOPS_IN_FLIGHT = 64;
+const HOP_RETRY_MS = 5000;
+
 /** How long a listing waits for a busy worker before answering with what it has. */
 const CONNS_WAIT_MS = 2000;
 
@@ -55,6 +59,8 @@ export class WorkerDataPlane {
   private connsSeq = 0;
   private readonly connsRequests = new Map<number, ConnsRequest>();
   private readonly hopsResolving = new Set<string>();
+  /** Next hops that did not answer, and until when they are not asked about again. */
+  private readonly hopsFailed = new Map<string, number>();
   private readonly hopsWarned = new Set<string>();
 
   private constructor(
@@ -164,7 +170,7 @@ export class WorkerDataPlane {
       if (r) { r.views.push(m.views); if (r.views.length === r.want) r.done(r.views.flat()); }
     }
     else if (m.t === 'stats') { this.fold(m); w.last = m; }
-    else if (m.t === 'resolve') void this.resolveHops(m.addrs);
+    else if (m.t === 'resolve') this.resolveHops(m.addrs).catch((e: unknown) => this.log.warn(`resolving next hops: ${(e as Error).message}`));
   }
 
   /** Adds a worker's counter deltas to the daemon's table; connection counts are the sums of the workers' latest. */
@@ -209,8 +215,9 @@ export class WorkerDataPlane {
     const text = JSON.stringify(snap);
     if (text === this.sent) return;
     this.sent = text;
-    await this.resolveDests();
     this.post({ t: 'table', snapshot: snap });
+    // a new real server's next hop: resolved meanwhile, its frames held by the workers until then
+    this.resolveDests().catch((e: unknown) => this.log.warn(`resolving real servers' next hops: ${(e as Error).message}`));
     try { await this.syncNft(snap); } catch (e) { this.log.error(`nftables: ${(e as Error).message}`); }
   }
 
@@ -230,16 +237,17 @@ export class WorkerDataPlane {
       const want = new Set<string>();
       for (const s of this.table.list()) for (const d of s.dests) want.add(d.addr);
       for (const g of this.net.gateways ?? []) want.add(g);
-      let changed = false;
+      const hops = new Map<string, { addr: string; dev: string; of: string }>();
       for (const a of want) {
         if (this.net.neighbors[a]) continue;
         const r = await routeGet(a);
         if (!r) { this.log.warn(`no route to real server ${a}`); continue; }
-        const mac = await resolveNeighbor(r.nexthop);
-        if (!mac) { this.log.warn(`next hop ${r.nexthop} of ${a} does not answer ARP/ND`); continue; }
-        this.net = { ...this.net, neighbors: { ...this.net.neighbors, [r.nexthop]: mac } };
-        changed = true;
+        if (!this.net.neighbors[r.nexthop]) hops.set(r.nexthop, { addr: r.nexthop, dev: r.dev, of: a });
       }
+      const found = hops.size > 0 ? await resolveNeighbors([...hops.values()]) : new Map<string, string>();
+      for (const h of hops.values()) if (!found.has(h.addr)) this.log.warn(`next hop ${h.addr} of ${h.of} does not answer ARP/ND`);
+      const changed = found.size > 0;
+      if (changed) this.net = { ...this.net, neighbors: { ...this.net.neighbors, ...Object.fromEntries(found) } };
       if (changed && this.ws.length > 0) this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
     } finally { this.resolving = false; }
   }
@@ -250,15 +258,22 @@ export class WorkerDataPlane {
    * would for its own IPVS, and the workers get the answer.
    */
   private async resolveHops(addrs: readonly string[]): Promise<void> {
-    const todo = addrs.filter((a) => !this.net.neighbors[a] && !this.hopsResolving.has(a));
+    const now = Date.now();
+    // bounded: a flood of NAT replies to clients that never answer must not become a flood of lookups
+    const todo = addrs.filter((a) => !this.net.neighbors[a] && !this.hopsResolving.has(a) && (this.hopsFailed.get(a) ?? 0) <= now)
+      .slice(0, Math.max(0, HOPS_IN_FLIGHT - this.hopsResolving.size));
     if (todo.length === 0 || this.stopped) return;
     for (const a of todo) this.hopsResolving.add(a);
     try {
-      const found = await Promise.all(todo.map(async (a) => [a, await resolveNeighbor(a)] as const));
-      const known = found.filter((f): f is readonly [string, string] => f[1] !== null);
-      for (const [a, mac] of found) if (!mac && !this.hopsWarned.has(a)) { this.hopsWarned.add(a); this.log.warn(`next hop ${a} does not answer ARP/ND`); }
-      if (known.length === 0 || this.stopped) return;
-      this.net = { ...this.net, neighbors: { ...this.net.neighbors, ...Object.fromEntries(known) } };
+      const found = await resolveNeighbors(todo.map((addr) => ({ addr })));
+      if (this.hopsFailed.size > 4096) this.hopsFailed.clear();
+      for (const a of todo) {
+        if (found.has(a)) { this.hopsFailed.delete(a); continue; }
+        this.hopsFailed.set(a, Date.now() + HOP_RETRY_MS);
+        if (this.hopsWarned.size < 256 && !this.hopsWarned.has(a)) { this.hopsWarned.add(a); this.log.warn(`next hop ${a} does not answer ARP/ND`); }
+      }
+      if (found.size === 0 || this.stopped) return;
+      this.net = { ...this.net, neighbors: { ...this.net.neighbors, ...Object.fromEntries(found) } };
       this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
     } finally { for (const a of todo) this.hopsResolving.delete(a); }
   }

@@ -54,7 +54,8 @@ async function main(): Promise<void> {
     init.fanoutGroup === null ? {} : { fanoutGroup: init.fanoutGroup },
   );
   const fanout = init.fanoutGroup !== null;
-  io.setFilter(filterSpec(init.snapshot), fanout);
+  // the sockets are the process's, not the thread's: close them if the worker cannot start
+  try { io.setFilter(filterSpec(init.snapshot), fanout); } catch (e) { io.close(); throw e; }
   send({ t: 'ready', id: init.id });
 
   const rx = new FrameBatch(256);
@@ -65,14 +66,24 @@ async function main(): Promise<void> {
   let nextCtl = 0;
   let running = true;
   const pending: { net: { net: NetSpec; modules: PluginModules } | null } = { net: null };
-  /** When each unresolved next hop was last asked about: once a second at most. */
-  const asked = new Map<string, number>();
+  /**
+   * Next hops without a MAC: when the daemon was last asked about each (once a
+   * second at most) and when traffic last needed it (forgotten after 10 s
+   * without; frames held for it count as needing it).
+   */
+  const wanted = new Map<string, { asked: number; needed: number }>();
   const askResolve = (now: number): void => {
-    const addrs = engine.net.takeMisses().filter((a) => now - (asked.get(a) ?? -Infinity) >= 1000);
-    if (addrs.length === 0) return;
-    for (const a of addrs) asked.set(a, now);
-    if (asked.size > 4096) asked.clear();
-    send({ t: 'resolve', id: init.id, addrs });
+    for (const a of engine.net.takeMisses()) {
+      const w = wanted.get(a);
+      if (w) w.needed = now; else if (wanted.size < 4096) wanted.set(a, { asked: -Infinity, needed: now });
+    }
+    for (const hop of held.hops()) { const w = wanted.get(hop); if (w) w.needed = now; }
+    const ask: string[] = [];
+    for (const [a, w] of wanted) {
+      if (engine.net.macOf(a) || now - w.needed > 10_000) { wanted.delete(a); continue; }
+      if (now - w.asked >= 1000) { w.asked = now; ask.push(a); }
+    }
+    if (ask.length > 0) send({ t: 'resolve', id: init.id, addrs: ask });
   };
 
   const report = (): void => {
@@ -95,7 +106,8 @@ async function main(): Promise<void> {
       if (msg.t === 'table') {
         for (const e of reconcile(table, msg.snapshot)) send({ t: 'log', id: init.id, message: `replica: ${e}` });
         engine.refresh();
-        io.setFilter(filterSpec(msg.snapshot), fanout);
+        // a table the filters cannot express keeps the previous ones (the kernel does): say so, go on
+        try { io.setFilter(filterSpec(msg.snapshot), fanout); } catch (e) { send({ t: 'log', id: init.id, message: `socket filters not updated: ${(e as Error).message}` }); }
       } else if (msg.t === 'net') pending.net = msg;
       else if (msg.t === 'conns') {
         const views = engine.connViews(init.connViewsMax);
@@ -118,7 +130,7 @@ async function main(): Promise<void> {
         net = p.net;
         engine.reconfigure(net, mods.forwarders, mods.classifiers);
       }
-      if (engine.net.missed) askResolve(now);
+      if (engine.net.missed || wanted.size > 0) askResolve(now);
       if (held.size > 0) {
         tx.clear();
         held.release((hop) => engine.net.macOf(hop), tx, now);

@@ -116,9 +116,11 @@ class Mem {
 /** One sock_filter: [code, jt, jf, k]. */
 export type BpfInsn = [number, number, number, number];
 const LD_IMM = 0x00, LD_W_ABS = 0x20, LD_H_ABS = 0x28, LD_B_ABS = 0x30, LDX_B_MSH = 0xb1, LD_W_IND = 0x40, LD_H_IND = 0x48, LD_B_IND = 0x50;
-const JEQ_K = 0x15, JA = 0x05, RET_K = 0x06, RET_A = 0x16, ST = 0x02, LD_MEM = 0x60, TAX = 0x07;
+const JEQ_K = 0x15, JGE_K = 0x35, JA = 0x05, RET_K = 0x06, RET_A = 0x16, ST = 0x02, LD_MEM = 0x60, TAX = 0x07;
 const ADD_X = 0x0c, ADD_K = 0x04, AND_K = 0x54, LSH_K = 0x64, XOR_X = 0xac, RSH_K = 0x74;
 const ACCEPT = 0x40000;
+/** The kernel's limit on a classic BPF program. */
+const BPF_MAXINSNS = 4096;
 /** Ancillary load of skb->protocol (host order). */
 const SKF_AD_PROTOCOL = 0xfffff000;
 
@@ -143,6 +145,10 @@ export interface FilterSpec {
 function jeqList(p: (BpfInsn | string)[], ks: readonly number[], label: string): void {
   for (const k of ks) { p.push([JEQ_K, 0, 1, k >>> 0]); p.push(`ja:${label}`); }
 }
+
+const without = (l: readonly number[], x: readonly number[]): number[] => l.filter((a) => !x.includes(a));
+const without6 = (l: readonly (readonly number[])[], x: readonly (readonly number[])[]): (readonly number[])[] =>
+  l.filter((a) => !x.some((b) => b.every((w, i) => w === a[i])));
 
 /** Appends "if the 128-bit address at [at, at+16) is a, goto label" for each a. */
 function jeqList6(p: (BpfInsn | string)[], at: number, as: readonly (readonly number[])[], label: string): void {
@@ -210,8 +216,9 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   p.push('ja:v6');
   p.push([RET_K, 0, 0, 0]);
   p.push([LDX_B_MSH, 0, 0, 0]);
-  // M[2] = 1 for an ICMP error (destination unreachable, time exceeded, parameter
-  // problem), with M[4] = the offset of the quoted packet's ports; else M[2] = 0
+  // M[2] = 1 for an ICMP error (destination unreachable, source quench, time exceeded,
+  // parameter problem: as core/packet/parse.ts), with M[4] = the offset of the quoted
+  // packet's ports; else M[2] = 0
   p.push([LD_IMM, 0, 0, 0]);
   p.push([ST, 0, 0, 2]);
   // the kernel's checker refuses a load from a slot some path has not stored to
@@ -221,7 +228,8 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   p.push([JEQ_K, 1, 0, 1]);
   p.push('ja:classify');
   p.push([LD_B_IND, 0, 0, 0]);
-  p.push([JEQ_K, 3, 0, 3]);
+  p.push([JEQ_K, 4, 0, 3]);
+  p.push([JEQ_K, 3, 0, 4]);
   p.push([JEQ_K, 2, 0, 11]);
   p.push([JEQ_K, 1, 0, 12]);
   p.push('ja:classify');
@@ -236,7 +244,7 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   p.push('@classify');
   p.push([LD_W_ABS, 0, 0, 16]);
   jeqList(p, f.ipKeyedVips, 'in_ip');
-  jeqList(p, f.vips, 'in_port');
+  jeqList(p, without(f.vips, f.ipKeyedVips), 'in_port');
   p.push([LD_W_ABS, 0, 0, 12]);
   jeqList(p, f.ipKeyedRips, 'out_ip');
   p.push('ja:out_port');
@@ -293,31 +301,41 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   p.push([ADD_X, 0, 0, 0]);
   p.push('ja:mix');
   // IPv6 (a fixed header; ports right after it): the client side's last address
-  // word plus its port, found as for IPv4; anything else hashes to the first worker
+  // word plus its port, found as for IPv4, or for an ICMPv6 error (type < 128) in
+  // the packet it quotes (48 bytes in); anything else hashes to the first worker
   p.push('@v6');
+  p.push([LD_IMM, 0, 0, 0]);
+  p.push([ST, 0, 0, 3]);
+  p.push([LD_B_ABS, 0, 0, 6]);
+  p.push([JEQ_K, 0, 4, 58]);
+  p.push([LD_B_ABS, 0, 0, 40]);
+  p.push([JGE_K, 2, 0, 128]);
+  p.push([LD_IMM, 0, 0, 1]);
+  p.push([ST, 0, 0, 3]);
   jeqList6(p, 24, f.ipKeyedVips6 ?? [], 'v6_in_ip');
-  jeqList6(p, 24, f.vips6 ?? [], 'v6_in_port');
+  jeqList6(p, 24, without6(f.vips6 ?? [], f.ipKeyedVips6 ?? []), 'v6_in_port');
   jeqList6(p, 8, f.ipKeyedRips6 ?? [], 'v6_out_ip');
-  jeqList6(p, 8, f.natRips6 ?? [], 'v6_out_port');
+  jeqList6(p, 8, without6(f.natRips6 ?? [], f.ipKeyedRips6 ?? []), 'v6_out_port');
   p.push([RET_K, 0, 0, 0]);
-  p.push('@v6_in_ip');
-  p.push([LD_W_ABS, 0, 0, 20]);
-  p.push('ja:mix');
-  p.push('@v6_in_port');
-  p.push([LD_H_ABS, 0, 0, 40]);
-  p.push([TAX, 0, 0, 0]);
-  p.push([LD_W_ABS, 0, 0, 20]);
-  p.push([ADD_X, 0, 0, 0]);
-  p.push('ja:mix');
-  p.push('@v6_out_ip');
-  p.push([LD_W_ABS, 0, 0, 36]);
-  p.push('ja:mix');
-  p.push('@v6_out_port');
-  p.push([LD_H_ABS, 0, 0, 42]);
-  p.push([TAX, 0, 0, 0]);
-  p.push([LD_W_ABS, 0, 0, 36]);
-  p.push([ADD_X, 0, 0, 0]);
-  p.push('ja:mix');
+  // [plain, error] offsets: client address word and client port
+  const v6path = (label: string, addr: [number, number], port: [number, number] | null): void => {
+    p.push(`@${label}`);
+    p.push([LD_MEM, 0, 0, 3]);
+    p.push([JEQ_K, 0, 1, 0]);
+    p.push(`ja:${label}_plain`);
+    for (const k of [1, 0] as const) {
+      if (k === 0) p.push(`@${label}_plain`);
+      if (port) { p.push([LD_H_ABS, 0, 0, port[k]]); p.push([TAX, 0, 0, 0]); }
+      p.push([LD_W_ABS, 0, 0, addr[k]]);
+      if (port) p.push([ADD_X, 0, 0, 0]);
+      p.push('ja:mix');
+    }
+  };
+  // to a VIP: the source, or the quoted destination; from a real server: the destination, or the quoted source
+  v6path('v6_in_ip', [20, 48 + 36], null);
+  v6path('v6_in_port', [20, 48 + 36], [40, 48 + 42]);
+  v6path('v6_out_ip', [36, 48 + 20], null);
+  v6path('v6_out_port', [36, 48 + 20], [42, 48 + 40]);
   // quoted address (M[1]) + quoted port (A)
   p.push('@add_m1');
   p.push([TAX, 0, 0, 0]);
@@ -359,6 +377,7 @@ export function runBpf(prog: readonly BpfInsn[], b: Uint8Array, protocol = 0): n
       case LD_B_IND: A = rd(X + k, 1); break;
       case LDX_B_MSH: X = ((b[k] ?? 0) & 0xf) * 4; break;
       case JEQ_K: pc += A === k ? jt : jf; break;
+      case JGE_K: pc += A >= k ? jt : jf; break;
       case JA: pc += k; break;
       case RET_K: return k;
       case RET_A: return A;
@@ -474,6 +493,8 @@ export class AfPacketIo implements PacketIo {
   private readonly stageOff: number;
   private readonly stageSlot = 9216;
   private next = 0;
+  /** Where BPF programs are built for setsockopt (the kernel copies them). */
+  private progMem: Mem | null = null;
   rxFrames = 0;
   txFrames = 0;
   txErrors = 0;
@@ -548,16 +569,19 @@ export class AfPacketIo implements PacketIo {
   }
 
   private attach(fd: number, level: number, name: number, prog: readonly BpfInsn[]): void {
-    // sock_fprog at optOff, the instructions after it
-    const dv = this.scratch.dv, o = this.optOff, ins = o + 16;
-    if (16 + prog.length * 8 > 4096) throw new Error(`bpf program too long (${prog.length} instructions)`);
-    dv.setUint16(o, prog.length, true);
-    dv.setBigUint64(o + 8, BigInt(this.scratch.addr + ins), true);
+    if (prog.length > BPF_MAXINSNS) {
+      throw new Error(`BPF program too long (${prog.length} instructions, the kernel takes ${BPF_MAXINSNS}): too many VIPs and NAT real servers for one filter`);
+    }
+    // sock_fprog first, the instructions after it
+    this.progMem ??= new Mem(16 + 8 * BPF_MAXINSNS);
+    const m = this.progMem, dv = m.dv, ins = 16;
+    dv.setUint16(0, prog.length, true);
+    dv.setBigUint64(8, BigInt(m.addr + ins), true);
     prog.forEach(([c, jt, jf, k], i) => {
       dv.setUint16(ins + i * 8, c, true); dv.setUint8(ins + i * 8 + 2, jt); dv.setUint8(ins + i * 8 + 3, jf);
       dv.setUint32(ins + i * 8 + 4, k >>> 0, true);
     });
-    if (lib().setsockopt(fd, level, name, this.scratch.addr + o, 16) < 0) throw sysErr('attaching a BPF program');
+    if (lib().setsockopt(fd, level, name, m.addr, 16) < 0) throw sysErr('attaching a BPF program');
   }
 
   /** Installs the socket filter (and, in a fanout group, the fanout program) on every receive socket. */
@@ -676,6 +700,8 @@ export class AfPacketIo implements PacketIo {
     const L = lib();
     for (const r of this.rings) { r.mem.free(); L.close(r.fd); }
     this.rings.length = 0;
+    this.progMem?.free();
+    this.progMem = null;
     if (this.txFd >= 0) L.close(this.txFd);
   }
 }
