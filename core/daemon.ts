@@ -172,9 +172,10 @@ export class Daemon {
     const previousRegistry = this.registry;
     this.registry = registry;
     const plan = planDiff(this.desired, next);
-    if (this.desired !== null && this.workerPlane) {
+    if (this.desired !== null) {
       for (const s of plan.settings) {
-        if (s.setting === 'workers' || s.setting === 'maxConnections') this.log.warn(`config: ${s.setting} ${s.from} -> ${s.to} takes effect when lvsd restarts`);
+        const atStart = (s.setting === 'workers' && this.workerPlane) || (s.setting === 'maxConnections' && (this.workerPlane || this.dataPlane));
+        if (atStart) this.log.warn(`config: ${s.setting} ${s.from} -> ${s.to} takes effect when lvsd restarts`);
       }
     }
     // Health decides presence and weight of checked reals: the plan is adjusted so a reload never fights it.
