@@ -23,6 +23,7 @@
 
 import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
+import { inetChecksum } from '../../packet/checksum.js';
 import { HEADROOM, type FrameBatch, type TxBatch } from '../batch.js';
 import type { IoInterface, PacketIo } from './types.js';
 
@@ -142,7 +143,7 @@ export interface FilterSpec {
 }
 
 /** Appends "if A == k goto label" for each k; labels are resolved by `link`. */
-function jeqList(p: (BpfInsn | string)[], ks: readonly number[], label: string): void {
+function jeqList(p: Prog, ks: readonly number[], label: string): void {
   for (const k of ks) { p.push([JEQ_K, 0, 1, k >>> 0]); p.push(`ja:${label}`); }
 }
 
@@ -151,7 +152,7 @@ const without6 = (l: readonly (readonly number[])[], x: readonly (readonly numbe
   l.filter((a) => !x.some((b) => b.every((w, i) => w === a[i])));
 
 /** Appends "if the 128-bit address at [at, at+16) is a, goto label" for each a. */
-function jeqList6(p: (BpfInsn | string)[], at: number, as: readonly (readonly number[])[], label: string): void {
+function jeqList6(p: Prog, at: number, as: readonly (readonly number[])[], label: string): void {
   for (const a of as) {
     p.push([LD_W_ABS, 0, 0, at]); p.push([JEQ_K, 0, 7, a[0]! >>> 0]);
     p.push([LD_W_ABS, 0, 0, at + 4]); p.push([JEQ_K, 0, 5, a[1]! >>> 0]);
@@ -161,7 +162,15 @@ function jeqList6(p: (BpfInsn | string)[], at: number, as: readonly (readonly nu
   }
 }
 
-function link(p: (BpfInsn | string)[]): BpfInsn[] {
+/** Instructions, labels ("@name") and jumps to them ("ja:name"), before link(). */
+type Prog = (BpfInsn | string)[];
+
+/** Label `name`: the `err` instructions when memory slot `flag` is set (an ICMP error), else the `plain` ones. */
+function branch(p: Prog, name: string, flag: number, err: Prog, plain: Prog): void {
+  p.push(`@${name}`, [LD_MEM, 0, 0, flag], [JEQ_K, 0, 1, 0], `ja:${name}_plain`, ...err, `@${name}_plain`, ...plain);
+}
+
+function link(p: Prog): BpfInsn[] {
   const labels = new Map<string, number>();
   const out: (BpfInsn | string)[] = [];
   for (const x of p) {
@@ -178,7 +187,7 @@ function link(p: (BpfInsn | string)[]): BpfInsn[] {
 
 /** The socket filter: IPv4 to a VIP or from a NAT real server (and IPv6 when asked); nothing else wakes a worker. */
 export function socketFilter(f: FilterSpec): BpfInsn[] {
-  const p: (BpfInsn | string)[] = [];
+  const p: Prog = [];
   p.push([LD_H_ABS, 0, 0, 12]);
   p.push([JEQ_K, 1, 0, 0x0800]);
   p.push('ja:other');
@@ -209,7 +218,7 @@ export function socketFilter(f: FilterSpec): BpfInsn[] {
  * (ancillary load).
  */
 export function fanoutProgram(f: FilterSpec): BpfInsn[] {
-  const p: (BpfInsn | string)[] = [];
+  const p: Prog = [];
   p.push([LD_W_ABS, 0, 0, SKF_AD_PROTOCOL]);
   p.push([JEQ_K, 3, 0, 0x0800]);
   p.push([JEQ_K, 0, 1, 0x86dd]);
@@ -248,58 +257,19 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   p.push([LD_W_ABS, 0, 0, 12]);
   jeqList(p, f.ipKeyedRips, 'out_ip');
   p.push('ja:out_port');
-  // to a VIP: the client is the source, or the quoted destination
-  p.push('@in_ip');
-  p.push([LD_MEM, 0, 0, 2]);
-  p.push([JEQ_K, 0, 1, 0]);
-  p.push('ja:in_ip_plain');
-  p.push([LD_W_IND, 0, 0, 8 + 16]);
-  p.push('ja:mix');
-  p.push('@in_ip_plain');
-  p.push([LD_W_ABS, 0, 0, 12]);
-  p.push('ja:mix');
-  p.push('@in_port');
-  p.push([LD_MEM, 0, 0, 2]);
-  p.push([JEQ_K, 0, 1, 0]);
-  p.push('ja:in_port_plain');
-  p.push([LD_W_IND, 0, 0, 8 + 16]);
-  p.push([ST, 0, 0, 1]);
-  p.push([LD_MEM, 0, 0, 4]);
-  p.push([TAX, 0, 0, 0]);
-  p.push([LD_H_IND, 0, 0, 2]);
-  p.push('ja:add_m1');
-  p.push('@in_port_plain');
-  p.push([LD_H_IND, 0, 0, 0]);
-  p.push([TAX, 0, 0, 0]);
-  p.push([LD_W_ABS, 0, 0, 12]);
-  p.push([ADD_X, 0, 0, 0]);
-  p.push('ja:mix');
-  // from a real server: the client is the destination, or the quoted source
-  p.push('@out_ip');
-  p.push([LD_MEM, 0, 0, 2]);
-  p.push([JEQ_K, 0, 1, 0]);
-  p.push('ja:out_ip_plain');
-  p.push([LD_W_IND, 0, 0, 8 + 12]);
-  p.push('ja:mix');
-  p.push('@out_ip_plain');
-  p.push([LD_W_ABS, 0, 0, 16]);
-  p.push('ja:mix');
-  p.push('@out_port');
-  p.push([LD_MEM, 0, 0, 2]);
-  p.push([JEQ_K, 0, 1, 0]);
-  p.push('ja:out_port_plain');
-  p.push([LD_W_IND, 0, 0, 8 + 12]);
-  p.push([ST, 0, 0, 1]);
-  p.push([LD_MEM, 0, 0, 4]);
-  p.push([TAX, 0, 0, 0]);
-  p.push([LD_H_IND, 0, 0, 0]);
-  p.push('ja:add_m1');
-  p.push('@out_port_plain');
-  p.push([LD_H_IND, 0, 0, 2]);
-  p.push([TAX, 0, 0, 0]);
-  p.push([LD_W_ABS, 0, 0, 16]);
-  p.push([ADD_X, 0, 0, 0]);
-  p.push('ja:mix');
+  // to a VIP: the client is the source, or the quoted destination (X: the outer
+  // header's length, M[4]: the quoted ports' offset); from a real server: the
+  // destination, or the quoted source
+  const plain4 = (addr: number, port: number | null): Prog => (port === null
+    ? [[LD_W_ABS, 0, 0, addr], 'ja:mix']
+    : [[LD_H_IND, 0, 0, port], [TAX, 0, 0, 0], [LD_W_ABS, 0, 0, addr], [ADD_X, 0, 0, 0], 'ja:mix']);
+  const quoted4 = (addr: number, port: number | null): Prog => (port === null
+    ? [[LD_W_IND, 0, 0, 8 + addr], 'ja:mix']
+    : [[LD_W_IND, 0, 0, 8 + addr], [ST, 0, 0, 1], [LD_MEM, 0, 0, 4], [TAX, 0, 0, 0], [LD_H_IND, 0, 0, port], 'ja:add_m1']);
+  branch(p, 'in_ip', 2, quoted4(16, null), plain4(12, null));
+  branch(p, 'in_port', 2, quoted4(16, 2), plain4(12, 0));
+  branch(p, 'out_ip', 2, quoted4(12, null), plain4(16, null));
+  branch(p, 'out_port', 2, quoted4(12, 0), plain4(16, 2));
   // IPv6 (a fixed header; ports right after it): the client side's last address
   // word plus its port, found as for IPv4, or for an ICMPv6 error (type < 128) in
   // the packet it quotes (48 bytes in); anything else hashes to the first worker
@@ -317,25 +287,14 @@ export function fanoutProgram(f: FilterSpec): BpfInsn[] {
   jeqList6(p, 8, f.ipKeyedRips6 ?? [], 'v6_out_ip');
   jeqList6(p, 8, without6(f.natRips6 ?? [], f.ipKeyedRips6 ?? []), 'v6_out_port');
   p.push([RET_K, 0, 0, 0]);
-  // [plain, error] offsets: client address word and client port
-  const v6path = (label: string, addr: [number, number], port: [number, number] | null): void => {
-    p.push(`@${label}`);
-    p.push([LD_MEM, 0, 0, 3]);
-    p.push([JEQ_K, 0, 1, 0]);
-    p.push(`ja:${label}_plain`);
-    for (const k of [1, 0] as const) {
-      if (k === 0) p.push(`@${label}_plain`);
-      if (port) { p.push([LD_H_ABS, 0, 0, port[k]]); p.push([TAX, 0, 0, 0]); }
-      p.push([LD_W_ABS, 0, 0, addr[k]]);
-      if (port) p.push([ADD_X, 0, 0, 0]);
-      p.push('ja:mix');
-    }
-  };
-  // to a VIP: the source, or the quoted destination; from a real server: the destination, or the quoted source
-  v6path('v6_in_ip', [20, 48 + 36], null);
-  v6path('v6_in_port', [20, 48 + 36], [40, 48 + 42]);
-  v6path('v6_out_ip', [36, 48 + 20], null);
-  v6path('v6_out_port', [36, 48 + 20], [42, 48 + 40]);
+  // the same with absolute offsets: the quoted packet starts 48 bytes in (M[3]: an ICMPv6 error)
+  const abs6 = (addr: number, port: number | null): Prog => (port === null
+    ? [[LD_W_ABS, 0, 0, addr], 'ja:mix']
+    : [[LD_H_ABS, 0, 0, port], [TAX, 0, 0, 0], [LD_W_ABS, 0, 0, addr], [ADD_X, 0, 0, 0], 'ja:mix']);
+  branch(p, 'v6_in_ip', 3, abs6(48 + 36, null), abs6(20, null));
+  branch(p, 'v6_in_port', 3, abs6(48 + 36, 48 + 42), abs6(20, 40));
+  branch(p, 'v6_out_ip', 3, abs6(48 + 20, null), abs6(36, null));
+  branch(p, 'v6_out_port', 3, abs6(48 + 20, 48 + 40), abs6(36, 42));
   // quoted address (M[1]) + quoted port (A)
   p.push('@add_m1');
   p.push([TAX, 0, 0, 0]);
@@ -398,12 +357,6 @@ export function runBpf(prog: readonly BpfInsn[], b: Uint8Array, protocol = 0): n
 
 // ------------------------------------------------------------------ checksums
 
-function sum16(b: Uint8Array, o: number, end: number, s: number): number {
-  for (; o + 1 < end; o += 2) s += (b[o]! << 8) | b[o + 1]!;
-  if (o < end) s += b[o]! << 8;
-  return s;
-}
-
 /**
  * Completes a CHECKSUM_PARTIAL frame (TP_STATUS_CSUMNOTREADY): the TCP/UDP
  * checksum field holds the folded pseudo-header sum; the full checksum is the
@@ -427,9 +380,7 @@ export function completeChecksum(b: Uint8Array, off: number, len: number): boole
   } else return false;
   const co = proto === 6 ? 16 : proto === 17 ? 6 : -1;
   if (co < 0 || l4 + co + 2 > end) return false;
-  let s = sum16(b, l4, end, 0);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  let c = ~s & 0xffff;
+  let c = inetChecksum(b, l4, end - l4);
   if (proto === 17 && c === 0) c = 0xffff;
   b[l4 + co] = c >>> 8;
   b[l4 + co + 1] = c & 255;
