@@ -28,16 +28,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TxBatch } from '../../core/engine/batch.js';
 import { AfPacketIo, interfaceInfo } from '../../core/engine/io/afpacket.js';
+import { fillIpv4HeaderChecksum, l4Checksum, wr16 } from '../../core/packet/checksum.js';
 import { CLIENT, Lab, RIP, ROOT, VIP, cleanupStale, labUnavailable, ensureNft } from '../lab-net.js';
 
 const FLOWS = 4096;
-
-/** One's-complement sum of big-endian 16-bit words of b[o, o+n). */
-function sum16(b: Uint8Array, o: number, n: number, s = 0): number {
-  for (let i = 0; i < n; i += 2) s += (b[o + i]! << 8) | b[o + i + 1]!;
-  return s;
-}
-const fold = (s: number): number => { while (s > 0xffff) s = (s & 0xffff) + (s >>> 16); return s; };
 
 /** 60-byte frames as fast as sendmmsg takes them: UDP to DST:9 over 4096 flows, or TCP SYNs to DST:80 each from a new client. */
 function generator(mode: string, ifname: string, dstMac: string, src: string, dst: string, seconds: number): void {
@@ -61,7 +55,7 @@ function generator(mode: string, ifname: string, dstMac: string, src: string, ds
     } else {
       const sport = 1024 + f;
       buf[l3 + 20] = sport >> 8; buf[l3 + 21] = sport & 255; buf[l3 + 23] = 9; buf[l3 + 25] = 26; // UDP csum 0: none
-      const c = ~fold(sum16(buf, l3, 20)) & 0xffff; buf[l3 + 10] = c >> 8; buf[l3 + 11] = c & 255;
+      fillIpv4HeaderChecksum(buf, l3);
     }
   }
   const tx = new TxBatch(256, 64);
@@ -76,10 +70,8 @@ function generator(mode: string, ifname: string, dstMac: string, src: string, ds
         buf[l3 + 15] = 10 + (n % 240);
         const sport = 1024 + (Math.floor(n / 240) % 64000);
         buf[l3 + 20] = sport >> 8; buf[l3 + 21] = sport & 255;
-        buf[l3 + 10] = 0; buf[l3 + 11] = 0;
-        let c = ~fold(sum16(buf, l3, 20)) & 0xffff; buf[l3 + 10] = c >> 8; buf[l3 + 11] = c & 255;
-        buf[l3 + 36] = 0; buf[l3 + 37] = 0;
-        c = ~fold(sum16(buf, l3 + 20, 20, sum16(buf, l3 + 12, 8, 6 + 20))) & 0xffff; buf[l3 + 36] = c >> 8; buf[l3 + 37] = c & 255;
+        fillIpv4HeaderChecksum(buf, l3);
+        wr16(buf, l3 + 36, l4Checksum(buf, 4, l3 + 12, l3 + 16, 6, l3 + 20, 20, l3 + 36));
         tx.add(buf, o, len, 0);
         n++;
       } else { tx.add(buf, f * 64, len, 0); f = (f + 1) % FLOWS; }
