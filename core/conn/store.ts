@@ -306,22 +306,15 @@ export class ConnStore {
   // entry, not the one still in TIME_WAIT. Entries with one key share a home
   // slot, so swapping them keeps every probe sequence intact, and backward-shift
   // deletion keeps their order.
-  private inInsert(e: number): void {
-    const h = this.inHash[e]! | 0, m = this.mask, idx = this.inIdx;
+  private inInsert(e: number): void { this.idxInsert(this.inIdx, this.inHash, e, false); }
+  private outInsert(e: number): void { this.idxInsert(this.outIdx, this.outHash, e, true); }
+
+  private idxInsert(idx: Int32Array, hashes: Uint32Array, e: number, out: boolean): void {
+    const h = hashes[e]! | 0, m = this.mask;
     let cur = e;
     let i = h & m;
     for (let k = idx[i << 1]!; k !== NIL; i = (i + 1) & m, k = idx[i << 1]!) {
-      if (idx[(i << 1) | 1] === h && this.newer(cur, k) && this.sameIn(cur, k)) { idx[i << 1] = cur; cur = k; }
-    }
-    idx[i << 1] = cur;
-    idx[(i << 1) | 1] = h;
-  }
-  private outInsert(e: number): void {
-    const h = this.outHash[e]! | 0, m = this.mask, idx = this.outIdx;
-    let cur = e;
-    let i = h & m;
-    for (let k = idx[i << 1]!; k !== NIL; i = (i + 1) & m, k = idx[i << 1]!) {
-      if (idx[(i << 1) | 1] === h && this.newer(cur, k) && this.sameOut(cur, k)) { idx[i << 1] = cur; cur = k; }
+      if (idx[(i << 1) | 1] === h && this.newer(cur, k) && (out ? this.sameOut(cur, k) : this.sameIn(cur, k))) { idx[i << 1] = cur; cur = k; }
     }
     idx[i << 1] = cur;
     idx[(i << 1) | 1] = h;
