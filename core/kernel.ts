@@ -67,11 +67,6 @@ export async function routeGet(addr: string): Promise<{ nexthop: string; dev: st
   } catch { return null; }
 }
 
-/** Makes the kernel resolve `addr`'s MAC (a datagram to the discard port) and waits for it; null when nobody answers. */
-export async function resolveNeighbor(addr: string, timeoutMs = 1000, dev?: string): Promise<string | null> {
-  return (await resolveNeighbors([{ addr, ...(dev ? { dev } : {}) }], timeoutMs)).get(addr) ?? null;
-}
-
 /**
  * Makes the kernel resolve several next hops at once: a datagram to each one's
  * discard port (a link-local IPv6 address needs its device as the zone), then
