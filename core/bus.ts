@@ -1,30 +1,33 @@
 // A small typed event bus (DESIGN.md "The event bus"). Control-plane parts
-// talk through it; packets never travel on it.
+// talk through it; packets never travel on it. The service table's own
+// events (core/model/events.ts) come from the table; the rest from their
+// owners.
 
-import type { DestSpec, ServiceKey, ServiceSpec } from './model/types.js';
+import type { DestSpec, ServiceKey } from './model/types.js';
+import type { TableEvent, TableEventType } from './model/events.js';
 
-export interface BusEvents {
+type TableEvents = { [K in TableEventType]: Extract<TableEvent, { type: K }> };
+
+export interface BusEvents extends TableEvents {
+  /** Every table event, in the order the table made them. */
+  'table': TableEvent;
   'config.applied': { file: string; added: number; edited: number; removed: number };
   'config.rejected': { file: string; error: string };
-  'service.added': { service: ServiceSpec };
-  'service.changed': { service: ServiceSpec };
-  'service.removed': { service: ServiceKey };
-  'dest.added': { service: ServiceKey; dest: DestSpec };
-  'dest.changed': { service: ServiceKey; dest: DestSpec };
-  'dest.removed': { service: ServiceKey; dest: DestSpec };
   'dest.health': { service: ServiceKey; dest: DestSpec; up: boolean; reason: string };
-  /** Administrative state of a real server (health/manager.ts): active, filling, draining, disabled. */
+  /** Administrative state of a real server (health): active, filling, draining, disabled. */
   'dest.lifecycle': { service: ServiceKey; dest: DestSpec; from: string; to: string; reason: string };
   /** A service's quorum was gained or lost (keepalived quorum_up/quorum_down). */
   'service.quorum': { service: ServiceKey; up: boolean; aliveWeight: number; sorryActive: boolean };
-  'ha.state': { state: 'master' | 'backup' | 'fault' };
-  'stats.tick': { now: number };
+  'ha.state': { state: 'master' | 'backup' | 'fault'; instance?: string; reason?: string };
 }
 
 type Handler<T> = (payload: T) => void;
 
 export class Bus {
   private handlers = new Map<keyof BusEvents, Set<Handler<never>>>();
+  /** Events emitted by a handler wait until the current one has reached every handler: all see one order. */
+  private queue: [keyof BusEvents, unknown][] = [];
+  private dispatching = false;
 
   on<K extends keyof BusEvents>(event: K, fn: Handler<BusEvents[K]>): () => void {
     let set = this.handlers.get(event);
@@ -35,11 +38,33 @@ export class Bus {
 
   /** Handlers run synchronously; one that throws is reported and does not stop the others. */
   emit<K extends keyof BusEvents>(event: K, payload: BusEvents[K]): void {
+    this.queue.push([event, payload]);
+    this.drain();
+  }
+
+  /** A table event: to the 'table' subscribers, then to those of its type, before anything it causes. */
+  emitTable(ev: TableEvent): void {
+    this.queue.push(['table', ev], [ev.type, ev]);
+    this.drain();
+  }
+
+  private drain(): void {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      for (let item = this.queue.shift(); item; item = this.queue.shift()) this.dispatch(item[0], item[1]);
+    } finally {
+      this.dispatching = false;
+      this.queue.length = 0;
+    }
+  }
+
+  private dispatch(event: keyof BusEvents, payload: unknown): void {
     const set = this.handlers.get(event);
     if (!set) return;
     for (const fn of set) {
-      try { (fn as Handler<BusEvents[K]>)(payload); } catch (e) {
-        process.emitWarning(`bus handler for ${event} failed: ${(e as Error).message}`);
+      try { (fn as Handler<unknown>)(payload); } catch (e) {
+        process.emitWarning(`bus handler for ${String(event)} failed: ${(e as Error).message}`);
       }
     }
   }

@@ -98,6 +98,7 @@ export class Daemon {
       schedulers: (name) => this.registry.scheduler(name),
       interfaceExists, interfaceMtu,
       ctx: systemSchedContext(opts.log),
+      onEvent: (ev) => this.bus.emitTable(ev),
     });
     this.health = new HealthManager({
       table: this.table, bus: this.bus, log: opts.log, registry: () => this.registry,

@@ -63,7 +63,7 @@ class Harness {
   lines: string[] = [];
   events: string[] = [];
   scripts: string[] = [];
-  table = new ServiceTable({ schedulers: () => rr, ctx: { now: () => this.clock.now() / 1000, randomU32: () => 0, log: () => {} } });
+  table = new ServiceTable({ schedulers: () => rr, ctx: { now: () => this.clock.now() / 1000, randomU32: () => 0, log: () => {} }, onEvent: (ev) => this.bus.emitTable(ev) });
   reg = registry();
   health: HealthManager;
   prev: DesiredState | null = null;
@@ -75,9 +75,10 @@ class Harness {
     });
     this.clock.settle = async () => { await new Promise((r) => setImmediate(r)); await this.health.idle(); await new Promise((r) => setImmediate(r)); };
     this.bus.on('dest.health', (e) => this.events.push(`health ${e.dest.addr} ${e.up ? 'up' : 'down'} ${e.reason}`));
-    this.bus.on('dest.removed', (e) => this.events.push(`removed ${e.dest.addr}`));
-    this.bus.on('dest.added', (e) => this.events.push(`added ${e.dest.addr}:${e.dest.weight}`));
-    this.bus.on('dest.changed', (e) => this.events.push(`changed ${e.dest.addr}:${e.dest.weight}`));
+    // the table's events of the changes health made (the config's own are not health's doing)
+    this.bus.on('dest.removed', (e) => { if (e.source.by === 'health') this.events.push(`removed ${e.dest.addr}`); });
+    this.bus.on('dest.added', (e) => { if (e.source.by === 'health') this.events.push(`added ${e.dest.addr}:${e.dest.weight}`); });
+    this.bus.on('dest.changed', (e) => { if (e.source.by === 'health') this.events.push(`changed ${e.dest.addr}:${e.dest.weight}`); });
     this.bus.on('service.quorum', (e) => this.events.push(`quorum ${e.up ? 'up' : 'down'} ${e.aliveWeight}`));
     this.bus.on('dest.lifecycle', (e) => this.events.push(`lifecycle ${e.dest.addr} ${e.from}->${e.to}`));
   }

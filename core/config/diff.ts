@@ -14,6 +14,7 @@ import {
   destKeyText, serviceKeyText,
   type DestKey, type DestSpec, type FwdMethod, type ServiceKey, type ServiceSpec, type Timeouts,
 } from '../model/types.js';
+import type { ChangeSource } from '../model/events.js';
 import { STRERROR, TableError, type Errno, type Result } from '../errors.js';
 import type { DesiredState } from './schema.js';
 import type { RealHealthSettings, ServiceHealthSettings } from '../health/types.js';
@@ -343,6 +344,9 @@ function mergeDest(live: DestSpec, prev: DestSpec, next: DestSpec): DestSpec {
   return out;
 }
 
+/** The source of the table changes a config apply makes. */
+const CONFIG: ChangeSource = { by: 'config' };
+
 type Undo = () => Result<unknown>;
 type Step = { ok: true; undo: Undo[]; skipped?: string } | { ok: false; error: TableError };
 
@@ -354,41 +358,41 @@ function applyOne(table: ServiceTable, a: PlanAction): Step {
       // Already gone (lvsadm -d): the file and the run time agree; nothing to do.
       if (!live) return { ok: true, undo: [], skipped: `${formatAction(a)}: already absent` };
       const spec = { ...live.spec };
-      return done(table.deleteDest(a.service, a.spec), [() => table.addDest(a.service, spec)]);
+      return done(table.deleteDest(a.service, a.spec, CONFIG), [() => table.addDest(a.service, spec, CONFIG)]);
     }
     case 'remove-service': {
       const live = table.find(a.spec);
       if (!live) return { ok: true, undo: [], skipped: `${formatAction(a)}: already absent` };
       const spec = { ...live.spec };
       const dests = live.dests.map((d) => ({ ...d.spec })).reverse();   // oldest first, to re-add in kernel order
-      return done(table.deleteService(a.spec), [
-        () => table.addService(spec),
-        ...dests.map((d) => () => table.addDest(spec, d)),
+      return done(table.deleteService(a.spec, CONFIG), [
+        () => table.addService(spec, CONFIG),
+        ...dests.map((d) => () => table.addDest(spec, d, CONFIG)),
       ]);
     }
     case 'edit-service': {
       const live = table.find(a.spec);
-      if (!live) return done(table.editService(a.spec), []);   // fails with ESRCH
+      if (!live) return done(table.editService(a.spec, CONFIG), []);   // fails with ESRCH
       const before = { ...live.spec };
-      return done(table.editService(mergeService(before, a.prev, a.spec)), [() => table.editService(before)]);
+      return done(table.editService(mergeService(before, a.prev, a.spec), CONFIG), [() => table.editService(before, CONFIG)]);
     }
     case 'add-service':
-      return done(table.addService(a.spec), [() => table.deleteService(a.spec)]);
+      return done(table.addService(a.spec, CONFIG), [() => table.deleteService(a.spec, CONFIG)]);
     case 'edit-real': {
       const live = table.find(a.service)?.findDest(a.spec);
-      if (!live) return done(table.editDest(a.service, a.spec), []);   // fails with ESRCH/ENOENT
+      if (!live) return done(table.editDest(a.service, a.spec, CONFIG), []);   // fails with ESRCH/ENOENT
       const before = { ...live.spec };
-      return done(table.editDest(a.service, mergeDest(before, a.prev, a.spec)), [() => table.editDest(a.service, before)]);
+      return done(table.editDest(a.service, mergeDest(before, a.prev, a.spec), CONFIG), [() => table.editDest(a.service, before, CONFIG)]);
     }
     case 'add-real':
-      return done(table.addDest(a.service, a.spec), [() => table.deleteDest(a.service, a.spec)]);
+      return done(table.addDest(a.service, a.spec, CONFIG), [() => table.deleteDest(a.service, a.spec, CONFIG)]);
     case 'set-timeouts': {
       const before = { ...table.timeouts };
       const set: Timeouts = { tcp: 0, tcpfin: 0, udp: 0 };   // 0 = leave as is (ipvsadm --set)
       for (const k of ['tcp', 'tcpfin', 'udp'] as const) {
         if (a.prev[k] !== a.timeouts[k]) set[k] = a.timeouts[k] ?? DEFAULT_TIMEOUTS[k];
       }
-      return done(table.setTimeouts(set), [() => table.setTimeouts(before)]);
+      return done(table.setTimeouts(set, CONFIG), [() => table.setTimeouts(before, CONFIG)]);
     }
   }
 }

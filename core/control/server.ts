@@ -6,6 +6,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Bus } from '../bus.js';
+import type { ChangeSource } from '../model/events.js';
 import type { Result } from '../errors.js';
 import { CONN_TAB_SIZE, IPVS_VERSION, type ServiceTable } from '../model/table.js';
 import type { ConnView, Reply, Request } from './protocol.js';
@@ -25,13 +26,16 @@ export interface ControlDeps {
   health?: HealthManager;
 }
 
+/** Changes made through the socket (the peer's uid joins with SO_PEERCRED). */
+const LVSADM: ChangeSource = { by: 'lvsadm' };
+
 function reply<T>(r: Result<T>, data?: unknown): Reply {
   return r.ok ? { ok: true, data: data ?? null } : { ok: false, errno: r.error.errno, message: r.error.message };
 }
 
 /** Carries out one request against the table; never throws for bad input. */
 export function handleRequest(req: Request, deps: ControlDeps): Reply {
-  const { table, bus } = deps;
+  const { table } = deps;
   switch (req.op) {
     case 'info': return { ok: true, data: { version: IPVS_VERSION, connTabSize: CONN_TAB_SIZE } };
     case 'get-services': return { ok: true, data: table.snapshot() };
@@ -39,49 +43,19 @@ export function handleRequest(req: Request, deps: ControlDeps): Reply {
       const s = table.find(req.service);
       return s ? { ok: true, data: s.view() } : { ok: false, errno: 'ESRCH', message: 'no such service' };
     }
-    case 'add-service': {
-      const r = table.addService(req.service);
-      if (r.ok) bus.emit('service.added', { service: r.value.spec });
-      return reply(r);
-    }
-    case 'edit-service': {
-      const r = table.editService(req.service);
-      if (r.ok) bus.emit('service.changed', { service: r.value.spec });
-      return reply(r);
-    }
-    case 'delete-service': {
-      const r = table.deleteService(req.service);
-      if (r.ok) bus.emit('service.removed', { service: r.value.spec });
-      return reply(r);
-    }
-    case 'flush': {
-      for (const s of [...table.list()]) {
-        const r = table.deleteService(s.spec);
-        if (r.ok) bus.emit('service.removed', { service: r.value.spec });
-      }
-      return { ok: true, data: null };
-    }
-    case 'zero': return reply(table.zero(req.service));
-    case 'add-dest': {
-      const r = table.addDest(req.service, req.dest);
-      if (r.ok) bus.emit('dest.added', { service: req.service, dest: r.value.spec });
-      return reply(r);
-    }
-    case 'edit-dest': {
-      const r = table.editDest(req.service, req.dest);
-      if (r.ok) bus.emit('dest.changed', { service: req.service, dest: r.value.spec });
-      return reply(r);
-    }
-    case 'delete-dest': {
-      const r = table.deleteDest(req.service, req.dest);
-      if (r.ok) bus.emit('dest.removed', { service: req.service, dest: r.value.spec });
-      return reply(r);
-    }
+    case 'add-service': return reply(table.addService(req.service, LVSADM));
+    case 'edit-service': return reply(table.editService(req.service, LVSADM));
+    case 'delete-service': return reply(table.deleteService(req.service, LVSADM));
+    case 'flush': return reply(table.flush(LVSADM));
+    case 'zero': return reply(table.zero(req.service, LVSADM));
+    case 'add-dest': return reply(table.addDest(req.service, req.dest, LVSADM));
+    case 'edit-dest': return reply(table.editDest(req.service, req.dest, LVSADM));
+    case 'delete-dest': return reply(table.deleteDest(req.service, req.dest, LVSADM));
     case 'get-timeouts': return { ok: true, data: table.timeouts };
-    case 'set-timeouts': return reply(table.setTimeouts(req.timeouts));
+    case 'set-timeouts': return reply(table.setTimeouts(req.timeouts, LVSADM));
     case 'get-daemons': return { ok: true, data: table.daemons };
-    case 'start-daemon': return reply(table.startDaemon(req.daemon));
-    case 'stop-daemon': return reply(table.stopDaemon(req.state));
+    case 'start-daemon': return reply(table.startDaemon(req.daemon, LVSADM));
+    case 'stop-daemon': return reply(table.stopDaemon(req.state, LVSADM));
     case 'get-conns': {
       const v = deps.conns?.() ?? [];
       // the socket answers get-conns through answerLine(), which waits for the workers

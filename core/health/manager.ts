@@ -24,6 +24,7 @@ import type { HealthChange, Plan, PlanAction } from '../config/diff.js';
 import type { DesiredState } from '../config/schema.js';
 import { fail, ok, type Result } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ChangeSource } from '../model/events.js';
 import { sameServiceKey, type ServiceTable } from '../model/table.js';
 import {
   destKeyText, serviceKeyText, type DestKey, type DestSpec, type ServiceKey, type ServiceSpec,
@@ -40,6 +41,8 @@ import type {
 } from './types.js';
 
 const MAX_W = 0x7fffffff;
+/** The source of the table changes health makes. */
+const HEALTH: ChangeSource = { by: 'health' };
 /** How often draining reals' connection counts are looked at, ms. */
 const DRAIN_POLL_MS = 1000;
 
@@ -451,27 +454,24 @@ export class HealthManager {
     const vl = vsLabel(st.key);
     if (!want.present) {
       if (!live) return;
-      const r = table.deleteDest(st.key, rs.spec);
+      const r = table.deleteDest(st.key, rs.spec, HEALTH);
       if (!r.ok) { this.log.error(`cannot remove ${rl} from VS ${vl}: ${r.error.message}`); return; }
       this.log.info(`Removing service ${rl} from VS ${vl} (${why})`);
-      this.deps.bus.emit('dest.removed', { service: st.key, dest: r.value.spec });
       return;
     }
     if (!live) {
-      const r = table.addDest(st.key, { ...rs.spec, weight: want.weight });
+      const r = table.addDest(st.key, { ...rs.spec, weight: want.weight }, HEALTH);
       if (!r.ok) { this.log.error(`cannot add ${rl} to VS ${vl}: ${r.error.message}`); return; }
       this.log.info(`Adding service ${rl} to VS ${vl}${want.weight !== rs.spec.weight ? ` with weight ${want.weight}` : ''} (${why})`);
-      this.deps.bus.emit('dest.added', { service: st.key, dest: r.value.spec });
       return;
     }
     if (live.spec.weight === want.weight) return;
     const from = live.spec.weight;
-    const r = table.editDest(st.key, { ...live.spec, weight: want.weight });
+    const r = table.editDest(st.key, { ...live.spec, weight: want.weight }, HEALTH);
     if (!r.ok) { this.log.error(`cannot set the weight of ${rl} in VS ${vl}: ${r.error.message}`); return; }
     if (want.weight === 0 && !rs.alive) this.log.info(`Disabling service ${rl} of VS ${vl} (${why})`);
     else if (from === 0 && rs.alive && rs.lifecycle === 'active') this.log.info(`Enabling service ${rl} of VS ${vl} (${why})`);
     else if (why !== 'slow start') this.log.info(`Changing weight from ${from} to ${want.weight} for active service ${rl} of VS ${vl} (${why})`);
-    this.deps.bus.emit('dest.changed', { service: st.key, dest: r.value.spec });
   }
 
   private syncSorry(st: SvcState): void {
@@ -481,28 +481,22 @@ export class HealthManager {
     const vl = vsLabel(st.key);
     // A sorry server that the config changed or dropped leaves first.
     if (st.sorryInTable && (!sorry || destKeyText(sorry) !== destKeyText(st.sorryInTable))) {
-      const r = table.deleteDest(st.key, st.sorryInTable);
-      if (r.ok) this.deps.bus.emit('dest.removed', { service: st.key, dest: r.value.spec });
+      table.deleteDest(st.key, st.sorryInTable, HEALTH);
       st.sorryInTable = null;
     }
     if (!sorry) return;
     const want = st.sorryActive ? sorry.weight : st.settings.sorryServerInhibit ? 0 : -1;
     const live = table.find(st.key)?.findDest(sorry);
     if (want < 0) {
-      if (live) {
-        const r = table.deleteDest(st.key, sorry);
-        if (r.ok) this.deps.bus.emit('dest.removed', { service: st.key, dest: r.value.spec });
-      }
+      if (live) table.deleteDest(st.key, sorry, HEALTH);
       st.sorryInTable = null;
       return;
     }
     if (!live) {
-      const r = table.addDest(st.key, { ...sorry, weight: want });
+      const r = table.addDest(st.key, { ...sorry, weight: want }, HEALTH);
       if (!r.ok) { this.log.error(`cannot add sorry server ${label(st.key.protocol, sorry)} to VS ${vl}: ${r.error.message}`); return; }
-      this.deps.bus.emit('dest.added', { service: st.key, dest: r.value.spec });
     } else if (live.spec.weight !== want) {
-      const r = table.editDest(st.key, { ...live.spec, weight: want });
-      if (r.ok) this.deps.bus.emit('dest.changed', { service: st.key, dest: r.value.spec });
+      table.editDest(st.key, { ...live.spec, weight: want }, HEALTH);
     }
     st.sorryInTable = { ...sorry };
   }

@@ -9,6 +9,7 @@ import {
   type StatsView, type SyncDaemonSpec, type Timeouts,
 } from './types.js';
 import { fail, ok, type Result } from '../errors.js';
+import { INTERNAL, type ChangeSource, type TableEvent } from './events.js';
 import type { SchedContext, SchedDest, SchedService, SchedulerPlugin } from '../plugin.js';
 
 /** The counters the data plane feeds; zero until it does. */
@@ -117,6 +118,11 @@ export interface TableOptions {
   /** Interface MTU, for the sync daemon's default maxlen. */
   interfaceMtu?: (name: string) => number;
   ctx: SchedContext;
+  /**
+   * Receives every successful operation's event, in order (the daemon: its bus;
+   * a data-plane replica: its engine). Called after the change is complete.
+   */
+  onEvent?: (ev: TableEvent) => void;
 }
 
 /** Connection hash table size shown as `size=` (2^conn_tab_bits, default 12). */
@@ -165,6 +171,8 @@ function svcHashBucket(s: ServiceSpec): number {
 
 export class ServiceTable {
   private services: Service[] = [];
+  /** serviceKeyText → service: lookups stay O(1) however many services there are. */
+  private readonly byKey = new Map<string, Service>();
   private trash: { svc: Service; dest: Dest }[] = [];
   timeouts: Timeouts = { ...DEFAULT_TIMEOUTS };
   daemons: SyncDaemonSpec[] = [];
@@ -185,8 +193,10 @@ export class ServiceTable {
   }
 
   find(k: ServiceKey): Service | undefined {
-    return this.services.find((s) => sameServiceKey(s.spec, k));
+    return this.byKey.get(serviceKeyText(k));
   }
+
+  private emit(ev: TableEvent): void { this.opts.onEvent?.(ev); }
 
   private lookupScheduler(name: string): Result<SchedulerPlugin<unknown> | null> {
     if (name === 'none') return ok(null);
@@ -207,7 +217,7 @@ export class ServiceTable {
     return sched;
   }
 
-  addService(spec: ServiceSpec): Result<Service> {
+  addService(spec: ServiceSpec, source: ChangeSource = INTERNAL): Result<Service> {
     const sched = this.checkServiceSpec(spec);
     if (!sched.ok) return sched;
     if (this.find(spec)) return fail('EEXIST', `service ${serviceKeyText(spec)} already exists`);
@@ -216,10 +226,12 @@ export class ServiceTable {
     if (!st.ok) return st;
     svc.schedState = st.value;
     this.services.push(svc);
+    this.byKey.set(serviceKeyText(svc.spec), svc);
+    this.emit({ type: 'service.added', service: { ...svc.spec }, source });
     return ok(svc);
   }
 
-  editService(spec: ServiceSpec): Result<Service> {
+  editService(spec: ServiceSpec, source: ChangeSource = INTERNAL): Result<Service> {
     const svc = this.find(spec);
     const sched = this.checkServiceSpec(spec);
     if (!svc) return fail('ESRCH', `no service ${serviceKeyText(spec)}`);
@@ -239,17 +251,27 @@ export class ServiceTable {
       svc.sched = sched.value;
       svc.schedState = st.value;
     }
+    this.emit({ type: 'service.changed', service: { ...svc.spec }, prev: before, source });
     return ok(svc);
   }
 
-  deleteService(k: ServiceKey): Result<Service> {
-    const svc = this.find(k);
+  deleteService(k: ServiceKey, source: ChangeSource = INTERNAL): Result<Service> {
+    const svc = this.unlinkService(k);
     if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
-    this.doneState(svc);
-    this.services = this.services.filter((s) => s !== svc);
-    this.trash = this.trash.filter((t) => t.svc !== svc);
-    for (const d of svc.dests) { d.available = false; d.loadWatch = null; }
+    this.emit({ type: 'service.removed', service: { ...svc.spec }, source });
     return ok(svc);
+  }
+
+  private unlinkService(k: ServiceKey): Service | undefined {
+    const svc = this.find(k);
+    if (!svc) return undefined;
+    this.doneState(svc);
+    const i = this.services.indexOf(svc);
+    this.services.splice(i, 1);
+    this.byKey.delete(serviceKeyText(svc.spec));
+    if (this.trash.length > 0) this.trash = this.trash.filter((t) => t.svc !== svc);
+    for (const d of svc.dests) { d.available = false; d.loadWatch = null; }
+    return svc;
   }
 
   /**
@@ -268,20 +290,26 @@ export class ServiceTable {
     }
   }
 
-  flush(): void {
-    for (const s of [...this.services]) this.deleteService(s.spec);
+  /** `ipvsadm -C`: every service goes, newest last in the event as in the list. */
+  flush(source: ChangeSource = INTERNAL): Result<void> {
+    const gone = this.services.map((s) => ({ ...s.spec }));
+    for (const s of [...this.services]) this.unlinkService(s.spec);
+    this.emit({ type: 'table.flushed', services: gone, source });
+    return ok(undefined);
   }
 
-  zero(k?: ServiceKey): Result<void> {
+  zero(k?: ServiceKey, source: ChangeSource = INTERNAL): Result<void> {
     if (k) {
       const svc = this.find(k);
       if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
       svc.stats.zero();
       for (const d of svc.dests) d.stats.zero();
+      this.emit({ type: 'stats.zeroed', service: { family: k.family, protocol: k.protocol, addr: k.addr, port: k.port, fwmark: k.fwmark }, source });
       return ok(undefined);
     }
     for (const s of this.services) { s.stats.zero(); for (const d of s.dests) d.stats.zero(); }
     this.total.zero();
+    this.emit({ type: 'stats.zeroed', source });
     return ok(undefined);
   }
 
@@ -301,7 +329,7 @@ export class ServiceTable {
     return ok(undefined);
   }
 
-  addDest(k: ServiceKey, spec: DestSpec): Result<Dest> {
+  addDest(k: ServiceKey, spec: DestSpec, source: ChangeSource = INTERNAL): Result<Dest> {
     const svc = this.find(k);
     if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
     const chk = this.checkDestSpec(svc, spec, true);
@@ -333,6 +361,7 @@ export class ServiceTable {
       this.rebuildState(svc);
       return h;
     }
+    this.emit({ type: 'dest.added', service: { ...svc.spec }, dest: { ...dest.spec }, source });
     return ok(dest);
   }
 
@@ -343,7 +372,7 @@ export class ServiceTable {
     dest.spec = { ...spec };
   }
 
-  editDest(k: ServiceKey, spec: DestSpec): Result<Dest> {
+  editDest(k: ServiceKey, spec: DestSpec, source: ChangeSource = INTERNAL): Result<Dest> {
     const svc = this.find(k);
     if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
     const chk = this.checkDestSpec(svc, spec, false);
@@ -360,10 +389,11 @@ export class ServiceTable {
       this.rebuildState(svc);
       return h;
     }
+    this.emit({ type: 'dest.changed', service: { ...svc.spec }, dest: { ...dest.spec }, prev: saved.spec, source });
     return ok(dest);
   }
 
-  deleteDest(k: ServiceKey, dk: DestKey): Result<Dest> {
+  deleteDest(k: ServiceKey, dk: DestKey, source: ChangeSource = INTERNAL): Result<Dest> {
     const svc = this.find(k);
     if (!svc) return fail('ESRCH', `no service ${serviceKeyText(k)}`);
     const dest = svc.findDest(dk);
@@ -382,6 +412,7 @@ export class ServiceTable {
       return h;
     }
     this.trash.push({ svc, dest });
+    this.emit({ type: 'dest.removed', service: { ...svc.spec }, dest: { ...dest.spec }, source });
     return ok(dest);
   }
 
@@ -465,17 +496,18 @@ export class ServiceTable {
   // ------------------------------------------------------------ timeouts, daemons
 
   /** `--set tcp tcpfin udp`: 0 leaves a value unchanged. */
-  setTimeouts(t: Timeouts): Result<void> {
+  setTimeouts(t: Timeouts, source: ChangeSource = INTERNAL): Result<void> {
     for (const v of [t.tcp, t.tcpfin, t.udp]) {
       if (!Number.isInteger(v) || v < 0 || v > 2678400) return fail('EINVAL', `timeout ${v} is outside 0..2678400`);
     }
     if (t.tcp) this.timeouts.tcp = t.tcp;
     if (t.tcpfin) this.timeouts.tcpfin = t.tcpfin;
     if (t.udp) this.timeouts.udp = t.udp;
+    this.emit({ type: 'timeouts.changed', timeouts: { ...this.timeouts }, source });
     return ok(undefined);
   }
 
-  startDaemon(d: Omit<SyncDaemonSpec, 'maxlen'> & { maxlen: number }): Result<SyncDaemonSpec> {
+  startDaemon(d: Omit<SyncDaemonSpec, 'maxlen'> & { maxlen: number }, source: ChangeSource = INTERNAL): Result<SyncDaemonSpec> {
     if (this.daemons.some((x) => x.state === d.state)) return fail('EEXIST', `${d.state} sync daemon already runs`);
     if (this.opts.interfaceExists && !this.opts.interfaceExists(d.mcastIfn)) {
       return fail('ENODEV', `no interface ${d.mcastIfn}`);
@@ -494,13 +526,15 @@ export class ServiceTable {
     const spec: SyncDaemonSpec = { ...d, maxlen };
     this.daemons.push(spec);
     this.daemons.sort((a, b) => (a.state === 'master' ? 0 : 1) - (b.state === 'master' ? 0 : 1));
+    this.emit({ type: 'daemon.started', daemon: { ...spec }, source });
     return ok(spec);
   }
 
-  stopDaemon(state: 'master' | 'backup'): Result<void> {
+  stopDaemon(state: 'master' | 'backup', source: ChangeSource = INTERNAL): Result<void> {
     const i = this.daemons.findIndex((x) => x.state === state);
     if (i < 0) return fail('ESRCH', `no ${state} sync daemon runs`);
     this.daemons.splice(i, 1);
+    this.emit({ type: 'daemon.stopped', state, source });
     return ok(undefined);
   }
 

@@ -40,8 +40,8 @@ function setup(config: unknown): { health: HealthManager; bus: Bus; table: Servi
   if (!v.ok) throw new Error(v.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
   const reg = new PluginRegistry();
   reg.add({ plugin: counted, file: 'tcp.ts', module: 'tcp.mjs' });
-  const table = new ServiceTable({ schedulers: () => sched, ctx: { now: () => performance.now() / 1000, randomU32: () => 0, log: () => {} } });
   const bus = new Bus();
+  const table = new ServiceTable({ schedulers: () => sched, ctx: { now: () => performance.now() / 1000, randomU32: () => 0, log: () => {} }, onEvent: (ev) => bus.emitTable(ev) });
   const health = new HealthManager({ table, bus, log: quiet, registry: () => reg });
   const plan = planDiff(null, v.desired);
   const r = applyPlan(table, health.adjustPlan(plan, v.desired));
