@@ -3,7 +3,8 @@
 // CHECKSUM_PARTIAL frames.
 
 import { strict as assert } from 'node:assert';
-import { completeChecksum, fanoutProgram, runBpf, socketFilter, type FilterSpec } from '../core/engine/io/afpacket.js';
+import { fanoutProgram, runBpf, socketFilter, type FilterSpec } from '../core/engine/io/bpf.js';
+import { completeChecksum } from '../core/engine/io/csum-complete.js';
 import { filterSpec } from '../core/engine/worker-protocol.js';
 import { addrBytes, addrWords, ipv4ToU32 } from '../core/model/addr.js';
 import { pseudoSum, verifyL4Sum } from '../core/packet/checksum.js';

@@ -12,7 +12,7 @@ import { addrWords } from '../model/addr.js';
 import type { Counters, ServiceTable } from '../model/table.js';
 import { SVC_F_PERSISTENT, destKeyText, serviceKeyText, type DestSpec, type ServiceSpec, type Timeouts } from '../model/types.js';
 import type { PluginRegistry } from '../plugins/loader.js';
-import type { FilterSpec } from './io/afpacket.js';
+import type { FilterSpec } from './io/bpf.js';
 import type { NetSpec } from './net.js';
 
 export interface TableSnapshot {
