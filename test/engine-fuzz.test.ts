@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { buildFrame, type L4Spec } from '../core/packet/build.js';
 import { FrameBatch, TxBatch } from '../core/engine/batch.js';
-import { D_INTERNAL } from '../core/engine/engine.js';
+import { D_INTERNAL } from '../core/engine/drops.js';
 import { SVC_F_PERSISTENT } from '../core/model/types.js';
 import { CLIENT, DIR_MAC, GW_MAC, Lab, RS1, RS2, VIP, VIP6, RS1_6, CLIENT6, destSpec } from './engine-harness.js';
 

@@ -24,52 +24,27 @@ import { rd32 } from '../packet/checksum.js';
 import type { Counters, Dest, Service, ServiceTable } from '../model/table.js';
 import { FWD_NUM, PROTO_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
 import {
-  DROP_NAMES, DROP_NONE, DROP_REASONS, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_ICMP_TYPE,
+  DROP_NONE, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_ICMP_TYPE,
   F_IN_DPORT, F_IN_DST_OFF, F_IN_ERR, F_IN_FAMILY, F_IN_PROTO, F_IN_SPORT, F_IN_SRC_OFF, F_IP_LEN, F_KIND,
   F_L3_OFF, F_L4_OFF, F_PROTO, F_SADDR4, F_SCTP_CHUNK, F_SCTP_CHUNK2, F_SPORT, F_SRC_OFF, F_TCP_FLAGS,
   FRAG_IS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, KIND_ARP, KIND_IPV4, KIND_IPV6,
   PF_ICMP_ERROR, PF_PORTS, SCTP_INIT, TCP_RST, TCP_SYN, createParseResult, parseFrame,
 } from '../packet/parse.js';
 import {
-  FWD_NAMES, FWD_NO_ROUTE, FWD_SENT,
+  FWD_NO_ROUTE, FWD_SENT,
   type ClassifierPlugin, type ForwarderPlugin, type FrameView, type FwdDest, type FwdLink, type FwdPacket,
   type SchedContext, type SchedPacket,
 } from '../plugin.js';
 import type { FrameBatch, TxBatch } from './batch.js';
+import {
+  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_ICMP_NOT_ERROR, D_ICMP_NOT_NAT, D_ICMP_NO_CONN, D_ICMP_QUOTE,
+  D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
+  DROP_COUNT, ENGINE_DROP_NAMES, FWD_BASE,
+} from './drops.js';
 import { Net, type NetSpec } from './net.js';
 import { Xmit } from './xmit.js';
 import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
 import { AF_INET } from '../conn/store.js';
-
-// ------------------------------------------------------------------ drop reasons
-// Parse reasons come first (core/packet DROP_*), then the pipeline's own.
-let n = DROP_REASONS;
-export const D_NOT_IP = n++;          // not IPv4/IPv6 (passed to the host stack by the kernel; nothing for us)
-export const D_ARP = n++;             // ARP (the memory wire has static neighbours)
-export const D_NOT_HOST = n++;        // destination MAC not ours (not PACKET_HOST)
-export const D_FRAGMENT = n++;        // IP fragment: no reassembly in lvsd yet
-export const D_UNKNOWN_PROTO = n++;   // not TCP/UDP/SCTP/ICMP
-export const D_ICMP_NOT_ERROR = n++;  // ICMP that is not an error IPVS relays (echo, …)
-export const D_ICMP_QUOTE = n++;      // ICMP error whose quoted packet is unusable
-export const D_ICMP_NO_CONN = n++;    // ICMP error about no connection of ours
-export const D_ICMP_NOT_NAT = n++;    // ICMP error from a DR/TUN real server (it goes to the client directly)
-export const D_NO_SERVICE = n++;      // no virtual service (the kernel passes it to the local stack)
-export const D_NO_CONN = n++;         // matches a service but cannot open a connection (TCP without SYN, …)
-export const D_PORT_ZERO = n++;       // non-persistent service with port 0
-export const D_DEST_UNAVAILABLE = n++;// connection of a deleted real server (expire_nodest_conn=0)
-export const D_NO_DEST = n++;         // scheduler found no real server: ICMP port unreachable sent
-export const D_CONN_LIMIT = n++;      // connection table full
-export const D_NO_FORWARDER = n++;    // no plugin for the forwarding method
-export const D_INTERNAL = n++;        // a bug caught per frame (must stay 0)
-const FWD_BASE = n;                   // forwarder results follow (FWD_TTL …)
-n += FWD_NAMES.length;
-export const DROP_COUNT = n;
-export const ENGINE_DROP_NAMES: readonly string[] = [
-  ...DROP_NAMES,
-  'not-ip', 'arp', 'not-host', 'fragment', 'unknown-proto', 'icmp-not-error', 'icmp-quote', 'icmp-no-conn',
-  'icmp-not-nat', 'no-service', 'no-conn', 'port-zero', 'dest-unavailable', 'no-dest', 'conn-limit',
-  'no-forwarder', 'internal', ...FWD_NAMES,
-];
 
 const PROTO_NAME: Record<number, Protocol> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
 
