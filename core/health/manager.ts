@@ -34,7 +34,7 @@ import type { PluginRegistry } from '../plugins/loader.js';
 import { CheckRunner, type Verdict } from './checker.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { runProgram } from './script.js';
-import { pluginOptions } from './validate.js';
+import { pluginOptions } from './options.js';
 import type {
   CheckerSettings, Lifecycle, LifecycleOp, RealHealthSettings, RealHealthView, ServiceHealthSettings,
   ServiceHealthView,
