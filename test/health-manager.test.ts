@@ -10,6 +10,7 @@ import { applyPlan, formatPlan, planDiff } from '../core/config/diff.js';
 import { validateConfig, type DesiredState } from '../core/config/schema.js';
 import { handleRequest } from '../core/control/server.js';
 import { parseRequest } from '../core/control/validate.js';
+import { formatHealthChange, healthChanges } from '../core/health/changes.js';
 import { ABORT_GRACE_S, CheckRunner } from '../core/health/checker.js';
 import { VirtualClock } from '../core/health/clock.js';
 import { formatHealthListing } from '../core/health/format.js';
@@ -87,9 +88,9 @@ class Harness {
     const next = desired(raw);
     assert.deepEqual(healthIssues(next, this.reg), []);
     const plan = planDiff(this.prev, next);
-    const r = applyPlan(this.table, this.health.adjustPlan(plan, next));
+    const r = this.health.whileApplying(next, () => applyPlan(this.table, plan));
     if (!r.ok) assert.fail(r.error);
-    this.health.apply(next, this.prev === null ? null : plan.health ?? []);
+    this.health.apply(next);
     this.prev = next;
   }
   /** Real servers in the table as addr:weight, config order ignored. */
@@ -363,9 +364,11 @@ describe('health manager (virtual clock)', () => {
     await h.tick(2);
     assert.deepEqual(h.reals(), ['7:1', '8:4', '9:6'], 're-added with the new weight');
     // checker of 9 changes: only 9 restarts (first check 1 s + warmup later)
-    const p2 = planDiff(h.prev, desired({ services: [svc([real(8, { weight: 4 }), real(9, { weight: 6, health: { check: 'fake', interval: 5 } }), real(7)])] }));
-    assert.deepEqual(p2.health?.map((c) => c.kind), ['checks']);
-    assert.match(formatPlan(p2), /~ health of real 192\.168\.10\.9:80 in tcp:\/\/10\.0\.0\.1:80: fake every 2s -> fake every 5s \(its checkers restart\)/);
+    const n2 = desired({ services: [svc([real(8, { weight: 4 }), real(9, { weight: 6, health: { check: 'fake', interval: 5 } }), real(7)])] });
+    const p2 = planDiff(h.prev, n2);
+    const hc = healthChanges(h.prev, n2);
+    assert.deepEqual(hc.map((c) => c.kind), ['checks']);
+    assert.match(formatPlan(p2, hc.map(formatHealthChange)), /~ health of real 192\.168\.10\.9:80 in tcp:\/\/10\.0\.0\.1:80: fake every 2s -> fake every 5s \(its checkers restart\)/);
     void before;
   });
 
@@ -439,9 +442,9 @@ describe('health manager (virtual clock)', () => {
     assert.deepEqual(issues.map((i) => i.path), ['services[0].health']);
     assert.match(issues[0]!.message, /health check plugin "boom" failed to validate its options: exploded/);
     // The manager (a reload that skipped validation) logs it and leaves that real unchecked.
-    const r = applyPlan(h.table, h.health.adjustPlan(planDiff(null, d), d));
+    const r = h.health.whileApplying(d, () => applyPlan(h.table, planDiff(null, d)));
     if (!r.ok) assert.fail(r.error);
-    h.health.apply(d, null);
+    h.health.apply(d);
     assert.ok(h.lines.some((l) => /^ERROR services\[0\]\.health: health check plugin "boom" failed to validate its options: exploded$/.test(l)), h.lines.join('\n'));
     await h.tick(2);
     assert.deepEqual(h.reals(), ['8:1', '9:1']);
