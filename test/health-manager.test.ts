@@ -451,6 +451,68 @@ describe('health manager (virtual clock)', () => {
     h.health.stop();
   });
 
+  it('health follows the config through the table: what the config adds or re-weights, health places in the same dispatch', async () => {
+    const h = new Harness();
+    const seen: string[] = [];
+    h.bus.on('table', (e) => {
+      if (e.type === 'dest.added' || e.type === 'dest.changed') seen.push(`${e.type} ${e.dest.addr.split('.').pop()}:${e.dest.weight} ${e.source.by}`);
+      if (e.type === 'dest.removed') seen.push(`${e.type} ${e.dest.addr.split('.').pop()} ${e.source.by}`);
+    });
+    h.load({ services: [svc([real(8), real(9, { lifecycle: 'disabled' })], { alpha: true })] });
+    assert.deepEqual(seen, ['dest.added 8:1 config', 'dest.removed 8 health', 'dest.added 9:1 config', 'dest.removed 9 health']);
+    assert.deepEqual(h.reals(), []);
+    const i = new Harness();
+    script.set('192.168.10.9', false);
+    i.load({ services: [svc([real(8), real(9)], { inhibitOnFailure: true })] });
+    await i.tick(1);
+    assert.deepEqual(i.reals(), ['8:1', '9:0']);
+    seen.length = 0;
+    i.bus.on('table', (e) => { if (e.type === 'dest.changed') seen.push(`${e.dest.addr.split('.').pop()}:${e.dest.weight} ${e.source.by}`); });
+    i.load({ services: [svc([real(8), real(9, { weight: 6 })], { inhibitOnFailure: true })] });
+    assert.deepEqual(seen, ['9:6 config', '9:0 health'], 'the config sets the weight, health puts its inhibited 0 back');
+    assert.deepEqual(i.reals(), ['8:1', '9:0']);
+    script.set('192.168.10.9', true);
+    await i.tick(2);
+    assert.deepEqual(i.reals(), ['8:1', '9:6'], 'back with the new weight');
+  });
+
+  it('a reload that fails after health held out a real it added rolls back exactly', async () => {
+    const h = new Harness();
+    const B: ServiceKey = { ...VIP, addr: '10.0.0.2' };
+    const cfg = (extraA: unknown[], lower: number): unknown => ({ services: [
+      svc([real(8), ...extraA]),
+      { ...svc([real(5, { upperThreshold: 30, lowerThreshold: lower })]), address: '10.0.0.2', health: undefined },
+    ] });
+    h.load(cfg([], 0));
+    await h.tick(1);
+    // lvsadm -e lowers .5's upper threshold; the next config raises its lower one above it: the kernel refuses
+    const d5 = h.table.find(B)!.findDest({ family: 'inet', addr: '192.168.10.5', port: 80 })!;
+    assert.ok(h.table.editDest(B, { ...d5.spec, uThreshold: 10 }).ok);
+    const dump = (): string => JSON.stringify(h.table.list().map((x) => [x.spec, x.dests.map((d) => d.spec)]));
+    const before = dump();
+    const next = desired(cfg([real(9, { health: { check: 'fake', alpha: true } })], 20));
+    const r = h.health.whileApplying(next, () => applyPlan(h.table, planDiff(h.prev, next)));
+    assert.equal(r.ok, false);
+    assert.match(!r.ok ? r.error : '', /every change already made was undone$/);
+    assert.equal(dump(), before);
+  });
+
+  it('a scheduled action changes the table as the schedule; its later steps are health\'s own', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8), real(9)])], schedule: [{ cron: '0 2 * * *', drain: { service: 'tcp://10.0.0.1:80', real: '192.168.10.8:80' } }] });
+    await h.tick(1);
+    const seen: string[] = [];
+    h.bus.on('table', (e) => { if (e.type.startsWith('dest.')) seen.push(`${e.type} ${e.source.by}`); });
+    const d8 = h.table.find(VIP)!.findDest({ family: 'inet', addr: '192.168.10.8', port: 80 })!;
+    h.table.bindConn(d8, 'active');
+    const runner = new ScheduleRunner({ health: h.health, log: { debug() {}, info() {}, warn() {}, error() {} }, cron: () => ({ stop() {} }) });
+    assert.ok(runner.run(h.prev!.schedule![0]!));
+    assert.deepEqual(seen, ['dest.changed schedule'], 'weight 0 while it drains');
+    h.table.unbindConn(d8, 'active');
+    await h.tick(1);
+    assert.deepEqual(seen, ['dest.changed schedule', 'dest.removed health']);
+  });
+
   it('checks a real TCP listener end to end on the virtual clock', async () => {
     const srv = createServer((c) => c.destroy());
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
