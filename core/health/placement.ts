@@ -1,10 +1,10 @@
 // What the table should hold for a real server, given its health, lifecycle
 // and its service's quorum: pure functions over the manager's state.
 
+import type { DestSpec } from '../model/types.js';
 import { fillWeight } from './lifecycle.js';
 import { clampW, type RealState, type SvcState } from './state.js';
 import type { RealHealthSettings } from './types.js';
-import type { DestSpec } from '../model/types.js';
 
 /** In the table or not, and at which weight. */
 export interface Placement { present: boolean; weight: number }

@@ -2,10 +2,9 @@
 // of alive weights is compared with quorum ± hysteresis; losing it puts the
 // sorry server (if any) in the table instead of the reals.
 
-import { HEALTH, label, vsLabel, type HealthContext, type RealState, type SvcState } from './state.js';
-import { NO_CHECKS } from './state.js';
 import type { ChangeSource } from '../model/events.js';
 import type { DestSpec } from '../model/types.js';
+import { HEALTH, label, NO_CHECKS, vsLabel, type HealthContext, type RealState, type SvcState } from './state.js';
 import type { ServiceHealthSettings } from './types.js';
 
 /** Whether a real's weight counts towards the quorum: alive and taking new connections. */
