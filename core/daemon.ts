@@ -17,6 +17,7 @@ import type { SchedContext } from './plugin.js';
 import { loadPlugins, PluginRegistry } from './plugins/loader.js';
 import { DataPlane, type DataPlaneConfig } from './engine/runner.js';
 import { WorkerDataPlane } from './engine/worker-host.js';
+import { formatHealthChange } from './health/changes.js';
 import { HealthManager } from './health/manager.js';
 import type { Clock } from './health/clock.js';
 import { ScheduleRunner, type CronSource } from './schedule/runner.js';
@@ -179,14 +180,14 @@ export class Daemon {
         if (atStart) this.log.warn(`config: ${s.setting} ${s.from} -> ${s.to} takes effect when lvsd restarts`);
       }
     }
-    // Health decides presence and weight of checked reals: the plan is adjusted so a reload never fights it.
-    const applied = applyPlan(this.table, this.health.adjustPlan(plan, next));
+    // The plan goes in as written; health follows the table's events and places what it holds (alpha, down, disabled).
+    const applied = this.health.whileApplying(next, () => applyPlan(this.table, plan));
     if (!applied.ok) {
       this.registry = previousRegistry;
       return { ok: false, error: `${file}: ${applied.error}` };
     }
     this.table.refreshSchedulers();
-    this.health.apply(next, this.desired === null ? null : plan.health ?? []);
+    const healthChanged = this.health.apply(next);
     this.schedule.update(next.schedule ?? []);
     this.desired = next;
     this.dataPlane?.reconfigure(this.registry, this.netConfig());
@@ -194,7 +195,7 @@ export class Daemon {
     const { added, edited, removed } = applied.counts;
     for (const line of applied.skipped ?? []) this.log.debug(`config: ${line}`);
     this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);
-    const text = formatPlan(plan);
+    const text = formatPlan(plan, healthChanged.map(formatHealthChange));
     if (text !== 'no changes') this.log.debug(text);
     this.bus.emit('config.applied', { file, added, edited, removed });
     return { ok: true };

@@ -149,6 +149,27 @@ describe('config diff: applyPlan', () => {
     assert.deepEqual(r.ok && r.skipped, ['- real 192.168.10.8:8080 in tcp://10.0.0.1:80: already absent']);
   });
 
+  it('an edit of a real that is out of the table (held out by health, or lvsadm -d) is skipped, not a failed reload', () => {
+    const t = newTable();
+    const a = desired({ services: [web([R(8), R(9)])] });
+    applied(t, planDiff(null, a));
+    assert.ok(t.deleteDest(WEB, { family: 'inet', addr: '192.168.10.9', port: 8080 }).ok);
+    const r = applyPlan(t, planDiff(a, desired({ services: [web([R(8, { weight: 2 }), R(9, { weight: 5 })])] })));
+    assert.ok(r.ok, !r.ok ? r.error : '');
+    assert.deepEqual(r.ok && r.counts, { added: 0, edited: 1, removed: 0 });
+    assert.deepEqual(r.ok && r.skipped, ['~ real 192.168.10.9:8080 in tcp://10.0.0.1:80: weight 1 -> 5: not in the table (kept out by health or lvsadm): left out']);
+    assert.deepEqual(t.find(WEB)!.dests.map((d) => `${d.addr} ${d.weight}`), ['192.168.10.8 2']);
+  });
+
+  it('a rollback names itself in its events (followers do not react to the way back)', () => {
+    const events: string[] = [];
+    const t = new ServiceTable({ schedulers: (n) => SCHEDS.get(n), ctx: { now: () => 1000, randomU32: () => 0, log: () => {} },
+      onEvent: (ev) => events.push(`${ev.type} ${ev.source.by}${ev.source.name ? ` ${ev.source.name}` : ''}`) });
+    const r = applyPlan(t, planDiff(null, desired({ services: [web([R(8)]), web([], { port: 443, scheduler: 'fancy' })] })));
+    assert.equal(r.ok, false);
+    assert.deepEqual(events, ['service.added config', 'dest.added config', 'dest.removed config rollback', 'service.removed config rollback']);
+  });
+
   it('a service already added with lvsadm: refused before anything is touched', () => {
     const t = newTable();
     const a = desired({ services: [web([R(8)])] });

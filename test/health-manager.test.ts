@@ -10,6 +10,7 @@ import { applyPlan, formatPlan, planDiff } from '../core/config/diff.js';
 import { validateConfig, type DesiredState } from '../core/config/schema.js';
 import { handleRequest } from '../core/control/server.js';
 import { parseRequest } from '../core/control/validate.js';
+import { formatHealthChange, healthChanges } from '../core/health/changes.js';
 import { ABORT_GRACE_S, CheckRunner } from '../core/health/checker.js';
 import { VirtualClock } from '../core/health/clock.js';
 import { formatHealthListing } from '../core/health/format.js';
@@ -87,9 +88,9 @@ class Harness {
     const next = desired(raw);
     assert.deepEqual(healthIssues(next, this.reg), []);
     const plan = planDiff(this.prev, next);
-    const r = applyPlan(this.table, this.health.adjustPlan(plan, next));
+    const r = this.health.whileApplying(next, () => applyPlan(this.table, plan));
     if (!r.ok) assert.fail(r.error);
-    this.health.apply(next, this.prev === null ? null : plan.health ?? []);
+    this.health.apply(next);
     this.prev = next;
   }
   /** Real servers in the table as addr:weight, config order ignored. */
@@ -363,9 +364,11 @@ describe('health manager (virtual clock)', () => {
     await h.tick(2);
     assert.deepEqual(h.reals(), ['7:1', '8:4', '9:6'], 're-added with the new weight');
     // checker of 9 changes: only 9 restarts (first check 1 s + warmup later)
-    const p2 = planDiff(h.prev, desired({ services: [svc([real(8, { weight: 4 }), real(9, { weight: 6, health: { check: 'fake', interval: 5 } }), real(7)])] }));
-    assert.deepEqual(p2.health?.map((c) => c.kind), ['checks']);
-    assert.match(formatPlan(p2), /~ health of real 192\.168\.10\.9:80 in tcp:\/\/10\.0\.0\.1:80: fake every 2s -> fake every 5s \(its checkers restart\)/);
+    const n2 = desired({ services: [svc([real(8, { weight: 4 }), real(9, { weight: 6, health: { check: 'fake', interval: 5 } }), real(7)])] });
+    const p2 = planDiff(h.prev, n2);
+    const hc = healthChanges(h.prev, n2);
+    assert.deepEqual(hc.map((c) => c.kind), ['checks']);
+    assert.match(formatPlan(p2, hc.map(formatHealthChange)), /~ health of real 192\.168\.10\.9:80 in tcp:\/\/10\.0\.0\.1:80: fake every 2s -> fake every 5s \(its checkers restart\)/);
     void before;
   });
 
@@ -439,13 +442,75 @@ describe('health manager (virtual clock)', () => {
     assert.deepEqual(issues.map((i) => i.path), ['services[0].health']);
     assert.match(issues[0]!.message, /health check plugin "boom" failed to validate its options: exploded/);
     // The manager (a reload that skipped validation) logs it and leaves that real unchecked.
-    const r = applyPlan(h.table, h.health.adjustPlan(planDiff(null, d), d));
+    const r = h.health.whileApplying(d, () => applyPlan(h.table, planDiff(null, d)));
     if (!r.ok) assert.fail(r.error);
-    h.health.apply(d, null);
+    h.health.apply(d);
     assert.ok(h.lines.some((l) => /^ERROR services\[0\]\.health: health check plugin "boom" failed to validate its options: exploded$/.test(l)), h.lines.join('\n'));
     await h.tick(2);
     assert.deepEqual(h.reals(), ['8:1', '9:1']);
     h.health.stop();
+  });
+
+  it('health follows the config through the table: what the config adds or re-weights, health places in the same dispatch', async () => {
+    const h = new Harness();
+    const seen: string[] = [];
+    h.bus.on('table', (e) => {
+      if (e.type === 'dest.added' || e.type === 'dest.changed') seen.push(`${e.type} ${e.dest.addr.split('.').pop()}:${e.dest.weight} ${e.source.by}`);
+      if (e.type === 'dest.removed') seen.push(`${e.type} ${e.dest.addr.split('.').pop()} ${e.source.by}`);
+    });
+    h.load({ services: [svc([real(8), real(9, { lifecycle: 'disabled' })], { alpha: true })] });
+    assert.deepEqual(seen, ['dest.added 8:1 config', 'dest.removed 8 health', 'dest.added 9:1 config', 'dest.removed 9 health']);
+    assert.deepEqual(h.reals(), []);
+    const i = new Harness();
+    script.set('192.168.10.9', false);
+    i.load({ services: [svc([real(8), real(9)], { inhibitOnFailure: true })] });
+    await i.tick(1);
+    assert.deepEqual(i.reals(), ['8:1', '9:0']);
+    seen.length = 0;
+    i.bus.on('table', (e) => { if (e.type === 'dest.changed') seen.push(`${e.dest.addr.split('.').pop()}:${e.dest.weight} ${e.source.by}`); });
+    i.load({ services: [svc([real(8), real(9, { weight: 6 })], { inhibitOnFailure: true })] });
+    assert.deepEqual(seen, ['9:6 config', '9:0 health'], 'the config sets the weight, health puts its inhibited 0 back');
+    assert.deepEqual(i.reals(), ['8:1', '9:0']);
+    script.set('192.168.10.9', true);
+    await i.tick(2);
+    assert.deepEqual(i.reals(), ['8:1', '9:6'], 'back with the new weight');
+  });
+
+  it('a reload that fails after health held out a real it added rolls back exactly', async () => {
+    const h = new Harness();
+    const B: ServiceKey = { ...VIP, addr: '10.0.0.2' };
+    const cfg = (extraA: unknown[], lower: number): unknown => ({ services: [
+      svc([real(8), ...extraA]),
+      { ...svc([real(5, { upperThreshold: 30, lowerThreshold: lower })]), address: '10.0.0.2', health: undefined },
+    ] });
+    h.load(cfg([], 0));
+    await h.tick(1);
+    // lvsadm -e lowers .5's upper threshold; the next config raises its lower one above it: the kernel refuses
+    const d5 = h.table.find(B)!.findDest({ family: 'inet', addr: '192.168.10.5', port: 80 })!;
+    assert.ok(h.table.editDest(B, { ...d5.spec, uThreshold: 10 }).ok);
+    const dump = (): string => JSON.stringify(h.table.list().map((x) => [x.spec, x.dests.map((d) => d.spec)]));
+    const before = dump();
+    const next = desired(cfg([real(9, { health: { check: 'fake', alpha: true } })], 20));
+    const r = h.health.whileApplying(next, () => applyPlan(h.table, planDiff(h.prev, next)));
+    assert.equal(r.ok, false);
+    assert.match(!r.ok ? r.error : '', /every change already made was undone$/);
+    assert.equal(dump(), before);
+  });
+
+  it('a scheduled action changes the table as the schedule; its later steps are health\'s own', async () => {
+    const h = new Harness();
+    h.load({ services: [svc([real(8), real(9)])], schedule: [{ cron: '0 2 * * *', drain: { service: 'tcp://10.0.0.1:80', real: '192.168.10.8:80' } }] });
+    await h.tick(1);
+    const seen: string[] = [];
+    h.bus.on('table', (e) => { if (e.type.startsWith('dest.')) seen.push(`${e.type} ${e.source.by}`); });
+    const d8 = h.table.find(VIP)!.findDest({ family: 'inet', addr: '192.168.10.8', port: 80 })!;
+    h.table.bindConn(d8, 'active');
+    const runner = new ScheduleRunner({ health: h.health, log: { debug() {}, info() {}, warn() {}, error() {} }, cron: () => ({ stop() {} }) });
+    assert.ok(runner.run(h.prev!.schedule![0]!));
+    assert.deepEqual(seen, ['dest.changed schedule'], 'weight 0 while it drains');
+    h.table.unbindConn(d8, 'active');
+    await h.tick(1);
+    assert.deepEqual(seen, ['dest.changed schedule', 'dest.removed health']);
   });
 
   it('checks a real TCP listener end to end on the virtual clock', async () => {

@@ -5,6 +5,14 @@
 // table: changes made at run time with lvsadm survive a reload unless the file
 // itself changed the same thing. Applying an edit therefore changes only the
 // fields the file changed, on top of whatever the live service or real has.
+//
+// The plan is applied as the config says; nothing rewrites it first. Whoever
+// keeps reals out of the table at run time (health: down, disabled, sorry
+// server; lvsadm -d) is not overruled: removing or editing a real that is not
+// in the table is skipped, the way the kernel's absent real cannot be edited.
+// Health follows the table's events and makes its own changes to what the
+// config added or edited (source 'health'), and uses a held-out real's new
+// settings when it puts it back.
 
 import { u32ToIpv4 } from '../model/addr.js';
 import { DEFAULT_TIMEOUTS, type ServiceTable } from '../model/table.js';
@@ -12,12 +20,11 @@ import { schedFlagsText } from '../model/rules.js';
 import {
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
   destKeyText, serviceKeyText,
-  type DestKey, type DestSpec, type FwdMethod, type ServiceKey, type ServiceSpec, type Timeouts,
+  type DestSpec, type FwdMethod, type ServiceKey, type ServiceSpec, type Timeouts,
 } from '../model/types.js';
 import type { ChangeSource } from '../model/events.js';
 import { STRERROR, TableError, type Errno, type Result } from '../errors.js';
 import type { DesiredState } from './schema.js';
-import type { RealHealthSettings, ServiceHealthSettings } from '../health/types.js';
 
 /** One table operation. For edits, `prev`/`spec` are the old and new config: only the fields that differ are applied. */
 export type PlanAction =
@@ -38,26 +45,10 @@ export interface SettingChange {
   to: string;
 }
 
-/**
- * Health-checking changes (core/health/manager.ts acts on them; they touch the
- * table only through the manager). Only reals whose checker settings changed
- * have their checkers restarted; everything else keeps running.
- */
-export type HealthChange =
-  /** The real's checkers changed: they are restarted (its up/down state is kept). */
-  | { kind: 'checks'; service: ServiceKey; dest: DestKey; what: string }
-  /** The config's lifecycle for the real changed: the manager applies it (run-time changes survive otherwise). */
-  | { kind: 'lifecycle'; service: ServiceKey; dest: DestKey; from: string; to: string }
-  /** Quorum, sorry server, inhibit, notify or slow-start settings changed: taken at once, no restart. */
-  | { kind: 'settings'; service: ServiceKey; what: string }
-  | { kind: 'schedule'; what: string };
-
 /** Actions in the order they are applied. */
 export interface Plan {
   actions: PlanAction[];
   settings: SettingChange[];
-  /** Present only when something about health checking changed. */
-  health?: HealthChange[];
 }
 
 export type ApplyResult =
@@ -135,75 +126,13 @@ export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
   }
   actions.push(...removals, ...removedServices);
 
-  const health = healthDiff(prev, next);
   const settings: SettingChange[] = [];
   for (const s of ['plugins', 'interfaces', 'neighbors', 'workers', 'maxConnections'] as const) {
     const from = prev ? settingText(prev, s) : settingText({ ...next, plugins: [], interfaces: [], neighbors: {}, workers: undefined, maxConnections: undefined }, s);
     const to = settingText(next, s);
     if (from !== to) settings.push({ setting: s, from, to });
   }
-  return health.length ? { actions, settings, health } : { actions, settings };
-}
-
-/** A checker's settings as compared across reloads (its config path may move without meaning a change). */
-export function checkersText(h: RealHealthSettings | undefined): string {
-  if (!h) return '[]';
-  return JSON.stringify([h.virtualhost ?? null, h.checkers.map(({ path: _p, ...rest }) => rest)]);
-}
-
-function checkerSummary(h: RealHealthSettings | undefined): string {
-  if (!h || h.checkers.length === 0) return 'none';
-  return h.checkers.map((k) => `${k.check} every ${k.interval}s`).join(' + ');
-}
-
-function serviceHealthText(h: ServiceHealthSettings | undefined): string {
-  if (!h) return '';
-  return JSON.stringify([h.quorum, h.hysteresis, h.quorumUp, h.quorumDown, h.sorryServer, h.sorryServerInhibit, h.alpha, h.omega]);
-}
-
-function realSettingsText(r: RealHealthSettings | undefined): string {
-  return r ? JSON.stringify([r.inhibitOnFailure, r.notifyUp, r.notifyDown, r.slowStart, r.drainDeadline]) : '';
-}
-
-function healthDiff(prev: DesiredState | null, next: DesiredState): HealthChange[] {
-  if (!prev) return [];
-  const out: HealthChange[] = [];
-  const before = new Map(prev.services.map((s) => [svcKey(s.spec), s]));
-  for (const now of next.services) {
-    const old = before.get(svcKey(now.spec));
-    if (!old) continue;
-    const oldReals = new Map(old.dests.map((d, i) => [destKeyText(d), old.health?.reals[i]]));
-    if (serviceHealthText(old.health) !== serviceHealthText(now.health)) {
-      out.push({ kind: 'settings', service: now.spec, what: 'quorum, sorry server, alpha or omega settings' });
-    }
-    now.dests.forEach((d, i) => {
-      if (!oldReals.has(destKeyText(d))) return;
-      const a = oldReals.get(destKeyText(d));
-      const b = now.health?.reals[i];
-      if (realSettingsText(a) !== realSettingsText(b)) {
-        out.push({ kind: 'settings', service: now.spec, what: `inhibit, notify or slow-start settings of real ${destKeyText(d)}` });
-      }
-      if (checkersText(a) !== checkersText(b)) {
-        out.push({ kind: 'checks', service: now.spec, dest: d, what: `${checkerSummary(a)} -> ${checkerSummary(b)}` });
-      }
-      const la = a?.lifecycle ?? 'active';
-      const lb = b?.lifecycle ?? 'active';
-      if (la !== lb) out.push({ kind: 'lifecycle', service: now.spec, dest: d, from: la, to: lb });
-    });
-  }
-  const sa = JSON.stringify(prev.schedule ?? []);
-  const sb = JSON.stringify(next.schedule ?? []);
-  if (sa !== sb) out.push({ kind: 'schedule', what: `${(prev.schedule ?? []).length} -> ${(next.schedule ?? []).length} entries` });
-  return out;
-}
-
-export function formatHealthChange(h: HealthChange): string {
-  switch (h.kind) {
-    case 'checks': return `~ health of real ${destKeyText(h.dest)} in ${serviceKeyText(h.service)}: ${h.what} (its checkers restart)`;
-    case 'lifecycle': return `~ lifecycle of real ${destKeyText(h.dest)} in ${serviceKeyText(h.service)}: ${h.from} -> ${h.to}`;
-    case 'settings': return `~ health settings of ${serviceKeyText(h.service)}: ${h.what}`;
-    case 'schedule': return `~ schedule: ${h.what}`;
-  }
+  return { actions, settings };
 }
 
 // ------------------------------------------------------------------ text
@@ -287,9 +216,9 @@ export function formatAction(a: PlanAction): string {
   }
 }
 
-export function formatPlan(plan: Plan): string {
-  const lines = [...plan.actions.map(formatAction), ...(plan.health ?? []).map(formatHealthChange),
-    ...plan.settings.map((s) => `~ ${s.setting} ${s.from} -> ${s.to}`)];
+/** The plan as text; `health` are the health subsystem's own change lines, printed after the table's. */
+export function formatPlan(plan: Plan, health: readonly string[] = []): string {
+  const lines = [...plan.actions.map(formatAction), ...health, ...plan.settings.map((s) => `~ ${s.setting} ${s.from} -> ${s.to}`)];
   return lines.length ? lines.join('\n') : 'no changes';
 }
 
@@ -346,6 +275,8 @@ function mergeDest(live: DestSpec, prev: DestSpec, next: DestSpec): DestSpec {
 
 /** The source of the table changes a config apply makes. */
 const CONFIG: ChangeSource = { by: 'config' };
+/** Undoing a failed apply: named, so followers (health) do not react to the way back. */
+const ROLLBACK: ChangeSource = { by: 'config', name: 'rollback' };
 
 type Undo = () => Result<unknown>;
 type Step = { ok: true; undo: Undo[]; skipped?: string } | { ok: false; error: TableError };
@@ -358,7 +289,7 @@ function applyOne(table: ServiceTable, a: PlanAction): Step {
       // Already gone (lvsadm -d): the file and the run time agree; nothing to do.
       if (!live) return { ok: true, undo: [], skipped: `${formatAction(a)}: already absent` };
       const spec = { ...live.spec };
-      return done(table.deleteDest(a.service, a.spec, CONFIG), [() => table.addDest(a.service, spec, CONFIG)]);
+      return done(table.deleteDest(a.service, a.spec, CONFIG), [() => table.addDest(a.service, spec, ROLLBACK)]);
     }
     case 'remove-service': {
       const live = table.find(a.spec);
@@ -366,33 +297,39 @@ function applyOne(table: ServiceTable, a: PlanAction): Step {
       const spec = { ...live.spec };
       const dests = live.dests.map((d) => ({ ...d.spec })).reverse();   // oldest first, to re-add in kernel order
       return done(table.deleteService(a.spec, CONFIG), [
-        () => table.addService(spec, CONFIG),
-        ...dests.map((d) => () => table.addDest(spec, d, CONFIG)),
+        () => table.addService(spec, ROLLBACK),
+        ...dests.map((d) => () => table.addDest(spec, d, ROLLBACK)),
       ]);
     }
     case 'edit-service': {
       const live = table.find(a.spec);
       if (!live) return done(table.editService(a.spec, CONFIG), []);   // fails with ESRCH
       const before = { ...live.spec };
-      return done(table.editService(mergeService(before, a.prev, a.spec), CONFIG), [() => table.editService(before, CONFIG)]);
+      return done(table.editService(mergeService(before, a.prev, a.spec), CONFIG), [() => table.editService(before, ROLLBACK)]);
     }
     case 'add-service':
-      return done(table.addService(a.spec, CONFIG), [() => table.deleteService(a.spec, CONFIG)]);
+      return done(table.addService(a.spec, CONFIG), [() => table.deleteService(a.spec, ROLLBACK)]);
     case 'edit-real': {
       const live = table.find(a.service)?.findDest(a.spec);
-      if (!live) return done(table.editDest(a.service, a.spec, CONFIG), []);   // fails with ESRCH/ENOENT
+      if (!table.find(a.service)) return done(table.editDest(a.service, a.spec, CONFIG), []);   // fails with ESRCH
+      // Kept out at run time (health: down, disabled, sorry server; or lvsadm -d): not the
+      // config's to put back. Health has the new settings and uses them when it adds it back.
+      if (!live) return { ok: true, undo: [], skipped: `${formatAction(a)}: not in the table (kept out by health or lvsadm): left out` };
       const before = { ...live.spec };
-      return done(table.editDest(a.service, mergeDest(before, a.prev, a.spec), CONFIG), [() => table.editDest(a.service, before, CONFIG)]);
+      return done(table.editDest(a.service, mergeDest(before, a.prev, a.spec), CONFIG), [() => table.editDest(a.service, before, ROLLBACK)]);
     }
     case 'add-real':
-      return done(table.addDest(a.service, a.spec, CONFIG), [() => table.deleteDest(a.service, a.spec, CONFIG)]);
+      // Undo: health may already have taken it out again (it starts down: alpha, disabled, sorry server).
+      return done(table.addDest(a.service, a.spec, CONFIG), [
+        () => (table.find(a.service)?.findDest(a.spec) ? table.deleteDest(a.service, a.spec, ROLLBACK) : { ok: true, value: undefined }),
+      ]);
     case 'set-timeouts': {
       const before = { ...table.timeouts };
       const set: Timeouts = { tcp: 0, tcpfin: 0, udp: 0 };   // 0 = leave as is (ipvsadm --set)
       for (const k of ['tcp', 'tcpfin', 'udp'] as const) {
         if (a.prev[k] !== a.timeouts[k]) set[k] = a.timeouts[k] ?? DEFAULT_TIMEOUTS[k];
       }
-      return done(table.setTimeouts(set, CONFIG), [() => table.setTimeouts(before, CONFIG)]);
+      return done(table.setTimeouts(set, CONFIG), [() => table.setTimeouts(before, ROLLBACK)]);
     }
   }
 }
@@ -423,8 +360,8 @@ function precheck(table: ServiceTable, plan: Plan): { action: PlanAction; error:
         if (!present.has(k)) return { action: a, error: mk('ESRCH', `no service ${serviceKeyText(a.service)}`) };
         if (fresh.has(k)) break;
         const exists = table.find(a.service)?.findDest(a.spec) !== undefined;
+        // An edit of an absent real is skipped (applyOne), not refused.
         if (a.kind === 'add-real' && exists) return { action: a, error: mk('EEXIST', `real server ${destKeyText(a.spec)} already exists`) };
-        if (a.kind === 'edit-real' && !exists) return { action: a, error: mk('ENOENT', `no real server ${destKeyText(a.spec)}`) };
         break;
       }
       default: break;

@@ -1,8 +1,9 @@
-// Health checking as the rest of lvsd sees it: the resolved per-real-server
-// settings config.ts becomes (DesiredState), and the JSON-safe views the
-// control socket returns for `get-health` and `lvsadm -L --health`.
+// Health checking as the rest of lvsd sees it: what the manager is given (its
+// own input type; config's DesiredState is one, structurally), the resolved
+// per-real-server settings, and the JSON-safe views the control socket
+// returns for `get-health` and `lvsadm -L --health`.
 
-import type { DestKey, DestSpec, ServiceKey } from '../model/types.js';
+import type { DestKey, DestSpec, ServiceKey, ServiceSpec } from '../model/types.js';
 
 export type Lifecycle = 'active' | 'filling' | 'draining' | 'disabled';
 export const LIFECYCLES: readonly Lifecycle[] = ['active', 'filling', 'draining', 'disabled'];
@@ -80,6 +81,20 @@ export interface ScheduleEntry {
   action: LifecycleOp;
   /** schedule[3] */
   path: string;
+}
+
+/** One service as health is given it: its configured reals and their health settings. */
+export interface HealthServiceInput {
+  spec: ServiceSpec;
+  dests: readonly DestSpec[];
+  /** Absent: no checks, default quorum. */
+  health?: ServiceHealthSettings;
+}
+
+/** What HealthManager.apply takes: every configured service, and the scheduled actions. */
+export interface HealthInput {
+  services: readonly HealthServiceInput[];
+  schedule?: readonly ScheduleEntry[];
 }
 
 // ------------------------------------------------------------------ views

@@ -3,8 +3,9 @@
 // checker name or a bad option becomes a config error with its field path.
 
 import { BUILTIN_CHECKS, didYouMean, type ConfigIssue, type DesiredState } from '../config/schema.js';
-import type { HealthCheckPlugin, HealthOptionsResult } from '../plugin.js';
+import type { HealthCheckPlugin } from '../plugin.js';
 import type { PluginRegistry } from '../plugins/loader.js';
+import { pluginOptions } from './options.js';
 
 export function healthIssues(desired: DesiredState, reg: PluginRegistry): ConfigIssue[] {
   const out: ConfigIssue[] = [];
@@ -32,22 +33,4 @@ export function healthIssues(desired: DesiredState, reg: PluginRegistry): Config
     }
   }
   return out;
-}
-
-/**
- * An operator plugin's options(), guarded: a throw (or a result that is not
- * one) becomes an error result naming the plugin, so the caller reports it as
- * a config error at the checker's path instead of failing the load or reload.
- */
-export function pluginOptions(plugin: HealthCheckPlugin<unknown>, raw: Record<string, unknown>): HealthOptionsResult<unknown> {
-  let o: HealthOptionsResult<unknown>;
-  try {
-    o = plugin.options(raw);
-  } catch (e) {
-    return { ok: false, error: `health check plugin "${plugin.name}" failed to validate its options: ${e instanceof Error ? e.message : String(e)}` };
-  }
-  if (typeof o !== 'object' || o === null || typeof o.ok !== 'boolean') {
-    return { ok: false, error: `health check plugin "${plugin.name}": options() returned no { ok, ... } result` };
-  }
-  return o;
 }

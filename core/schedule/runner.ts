@@ -1,13 +1,18 @@
 // Scheduled actions from config.ts (`schedule: [...]`): node-cron fires each
 // entry, which runs a lifecycle action (drain, fill, disable, enable, weight)
-// through the health manager, like the control socket does. Each run is
-// logged. The cron source is injectable so tests fire entries by hand.
+// through the health manager, like the control socket does; the table
+// changes it makes carry the source 'schedule'. Each run is logged. The cron
+// source is injectable so tests fire entries by hand.
 
 import { createTask } from 'node-cron';
 import type { Logger } from '../log.js';
+import type { ChangeSource } from '../model/events.js';
 import { destKeyText, serviceKeyText } from '../model/types.js';
 import type { HealthManager } from '../health/manager.js';
 import type { ScheduleEntry } from '../health/types.js';
+
+/** The source of the table changes a scheduled action makes (its later steps, a ramp or a drain completing, are health's). */
+const SCHEDULE: ChangeSource = { by: 'schedule' };
 
 export interface CronJob { stop(): void }
 export type CronSource = (expr: string, fn: () => void, opts: { timezone?: string; name: string }) => CronJob;
@@ -32,7 +37,7 @@ export class ScheduleRunner {
 
   /** Runs one entry now (what the cron job does). */
   run(entry: ScheduleEntry): boolean {
-    const r = this.health.lifecycle({ service: entry.service, dest: entry.dest, op: entry.action }, `schedule "${entry.name}"`);
+    const r = this.health.lifecycle({ service: entry.service, dest: entry.dest, op: entry.action }, `schedule "${entry.name}"`, SCHEDULE);
     const what = `${entry.action.op} ${destKeyText(entry.dest)} in ${serviceKeyText(entry.service)}`;
     if (r.ok) this.log.info(`schedule "${entry.name}" (${entry.path}, ${entry.cron}): ${what}: done, now ${r.value.lifecycle} weight ${r.value.weight}`);
     else this.log.warn(`schedule "${entry.name}" (${entry.path}, ${entry.cron}): ${what} failed: ${r.error.message}`);

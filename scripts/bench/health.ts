@@ -44,9 +44,9 @@ function setup(config: unknown): { health: HealthManager; bus: Bus; table: Servi
   const table = new ServiceTable({ schedulers: () => sched, ctx: { now: () => performance.now() / 1000, randomU32: () => 0, log: () => {} }, onEvent: (ev) => bus.emitTable(ev) });
   const health = new HealthManager({ table, bus, log: quiet, registry: () => reg });
   const plan = planDiff(null, v.desired);
-  const r = applyPlan(table, health.adjustPlan(plan, v.desired));
+  const r = health.whileApplying(v.desired, () => applyPlan(table, plan));
   if (!r.ok) throw new Error(r.error);
-  health.apply(v.desired, null);
+  health.apply(v.desired);
   return { health, bus, table };
 }
 
