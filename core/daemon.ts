@@ -19,7 +19,7 @@ import { DataPlane, type DataPlaneConfig } from './engine/runner.js';
 import { WorkerDataPlane } from './engine/worker-host.js';
 import { formatHealthChange } from './health/changes.js';
 import { HealthManager } from './health/manager.js';
-import type { Clock } from './health/clock.js';
+import type { Clock } from './clock.js';
 import { ScheduleRunner, type CronSource } from './schedule/runner.js';
 
 export type IoKind = 'memory' | 'afpacket';

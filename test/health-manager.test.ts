@@ -12,7 +12,7 @@ import { handleRequest } from '../core/control/server.js';
 import { parseRequest } from '../core/control/validate.js';
 import { formatHealthChange, healthChanges } from '../core/health/changes.js';
 import { ABORT_GRACE_S, CheckRunner } from '../core/health/checker.js';
-import { VirtualClock } from '../core/health/clock.js';
+import { VirtualClock } from '../core/clock.js';
 import { formatHealthListing } from '../core/health/format.js';
 import { HealthManager } from '../core/health/manager.js';
 import type { CheckerSettings } from '../core/health/types.js';

@@ -8,7 +8,7 @@
 // the previous attempt, as keepalived does.
 
 import type { HealthCheckPlugin, HealthFailure, HealthResult, HealthTarget } from '../plugin.js';
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import type { CheckerSettings } from './types.js';
 
 export interface Verdict {

@@ -7,7 +7,7 @@
 import { fail, ok, type Result } from '../errors.js';
 import type { ChangeSource } from '../model/events.js';
 import { destKeyText } from '../model/types.js';
-import type { TimerHandle } from './clock.js';
+import type { TimerHandle } from '../clock.js';
 import { HEALTH, vsLabel, type HealthContext, type RealState, type SvcState } from './state.js';
 import type { Lifecycle, LifecycleOp } from './types.js';
 

@@ -32,7 +32,7 @@ import type { HealthCheckPlugin, HealthResult, HealthTarget } from '../plugin.js
 import type { PluginRegistry } from '../plugins/loader.js';
 import { healthChanges, type HealthChange } from './changes.js';
 import { CheckRunner, type Verdict } from './checker.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { applyLifecycleOp, DrainWatch, startFill } from './lifecycle.js';
 import { pluginOptions } from './options.js';
 import { initialWant, want, wantWeight, type Placement } from './placement.js';

@@ -7,7 +7,7 @@ import type { ChangeSource } from '../model/events.js';
 import type { ServiceTable } from '../model/table.js';
 import type { DestKey, DestSpec, ServiceKey } from '../model/types.js';
 import type { CheckRunner } from './checker.js';
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import type { Lifecycle, RealHealthSettings, ServiceHealthSettings } from './types.js';
 
 const MAX_W = 0x7fffffff;

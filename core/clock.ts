@@ -1,5 +1,6 @@
-// Time for the checker manager: the system clock in the daemon, a virtual one
-// in tests (checks, retries, slow-start ramps and drain deadlines advance only
+// The project's one clock, in milliseconds (health checks, scheduled work,
+// control-plane plugins): the system clock in the daemon, a virtual one in
+// tests (checks, retries, slow-start ramps and drain deadlines advance only
 // when the test says so; nothing in a test waits on wall-clock time).
 
 export interface TimerHandle { readonly id: number }
