@@ -38,9 +38,9 @@ async function loadModules(m: PluginModules) {
 async function main(): Promise<void> {
   let mods = await loadModules(init.modules);
   const t0 = performance.now();
-  const base = Date.now() / 1000;
+  const base = Date.now();
   const ctx: SchedContext = {
-    now: () => base + (performance.now() - t0) / 1000,
+    now: () => base + (performance.now() - t0),   // ms
     randomU32: () => randomBytes(4).readUInt32LE(0),
     log: (message) => send({ t: 'log', id: init.id, message }),
   };
