@@ -126,6 +126,7 @@ export class Daemon {
     } else {
       this.registry = await loadPlugins(this.opts.pluginDirs);
     }
+    for (const note of this.registry.notes) this.log.info(note);
     this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
     if (this.opts.io === 'memory') {
       this.dataPlane = new DataPlane(this.table, this.registry, this.netConfig(), this.bus);
