@@ -75,7 +75,7 @@ export interface SchedContext {
 
 /**
  * A scheduler's own `-b` flag words, each naming one of the service flag bits
- * SVC_F_SCHED1..3 (e.g. sh: `{ 'sh-fallback': SVC_F_SCHED1, 'sh-port': SVC_F_SCHED2 }`).
+ * SVC_F_SCHED1..3, e.g. `{ 'xx-fallback': SVC_F_SCHED1, 'xx-port': SVC_F_SCHED2 }`.
  * The generic words flag-1..3 name the bits for every scheduler.
  */
 export type SchedFlagWords = Readonly<Record<string, number>>;
