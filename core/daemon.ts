@@ -50,10 +50,11 @@ function rateLimited(log: Logger): (msg: string) => void {
 }
 
 export function systemSchedContext(log: Logger): SchedContext {
+  // Wall-clock milliseconds, advanced by the monotonic clock (no jumps back).
   const t0 = performance.now();
-  const base = Date.now() / 1000;
+  const base = Date.now();
   return {
-    now: () => base + (performance.now() - t0) / 1000,
+    now: () => base + (performance.now() - t0),
     randomU32: () => randomBytes(4).readUInt32LE(0),
     log: rateLimited(log),
   };
@@ -126,6 +127,7 @@ export class Daemon {
     } else {
       this.registry = await loadPlugins(this.opts.pluginDirs);
     }
+    for (const note of this.registry.notes) this.log.info(note);
     this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
     if (this.opts.io === 'memory') {
       this.dataPlane = new DataPlane(this.table, this.registry, this.netConfig(), this.bus);
@@ -146,7 +148,7 @@ export class Daemon {
     for (const svc of this.table.list()) {
       const sched = svc.sched;
       if (!sched?.tick) continue;
-      const every = sched.tickInterval ?? 60;
+      const every = sched.tickInterval ?? 60_000;   // ms, as ctx.now()
       const t = this.tickDue.get(svc);
       // A new service, or a new scheduler state (-E -s): first tick one interval from now.
       if (!t || t.state !== svc.schedState) { this.tickDue.set(svc, { state: svc.schedState, due: now + every }); continue; }

@@ -10,6 +10,7 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ServiceTable } from './model/table.js';
+import type { FwdMethod } from './model/types.js';
 import { haveCommand } from './kernel.js';
 
 const run = promisify(execFile);
@@ -26,8 +27,11 @@ export function requireNft(): void {
 
 const l4 = (p: string): string => (p === 'sctp' ? 'sctp' : p === 'udp' ? 'udp' : 'tcp');
 
-/** The rules one ingress chain holds for the table's current services. */
-export function nftRules(table: ServiceTable, own: readonly string[]): string[] {
+/**
+ * The rules one ingress chain holds for the table's current services.
+ * `replies`: the methods whose forwarders see replies (plugin.ts replyMethods).
+ */
+export function nftRules(table: ServiceTable, own: readonly string[], replies: ReadonlySet<FwdMethod>): string[] {
   const rules = new Set<string>();
   const own4 = own.filter((a) => !a.includes(':'));
   const own6 = own.filter((a) => a.includes(':'));
@@ -37,7 +41,7 @@ export function nftRules(table: ServiceTable, own: readonly string[]): string[] 
     const p = l4(s.protocol);
     rules.add(s.port === 0 ? `${ipf} daddr ${s.addr} meta l4proto ${p} drop` : `${ipf} daddr ${s.addr} ${p} dport ${s.port} drop`);
     for (const d of s.dests) {
-      if (d.spec.fwd !== 'masq') continue;
+      if (!replies.has(d.spec.fwd)) continue;
       const df = d.family === 'inet' ? 'ip' : 'ip6';
       const mine = d.family === 'inet' ? own4 : own6;
       const notOwn = mine.length > 0 ? ` ${df} daddr != { ${mine.join(', ')} }` : '';

@@ -3,7 +3,7 @@
 // that kind's hooks (the Vite/Rollup shape). The core only wires them.
 
 import type { Family } from './model/addr.js';
-import type { FwdMethod, Protocol } from './model/types.js';
+import type { DestSpec, FwdMethod, Protocol } from './model/types.js';
 
 export type PluginKind = 'scheduler' | 'forwarder' | 'health' | 'classifier' | 'sync';
 export const PLUGIN_KINDS: readonly PluginKind[] = ['scheduler', 'forwarder', 'health', 'classifier', 'sync'];
@@ -63,7 +63,7 @@ export interface SchedPacket {
 }
 
 export interface SchedContext {
-  /** Current time in seconds (a virtual clock in tests and sched-trace). */
+  /** Current time in milliseconds, the project's one time unit (a virtual clock in tests and sched-trace). */
   now(): number;
   /** A uniform random u32 (seedable in tests). */
   randomU32(): number;
@@ -73,11 +73,20 @@ export interface SchedContext {
   sysctl?(name: string): number | undefined;
 }
 
+/**
+ * A scheduler's own `-b` flag words, each naming one of the service flag bits
+ * SVC_F_SCHED1..3, e.g. `{ 'xx-fallback': SVC_F_SCHED1, 'xx-port': SVC_F_SCHED2 }`.
+ * The generic words flag-1..3 name the bits for every scheduler.
+ */
+export type SchedFlagWords = Readonly<Record<string, number>>;
+
 export interface SchedulerPlugin<S = unknown> {
   readonly kind: 'scheduler';
   /** Name as given to `-s` (at most 15 characters, as IP_VS_SCHEDNAME_MAXLEN). */
   readonly name: string;
   readonly description?: string;
+  /** The `-b` words this scheduler gives its flag bits (listings print them). */
+  readonly flags?: SchedFlagWords;
   /** Builds the scheduler's state for a service (init_service); dests may already exist. */
   init(svc: SchedService, ctx: SchedContext): S;
   /** Releases the state (done_service): service deleted or scheduler changed. */
@@ -95,8 +104,9 @@ export interface SchedulerPlugin<S = unknown> {
   destLoad?(svc: SchedService, state: S, dest: SchedDest, ctx: SchedContext): void;
   /** Picks a real server for a new connection or template; null when none is available. */
   schedule(svc: SchedService, state: S, pkt: SchedPacket, ctx: SchedContext): SchedDest | null;
-  /** Periodic work (e.g. LBLC garbage collection), called every `tickInterval` seconds. */
+  /** Periodic work (e.g. LBLC garbage collection), called every `tickInterval` milliseconds. */
   tick?(svc: SchedService, state: S, ctx: SchedContext): void;
+  /** Milliseconds between ticks (default 60 000). */
   readonly tickInterval?: number;
 }
 
@@ -115,8 +125,11 @@ export interface FrameView {
   len: number;
 }
 
-/** The real server a packet goes to (one object per real server, made once, never per packet). */
-export interface FwdDest {
+/**
+ * The real server a packet goes to (one object per real server, made once,
+ * never per packet). `S` is what the forwarder's prepareDest made of it.
+ */
+export interface FwdDest<S = unknown> {
   /** 4 or 6. May differ from the packet's family for tunnels. */
   readonly family: number;
   /** Address bytes: 4 (IPv4) or 16 (IPv6). */
@@ -124,10 +137,8 @@ export interface FwdDest {
   /** IPv4 address as a u32 (0 for IPv6). */
   readonly addr4: number;
   readonly port: number;
-  /** Tunnel encapsulation: 0 ipip, 1 gue, 2 gre; TUN_FLAG_* bits; GUE port. */
-  readonly tunType: number;
-  readonly tunFlags: number;
-  readonly tunPort: number;
+  /** The forwarder's own per-real-server state (prepareDest's result; undefined without that hook). */
+  readonly state: S;
 }
 
 /** Where a frame leaves: next-hop MAC, own MAC, link MTU, and the director's own address on that link. */
@@ -155,7 +166,7 @@ export interface FwdLink {
  * per worker for every packet; the frame is rewritten in place in `buf`.
  * Offsets in `r` (core/packet/parse.ts F_* fields) are absolute indexes into buf.
  */
-export interface FwdPacket {
+export interface FwdPacket<S = unknown> {
   readonly buf: Uint8Array;
   /** Start and length of the frame to send; a forwarder may move `off` back (not below `room`) to prepend headers. */
   off: number;
@@ -165,7 +176,7 @@ export interface FwdPacket {
   /** Parse result of the frame as received. */
   readonly r: Int32Array;
   /** The connection's real server (inbound) — for replies, the server that answered. */
-  dest: FwdDest;
+  dest: FwdDest<S>;
   /** Virtual address (4 or 16 bytes) and port of the connection: NAT replies leave with these. */
   readonly vaddr: Uint8Array;
   vaddr4: number;
@@ -199,23 +210,44 @@ export const FWD_NO_ROOM = 4;    // not enough headroom or tx space
 export const FWD_BAD = 5;        // packet unusable for this method (bad ICMP checksum, …)
 export const FWD_NAMES: readonly string[] = ['sent', 'fwd-ttl', 'fwd-mtu', 'fwd-no-route', 'fwd-no-room', 'fwd-bad'];
 
-export interface ForwarderPlugin {
+export interface ForwarderPlugin<S = unknown> {
   readonly kind: 'forwarder';
   readonly name: string;
   /** The method of `-g/-i/-m` this plugin carries out. */
   readonly method: FwdMethod;
+  /**
+   * The real servers' replies come back through the director (NAT): the
+   * engine looks replies up and hands them to `outbound`, and the firewall
+   * lets them reach the engine. Without it the method's connections are
+   * input-only (IP_VS_CONN_F_NOOUTPUT), as DR and tunnelling are.
+   */
+  readonly replies?: boolean;
+  /**
+   * Makes the forwarder's own state for a real server of its method (e.g. the
+   * tunnel's encapsulation from tunType/tunPort/tunFlags), when the engine
+   * resolves that real server (added, edited, reconfigured): never per packet.
+   * Packets carry it as `p.dest.state`.
+   */
+  prepareDest?(dest: DestSpec): S;
   /** Client → real server (also ICMP errors from the client side, unless icmpIn is given). Returns FWD_*. */
-  inbound(p: FwdPacket, io: FwdIo): number;
-  /** Real server → client: replies (only methods that see them, i.e. NAT). */
-  outbound?(p: FwdPacket, io: FwdIo): number;
+  inbound(p: FwdPacket<S>, io: FwdIo): number;
+  /** Real server → client: replies (only methods with `replies`, i.e. NAT). */
+  outbound?(p: FwdPacket<S>, io: FwdIo): number;
   /** An ICMP error from the client side about a reply of one of this method's connections. */
-  icmpIn?(p: FwdPacket, io: FwdIo): number;
+  icmpIn?(p: FwdPacket<S>, io: FwdIo): number;
   /** An ICMP error from the real server about a request of one of this method's connections. */
-  icmpOut?(p: FwdPacket, io: FwdIo): number;
+  icmpOut?(p: FwdPacket<S>, io: FwdIo): number;
 }
 
-export function defineForwarder(p: Omit<ForwarderPlugin, 'kind'>): ForwarderPlugin {
+export function defineForwarder<S = unknown>(p: Omit<ForwarderPlugin<S>, 'kind'>): ForwarderPlugin<S> {
   return { kind: 'forwarder', ...p };
+}
+
+/** The methods whose forwarders see replies (`replies: true`): NAT-like connections, reply firewall rules. */
+export function replyMethods(forwarders: Iterable<Pick<ForwarderPlugin<unknown>, 'method' | 'replies'>>): Set<FwdMethod> {
+  const out = new Set<FwdMethod>();
+  for (const f of forwarders) if (f.replies === true) out.add(f.method);
+  return out;
 }
 
 // ---------------------------------------------------------------- health checks
@@ -331,7 +363,7 @@ export function defineSync<O>(p: Omit<SyncPlugin<O>, 'kind'>): SyncPlugin<O> {
 }
 
 export type AnyPlugin =
-  | SchedulerPlugin<unknown> | ForwarderPlugin | HealthCheckPlugin<unknown> | ClassifierPlugin | SyncPlugin<unknown>;
+  | SchedulerPlugin<unknown> | ForwarderPlugin<unknown> | HealthCheckPlugin<unknown> | ClassifierPlugin | SyncPlugin<unknown>;
 
 /** Hooks each kind must provide as functions (checked by the loader). */
 export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
@@ -345,7 +377,7 @@ export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
 /** Hooks each kind may provide (anything else on the object is refused as a likely typo). */
 export const OPTIONAL_HOOKS: Record<PluginKind, readonly string[]> = {
   scheduler: ['done', 'addDest', 'delDest', 'updDest', 'destLoad', 'tick'],
-  forwarder: ['outbound', 'icmpIn', 'icmpOut'],
+  forwarder: ['prepareDest', 'outbound', 'icmpIn', 'icmpOut'],
   health: ['steps'],
   classifier: [],
   sync: [],

@@ -60,7 +60,7 @@ export async function replayMain(argv: string[], io: ReplayIo = {
   const table = new ServiceTable({
     schedulers: (n) => registry.scheduler(n),
     ctx: {
-      now: () => now / 1000,
+      now: () => now,
       // deterministic: a replay gives the same output every time
       randomU32: () => { rnd ^= rnd << 13; rnd ^= rnd >>> 17; rnd ^= rnd << 5; return rnd >>> 0; },
       log: (m) => { if (values.explain) io.out(`# ${m}\n`); },

@@ -1,10 +1,10 @@
 // `lvsd sched-trace [--plugins DIR]... FILE.json|-`: runs one scheduler over a
-// scripted scenario (see core/schedtrace.ts) and prints one line per decision.
+// scripted scenario (see scripts/sched-trace/scenario.ts) and prints one line per decision.
 // Scheduler log lines ("IPVS: rr: TCP ... - no destination available") go to stderr.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { runSchedTrace } from '../core/schedtrace.js';
+import { runSchedTrace } from './sched-trace/scenario.js';
 import type { SchedulerLookup } from '../core/model/table.js';
 import { builtinScheduler } from '../plugins/schedulers/lib/builtin.js';
 

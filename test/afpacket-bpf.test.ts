@@ -6,6 +6,8 @@ import { strict as assert } from 'node:assert';
 import { fanoutProgram, runBpf, socketFilter, type FilterSpec } from '../core/engine/io/bpf.js';
 import { completeChecksum } from '../core/engine/io/csum-complete.js';
 import { filterSpec } from '../core/engine/worker-protocol.js';
+import { replyMethods } from '../core/plugin.js';
+import nat from '../plugins/forwarding/nat.js';
 import { addrBytes, addrWords, ipv4ToU32 } from '../core/model/addr.js';
 import { pseudoSum, verifyL4Sum } from '../core/packet/checksum.js';
 
@@ -141,7 +143,7 @@ describe('afpacket: fanout program', () => {
       spec: { family: 'inet' as const, protocol: 'tcp' as const, addr, port: 80, fwmark: 0, scheduler: 'rr', flags, timeout: 300, netmask: 32, pe: '' },
       dests: [{ family: 'inet' as const, addr: rip, port: 80, fwd: 'masq' as const, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 'ipip' as const, tunPort: 0, tunFlags: 0 }],
     });
-    const f = filterSpec({ services: [svc('10.92.0.1', 1, '10.91.1.2'), svc('10.92.0.5', 0, '10.91.1.2'), svc('10.92.0.6', 0, '10.91.2.2')], timeouts: { tcp: 900, tcpfin: 120, udp: 300 } } as never);
+    const f = filterSpec({ services: [svc('10.92.0.1', 1, '10.91.1.2'), svc('10.92.0.5', 0, '10.91.1.2'), svc('10.92.0.6', 0, '10.91.2.2')], timeouts: { tcp: 900, tcpfin: 120, udp: 300 } } as never, replyMethods([nat]));
     assert.deepEqual(new Set(f.ipKeyedVips), new Set([ip('10.92.0.1'), ip('10.92.0.5')]));
     assert.deepEqual(f.ipKeyedRips, [ip('10.91.1.2')]);
   });

@@ -64,7 +64,7 @@ export class Lab {
   constructor(net: NetSpec = NET, opts: Partial<EngineOptions> = {}) {
     this.table = new ServiceTable({
       schedulers: builtinScheduler,
-      ctx: { now: () => this.now / 1000, randomU32: () => 0x12345678, log: () => {} },
+      ctx: { now: () => this.now, randomU32: () => 0x12345678, log: () => {} },
     });
     this.engine = new Engine({ table: this.table, forwarders: [nat, dr, tun], net, seed: 1, ...opts });
     this.wire = new MemoryWire(this.engine.net.ifaces);

@@ -64,7 +64,7 @@ class Harness {
   lines: string[] = [];
   events: string[] = [];
   scripts: string[] = [];
-  table = new ServiceTable({ schedulers: () => rr, ctx: { now: () => this.clock.now() / 1000, randomU32: () => 0, log: () => {} }, onEvent: (ev) => this.bus.emitTable(ev) });
+  table = new ServiceTable({ schedulers: () => rr, ctx: { now: () => this.clock.now(), randomU32: () => 0, log: () => {} }, onEvent: (ev) => this.bus.emitTable(ev) });
   reg = registry();
   health: HealthManager;
   prev: DesiredState | null = null;

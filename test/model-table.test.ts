@@ -20,7 +20,7 @@ function newTable(ifaces: string[] = ['eth0']): ServiceTable {
   return new ServiceTable({
     schedulers: (n) => (n === 'spy' ? spy : n === 'other' ? other : undefined),
     interfaceExists: (n) => ifaces.includes(n),
-    ctx: { now: () => now, randomU32: () => 0, log: () => {} },
+    ctx: { now: () => now * 1000, randomU32: () => 0, log: () => {} },   // `now` in seconds here; ctx.now() is ms
   });
 }
 const svc = (over: Partial<ServiceSpec> = {}): ServiceSpec => ({ family: 'inet', protocol: 'tcp', addr: '10.0.0.1', port: 80,

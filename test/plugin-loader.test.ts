@@ -20,13 +20,24 @@ describe('plugin loader', () => {
     });
   });
 
-  it('refuses a second forwarder for a method, naming both files', async () => {
+  // Issue 10: an operator's forwarder may take a method over from the built-in
+  // one (fwddup/forwarding/nat.ts replaces the built-in nat); a second
+  // operator forwarder for the method is refused, naming both files.
+  it('refuses a second operator forwarder for a method, naming both files', async () => {
     await assert.rejects(loadPlugins([fx('fwddup')]), (e: Error) => {
       assert.ok(e instanceof PluginError);
       assert.match(e.message,
-        /fwddup\/forwarding\/nat2\.ts: a forwarder for method masq is already loaded from .*plugins\/forwarding\/nat\.ts$/);
+        /fwddup\/forwarding\/nat2\.ts: a forwarder for method masq is already loaded from .*fwddup\/forwarding\/nat\.ts$/);
       return true;
     });
+  });
+
+  it("lets an operator's forwarder take a method over from the built-in one, with a note", async () => {
+    const reg = await loadPlugins([fx('fwdover')]);
+    assert.equal(reg.get('forwarder', 'nat'), undefined);
+    assert.ok(reg.get('forwarder', 'nat-op'));
+    assert.equal(reg.notes.length, 1);
+    assert.match(reg.notes[0]!, /^forwarder nat-op \(.*fwdover\/forwarding\/nat-op\.ts\) serves method masq instead of the built-in nat$/);
   });
 
   it('refuses a plugin of the wrong kind for its folder', async () => {

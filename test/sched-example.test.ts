@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runSchedTrace } from '../core/schedtrace.js';
+import { runSchedTrace } from '../scripts/sched-trace/scenario.js';
 import type { SchedulerPlugin } from '../core/plugin.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runSchedTrace } from '../core/schedtrace.js';
+import { runSchedTrace } from '../scripts/sched-trace/scenario.js';
 
 const DIR = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'sched');
 

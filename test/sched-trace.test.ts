@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runSchedTrace } from '../core/schedtrace.js';
+import { runSchedTrace } from '../scripts/sched-trace/scenario.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const base = {
@@ -55,9 +55,9 @@ describe('sched-trace scenarios', () => {
   it('runs due ticks on a virtual clock', () => {
     let ticks: number[] = [];
     const plugin = {
-      kind: 'scheduler' as const, name: 'ticker', tickInterval: 60,
+      kind: 'scheduler' as const, name: 'ticker', tickInterval: 60_000,
       init: () => null, schedule: () => null,
-      tick: (_s: unknown, _st: unknown, ctx: { now(): number }) => { ticks.push(ctx.now()); },
+      tick: (_s: unknown, _st: unknown, ctx: { now(): number }) => { ticks.push(ctx.now() / 1000); },   // ms → s
     };
     const r = runSchedTrace({ ...base, scheduler: 'ticker', steps: [{ op: 'time', advance: 59 }, { op: 'time', advance: 62 }, { op: 'time', advance: 600 }] },
       { schedulers: (n) => (n === 'ticker' ? plugin : undefined) });

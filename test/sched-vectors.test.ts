@@ -231,10 +231,10 @@ describe('lblc/lblcr cache table GC (§9)', () => {
       const a = (0x0a000000 + i) >>> 0;
       t.add({ addr: String(a), bucket: LbTable.bucketOf(a), lastuse: 0 });
     }
-    t.checkExpire(60, 86400);            // nothing idle for 360 s yet; counter not advanced
+    t.checkExpire(60_000, 86_400_000);   // (ms) nothing idle for 360 s yet; counter not advanced
     assert.equal(t.entries, n);
     assert.equal(t.counter, 1);
-    t.checkExpire(360, 86400);
+    t.checkExpire(360_000, 86_400_000);
     // goal = 30*4/3 = 40: whole buckets from 1 on are emptied until 40 went
     assert.ok(t.entries <= n - 40 && t.entries > n - 40 - 64, String(n - t.entries));
     assert.ok(t.rover > 0);
@@ -242,9 +242,9 @@ describe('lblc/lblcr cache table GC (§9)', () => {
   it('full check every 30 ticks while not over-full', () => {
     const t = new LbTable<{ addr: string; bucket: number; lastuse: number }>();
     t.add({ addr: 'x', bucket: 0, lastuse: 0 });
-    for (let k = 1; k < 30; k++) t.checkExpire(60 * k, 100);
+    for (let k = 1; k < 30; k++) t.checkExpire(60_000 * k, 100_000);   // ms
     assert.equal(t.entries, 1);
-    t.checkExpire(1800, 100);
+    t.checkExpire(1_800_000, 100_000);
     assert.equal(t.entries, 0);
     assert.equal(t.counter, 1);
   });

@@ -24,7 +24,7 @@ import {
 } from '../model/types.js';
 import type { ChangeSource } from '../model/events.js';
 import { STRERROR, TableError, type Errno, type Result } from '../errors.js';
-import type { DesiredState } from './schema.js';
+import { schedFlagWordsOf, type DesiredState } from './schema.js';
 
 /** One table operation. For edits, `prev`/`spec` are the old and new config: only the fields that differ are applied. */
 export type PlanAction =
@@ -150,7 +150,7 @@ function serviceText(s: ServiceSpec): string {
   const parts = [`scheduler ${s.scheduler}`];
   if (s.flags & SVC_F_PERSISTENT) parts.push(`persistent ${persistText(s)}`);
   if (s.flags & SVC_F_ONEPACKET) parts.push('ops');
-  const f = schedFlagsText(s);
+  const f = schedFlagsText(s, schedFlagWordsOf(s.scheduler));
   if (f) parts.push(`flags ${f}`);
   return parts.join(' ');
 }
@@ -173,8 +173,8 @@ function serviceDelta(a: ServiceSpec, b: ServiceSpec): string {
   const pb = persistText(b);
   if (pa !== pb) out.push(`persistence ${pa} -> ${pb}`);
   if ((a.flags & SVC_F_ONEPACKET) !== (b.flags & SVC_F_ONEPACKET)) out.push(`ops ${a.flags & SVC_F_ONEPACKET ? 'on -> off' : 'off -> on'}`);
-  const fa = schedFlagsText(a) || 'none';
-  const fb = schedFlagsText(b) || 'none';
+  const fa = schedFlagsText(a, schedFlagWordsOf(a.scheduler)) || 'none';
+  const fb = schedFlagsText(b, schedFlagWordsOf(b.scheduler)) || 'none';
   if (fa !== fb) out.push(`flags ${fa} -> ${fb}`);
   return out.join(', ');
 }

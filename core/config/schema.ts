@@ -9,14 +9,15 @@
 import { isAbsolute, dirname, resolve } from 'node:path';
 import { canonicalAddr, ipv4ToU32, ipv6ToBytes, maskToPrefix, u32ToIpv4, type Family } from '../model/addr.js';
 import {
-  DEFAULT_NETMASK_V4, DEFAULT_NETMASK_V6, SVC_F_ONEPACKET, SVC_F_PERSISTENT,
+  DEFAULT_NETMASK_V4, DEFAULT_NETMASK_V6, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
   TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
   destKeyText, serviceKeyText,
   type DestSpec, type FwdMethod, type Protocol, type ServiceSpec, type Timeouts, type TunType,
 } from '../model/types.js';
 import {
-  DEFAULT_PERSISTENCE, MAX_PERSISTENCE, MAX_THRESHOLD, MAX_WEIGHT, SCHED_FLAG_WORDS, destRuleError, serviceRuleError,
+  DEFAULT_PERSISTENCE, MAX_PERSISTENCE, MAX_THRESHOLD, MAX_WEIGHT, destRuleError, serviceRuleError,
 } from '../model/rules.js';
+import type { SchedFlagWords } from '../plugin.js';
 import type { ForwardMode } from './types.js';
 import { validateDetailed as validateCron } from 'node-cron';
 import { commandArgv } from '../health/script.js';
@@ -78,6 +79,24 @@ export interface ValidateContext {
 }
 
 export type ValidateResult = { ok: true; desired: DesiredState } | { ok: false; errors: ConfigIssue[] };
+
+/**
+ * Bridge until the schema reads flag words from the schedulers themselves
+ * (ValidateContext.schedulerFlags, SchedulerPlugin.flags): the `-b` words
+ * and the bit each sets; `only` = the scheduler a word needs. Moved here
+ * unchanged from core/model/rules.ts.
+ */
+const SCHED_FLAG_WORDS: Readonly<Record<string, { bit: number; only?: string }>> = {
+  'flag-1': { bit: SVC_F_SCHED1 }, 'flag-2': { bit: SVC_F_SCHED2 }, 'flag-3': { bit: SVC_F_SCHED3 },
+  'sh-fallback': { bit: SVC_F_SCHED1, only: 'sh' }, 'sh-port': { bit: SVC_F_SCHED2, only: 'sh' },
+  'mh-fallback': { bit: SVC_F_SCHED1, only: 'mh' }, 'mh-port': { bit: SVC_F_SCHED2, only: 'mh' },
+};
+
+/** A scheduler's own `-b` words as SCHED_FLAG_WORDS has them (the plan's text names flags with them). */
+export function schedFlagWordsOf(scheduler: string): SchedFlagWords | undefined {
+  const own = Object.entries(SCHED_FLAG_WORDS).filter(([, d]) => d.only === scheduler);
+  return own.length > 0 ? Object.fromEntries(own.map(([w, d]) => [w, d.bit])) : undefined;
+}
 
 /** The schedulers Linux IPVS ships (shared/spec/schedulers.md). */
 export const KERNEL_SCHEDULERS: readonly string[] = [

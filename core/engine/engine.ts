@@ -15,8 +15,7 @@ import {
   loadAddr, maskPrefix6, persistConnDport, templateKey, type ConnDests, type ConnSysctls,
 } from '../conn/table.js';
 import {
-  CF_DROUTE, CF_FWD_MASK, CF_LOCALNODE, CF_MASQ, CF_NOOUTPUT, CF_ONE_PACKET, CF_TEMPLATE, CF_TUNNEL,
-  DIR_INPUT, DIR_OUTPUT, sctpEvent,
+  CF_FWD_MASK, CF_NOOUTPUT, CF_ONE_PACKET, CF_TEMPLATE, DIR_INPUT, DIR_OUTPUT, sctpEvent,
 } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
 import { addrBytes, bytesToIpv6, u32ToIpv4, ipv4ToU32 } from '../model/addr.js';
@@ -52,9 +51,9 @@ const PROTO_NAME: Record<number, Protocol> = { 6: 'tcp', 17: 'udp', 132: 'sctp' 
 interface DestInfo {
   dest: Dest;
   svc: Service;
-  fwd: FwdDest & { family: number; addr: Uint8Array; addr4: number; port: number; tunType: number; tunFlags: number; tunPort: number };
+  fwd: FwdDest & { family: number; addr: Uint8Array; addr4: number; port: number; state: unknown };
   link: FwdLink;
-  /** Connection flags of the method (fwd | NOOUTPUT for non-NAT). */
+  /** Connection flags of the method (fwd | NOOUTPUT unless its forwarder sees replies). */
   connFlags: number;
 }
 
@@ -144,6 +143,8 @@ export class Engine {
   private readonly sp = new SchedPkt();
   private readonly fv: FrameView = { buf: new Uint8Array(0), l3: 0, l4: 0, len: 0 };
   private readonly fwd: (ForwarderPlugin | undefined)[] = [];
+  /** By method number: 1 when its forwarder sees replies (`replies`), so replies are looked up for it. */
+  private readonly fwdReplies = new Uint8Array(CF_FWD_MASK + 1);
   private classifiers: readonly ClassifierPlugin[];
   private readonly ctx: SchedContext;
   private xmit: Xmit;
@@ -184,7 +185,7 @@ export class Engine {
     this.holdUnresolved = o.holdUnresolved ?? false;
     this.net = new Net(o.net, { holdUnresolved: this.holdUnresolved });
     this.classifiers = o.classifiers ?? [];
-    for (const f of o.forwarders) this.fwd[FWD_NUM[f.method]] = f;
+    this.setForwarders(o.forwarders);
     const dests: ConnDests = {
       move: (h, from, to) => this.move(h, from, to),
       available: (h) => this.hInfo[h]!.dest.available,
@@ -205,10 +206,19 @@ export class Engine {
   reconfigure(net: NetSpec, forwarders: readonly ForwarderPlugin[], classifiers: readonly ClassifierPlugin[]): void {
     this.net = new Net(net, { holdUnresolved: this.holdUnresolved });
     this.xmit.setNet(this.net);
-    this.fwd.length = 0;
-    for (const f of forwarders) this.fwd[FWD_NUM[f.method]] = f;
+    this.setForwarders(forwarders);
     this.classifiers = classifiers;
     this.refresh();
+  }
+
+  private setForwarders(forwarders: readonly ForwarderPlugin[]): void {
+    this.fwd.length = 0;
+    this.fwdReplies.fill(0);
+    for (const f of forwarders) {
+      const m = FWD_NUM[f.method];
+      this.fwd[m] = f;
+      this.fwdReplies[m] = f.replies === true ? 1 : 0;
+    }
   }
 
   /** Re-read the table: service index, real-server link data, timeouts. Cheap; call after control changes. */
@@ -274,12 +284,12 @@ export class Engine {
     f.addr = a;
     f.addr4 = d.family === 'inet' ? rd32(a, 0) : 0;
     f.port = d.port;
-    f.tunType = d.spec.tunType === 'gue' ? 1 : d.spec.tunType === 'gre' ? 2 : 0;
-    f.tunFlags = d.spec.tunFlags;
-    f.tunPort = d.spec.tunPort;
-    if (f.family === 4) this.net.resolve4(f.addr4, info.link); else this.net.resolve6(a, 0, info.link);
     const m = FWD_NUM[d.spec.fwd];
-    info.connFlags = m | (m === CF_MASQ ? 0 : CF_NOOUTPUT);
+    const fwd = this.fwd[m];
+    // The forwarder's own per-real state (e.g. tunnel encapsulation), made here, not per packet.
+    f.state = fwd?.prepareDest ? fwd.prepareDest(d.spec) : undefined;
+    if (f.family === 4) this.net.resolve4(f.addr4, info.link); else this.net.resolve6(a, 0, info.link);
+    info.connFlags = m | (this.fwdReplies[m] === 1 ? 0 : CF_NOOUTPUT);
   }
 
   private handleOf(d: Dest, svc: Service): number {
@@ -288,7 +298,7 @@ export class Engine {
       h = this.hFree.pop() ?? this.hInfo.length;
       const info: DestInfo = {
         dest: d, svc, link: Net.link(), connFlags: 0,
-        fwd: { family: 4, addr: new Uint8Array(4), addr4: 0, port: 0, tunType: 0, tunFlags: 0, tunPort: 0 },
+        fwd: { family: 4, addr: new Uint8Array(4), addr4: 0, port: 0, state: undefined },
       };
       this.resolveDest(info);
       this.hInfo[h] = info;
@@ -457,13 +467,13 @@ export class Engine {
       }
       if (this.explain) this.say('old entry expired, rescheduling');
     } else {
-      // a reply from a NAT real server?
+      // a reply from a real server whose method sees replies (NAT)?
       if (!v6) e = this.conns.lookupOut4(proto, saddr, sport, daddr, dport);
       else {
         loadAddr(s.da, buf, r[F_SRC_OFF]!, 6); loadAddr(s.ca, buf, r[F_DST_OFF]!, 6);
         e = this.conns.lookupOut6(proto, sport, dport);
       }
-      if (e >= 0 && (s.flags[e]! & CF_FWD_MASK) === CF_MASQ) return this.outbound(e, proto);
+      if (e >= 0 && this.fwdReplies[s.flags[e]! & CF_FWD_MASK] === 1) return this.outbound(e, proto);
       if (v6) { loadAddr(s.ca, buf, r[F_SRC_OFF]!, 6); loadAddr(s.va, buf, r[F_DST_OFF]!, 6); }
     }
     // new connection
@@ -665,7 +675,7 @@ export class Engine {
     return l;
   }
 
-  /** Real server → client on NAT entry `e`. */
+  /** Real server → client on entry `e`, whose forwarder sees replies (NAT). */
   private outbound(e: number, proto: number): void {
     const s = this.conns.s;
     const h = s.dest[e]!;
@@ -673,7 +683,7 @@ export class Engine {
     if (this.explain) this.say('NAT reply');
     this.conns.update(e, DIR_OUTPUT, this.l4Event(proto));
     this.stats(h, false);
-    const fwd = this.fwd[CF_MASQ];
+    const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
     if (!fwd?.outbound) return this.drop(D_NO_FORWARDER);
     const p = this.pkt;
     p.dest = info.fwd;

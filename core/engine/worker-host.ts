@@ -15,10 +15,11 @@ import type { Logger } from '../log.js';
 import type { ServiceTable } from '../model/table.js';
 import { nftApply, nftRemove, nftRemoveSync, nftRules, nftTableExists, requireNft } from '../nft.js';
 import type { PluginRegistry } from '../plugins/loader.js';
+import { replyMethods } from '../plugin.js';
 import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
 import { interfaceInfo } from './io/afpacket.js';
 import type { NetSpec } from './net.js';
-import type { DataPlaneConfig } from './runner.js';
+import { dataPlanePlugins, type DataPlaneConfig } from './runner.js';
 import {
   addFive, destKey, pluginModules, svcKey, tableSnapshot,
   type FromWorker, type StatsReport, type TableSnapshot, type ToWorker, type WorkerInit, type WorkerInterface,
@@ -222,7 +223,7 @@ export class WorkerDataPlane {
   }
 
   private async syncNft(_snap: TableSnapshot): Promise<void> {
-    const rules = nftRules(this.table, this.own);
+    const rules = nftRules(this.table, this.own, replyMethods(dataPlanePlugins(this.registry).forwarders));
     const key = rules.join('\n');
     if (key === this.nftSent) return;
     await nftApply(this.devices, rules);

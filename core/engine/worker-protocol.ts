@@ -10,7 +10,9 @@
 import type { ConnView } from '../control/protocol.js';
 import { addrWords } from '../model/addr.js';
 import type { Counters, ServiceTable } from '../model/table.js';
-import { SVC_F_PERSISTENT, destKeyText, serviceKeyText, type DestSpec, type ServiceSpec, type Timeouts } from '../model/types.js';
+import {
+  SVC_F_PERSISTENT, destKeyText, serviceKeyText, type DestSpec, type FwdMethod, type ServiceSpec, type Timeouts,
+} from '../model/types.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import type { FilterSpec } from './io/bpf.js';
 import type { NetSpec } from './net.js';
@@ -118,9 +120,12 @@ export function reconcile(table: ServiceTable, snap: TableSnapshot): string[] {
   return errs;
 }
 
-/** What the socket filter and the fanout program must know, from a snapshot. */
-export function filterSpec(snap: TableSnapshot): FilterSpec {
-  const v4 = familySpec(snap, 'inet'), v6 = familySpec(snap, 'inet6');
+/**
+ * What the socket filter and the fanout program must know, from a snapshot.
+ * `replies`: the methods whose forwarders see replies (plugin.ts replyMethods).
+ */
+export function filterSpec(snap: TableSnapshot, replies: ReadonlySet<FwdMethod>): FilterSpec {
+  const v4 = familySpec(snap, 'inet', replies), v6 = familySpec(snap, 'inet6', replies);
   const one = (l: number[][]) => l.map((w) => w[0]!);
   return {
     vips: one(v4.vips), natRips: one(v4.rips), ipKeyedVips: one(v4.ipVips), ipKeyedRips: one(v4.ipRips),
@@ -130,10 +135,10 @@ export function filterSpec(snap: TableSnapshot): FilterSpec {
 }
 
 /** One family's VIPs and NAT real servers (as address words), and which of them key on the client address alone. */
-function familySpec(snap: TableSnapshot, family: 'inet' | 'inet6'): { vips: number[][]; rips: number[][]; ipVips: number[][]; ipRips: number[][] } {
+function familySpec(snap: TableSnapshot, family: 'inet' | 'inet6', replies: ReadonlySet<FwdMethod>): { vips: number[][]; rips: number[][]; ipVips: number[][]; ipRips: number[][] } {
   const vips = new Set<string>(), rips = new Set<string>(), ipVips = new Set<string>(), ipRips = new Set<string>();
   const svcs = snap.services.filter((s) => s.spec.fwmark === 0 && s.spec.family === family);
-  const natOf = (dests: readonly DestSpec[]) => dests.filter((d) => d.fwd === 'masq' && d.family === family).map((d) => d.addr);
+  const natOf = (dests: readonly DestSpec[]) => dests.filter((d) => replies.has(d.fwd) && d.family === family).map((d) => d.addr);
   for (const { spec, dests } of svcs) {
     vips.add(spec.addr);
     if (spec.flags & SVC_F_PERSISTENT) ipVips.add(spec.addr);

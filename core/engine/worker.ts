@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ServiceTable } from '../model/table.js';
-import type { ClassifierPlugin, ForwarderPlugin, SchedContext, SchedulerPlugin } from '../plugin.js';
+import { replyMethods, type ClassifierPlugin, type ForwarderPlugin, type SchedContext, type SchedulerPlugin } from '../plugin.js';
 import { FrameBatch, TxBatch } from './batch.js';
 import { Engine } from './engine.js';
 import { AfPacketIo } from './io/afpacket.js';
@@ -38,9 +38,9 @@ async function loadModules(m: PluginModules) {
 async function main(): Promise<void> {
   let mods = await loadModules(init.modules);
   const t0 = performance.now();
-  const base = Date.now() / 1000;
+  const base = Date.now();
   const ctx: SchedContext = {
-    now: () => base + (performance.now() - t0) / 1000,
+    now: () => base + (performance.now() - t0),   // ms
     randomU32: () => randomBytes(4).readUInt32LE(0),
     log: (message) => send({ t: 'log', id: init.id, message }),
   };
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   );
   const fanout = init.fanoutGroup !== null;
   // the sockets are the process's, not the thread's: close them if the worker cannot start
-  try { io.setFilter(filterSpec(init.snapshot), fanout); } catch (e) { io.close(); throw e; }
+  try { io.setFilter(filterSpec(init.snapshot, replyMethods(mods.forwarders)), fanout); } catch (e) { io.close(); throw e; }
   send({ t: 'ready', id: init.id });
 
   const rx = new FrameBatch(256);
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
         for (const e of reconcile(table, msg.snapshot)) send({ t: 'log', id: init.id, message: `replica: ${e}` });
         engine.refresh();
         // a table the filters cannot express keeps the previous ones (the kernel does): say so, go on
-        try { io.setFilter(filterSpec(msg.snapshot), fanout); } catch (e) { send({ t: 'log', id: init.id, message: `socket filters not updated: ${(e as Error).message}` }); }
+        try { io.setFilter(filterSpec(msg.snapshot, replyMethods(mods.forwarders)), fanout); } catch (e) { send({ t: 'log', id: init.id, message: `socket filters not updated: ${(e as Error).message}` }); }
       } else if (msg.t === 'net') pending.net = msg;
       else if (msg.t === 'conns') {
         const views = engine.connViews(init.connViewsMax);

@@ -3,6 +3,7 @@
 // lvsadm and the config schema use these, so an operator reads the same
 // sentence whichever way the table is fed.
 
+import type { SchedFlagWords } from '../plugin.js';
 import {
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
   type DestSpec, type ServiceSpec,
@@ -14,46 +15,49 @@ export const MAX_THRESHOLD = 2147483647;
 export const MAX_PERSISTENCE = 2678400;
 export const DEFAULT_PERSISTENCE = 360;
 
-/**
- * Names of the three flag bits as ipvsadm prints them for a scheduler; sh and
- * mh print nothing for the third bit (ipvsadm's print_sched_flags).
- */
-export function schedFlagNames(scheduler: string): [string, string, string] {
-  if (scheduler === 'sh') return ['sh-fallback', 'sh-port', ''];
-  if (scheduler === 'mh') return ['mh-fallback', 'mh-port', ''];
-  return ['flag-1', 'flag-2', 'flag-3'];
+// Scheduler flags (`-b`): the three bits are the kernel's (SVC_F_SCHED1..3);
+// their words other than the generic flag-1..3 belong to the scheduler that
+// declares them (SchedulerPlugin.flags). Nothing here names a scheduler.
+
+/** The generic `-b` words, valid with every scheduler. */
+export const GENERIC_SCHED_FLAGS: SchedFlagWords = { 'flag-1': SVC_F_SCHED1, 'flag-2': SVC_F_SCHED2, 'flag-3': SVC_F_SCHED3 };
+
+/** The bit of `-b` word `w`: a generic word or one of the scheduler's own (`own`); undefined when neither. */
+export function schedFlagBit(w: string, own: SchedFlagWords | undefined): number | undefined {
+  if (Object.hasOwn(GENERIC_SCHED_FLAGS, w)) return GENERIC_SCHED_FLAGS[w];
+  return own !== undefined && Object.hasOwn(own, w) ? own[w] : undefined;
 }
 
-/** ipvsadm's `-b` words and the bit each sets; `only` = the scheduler a word needs. */
-export const SCHED_FLAG_WORDS: Readonly<Record<string, { bit: number; only?: string }>> = {
-  'flag-1': { bit: SVC_F_SCHED1 }, 'flag-2': { bit: SVC_F_SCHED2 }, 'flag-3': { bit: SVC_F_SCHED3 },
-  'sh-fallback': { bit: SVC_F_SCHED1, only: 'sh' }, 'sh-port': { bit: SVC_F_SCHED2, only: 'sh' },
-  'mh-fallback': { bit: SVC_F_SCHED1, only: 'mh' }, 'mh-port': { bit: SVC_F_SCHED2, only: 'mh' },
-};
-
 /**
- * `-b` flag words to bits, as ipvsadm parses them, word by word: an unknown
- * word is ``invalid scheduler flag `x'``; an sh-/mh- word with another
- * scheduler is ``incompatible scheduler flag `x'``.
+ * `-b` flag words to bits, as ipvsadm parses them, word by word: a word that
+ * is neither generic nor the scheduler's own is ``incompatible scheduler flag
+ * `x'`` when another scheduler has it (`elsewhere`), else ``invalid scheduler flag `x'``.
  */
-export function parseSchedFlags(words: readonly string[], scheduler: string): { flags: number } | { error: string } {
+export function parseSchedFlags(words: readonly string[], own: SchedFlagWords | undefined,
+  elsewhere: (word: string) => boolean = () => false): { flags: number } | { error: string } {
   let flags = 0;
   for (const w of words) {
-    const def = Object.hasOwn(SCHED_FLAG_WORDS, w) ? SCHED_FLAG_WORDS[w] : undefined;
-    if (!def) return { error: `invalid scheduler flag \`${w}'` };
-    if (def.only !== undefined && def.only !== scheduler) return { error: `incompatible scheduler flag \`${w}'` };
-    flags |= def.bit;
+    const bit = schedFlagBit(w, own);
+    if (bit === undefined) return { error: `${elsewhere(w) ? 'incompatible' : 'invalid'} scheduler flag \`${w}'` };
+    flags |= bit;
   }
   return { flags };
 }
 
-/** The `-b` list of a service's flags, as listings and -S print it ('' when none). */
-export function schedFlagsText(spec: Pick<ServiceSpec, 'scheduler' | 'flags'>): string {
-  const names = schedFlagNames(spec.scheduler);
-  return [SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3]
-    .map((bit, i) => ((spec.flags & bit) !== 0 ? names[i]! : ''))
-    .filter((s) => s !== '')
-    .join(',');
+/**
+ * The `-b` list of a service's flag bits ('' when none), as ipvsadm's
+ * print_sched_flags: a scheduler with its own words (`words`) shows only
+ * those; any other shows flag-1..3.
+ */
+export function schedFlagsText(spec: Pick<ServiceSpec, 'flags'>, words?: SchedFlagWords): string {
+  const names = words !== undefined && Object.keys(words).length > 0 ? words : GENERIC_SCHED_FLAGS;
+  const out: string[] = [];
+  for (const bit of [SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3]) {
+    if ((spec.flags & bit) === 0) continue;
+    const w = Object.keys(names).find((k) => names[k] === bit);
+    if (w !== undefined) out.push(w);
+  }
+  return out.join(',');
 }
 
 /** ipvsadm's checks on a service (-A/-E); null when it passes. */

@@ -129,8 +129,8 @@ export interface TableOptions {
 export const CONN_TAB_SIZE = 4096;
 /** IPVS version code 0x010201 → 1.2.1. */
 export const IPVS_VERSION = 0x010201;
-/** How long a deleted dest stays revivable once nothing holds it (kernel: IP_VS_DEST_TRASH_PERIOD, 120 s). */
-const TRASH_PERIOD = 120;
+/** How long (ms) a deleted dest stays revivable once nothing holds it (kernel: IP_VS_DEST_TRASH_PERIOD, 120 s). */
+const TRASH_PERIOD = 120_000;
 
 export const DEFAULT_TIMEOUTS: Timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
 

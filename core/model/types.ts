@@ -19,8 +19,8 @@ export const TUN_FLAG_REMCSUM = 2;
 /** Service flags (IP_VS_SVC_F_*). */
 export const SVC_F_PERSISTENT = 0x1;
 export const SVC_F_ONEPACKET = 0x4;
-export const SVC_F_SCHED1 = 0x8;   // sh-fallback / mh-fallback
-export const SVC_F_SCHED2 = 0x10;  // sh-port / mh-port
+export const SVC_F_SCHED1 = 0x8;   // scheduler flags: what each means, and its -b word, is the scheduler's
+export const SVC_F_SCHED2 = 0x10;  // (SchedulerPlugin.flags); generic words flag-1..3
 export const SVC_F_SCHED3 = 0x20;
 export const SVC_F_SCHED_MASK = SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3;
 

@@ -19,7 +19,7 @@ export const BUILTIN_PLUGIN_DIR = resolve(dirname(fileURLToPath(import.meta.url)
 /** Keys a plugin object may carry besides its kind's hooks. */
 const COMMON_KEYS = ['kind', 'name', 'description'];
 const EXTRA_KEYS: Partial<Record<PluginKind, string[]>> = {
-  scheduler: ['tickInterval'], forwarder: ['method'], health: ['defaults'],
+  scheduler: ['tickInterval', 'flags'], forwarder: ['method', 'replies'], health: ['defaults'],
 };
 /** Scheduler names are at most 15 characters (IP_VS_SCHEDNAME_MAXLEN). */
 const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,14}$/i;
@@ -44,6 +44,8 @@ export interface LoadedPlugin {
 /** Plugins by kind and name. */
 export class PluginRegistry {
   private byKind = new Map<PluginKind, Map<string, LoadedPlugin>>();
+  /** What loading decided that an operator should read (a built-in forwarder replaced, …): the daemon logs these. */
+  readonly notes: string[] = [];
 
   add(p: LoadedPlugin): void {
     let m = this.byKind.get(p.plugin.kind);
@@ -55,6 +57,7 @@ export class PluginRegistry {
     m.set(p.plugin.name, p);
   }
   get(kind: PluginKind, name: string): LoadedPlugin | undefined { return this.byKind.get(kind)?.get(name); }
+  delete(kind: PluginKind, name: string): void { this.byKind.get(kind)?.delete(name); }
   names(kind: PluginKind): string[] { return [...(this.byKind.get(kind)?.keys() ?? [])].sort(); }
   scheduler(name: string): SchedulerPlugin<unknown> | undefined {
     return this.get('scheduler', name)?.plugin as SchedulerPlugin<unknown> | undefined;
@@ -177,11 +180,13 @@ export function pluginFilesIn(dir: string): { file: string; kind?: PluginKind }[
 
 /**
  * Loads the built-in plugins and every extra folder into one registry; the first error wins.
- * The engine keeps one forwarder per method, so a second one for a method is refused.
+ * The engine keeps one forwarder per method: an operator's forwarder takes its
+ * method over from the built-in one (noted in `notes`), a second operator's
+ * forwarder for a method is refused.
  */
 export async function loadPlugins(extraDirs: readonly string[], opts: { builtin?: boolean } = {}): Promise<PluginRegistry> {
   const reg = new PluginRegistry();
-  const byMethod = new Map<string, string>();
+  const byMethod = new Map<string, { name: string; file: string; builtin: boolean }>();
   const dirs = [...(opts.builtin === false ? [] : [BUILTIN_PLUGIN_DIR]), ...extraDirs.map((d) => resolve(d))];
   for (const dir of dirs) {
     if (dir !== BUILTIN_PLUGIN_DIR && (!existsSync(dir) || !statSync(dir).isDirectory())) {
@@ -191,11 +196,16 @@ export async function loadPlugins(extraDirs: readonly string[], opts: { builtin?
       const p = await loadPluginFile(file, kind);
       reg.add(p);
       if (p.plugin.kind === 'forwarder') {
+        const builtin = dir === BUILTIN_PLUGIN_DIR;
         const prev = byMethod.get(p.plugin.method);
         if (prev !== undefined) {
-          throw new PluginError(p.file, `a forwarder for method ${p.plugin.method} is already loaded from ${prev}`);
+          if (!prev.builtin || builtin) {
+            throw new PluginError(p.file, `a forwarder for method ${p.plugin.method} is already loaded from ${prev.file}`);
+          }
+          reg.delete('forwarder', prev.name);
+          reg.notes.push(`forwarder ${p.plugin.name} (${p.file}) serves method ${p.plugin.method} instead of the built-in ${prev.name}`);
         }
-        byMethod.set(p.plugin.method, p.file);
+        byMethod.set(p.plugin.method, { name: p.plugin.name, file: p.file, builtin });
       }
     }
   }

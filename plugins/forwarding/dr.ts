@@ -2,8 +2,7 @@
 // TTL −1 (and the IPv4 header checksum); the frame goes to the real server's
 // MAC with the VIP still as IP destination.
 
-import { defineForwarder, FWD_NO_ROOM } from '../../core/plugin.js';
-import { F_IP_LEN, F_L3_OFF } from '../../core/packet/parse.js';
+import { defineForwarder, FWD_NO_ROOM, F_IP_LEN, F_L3_OFF } from 'lvsd';
 import { ETH_IP, ETH_IP6, isV6, mtuStep, output, ttlStep, writeEth } from './lib/common.js';
 
 export default defineForwarder({

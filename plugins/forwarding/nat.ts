@@ -7,14 +7,10 @@
 
 import {
   CSUM_NONE, CSUM_TCP, CSUM_UDP, fillIpv4HeaderChecksum, fillSctpChecksum, inetChecksum, l4Checksum, rd16,
-  rewrite16, rewriteAddr4, rewriteAddr6, verifyL4Sum, wr16, wr32,
-} from '../../core/packet/checksum.js';
-import {
-  F_CSUM_OFF, F_DST_OFF, F_IN_DST_OFF, F_IN_L3_OFF, F_IN_L4_OFF, F_IN_SRC_OFF, F_IP_LEN, F_L3_OFF, F_L4_LEN,
-  F_L4_OFF, F_PROTO, F_SRC_OFF, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
-} from '../../core/packet/parse.js';
-import { defineForwarder, FWD_BAD, FWD_NO_ROOM, FWD_TTL, type FwdPacket } from '../../core/plugin.js';
-import { decHopLimit6, decTtl4 } from '../../core/packet/checksum.js';
+  rewrite16, rewriteAddr4, rewriteAddr6, verifyL4Sum, wr16, wr32, F_CSUM_OFF, F_DST_OFF, F_IN_DST_OFF, F_IN_L3_OFF,
+  F_IN_L4_OFF, F_IN_SRC_OFF, F_IP_LEN, F_L3_OFF, F_L4_LEN, F_L4_OFF, F_PROTO, F_SRC_OFF, IPPROTO_SCTP, IPPROTO_TCP,
+  IPPROTO_UDP, defineForwarder, FWD_BAD, FWD_NO_ROOM, FWD_TTL, decHopLimit6, decTtl4, type FwdPacket
+} from 'lvsd';
 import { ETH_IP, ETH_IP6, isV6, mtuStep, output, ttlStep, writeEth } from './lib/common.js';
 
 /** Rewrites the address at `addrOff` and the port at `portOff` of the packet, fixing every checksum. */
@@ -79,7 +75,8 @@ function send(p: FwdPacket, io: Parameters<typeof output>[1], l3: number, len: n
 export default defineForwarder({
   name: 'nat',
   method: 'masq',
-
+  // The real servers answer through the director: replies come back to outbound().
+  replies: true,
   inbound(p, io) {
     const r = p.r;
     const l3 = r[F_L3_OFF]!;

@@ -6,18 +6,29 @@
 // Tunnel MTU = link MTU − outer header; a packet that needs fragmenting is
 // fragmented outside (the inner packet stays whole).
 
-import { writeOuterIpv4, writeOuterIpv6 } from '../../core/packet/build.js';
-import { F_IP_LEN, F_L3_OFF } from '../../core/packet/parse.js';
-import { defineForwarder, FWD_BAD, FWD_MTU, FWD_NO_ROOM, FWD_NO_ROUTE } from '../../core/plugin.js';
+import {
+  writeOuterIpv4, writeOuterIpv6, F_IP_LEN, F_L3_OFF, defineForwarder, FWD_BAD, FWD_MTU, FWD_NO_ROOM, FWD_NO_ROUTE
+} from 'lvsd';
 import { ETH_IP, ETH_IP6, mtuStep, output, ttlStep, writeEth } from './lib/common.js';
 
-export default defineForwarder({
+/** A real server's encapsulation (ipvsadm --tun-type / --tun-port / --tun-*csum), made once per real server. */
+interface Tunnel {
+  /** 0 ipip, 1 gue, 2 gre. */
+  readonly type: number;
+  /** TUN_FLAG_* bits. */
+  readonly flags: number;
+  /** GUE's UDP port. */
+  readonly port: number;
+}
+
+export default defineForwarder<Tunnel>({
   name: 'tun',
   method: 'tunnel',
+  prepareDest: (d) => ({ type: d.tunType === 'gue' ? 1 : d.tunType === 'gre' ? 2 : 0, flags: d.tunFlags, port: d.tunPort }),
   inbound(p, io) {
     const d = p.dest;
     // GUE and GRE encapsulation are not carried out yet: refused rather than sent wrong
-    if (d.tunType !== 0) return FWD_BAD;
+    if (d.state.type !== 0) return FWD_BAD;
     const outer6 = d.family === 6;
     if (outer6 ? allZero(p.link.src6) : p.link.src4 === 0) return FWD_NO_ROUTE;
     const l3 = p.r[F_L3_OFF]!;

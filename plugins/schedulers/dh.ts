@@ -2,7 +2,7 @@
 // cyclically in list order (weights ignored), looked up by hash_32 of the
 // packet's destination address. No fallback.
 
-import { defineScheduler, type SchedDest, type SchedService } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest, type SchedService } from 'lvsd';
 import { NO_DEST, schedulerErr } from './lib/common.js';
 import { hash32 } from './lib/hash.js';
 

@@ -1,7 +1,7 @@
 // fo — Weighted Fail Over (shared/spec/schedulers.md §7): the non-OVERLOAD dest
 // with the highest weight (> 0); ties go to the first in list order.
 
-import { defineScheduler, type SchedDest } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest } from 'lvsd';
 import { NO_DEST, schedulerErr } from './lib/common.js';
 import { minIndexHooks, type MinIndex } from './lib/minindex.js';
 

@@ -4,10 +4,9 @@
 // OVERLOAD flag is *not* checked on a hit); otherwise wlc picks and the entry
 // is replaced.
 
-import { defineScheduler } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest } from 'lvsd';
 import { NO_DEST, schedulerErr } from './lib/common.js';
 import { LB_DEFAULT_EXPIRATION, LbTable, lbHooks, type LbEntry, type LbState } from './lib/lbcache.js';
-import type { SchedDest } from '../../core/plugin.js';
 
 interface LblcEntry extends LbEntry { dest: SchedDest }
 

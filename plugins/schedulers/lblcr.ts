@@ -4,7 +4,7 @@
 // fails the "2*weight" test, then wlc picks a dest that joins the set. A set
 // untouched for lblcr_expiration loses its most loaded member.
 
-import { defineScheduler, type SchedDest } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest } from 'lvsd';
 import { NO_DEST, connOverhead, mulGreater, schedulerErr } from './lib/common.js';
 import { LB_DEFAULT_EXPIRATION, LbTable, lbHooks, type LbEntry, type LbState } from './lib/lbcache.js';
 
@@ -65,7 +65,7 @@ export default defineScheduler<State>({
     if (en) {
       en.lastuse = now;
       const d = setMin(en.set);
-      const exp = ctx.sysctl?.('lblcr_expiration') ?? LB_DEFAULT_EXPIRATION;
+      const exp = (ctx.sysctl?.('lblcr_expiration') ?? LB_DEFAULT_EXPIRATION) * 1000;   // the sysctl is in seconds
       if (en.set.length > 1 && now > en.lastmod + exp) {
         const m = setMax(en.set);
         if (m) {

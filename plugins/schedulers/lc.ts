@@ -6,7 +6,7 @@
 // the dest hooks and destLoad, which returns the same dest in O(1). The scan
 // stays as the fallback for the cases the index does not cover.
 
-import { defineScheduler, type SchedDest } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest } from 'lvsd';
 import { NO_DEST, connOverhead, schedulerErr } from './lib/common.js';
 import { minIndexHooks, type MinIndex } from './lib/minindex.js';
 

@@ -5,9 +5,7 @@
 // current weight, gives each dest its share, so a dest edited to weight 0
 // keeps its slots and is merely "unavailable" at lookup time.
 
-import { defineScheduler, type SchedDest, type SchedService } from '../../core/plugin.js';
-import { SVC_F_SCHED1, SVC_F_SCHED2 } from '../../core/model/types.js';
-import { addrWords } from '../../core/model/addr.js';
+import { defineScheduler, SVC_F_SCHED1, SVC_F_SCHED2, addrWords, type SchedDest, type SchedService } from 'lvsd';
 import { NO_DEST, hasPorts, schedulerErr, unavailable } from './lib/common.js';
 import { gcd } from './lib/hash.js';
 import { hsiphashWasm } from './lib/hsiphash-wasm.js';
@@ -89,6 +87,7 @@ function rebuild(svc: SchedService, s: MhState): void {
 export default defineScheduler<MhState>({
   name: 'mh',
   description: 'Maglev Hashing',
+  flags: { 'mh-fallback': MH_FALLBACK, 'mh-port': MH_PORT },
   init(svc) {
     const s: MhState = { lookup: new Array<SchedDest | null>(MH_TAB_SIZE).fill(null) };
     rebuild(svc, s);

@@ -1,7 +1,7 @@
 // nq — Never Queue (shared/spec/schedulers.md §6): the first eligible idle dest
 // (no active connection) at once, else sed's choice.
 
-import { defineScheduler, type SchedDest } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest } from 'lvsd';
 import { NO_DEST, mulGreater, schedulerErr } from './lib/common.js';
 import { MinIndex } from './lib/minindex.js';
 

@@ -1,7 +1,7 @@
 // ovf — Weighted Overflow (shared/spec/schedulers.md §8): the highest-weight
 // dest whose activeconns has not exceeded its weight; ties go to the first.
 
-import { defineScheduler, type SchedDest } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest } from 'lvsd';
 import { NO_DEST, schedulerErr } from './lib/common.js';
 import { minIndexHooks, type MinIndex } from './lib/minindex.js';
 

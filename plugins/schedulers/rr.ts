@@ -6,7 +6,7 @@
 // list so that delDest, which runs after the unlink, still knows which dest
 // preceded the deleted one.
 
-import { defineScheduler, type SchedDest, type SchedService } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest, type SchedService } from 'lvsd';
 import { NO_DEST, schedulerErr } from './lib/common.js';
 
 interface RrState {

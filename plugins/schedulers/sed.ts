@@ -1,7 +1,7 @@
 // sed — Shortest Expected Delay (shared/spec/schedulers.md §5): wlc's scan
 // with overhead = activeconns + 1 (inactive connections ignored).
 
-import { defineScheduler, type SchedDest } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest } from 'lvsd';
 import { NO_DEST, mulGreater, schedulerErr } from './lib/common.js';
 import { minIndexHooks, type MinIndex } from './lib/minindex.js';
 

@@ -2,8 +2,7 @@
 // taking max(weight, 1) consecutive buckets per cycle; lookup by hash_32 of the
 // source address (+ source port with sh-port); sh-fallback probes on.
 
-import { defineScheduler, type SchedDest, type SchedService } from '../../core/plugin.js';
-import { SVC_F_SCHED1, SVC_F_SCHED2 } from '../../core/model/types.js';
+import { defineScheduler, SVC_F_SCHED1, SVC_F_SCHED2, type SchedDest, type SchedService } from 'lvsd';
 import { NO_DEST, hasPorts, schedulerErr, unavailable } from './lib/common.js';
 import { hash32 } from './lib/hash.js';
 
@@ -32,6 +31,7 @@ function reassign(svc: SchedService, s: ShState): void {
 export default defineScheduler<ShState>({
   name: 'sh',
   description: 'Source Hashing',
+  flags: { 'sh-fallback': SH_FALLBACK, 'sh-port': SH_PORT },
   init(svc) {
     const s: ShState = { buckets: new Array<SchedDest | null>(TAB_SIZE).fill(null) };
     reassign(svc, s);

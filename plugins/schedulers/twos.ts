@@ -2,7 +2,7 @@
 // newer kernels only, absent from 6.1). Two weighted random picks, then the
 // less loaded of the two (overhead/weight), the first on a tie.
 
-import { defineScheduler, type SchedDest } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest } from 'lvsd';
 import { NO_DEST, connOverhead, schedulerErr } from './lib/common.js';
 
 export default defineScheduler<null>({

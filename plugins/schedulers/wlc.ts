@@ -4,7 +4,7 @@
 // Same choice as the kernel's scan (lib/wlc.ts wlcScan), kept incrementally in
 // a MinIndex: the first dest with the smallest overhead/weight.
 
-import { defineScheduler } from '../../core/plugin.js';
+import { defineScheduler } from 'lvsd';
 import { NO_DEST, schedulerErr } from './lib/common.js';
 import { minIndexHooks, wlcKey, type MinIndex } from './lib/minindex.js';
 import { wlcScan } from './lib/wlc.js';

@@ -5,7 +5,7 @@
 // cursor to the head and adjusts cw by the kernel's rule, which is what makes
 // the sequence depend on the history of the service.
 
-import { defineScheduler, type SchedDest, type SchedService } from '../../core/plugin.js';
+import { defineScheduler, type SchedDest, type SchedService } from 'lvsd';
 import { NO_DEST, schedulerErr } from './lib/common.js';
 import { gcd } from './lib/hash.js';
 

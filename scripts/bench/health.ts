@@ -41,7 +41,7 @@ function setup(config: unknown): { health: HealthManager; bus: Bus; table: Servi
   const reg = new PluginRegistry();
   reg.add({ plugin: counted, file: 'tcp.ts', module: 'tcp.mjs' });
   const bus = new Bus();
-  const table = new ServiceTable({ schedulers: () => sched, ctx: { now: () => performance.now() / 1000, randomU32: () => 0, log: () => {} }, onEvent: (ev) => bus.emitTable(ev) });
+  const table = new ServiceTable({ schedulers: () => sched, ctx: { now: () => performance.now(), randomU32: () => 0, log: () => {} }, onEvent: (ev) => bus.emitTable(ev) });
   const health = new HealthManager({ table, bus, log: quiet, registry: () => reg });
   const plan = planDiff(null, v.desired);
   const r = health.whileApplying(v.desired, () => applyPlan(table, plan));

@@ -45,7 +45,7 @@ function setup(name: string, n: number) {
     const v = `10.200.${(i >> 8) & 15}.${i & 255}`;
     pkts.push({ family: 'inet', protocol: 'tcp', saddr: c, daddr: v, saddr32: addrFold32('inet', c), daddr32: addrFold32('inet', v), sport: 1024 + (rnd() % 60000), dport: 80 });
   }
-  return { table, svc, ctx, pkts, tick: () => { now += 1; } };
+  return { table, svc, ctx, pkts, tick: () => { now += 1000; } };
 }
 
 function measure(name: string, n: number, withConn: boolean): number {

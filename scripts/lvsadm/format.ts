@@ -7,7 +7,7 @@ import {
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED_MASK,
   type DestView, type FwdMethod, type Protocol, type ServiceView, type SyncDaemonSpec, type Timeouts,
 } from '../../core/model/types.js';
-import { schedFlagsText } from '../../core/model/rules.js';
+import { ipvsadmSchedFlagsText as schedFlagsText } from './schedflags.js';
 import type { ConnView, InfoView } from '../../core/control/protocol.js';
 import type { ListFormat } from './parse.js';
 import { sortDests, sortServices } from './sort.js';

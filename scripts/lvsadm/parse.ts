@@ -11,7 +11,7 @@ import {
   type DestKey, type DestSpec, type FwdMethod, type Protocol, type ServiceKey, type ServiceSpec,
   type SyncDaemonSpec, type Timeouts, type TunType,
 } from '../../core/model/types.js';
-import { parseSchedFlags as parseFlagWords } from '../../core/model/rules.js';
+import { parseIpvsadmSchedFlags as parseFlagWords } from './schedflags.js';
 import { Popt, type OptionDef } from './popt.js';
 import { inetPton4, type NameService } from './resolve.js';
 

@@ -2,9 +2,10 @@
 // hop limit, the MTU test, the Ethernet header towards the next hop, and
 // output with fragmentation of packets that may be fragmented.
 
-import { decHopLimit6, decTtl4, rd16 } from '../../../core/packet/checksum.js';
-import { F_FLAGS, PF_ICMP_ERROR } from '../../../core/packet/parse.js';
-import { FWD_MTU, FWD_NO_ROOM, FWD_SENT, FWD_TTL, type FwdIo, type FwdPacket } from '../../../core/plugin.js';
+import {
+  decHopLimit6, decTtl4, rd16, F_FLAGS, PF_ICMP_ERROR, FWD_MTU, FWD_NO_ROOM, FWD_SENT, FWD_TTL, type FwdIo,
+  type FwdPacket
+} from 'lvsd';
 
 export const ETH_IP = 0x0800;
 export const ETH_IP6 = 0x86dd;

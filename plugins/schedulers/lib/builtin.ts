@@ -2,7 +2,7 @@
 // synchronously without the plugin loader (sched-trace, tests, benchmarks).
 // The daemon itself loads plugins/schedulers/*.ts through core/plugins/loader.ts.
 
-import type { SchedulerPlugin } from '../../../core/plugin.js';
+import type { SchedulerPlugin } from 'lvsd';
 import rr from '../rr.js';
 import wrr from '../wrr.js';
 import lc from '../lc.js';

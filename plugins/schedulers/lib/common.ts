@@ -1,6 +1,6 @@
 // Helpers shared by several schedulers (shared/spec/schedulers.md §0).
 
-import type { SchedContext, SchedDest, SchedService } from '../../../core/plugin.js';
+import type { SchedContext, SchedDest, SchedService } from 'lvsd';
 
 /** ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns as a 32-bit int. */
 export function connOverhead(d: SchedDest): number {

@@ -1,9 +1,10 @@
 // The destination-address cache table of lblc and lblcr
 // (shared/spec/schedulers.md §9, §10): 1024 hash buckets by hash_32 of the
 // folded address, a 60 s garbage-collection timer with a full expiry check
-// every 30 ticks and a rover-based trim when the table is over-full.
+// every 30 ticks and a rover-based trim when the table is over-full. Times
+// are milliseconds (ctx.now()); the expiration sysctls are seconds, as in /proc.
 
-import type { SchedContext, SchedDest, SchedService } from '../../../core/plugin.js';
+import type { SchedContext, SchedDest, SchedService } from 'lvsd';
 import { hash32 } from './hash.js';
 import { WlcTracker } from './wlc.js';
 
@@ -11,10 +12,10 @@ export const LB_TAB_BITS = 10;
 export const LB_TAB_SIZE = 1 << LB_TAB_BITS;
 export const LB_TAB_MASK = LB_TAB_SIZE - 1;
 export const LB_MAX_SIZE = LB_TAB_SIZE * 16;
-/** CHECK_EXPIRE_INTERVAL (s). */
-export const LB_CHECK_INTERVAL = 60;
-/** ENTRY_TIMEOUT (s): entries unused this long go first when over-full. */
-export const LB_ENTRY_TIMEOUT = 6 * 60;
+/** CHECK_EXPIRE_INTERVAL (ms). */
+export const LB_CHECK_INTERVAL = 60_000;
+/** ENTRY_TIMEOUT (ms): entries unused this long go first when over-full. */
+export const LB_ENTRY_TIMEOUT = 6 * 60_000;
 const COUNT_FOR_FULL_EXPIRATION = 30;
 /** Default of the lblc_expiration / lblcr_expiration sysctls (s). */
 export const LB_DEFAULT_EXPIRATION = 24 * 60 * 60;
@@ -57,7 +58,7 @@ export class LbTable<E extends LbEntry> {
     this.buckets.fill(undefined);
   }
 
-  /** One run of the periodic timer (ip_vs_lblc_check_expire / ip_vs_lblcr_check_expire). */
+  /** One run of the periodic timer (ip_vs_lblc_check_expire / ip_vs_lblcr_check_expire); `now` and `expiration` in ms. */
   checkExpire(now: number, expiration: number): void {
     if (this.counter % COUNT_FOR_FULL_EXPIRATION === 0) {
       // Full check: every bucket from rover+1 round to rover (the rover ends where it began).
@@ -114,7 +115,7 @@ export function lbHooks<E extends LbEntry>(expirationSysctl: string) {
     updDest(_svc: SchedService, s: LbState<E>, d: SchedDest): void { s.wlc.update(d); },
     destLoad(_svc: SchedService, s: LbState<E>, d: SchedDest): void { s.wlc.update(d); },
     tick(_svc: SchedService, { tbl }: LbState<E>, ctx: SchedContext): void {
-      tbl.checkExpire(ctx.now(), ctx.sysctl?.(expirationSysctl) ?? LB_DEFAULT_EXPIRATION);
+      tbl.checkExpire(ctx.now(), (ctx.sysctl?.(expirationSysctl) ?? LB_DEFAULT_EXPIRATION) * 1000);
     },
   };
 }

@@ -14,7 +14,7 @@
 // 2^23 active connections) is counted so callers fall back to the scan, which
 // reproduces the kernel's arithmetic even then.
 
-import type { SchedDest, SchedService } from '../../../core/plugin.js';
+import type { SchedDest, SchedService } from 'lvsd';
 import { mulGreater } from './common.js';
 
 export interface KeyOut { ok: boolean; num: number; den: number }

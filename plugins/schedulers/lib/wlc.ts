@@ -2,7 +2,7 @@
 // (shared/spec/schedulers.md §4, §9 step 2, §10), and lblc/lblcr's "2*weight"
 // overload test.
 
-import type { SchedDest, SchedService } from '../../../core/plugin.js';
+import type { SchedDest, SchedService } from 'lvsd';
 import { connOverhead, mulGreater } from './common.js';
 import { MinIndex, wlcKey } from './minindex.js';
 

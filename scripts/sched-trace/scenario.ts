@@ -6,7 +6,7 @@
 //
 // Scenario (JSON):
 //   scheduler  string         scheduler name (as -s)
-//   flags      string[]       -b words (sh-fallback, sh-port, mh-fallback, mh-port, flag-1..3)
+//   flags      string[]       -b words: flag-1..3 and the scheduler's own (sh-fallback, sh-port, …)
 //   seed       number         seed of ctx.randomU32 (twos); default 1
 //   init       "empty" | "after-dests"
 //              empty (default): the service is created empty with the scheduler
@@ -26,16 +26,20 @@
 //     remove   { dest "ip:port" }
 //     release  { dest "ip:port", state? active|inactive|template }   (one connection ends)
 //     time     { advance seconds }   runs the scheduler's ticks that fall due
+//
+// Times in the scenario are seconds (as an operator writes them); the
+// virtual clock the scheduler reads (ctx.now()) is milliseconds, the
+// project's one time unit.
 
-import { canonicalAddr, addrFold32, formatEndpoint, type Family } from './model/addr.js';
-import { Dest, ServiceTable, type ConnKind, type SchedulerLookup } from './model/table.js';
+import { canonicalAddr, addrFold32, formatEndpoint, type Family } from '../../core/model/addr.js';
+import { Dest, ServiceTable, type ConnKind, type SchedulerLookup } from '../../core/model/table.js';
 import {
   DEFAULT_NETMASK_V4, DEFAULT_NETMASK_V6,
   type DestSpec, type Protocol, type ServiceKey, type ServiceSpec,
-} from './model/types.js';
-import { parseSchedFlags } from './model/rules.js';
-import type { SchedContext, SchedPacket, SchedulerPlugin } from './plugin.js';
-import { builtinScheduler } from '../plugins/schedulers/lib/builtin.js';
+} from '../../core/model/types.js';
+import { parseSchedFlags } from '../../core/model/rules.js';
+import type { SchedContext, SchedPacket, SchedulerPlugin } from '../../core/plugin.js';
+import { BUILTIN_SCHEDULERS, builtinScheduler } from '../../plugins/schedulers/lib/builtin.js';
 
 export interface SchedTraceOptions {
   /** Where scheduler names are looked up; default: the built-in schedulers. */
@@ -93,7 +97,9 @@ function runOrThrow(scenario: unknown, opts: SchedTraceOptions): SchedTraceResul
 
   const flagWords = sc['flags'] ?? [];
   if (!Array.isArray(flagWords) || !flagWords.every((w) => typeof w === 'string')) err('field "flags"', 'must be an array of -b flag names');
-  const pf = parseSchedFlags(flagWords as string[], sched.name);
+  // a word of another built-in scheduler is "incompatible", as ipvsadm says it
+  const elsewhere = (w: string): boolean => BUILTIN_SCHEDULERS.some((s) => s.flags !== undefined && Object.hasOwn(s.flags, w));
+  const pf = parseSchedFlags(flagWords as string[], sched.flags, elsewhere);
   if ('error' in pf) err('field "flags"', pf.error);
   const flags = (pf as { flags: number }).flags;
 
@@ -147,7 +153,7 @@ function runOrThrow(scenario: unknown, opts: SchedTraceOptions): SchedTraceResul
   });
 
   // ------------------------------------------------------------ virtual world
-  let now = 0;
+  let now = 0;   // ms
   const logs: string[] = [];
   const rand = splitmix32(seed as number);
   const ctx: SchedContext = {
@@ -194,7 +200,7 @@ function runOrThrow(scenario: unknown, opts: SchedTraceOptions): SchedTraceResul
     };
   };
 
-  // Ticks: every tickInterval seconds from the moment the scheduler was initialised.
+  // Ticks: every tickInterval (ms) from the moment the scheduler was initialised.
   const interval = sched.tick && sched.tickInterval && sched.tickInterval > 0 ? sched.tickInterval : 0;
   let nextTick = Infinity;
 
@@ -329,7 +335,7 @@ function runOrThrow(scenario: unknown, opts: SchedTraceOptions): SchedTraceResul
         allow('advance');
         const adv = s['advance'];
         if (typeof adv !== 'number' || !Number.isFinite(adv) || adv < 0) err(`${w}: field "advance"`, 'must be a number of seconds >= 0');
-        const target = now + (adv as number);
+        const target = now + (adv as number) * 1000;
         while (nextTick <= target) {
           now = nextTick;
           if (svc.sched?.tick) svc.sched.tick(svc, svc.schedState, ctx);
