@@ -83,6 +83,7 @@ export class PluginRegistry {
     for (const { plugin } of this.control()) if (plugin.configKey !== undefined && plugin.options) m.set(plugin.configKey, plugin.options);
     return m;
   }
+  all(): LoadedPlugin[] { return [...this.byKind.values()].flatMap((m) => [...m.values()]); }
   files(): string[] {
     return [...this.byKind.values()].flatMap((m) => [...m.values()].map((p) => p.file));
   }
@@ -220,9 +221,14 @@ export function pluginFilesIn(dir: string): { file: string; kind?: PluginKind }[
  * Loads the built-in plugins and every extra folder into one registry; the first error wins.
  * The engine keeps one forwarder per method, so a second one for a method is refused.
  */
-export async function loadPlugins(extraDirs: readonly string[], opts: { builtin?: boolean } = {}): Promise<PluginRegistry> {
+export async function loadPlugins(extraDirs: readonly string[], opts: { builtin?: boolean; base?: PluginRegistry } = {}): Promise<PluginRegistry> {
   const reg = new PluginRegistry();
   const byMethod = new Map<string, string>();
+  // `base`: plugins already loaded (a copy is extended; base is left as it is).
+  for (const p of opts.base?.all() ?? []) {
+    reg.add(p);
+    if (p.plugin.kind === 'forwarder') byMethod.set(p.plugin.method, p.file);
+  }
   const dirs = [...(opts.builtin === false ? [] : [BUILTIN_PLUGIN_DIR]), ...extraDirs.map((d) => resolve(d))];
   for (const dir of dirs) {
     if (dir !== BUILTIN_PLUGIN_DIR && (!existsSync(dir) || !statSync(dir).isDirectory())) {
