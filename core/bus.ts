@@ -18,7 +18,10 @@ export interface BusEvents extends TableEvents {
   'dest.lifecycle': { service: ServiceKey; dest: DestSpec; from: string; to: string; reason: string };
   /** A service's quorum was gained or lost (keepalived quorum_up/quorum_down). */
   'service.quorum': { service: ServiceKey; up: boolean; aliveWeight: number; sorryActive: boolean };
+  /** Failover (a failover plugin): this director's role changed. */
   'ha.state': { state: 'master' | 'backup' | 'fault'; instance?: string; reason?: string };
+  /** Sync (a sync plugin, backup side): connection entries received from a master and applied. */
+  'sync.received': { syncid: number; from: string; conns: number };
 }
 
 type Handler<T> = (payload: T) => void;

@@ -19,8 +19,9 @@ import { DataPlane, type DataPlaneConfig } from './engine/runner.js';
 import { WorkerDataPlane } from './engine/worker-host.js';
 import { formatHealthChange } from './health/changes.js';
 import { HealthManager } from './health/manager.js';
-import type { Clock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import { ScheduleRunner, type CronSource } from './schedule/runner.js';
+import { ControlPlaneHost } from './ctlplane/host.js';
 
 export type IoKind = 'memory' | 'afpacket';
 
@@ -92,6 +93,9 @@ export class Daemon {
   /** Health checks, real server lifecycle and scheduled actions (control plane: runs with any --io). */
   readonly health: HealthManager;
   private readonly schedule: ScheduleRunner;
+  /** Control-plane plugins (sync, failover): started once the data plane is up, kept in step with each reload. */
+  readonly ctlplane: ControlPlaneHost;
+  private ctlplaneUp = false;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -107,6 +111,8 @@ export class Daemon {
       ...(opts.healthClock ? { clock: opts.healthClock } : {}),
     });
     this.schedule = new ScheduleRunner({ health: this.health, log: opts.log, ...(opts.cron ? { cron: opts.cron } : {}) });
+    this.ctlplane = new ControlPlaneHost({ table: this.table, bus: this.bus, log: opts.log, clock: opts.healthClock ?? systemClock,
+      conns: () => this.dataPlane?.conns() ?? this.workerPlane?.conns() ?? [] });
   }
 
   /** Loads plugins and config, then opens the control socket. Throws (having undone what it started) when start-up cannot succeed. */
@@ -135,6 +141,9 @@ export class Daemon {
     } else if (this.opts.io === 'afpacket') {
       this.workerPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers }, this.log, this.bus);
     }
+    // Before the socket opens: plugins see every lvsadm change. Plugin failures are logged, never thrown.
+    this.ctlplaneUp = true;
+    await this.ctlplane.apply(this.registry, this.desired?.pluginConfig ?? {});
     this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? this.workerPlane?.conns() ?? [], health: this.health });
     this.housekeeping = setInterval(() => this.housekeep(), 1000);
     this.housekeeping.unref();
@@ -200,6 +209,7 @@ export class Daemon {
     const text = formatPlan(plan, healthChanged.map(formatHealthChange));
     if (text !== 'no changes') this.log.debug(text);
     this.bus.emit('config.applied', { file, added, edited, removed });
+    if (this.ctlplaneUp) await this.ctlplane.apply(this.registry, next.pluginConfig ?? {});
     return { ok: true };
   }
 
@@ -247,6 +257,7 @@ export class Daemon {
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.housekeeping = null;
     await this.reloading?.catch(() => false);
+    await this.ctlplane.stop();
     this.dataPlane?.stop();
     await this.workerPlane?.stop();
     this.workerPlane = null;

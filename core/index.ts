@@ -67,3 +67,18 @@ export {
 
 // ------------------------------------------------------------------ packets: header writers (tunnels)
 export { outerTos, writeOuterIpv4, writeOuterIpv6 } from './packet/build.js';
+
+// ------------------------------------------------------------------ control-plane plugin kinds: sync, failover
+export { defineFailover } from './plugin.js';
+export type {
+  FailoverPlugin, ControlContext, ControlTable, ControlBus, ControlHandle, RegistryView, SyncEvent, FailoverEvent,
+} from './plugin.js';
+export type { BusEvents } from './bus.js';
+export type { TableEvent, ChangeSource } from './model/events.js';
+export type { ServiceView, DestView, Timeouts, SyncDaemonSpec } from './model/types.js';
+export type { ConnView, InfoView } from './control/protocol.js';
+export type { Result, Errno, TableError } from './errors.js';
+export type { Logger } from './log.js';
+export type { Clock, TimerHandle } from './clock.js';
+/** The schema library plugin options are written in (the one the config's schema uses). */
+export { z } from 'zod';

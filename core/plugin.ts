@@ -3,14 +3,22 @@
 // that kind's hooks (the Vite/Rollup shape). The core only wires them.
 
 import type { Family } from './model/addr.js';
-import type { DestSpec, FwdMethod, Protocol } from './model/types.js';
+import type { ZodType } from 'zod';
+import type { BusEvents } from './bus.js';
+import type { Clock } from './clock.js';
+import type { ConnView, InfoView } from './control/protocol.js';
+import type { Result } from './errors.js';
+import type { Logger } from './log.js';
+import type {
+  DestKey, DestSpec, DestView, FwdMethod, Protocol, ServiceKey, ServiceSpec, ServiceView, SyncDaemonSpec, Timeouts,
+} from './model/types.js';
 
-export type PluginKind = 'scheduler' | 'forwarder' | 'health' | 'classifier' | 'sync';
-export const PLUGIN_KINDS: readonly PluginKind[] = ['scheduler', 'forwarder', 'health', 'classifier', 'sync'];
+export type PluginKind = 'scheduler' | 'forwarder' | 'health' | 'classifier' | 'sync' | 'failover';
+export const PLUGIN_KINDS: readonly PluginKind[] = ['scheduler', 'forwarder', 'health', 'classifier', 'sync', 'failover'];
 
 /** Folder names under plugins/ for each kind. */
 export const KIND_DIRS: Record<PluginKind, string> = {
-  scheduler: 'schedulers', forwarder: 'forwarding', health: 'health', classifier: 'classifiers', sync: 'sync',
+  scheduler: 'schedulers', forwarder: 'forwarding', health: 'health', classifier: 'classifiers', sync: 'sync', failover: 'ha',
 };
 
 // ---------------------------------------------------------------- schedulers
@@ -348,22 +356,119 @@ export function defineClassifier(p: Omit<ClassifierPlugin, 'kind'>): ClassifierP
   return { kind: 'classifier', ...p };
 }
 
-// ---------------------------------------------------------------- sync
+// ---------------------------------------------------------------- control-plane plugins: sync, failover
+//
+// They run on the main thread and see only a ControlContext (DESIGN.md
+// "Plugins"): the table API with lvsadm's operations, the bus, the registry, a
+// logger and the clock. Core/ctlplane/host.ts starts and stops them. When:
+// - without `configKey`: at daemon start (once the config is applied and the
+//   data plane is up), stopped at shutdown;
+// - with `configKey`: while that root key of config.ts is present — started
+//   when it appears, `reconfigure`d (or restarted, without that hook) when its
+//   value changes, stopped when it disappears, all on config reloads.
 
-export interface SyncHandle { stop(): Promise<void> }
 
-export interface SyncPlugin<O = Record<string, unknown>> {
-  readonly kind: 'sync';
-  readonly name: string;
-  start(role: 'master' | 'backup', options: O): Promise<SyncHandle>;
+/** The table operations lvsadm has, each answered as the table answers it; changes are recorded as the plugin's. */
+export interface ControlTable {
+  /** GET_INFO: IPVS version code and connection table size. */
+  info(): Result<InfoView>;
+  /** Every service in kernel order (copies: changing them changes nothing). */
+  services(): Result<ServiceView[]>;
+  service(k: ServiceKey): Result<ServiceView>;
+  addService(s: ServiceSpec): Result<ServiceView>;
+  editService(s: ServiceSpec): Result<ServiceView>;
+  deleteService(k: ServiceKey): Result<void>;
+  addDest(k: ServiceKey, d: DestSpec): Result<DestView>;
+  editDest(k: ServiceKey, d: DestSpec): Result<DestView>;
+  deleteDest(k: ServiceKey, d: DestKey): Result<void>;
+  /** `-C`. */
+  flush(): Result<void>;
+  /** `-Z`: one service's counters, or all. */
+  zero(k?: ServiceKey): Result<void>;
+  timeouts(): Result<Timeouts>;
+  /** `--set tcp tcpfin udp`: 0 leaves a value as it is. */
+  setTimeouts(t: Timeouts): Result<void>;
+  /** `--list-daemon`. */
+  daemons(): Result<SyncDaemonSpec[]>;
+  /** `--start-daemon` (maxlen 0: the kernel's default for the interface). */
+  startDaemon(d: SyncDaemonSpec): Result<SyncDaemonSpec>;
+  stopDaemon(state: 'master' | 'backup'): Result<void>;
+  /** `-L -c`: the data plane's connection entries (workers answer asynchronously). */
+  conns(): Promise<Result<ConnView[]>>;
 }
 
-export function defineSync<O>(p: Omit<SyncPlugin<O>, 'kind'>): SyncPlugin<O> {
+/** The bus as a plugin sees it: every event to follow, and the events its kind owns to emit. */
+export interface ControlBus<E extends keyof BusEvents> {
+  /** Returns the unsubscribe function; the host also unsubscribes everything when the plugin stops. */
+  on<K extends keyof BusEvents>(event: K, fn: (payload: BusEvents[K]) => void): () => void;
+  emit<K extends E>(event: K, payload: BusEvents[K]): void;
+}
+
+/** The plugin registry, read only. */
+export interface RegistryView {
+  names(kind: PluginKind): string[];
+  get(kind: PluginKind, name: string): AnyPlugin | undefined;
+}
+
+export interface ControlContext<E extends keyof BusEvents = never> {
+  readonly table: ControlTable;
+  readonly bus: ControlBus<E>;
+  readonly registry: RegistryView;
+  /** Lines prefixed with the plugin's kind and name. */
+  readonly log: Logger;
+  /** The project's one clock, in milliseconds; timers left pending are cleared when the plugin stops. */
+  readonly clock: Clock;
+}
+
+/** What `start` returns: the running instance. */
+export interface ControlHandle<O = undefined> {
+  stop(): void | Promise<void>;
+  /** The config key's value changed (parsed by `options`). Without this hook the plugin is restarted instead. */
+  reconfigure?(options: O): void | Promise<void>;
+}
+
+interface ControlPluginOf<K extends 'sync' | 'failover', O, E extends keyof BusEvents> {
+  readonly kind: K;
+  readonly name: string;
+  readonly description?: string;
+  /** The root key of config.ts this plugin owns (e.g. 'sync', 'vrrp'); given with `options`. */
+  readonly configKey?: string;
+  /** Schema of the config key's value (composed into the config's schema and its errors). */
+  readonly options?: ZodType<O>;
+  /** `options` is the parsed config value; undefined for a plugin without configKey. */
+  start(ctx: ControlContext<E>, options: O): Promise<ControlHandle<O>>;
+}
+
+/** Events a sync plugin may emit. ('conn.sync' comes from the data plane.) */
+export type SyncEvent = 'sync.received';
+/** Events a failover plugin may emit. */
+export type FailoverEvent = 'ha.state';
+
+/** The connection sync daemon (master sends, backup receives; plugins/sync/). */
+export type SyncPlugin<O = undefined> = ControlPluginOf<'sync', O, SyncEvent>;
+/** Failover: which director holds the VIPs (VRRP; plugins/ha/). */
+export type FailoverPlugin<O = undefined> = ControlPluginOf<'failover', O, FailoverEvent>;
+/** The sync kind's handle (one shape for both kinds). */
+export type SyncHandle<O = undefined> = ControlHandle<O>;
+export type ControlPlugin = SyncPlugin<unknown> | FailoverPlugin<unknown>;
+export type ControlKind = ControlPlugin['kind'];
+export const CONTROL_KINDS: readonly ControlKind[] = ['sync', 'failover'];
+/** The bus events each control-plane kind owns (checked at run time too: a JS plugin has no types). */
+export const CONTROL_EVENTS: Record<ControlKind, readonly (keyof BusEvents)[]> = {
+  sync: ['sync.received'], failover: ['ha.state'],
+};
+
+export function defineSync<O = undefined>(p: Omit<SyncPlugin<O>, 'kind'>): SyncPlugin<O> {
   return { kind: 'sync', ...p };
 }
 
+export function defineFailover<O = undefined>(p: Omit<FailoverPlugin<O>, 'kind'>): FailoverPlugin<O> {
+  return { kind: 'failover', ...p };
+}
+
 export type AnyPlugin =
-  | SchedulerPlugin<unknown> | ForwarderPlugin<unknown> | HealthCheckPlugin<unknown> | ClassifierPlugin | SyncPlugin<unknown>;
+  | SchedulerPlugin<unknown> | ForwarderPlugin<unknown> | HealthCheckPlugin<unknown> | ClassifierPlugin
+  | SyncPlugin<unknown> | FailoverPlugin<unknown>;
 
 /** Hooks each kind must provide as functions (checked by the loader). */
 export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
@@ -372,6 +477,7 @@ export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
   health: ['options', 'check'],
   classifier: ['classify'],
   sync: ['start'],
+  failover: ['start'],
 };
 
 /** Hooks each kind may provide (anything else on the object is refused as a likely typo). */
@@ -381,4 +487,5 @@ export const OPTIONAL_HOOKS: Record<PluginKind, readonly string[]> = {
   health: ['steps'],
   classifier: [],
   sync: [],
+  failover: [],
 };

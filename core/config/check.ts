@@ -26,11 +26,17 @@ function unknownScheduler(file: string, desired: DesiredState, reg: PluginRegist
 }
 
 export async function prepareConfig(file: string, pluginDirs: readonly string[]): Promise<Prepared> {
-  const loaded = await loadConfig(file);
+  // h5 interim (until h1's schema takes the plugin keys its own way): the built-in and
+  // command-line plugins are loaded first, so the config keys they own pass validation;
+  // a failure there is reported after the config's own errors, as before.
+  let base: PluginRegistry | Error;
+  try { base = await loadPlugins(pluginDirs); } catch (e) { base = e as Error; }
+  const loaded = await loadConfig(file, base instanceof Error ? {} : { pluginKeys: base.configKeys() });
   if (!loaded.ok) return loaded;
   let registry: PluginRegistry;
   try {
-    registry = await loadPlugins([...pluginDirs, ...loaded.desired.plugins]);
+    if (base instanceof Error) throw base;
+    registry = loaded.desired.plugins.length === 0 ? base : await loadPlugins(loaded.desired.plugins, { builtin: false, base });
   } catch (e) {
     return { ok: false, error: (e as Error).message, files: loaded.files };
   }

@@ -13,7 +13,7 @@ import { SourceMap, createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-import { validateConfig, type ConfigIssue, type DesiredState } from './schema.js';
+import { validateConfig, type ConfigIssue, type DesiredState, type ValidateContext } from './schema.js';
 import { locateField } from './locate.js';
 
 export type LoadResult =
@@ -34,6 +34,8 @@ export interface LoadOptions {
   schedulerNames?: string[];
   /** Persistence engines; default ['sip']. */
   knownEngines?: string[];
+  /** Root keys owned by control-plane plugins (schema.ts ValidateContext.pluginKeys). */
+  pluginKeys?: ValidateContext['pluginKeys'];
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -280,6 +282,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
       knownSchedulers: opts.knownSchedulers ?? (() => true),
       ...(opts.knownEngines ? { knownEngines: opts.knownEngines } : {}),
       ...(opts.schedulerNames ? { schedulerNames: opts.schedulerNames } : {}),
+      ...(opts.pluginKeys ? { pluginKeys: opts.pluginKeys } : {}),
     });
   } catch (e) {
     // A getter or proxy in the config object threw while we read it.

@@ -19,6 +19,7 @@ import {
 } from '../model/rules.js';
 import type { SchedFlagWords } from '../plugin.js';
 import type { ForwardMode } from './types.js';
+import type { ZodType } from 'zod';
 import { validateDetailed as validateCron } from 'node-cron';
 import { commandArgv } from '../health/script.js';
 import type {
@@ -42,6 +43,8 @@ export interface DesiredState {
   gateways?: string[];
   workers?: number;
   maxConnections?: number;
+  /** Values of the root keys control-plane plugins own (ValidateContext.pluginKeys), parsed by their schemas. */
+  pluginConfig?: Record<string, unknown>;
 }
 
 /** A director interface: name, MAC, MTU and its addresses as CIDR (`192.168.10.1/24`, canonical address). */
@@ -76,6 +79,8 @@ export interface ValidateContext {
   knownEngines?: string[];
   /** Scheduler names, only for "did you mean" suggestions. */
   schedulerNames?: string[];
+  /** Root keys owned by control-plane plugins, with the schema of each value. */
+  pluginKeys?: ReadonlyMap<string, ZodType>;
 }
 
 export type ValidateResult = { ok: true; desired: DesiredState } | { ok: false; errors: ConfigIssue[] };
@@ -856,7 +861,9 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
     c.err('', 'the default export of config.ts must be the config object (use `export default defineConfig({ … })`)', raw);
     return { ok: false, errors: c.issues };
   }
-  c.keys('', raw, ROOT_KEYS);
+  // h5 interim (h1's zod schema composes these keys instead): plugin-owned root keys.
+  const pluginKeys = [...(ctx.pluginKeys ?? new Map<string, ZodType>())].filter(([k]) => !ROOT_KEYS.includes(k));
+  c.keys('', raw, [...ROOT_KEYS, ...pluginKeys.map(([k]) => k)]);
   const desired: DesiredState = {
     services: [],
     timeouts: raw.timeouts === undefined ? {} : timeoutsOf(c, raw.timeouts),
@@ -889,6 +896,12 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
     });
   }
   if (raw.schedule !== undefined) desired.schedule = scheduleOf(c, raw.schedule, desired);
+  for (const [key, schema] of pluginKeys) {   // h5 interim, as above
+    if (raw[key] === undefined) continue;
+    const r = schema.safeParse(raw[key]);
+    if (r.success) (desired.pluginConfig ??= {})[key] = r.data;
+    else for (const i of r.error.issues) c.err([key, ...i.path.map(String)].join('.'), i.message);
+  }
   return c.issues.length ? { ok: false, errors: c.issues } : { ok: true, desired };
 }
 

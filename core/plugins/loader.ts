@@ -8,9 +8,10 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync,
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
-  KIND_DIRS, OPTIONAL_HOOKS, PLUGIN_KINDS, REQUIRED_HOOKS,
-  type AnyPlugin, type PluginKind, type SchedulerPlugin,
+  CONTROL_KINDS, KIND_DIRS, OPTIONAL_HOOKS, PLUGIN_KINDS, REQUIRED_HOOKS,
+  type AnyPlugin, type ControlPlugin, type PluginKind, type SchedulerPlugin,
 } from '../plugin.js';
+import type { ZodType } from 'zod';
 
 const CORE_INDEX = resolve(dirname(fileURLToPath(import.meta.url)), '../index.ts');
 /** The project's own plugins/ folder. */
@@ -20,7 +21,12 @@ export const BUILTIN_PLUGIN_DIR = resolve(dirname(fileURLToPath(import.meta.url)
 const COMMON_KEYS = ['kind', 'name', 'description'];
 const EXTRA_KEYS: Partial<Record<PluginKind, string[]>> = {
   scheduler: ['tickInterval', 'flags'], forwarder: ['method', 'replies'], health: ['defaults'],
+  sync: ['configKey', 'options'], failover: ['configKey', 'options'],
 };
+/** A control-plane plugin's config key: a plain identifier, as config.ts's own root keys are. */
+const CONFIG_KEY_RE = /^[a-z][a-zA-Z0-9]{0,31}$/;
+
+const isControl = (p: AnyPlugin): p is ControlPlugin => (CONTROL_KINDS as readonly string[]).includes(p.kind);
 /** Scheduler names are at most 15 characters (IP_VS_SCHEDNAME_MAXLEN). */
 const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,14}$/i;
 
@@ -48,6 +54,13 @@ export class PluginRegistry {
   readonly notes: string[] = [];
 
   add(p: LoadedPlugin): void {
+    const key = isControl(p.plugin) ? p.plugin.configKey : undefined;
+    if (key !== undefined) {
+      const owner = this.control().find((q) => q.plugin.configKey === key);
+      if (owner) {
+        throw new PluginError(p.file, `config key "${key}" is already owned by ${owner.plugin.kind} "${owner.plugin.name}" from ${owner.file}`);
+      }
+    }
     let m = this.byKind.get(p.plugin.kind);
     if (!m) { m = new Map(); this.byKind.set(p.plugin.kind, m); }
     const prev = m.get(p.plugin.name);
@@ -62,6 +75,18 @@ export class PluginRegistry {
   scheduler(name: string): SchedulerPlugin<unknown> | undefined {
     return this.get('scheduler', name)?.plugin as SchedulerPlugin<unknown> | undefined;
   }
+  /** The control-plane plugins (sync, then failover; by name): the order they start in. */
+  control(): (LoadedPlugin & { plugin: ControlPlugin })[] {
+    return CONTROL_KINDS.flatMap((k) => this.names(k).map((n) => this.get(k, n)!))
+      .filter((p): p is LoadedPlugin & { plugin: ControlPlugin } => isControl(p.plugin));
+  }
+  /** The config root keys control-plane plugins own, with their schemas (for the config's schema). */
+  configKeys(): Map<string, ZodType> {
+    const m = new Map<string, ZodType>();
+    for (const { plugin } of this.control()) if (plugin.configKey !== undefined && plugin.options) m.set(plugin.configKey, plugin.options);
+    return m;
+  }
+  all(): LoadedPlugin[] { return [...this.byKind.values()].flatMap((m) => [...m.values()]); }
   files(): string[] {
     return [...this.byKind.values()].flatMap((m) => [...m.values()].map((p) => p.file));
   }
@@ -70,7 +95,7 @@ export class PluginRegistry {
 /** Checks an export against its kind; returns the plugin or an error text. */
 export function checkPlugin(value: unknown, expectedKind?: PluginKind): AnyPlugin | string {
   if (typeof value !== 'object' || value === null) {
-    return 'its default export must be an object made by defineScheduler/defineForwarder/defineHealthCheck/defineClassifier/defineSync';
+    return 'its default export must be an object made by defineScheduler/defineForwarder/defineHealthCheck/defineClassifier/defineSync/defineFailover';
   }
   const o = value as Record<string, unknown>;
   const kind = o['kind'];
@@ -97,7 +122,24 @@ export function checkPlugin(value: unknown, expectedKind?: PluginKind): AnyPlugi
   if (k === 'forwarder' && !['masq', 'route', 'tunnel', 'local'].includes(String(o['method']))) {
     return `forwarder "${name}" has method ${JSON.stringify(o['method'])}; use masq, route, tunnel or local`;
   }
+  // A control-plane plugin owns a config key only together with the schema of its value.
+  if ((CONTROL_KINDS as readonly string[]).includes(k)) {
+    const key = o['configKey'];
+    const schema = o['options'];
+    if (key !== undefined && (typeof key !== 'string' || !CONFIG_KEY_RE.test(key))) {
+      return `${k} "${name}": configKey must be an identifier of at most 32 letters and digits, starting lower-case (got ${JSON.stringify(key)})`;
+    }
+    if (schema !== undefined && !isSchema(schema)) return `${k} "${name}": options must be a zod schema (z.object({ … }))`;
+    if ((key === undefined) !== (schema === undefined)) {
+      return `${k} "${name}": configKey and options go together (the key of config.ts it owns, and the schema of its value)`;
+    }
+  }
   return value as AnyPlugin;
+}
+
+/** A zod schema, by its shape (the plugin's zod module is not necessarily ours). */
+function isSchema(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && typeof (v as { safeParse?: unknown }).safeParse === 'function';
 }
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -184,9 +226,17 @@ export function pluginFilesIn(dir: string): { file: string; kind?: PluginKind }[
  * method over from the built-in one (noted in `notes`), a second operator's
  * forwarder for a method is refused.
  */
-export async function loadPlugins(extraDirs: readonly string[], opts: { builtin?: boolean } = {}): Promise<PluginRegistry> {
+export async function loadPlugins(extraDirs: readonly string[], opts: { builtin?: boolean; base?: PluginRegistry } = {}): Promise<PluginRegistry> {
   const reg = new PluginRegistry();
   const byMethod = new Map<string, { name: string; file: string; builtin: boolean }>();
+  // `base`: plugins already loaded (a copy is extended; base is left as it is).
+  if (opts.base) reg.notes.push(...opts.base.notes);
+  for (const p of opts.base?.all() ?? []) {
+    reg.add(p);
+    if (p.plugin.kind === 'forwarder') {
+      byMethod.set(p.plugin.method, { name: p.plugin.name, file: p.file, builtin: p.file.startsWith(`${BUILTIN_PLUGIN_DIR}/`) });
+    }
+  }
   const dirs = [...(opts.builtin === false ? [] : [BUILTIN_PLUGIN_DIR]), ...extraDirs.map((d) => resolve(d))];
   for (const dir of dirs) {
     if (dir !== BUILTIN_PLUGIN_DIR && (!existsSync(dir) || !statSync(dir).isDirectory())) {
