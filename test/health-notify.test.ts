@@ -18,6 +18,9 @@ async function until(what: string, f: () => boolean, ms = 15_000): Promise<void>
 describe('health: notify programs run for real', function () {
   this.timeout(30_000);
 
+  // The shell creates the file before it writes the line: wait for the line, not the file.
+  const written = (f: string): boolean => existsSync(f) && readFileSync(f, 'utf8').endsWith('\n');
+
   it('runs notify_down when the check fails and notify_up when it recovers', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lvsd-notify-'));
     // A loopback port with nothing listening (yet).
@@ -40,11 +43,11 @@ export default defineConfig({
     await daemon.start();
     const listener = createServer((s) => s.destroy());
     try {
-      await until('notify_down', () => existsSync(down));
+      await until('notify_down', () => written(down));
       assert.equal(readFileSync(down, 'utf8'), 'down\n');
       assert.equal(daemon.table.list()[0]!.dests.length, 0, 'the failed real server is out of the table');
       await new Promise<void>((r) => listener.listen(port, '127.0.0.1', r));
-      await until('notify_up', () => existsSync(up));
+      await until('notify_up', () => written(up));
       assert.equal(readFileSync(up, 'utf8'), 'up\n');
       await until('the real server back in the table', () => daemon.table.list()[0]!.dests.length === 1);
     } finally {
