@@ -14,7 +14,10 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import { validateConfig, type ConfigIssue, type DesiredState } from './schema.js';
-import { locateField } from './locate.js';
+import { locateField, type Token } from './locate.js';
+
+/** Schema issues shown in one message; the rest are counted. */
+const MAX_SHOWN = 20;
 
 export type LoadResult =
   | { ok: true; desired: DesiredState; files: string[] }
@@ -245,15 +248,19 @@ export function formatIssue(file: string, i: ConfigIssue): string {
  * once the config's plugin folders are loaded): pass the LoadResult's files.
  */
 export function describeIssues(file: string, issues: ConfigIssue[], files: string[]): string {
+  // Only the issues shown are located: locating reads the source, and a config
+  // with thousands of errors must be refused at once, not after minutes.
+  const shown = issues.slice(0, MAX_SHOWN);
   const sources = readSources(files);
-  const located = issues.map((i) => {
-    const loc = locateField(i.path, i.value, 'value' in i, file, sources);
+  const tokens = new Map<string, Token[]>();
+  const located = shown.map((i) => {
+    const loc = locateField(i.path, i.value, 'value' in i, file, sources, tokens);
     return loc ? { ...i, file: loc.file, line: loc.line, column: loc.column, approximate: loc.approximate } : i;
   });
-  if (located.length === 1) return formatIssue(file, located[0]!);
-  const shown = located.slice(0, 20).map((i) => `  ${formatIssue(file, i)}`);
-  const more = located.length > 20 ? `\n  (${located.length - 20} more)` : '';
-  return `${file}: ${located.length} problems in the config:\n${shown.join('\n')}${more}`;
+  if (issues.length === 1) return formatIssue(file, located[0]!);
+  const lines = located.map((i) => `  ${formatIssue(file, i)}`);
+  const more = issues.length > MAX_SHOWN ? `\n  (${issues.length - MAX_SHOWN} more)` : '';
+  return `${file}: ${issues.length} problems in the config:\n${lines.join('\n')}${more}`;
 }
 
 // ------------------------------------------------------------------ entry
