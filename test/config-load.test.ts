@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig, type LoadResult } from '../core/config/load.js';
-import { KERNEL_SCHEDULERS } from '../core/config/schema.js';
 import { SVC_F_PERSISTENT, SVC_F_SCHED2, TUN_FLAG_REMCSUM } from '../core/model/types.js';
 
+const KERNEL_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'];
+const known = { knownSchedulers: (n: string) => KERNEL_SCHEDULERS.includes(n), schedulerNames: KERNEL_SCHEDULERS };
 const FIX = resolve('test/fixtures/config');
 const fx = (name: string): string => join(FIX, name);
 
@@ -53,7 +54,7 @@ describe('config load: good configs', () => {
   });
 
   it('loads the example config.ts of the repository', async () => {
-    const r = await loadConfig('config.ts', { knownSchedulers: (n) => KERNEL_SCHEDULERS.includes(n) });
+    const r = await loadConfig('config.ts', known);
     if (!r.ok) assert.fail(r.error);
     assert.ok(r.desired.services.length > 0);
   });
@@ -123,7 +124,7 @@ describe('config load: failures name the file and line', () => {
   });
 
   it('several schema errors, each with its own line', async () => {
-    const e = failed(await loadConfig(fx('bad-many.ts'), { knownSchedulers: (n) => KERNEL_SCHEDULERS.includes(n) }));
+    const e = failed(await loadConfig(fx('bad-many.ts'), known));
     const lines = e.split('\n');
     assert.equal(lines[0], `${fx('bad-many.ts')}: 3 problems in the config:`);
     assert.equal(lines[1], `  ${fx('bad-many.ts')}:5:3: workerz: unknown setting; did you mean 'workers'?`);

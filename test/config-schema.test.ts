@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { KERNEL_SCHEDULERS, validateConfig, type ConfigIssue, type DesiredState } from '../core/config/schema.js';
+import { validateConfig, type ConfigIssue, type DesiredState } from '../core/config/schema.js';
 import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED2, TUN_FLAG_CSUM } from '../core/model/types.js';
 
-const ctx = { file: '/etc/lvsd/config.ts', knownSchedulers: (n: string) => KERNEL_SCHEDULERS.includes(n) };
+/** The schedulers Linux IPVS ships (shared/spec/schedulers.md), as the registry would name them. */
+const KERNEL_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'];
+const ctx = { file: '/etc/lvsd/config.ts', knownSchedulers: (n: string) => KERNEL_SCHEDULERS.includes(n), schedulerNames: KERNEL_SCHEDULERS };
 
 function good(raw: unknown): DesiredState {
   const r = validateConfig(raw, ctx);

@@ -5,7 +5,7 @@ import { describeIssues, loadConfig } from './load.js';
 import { formatPlan, planDiff } from './diff.js';
 import type { DesiredState } from './schema.js';
 import { loadPlugins, type PluginRegistry } from '../plugins/loader.js';
-import { healthIssues } from '../health/validate.js';
+import { healthIssues } from './health.js';
 
 export type Prepared =
   | { ok: true; desired: DesiredState; registry: PluginRegistry; files: string[] }

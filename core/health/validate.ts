@@ -1,53 +1,68 @@
-// Checks each checker's plugin-specific options once the plugins are loaded
-// (config.ts is validated before plugin folders are known): an unknown
-// checker name or a bad option becomes a config error with its field path.
+// A checker plugin's options, checked by the plugin's own zod schema: the
+// config side (core/config/health.ts) reports a failure as a config error at
+// the option's path; the manager gets the parsed options it hands to check().
 
-import { BUILTIN_CHECKS, didYouMean, type ConfigIssue, type DesiredState } from '../config/schema.js';
+import type { z } from 'zod';
 import type { HealthCheckPlugin, HealthOptionsResult } from '../plugin.js';
-import type { PluginRegistry } from '../plugins/loader.js';
+import { unknownKeyMessage } from '../suggest.js';
 
-export function healthIssues(desired: DesiredState, reg: PluginRegistry): ConfigIssue[] {
-  const out: ConfigIssue[] = [];
-  const seen = new Set<string>();
-  for (const s of desired.services) {
-    for (const r of s.health?.reals ?? []) {
-      for (const k of r.checkers) {
-        if (seen.has(k.path)) continue;   // a service-level checker is shared by its reals
-        seen.add(k.path);
-        const plugin = reg.get('health', k.check)?.plugin as HealthCheckPlugin<unknown> | undefined;
-        if (!plugin) {
-          const names = reg.names('health');
-          const hint = didYouMean(k.check, names.length ? names : BUILTIN_CHECKS);
-          out.push({ path: `${k.path}.check`, value: k.check,
-            message: `no health check named "${k.check}"${hint ? `; did you mean '${hint}'?` : ''} (loaded: ${names.join(', ') || 'none'})` });
-          continue;
-        }
-        const o = pluginOptions(plugin, k.options);
-        if (!o.ok) {
-          const path = o.field ? `${k.path}.${o.field}` : k.path;
-          const value = o.field ? k.options[o.field.split(/[.[]/)[0]!] : undefined;
-          out.push(value === undefined ? { path, message: o.error } : { path, message: o.error, value });
-        }
-      }
-    }
+type Seg = PropertyKey;
+
+function fieldText(path: readonly Seg[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (typeof seg === 'string') out += out ? `.${seg}` : seg;
   }
   return out;
 }
 
+interface SchemaDef { type?: string; shape?: Record<string, unknown>; catchall?: { _zod?: { def?: { type?: string } } }; in?: { _zod?: { def?: SchemaDef } } }
+
 /**
- * An operator plugin's options(), guarded: a throw (or a result that is not
+ * The keys a plugin's options object may have, when its schema says so: a
+ * `z.object` (strip) or `z.strictObject`, possibly piped into a transform.
+ * A `z.looseObject` (or anything else) takes any key: undefined.
+ */
+function knownKeys(schema: z.ZodType): readonly string[] | undefined {
+  let def = (schema as unknown as { _zod?: { def?: SchemaDef } })._zod?.def;
+  for (let i = 0; def && def.type === 'pipe' && i < 8; i++) def = def.in?._zod?.def;
+  if (!def || def.type !== 'object' || !def.shape) return undefined;
+  const rest = def.catchall?._zod?.def?.type;
+  return rest === undefined || rest === 'never' ? Object.keys(def.shape) : undefined;
+}
+
+/**
+ * An operator plugin's options, guarded: a throw (or a schema that is not
  * one) becomes an error result naming the plugin, so the caller reports it as
  * a config error at the checker's path instead of failing the load or reload.
  */
 export function pluginOptions(plugin: HealthCheckPlugin<unknown>, raw: Record<string, unknown>): HealthOptionsResult<unknown> {
-  let o: HealthOptionsResult<unknown>;
+  const schema = plugin.options;
+  if (schema === undefined) {
+    const k = Object.keys(raw)[0];
+    return k === undefined ? { ok: true, value: {} }
+      : { ok: false, field: k, error: `unknown setting for this checker (known: none besides the common ones)` };
+  }
+  if (typeof (schema as { safeParse?: unknown }).safeParse !== 'function') {
+    return { ok: false, error: `health check plugin "${plugin.name}": options is not a zod schema` };
+  }
+  const known = knownKeys(schema);
+  if (known) {
+    for (const k of Object.keys(raw)) {
+      if (!known.includes(k)) {
+        return { ok: false, field: k, error: unknownKeyMessage(k, known, `known: ${known.join(', ') || 'none besides the common ones'}`).replace('unknown setting (', 'unknown setting for this checker (') };
+      }
+    }
+  }
+  let r: ReturnType<z.ZodType['safeParse']>;
   try {
-    o = plugin.options(raw);
+    r = schema.safeParse(raw);
   } catch (e) {
     return { ok: false, error: `health check plugin "${plugin.name}" failed to validate its options: ${e instanceof Error ? e.message : String(e)}` };
   }
-  if (typeof o !== 'object' || o === null || typeof o.ok !== 'boolean') {
-    return { ok: false, error: `health check plugin "${plugin.name}": options() returned no { ok, ... } result` };
-  }
-  return o;
+  if (r.success) return { ok: true, value: r.data };
+  const iss = r.error.issues[0]!;
+  const field = fieldText(iss.path);
+  return field ? { ok: false, error: iss.message, field } : { ok: false, error: iss.message };
 }

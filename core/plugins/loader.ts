@@ -19,7 +19,7 @@ export const BUILTIN_PLUGIN_DIR = resolve(dirname(fileURLToPath(import.meta.url)
 /** Keys a plugin object may carry besides its kind's hooks. */
 const COMMON_KEYS = ['kind', 'name', 'description'];
 const EXTRA_KEYS: Partial<Record<PluginKind, string[]>> = {
-  scheduler: ['tickInterval'], forwarder: ['method'], health: ['defaults'],
+  scheduler: ['tickInterval'], forwarder: ['method'], health: ['defaults', 'options'],
 };
 /** Scheduler names are at most 15 characters (IP_VS_SCHEDNAME_MAXLEN). */
 const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,14}$/i;
