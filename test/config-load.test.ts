@@ -131,4 +131,29 @@ describe('config load: failures name the file and line', () => {
     assert.equal(lines[2], `  ${fx('bad-many.ts')}:8:38: services[0].scheduler: unknown scheduler; did you mean 'wrr'? (got "wrrr")`);
     assert.equal(lines[3], `  ${fx('bad-many.ts')}:9:42: services[0].reals[0].wieght: unknown setting; did you mean 'weight'?`);
   });
+
+  it('a plugin-owned root key is checked by the plugin\'s schema and located like any field', async () => {
+    const { z } = await import('zod');
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-cfg-'));
+    try {
+      const f = join(dir, 'c.ts');
+      writeFileSync(f, "export default {\n  services: [],\n  sync: {\n    interface: 7,\n  },\n};\n");
+      let folders: string[] | undefined;
+      const plugins = async (dirs: string[]) => {
+        folders = dirs;
+        return { pluginKeys: new Map([['sync', z.object({ interface: z.string({ error: 'must be an interface name' }) })]]) };
+      };
+      assert.equal(failed(await loadConfig(f, { plugins })), `${f}:4:5: sync.interface: must be an interface name`);
+      assert.deepEqual(folders, []);
+      writeFileSync(f, "export default { plugins: ['p'], sync: { interface: 'eth0' } };\n");
+      const r = await loadConfig(f, { plugins });
+      if (!r.ok) assert.fail(r.error);
+      assert.deepEqual(r.desired.pluginConfig, { sync: { interface: 'eth0' } });
+      assert.deepEqual(folders, [join(dir, 'p')]);
+      // A plugin that does not load is the error once the config itself is fine.
+      assert.equal(failed(await loadConfig(f, { plugins: async () => { throw new Error('plugin p/x.ts: broken'); } })), 'plugin p/x.ts: broken');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -3,7 +3,9 @@
 
 import { describeIssues, loadConfig } from './load.js';
 import { formatPlan, planDiff } from './diff.js';
-import type { DesiredState } from './schema.js';
+import type { z } from 'zod';
+import type { DesiredState, ValidateContext } from './schema.js';
+import { PLUGIN_KINDS } from '../plugin.js';
 import { loadPlugins, type PluginRegistry } from '../plugins/loader.js';
 import { healthIssues } from './health.js';
 
@@ -25,15 +27,54 @@ function unknownScheduler(file: string, desired: DesiredState, reg: PluginRegist
   return null;
 }
 
-export async function prepareConfig(file: string, pluginDirs: readonly string[]): Promise<Prepared> {
-  const loaded = await loadConfig(file);
-  if (!loaded.ok) return loaded;
-  let registry: PluginRegistry;
-  try {
-    registry = await loadPlugins([...pluginDirs, ...loaded.desired.plugins]);
-  } catch (e) {
-    return { ok: false, error: (e as Error).message, files: loaded.files };
+/**
+ * What the loaded plugins add to the config's validation: names for "did you
+ * mean", scheduler flag words (once the scheduler plugins declare them), and
+ * the root keys control-plane plugins own.
+ */
+export function validateContextOf(reg: PluginRegistry): Partial<ValidateContext> {
+  const schedulerNames = reg.names('scheduler');
+  const out: Partial<ValidateContext> = { schedulerNames, checkNames: reg.names('health') };
+  const flagsOf = (n: string): Readonly<Record<string, number>> | undefined =>
+    (reg.scheduler(n) as { flags?: Readonly<Record<string, number>> } | undefined)?.flags;
+  // Until scheduler plugins declare their `flags`, rules.ts's table stays in use.
+  if (schedulerNames.some((n) => flagsOf(n) !== undefined)) out.schedulerFlags = flagsOf;
+  const keys = pluginConfigKeys(reg);
+  if (keys.size) out.pluginKeys = keys;
+  return out;
+}
+
+/**
+ * Root keys of config.ts owned by control-plane plugins, with their schemas.
+ * A plugin that owns one carries `configKey` (its root key) and
+ * `configSchema` (a zod schema); the parsed value reaches it through
+ * DesiredState.pluginConfig[configKey].
+ */
+export function pluginConfigKeys(reg: PluginRegistry): Map<string, z.ZodType> {
+  const out = new Map<string, z.ZodType>();
+  for (const kind of PLUGIN_KINDS) {
+    for (const name of reg.names(kind)) {
+      const p = reg.get(kind, name)?.plugin as { configKey?: unknown; configSchema?: unknown } | undefined;
+      if (typeof p?.configKey === 'string' && typeof (p.configSchema as { safeParse?: unknown } | undefined)?.safeParse === 'function') {
+        out.set(p.configKey, p.configSchema as z.ZodType);
+      }
+    }
   }
+  return out;
+}
+
+export async function prepareConfig(file: string, pluginDirs: readonly string[]): Promise<Prepared> {
+  // The plugins are loaded between evaluating config.ts and validating it, so
+  // that what they declare (names, flag words, root keys) is checked with it.
+  let registry: PluginRegistry | undefined;
+  const loaded = await loadConfig(file, {
+    plugins: async (folders) => {
+      registry = await loadPlugins([...pluginDirs, ...folders]);
+      return validateContextOf(registry);
+    },
+  });
+  if (!loaded.ok) return loaded;
+  if (!registry) return { ok: false, error: `${file}: the plugins were not loaded`, files: loaded.files };
   const files = [...loaded.files, ...registry.files()];
   const unknown = unknownScheduler(file, loaded.desired, registry, loaded.files);
   if (unknown) return { ok: false, error: unknown, files };

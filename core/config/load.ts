@@ -13,7 +13,7 @@ import { SourceMap, createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-import { validateConfig, type ConfigIssue, type DesiredState } from './schema.js';
+import { pluginFolders, validateConfig, type ConfigIssue, type DesiredState, type ValidateContext } from './schema.js';
 import { locateField, type Token } from './locate.js';
 
 /** Schema issues shown in one message; the rest are counted. */
@@ -37,6 +37,14 @@ export interface LoadOptions {
   schedulerNames?: string[];
   /** Persistence engines; default ['sip']. */
   knownEngines?: string[];
+  /**
+   * Loads the plugins of these folders (the config's own `plugins`, absolute)
+   * before the config is validated, and says what they add to the validation:
+   * scheduler and checker names, flag words, control-plane root keys. A throw
+   * (a plugin that does not load) is returned as the error when the config is
+   * otherwise valid, as if the plugins were loaded after it.
+   */
+  plugins?: (folders: string[]) => Promise<Partial<ValidateContext>>;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -281,8 +289,14 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   const ev = await evaluate(abs, b.bundle, opts);
   if (!ev.ok) return { ok: false, error: ev.error, files };
   let v: ReturnType<typeof validateConfig>;
+  let pluginError: string | undefined;
   try {
+    let fromPlugins: Partial<ValidateContext> = {};
+    if (opts.plugins) {
+      try { fromPlugins = await opts.plugins(pluginFolders(ev.value, abs)); } catch (e) { pluginError = (e as Error).message; }
+    }
     v = validateConfig(ev.value, {
+      ...fromPlugins,
       file: abs,
       knownSchedulers: opts.knownSchedulers ?? (() => true),
       ...(opts.knownEngines ? { knownEngines: opts.knownEngines } : {}),
@@ -292,6 +306,12 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     // A getter or proxy in the config object threw while we read it.
     return { ok: false, error: describeThrow(abs, e, b.bundle, 'reading the config object', 0), files };
   }
+  if (!v.ok && pluginError !== undefined) {
+    // Without the plugins a root key may be unknown only because its plugin did not load.
+    const rest = v.errors.filter((i) => !(/^[\w$]+$/.test(i.path) && i.message.startsWith('unknown setting')));
+    if (rest.length) return { ok: false, error: describeIssues(abs, rest, files), files };
+  }
+  if (pluginError !== undefined) return { ok: false, error: pluginError, files };
   if (!v.ok) return { ok: false, error: describeIssues(abs, v.errors, files), files };
   return { ok: true, desired: v.desired, files };
 }

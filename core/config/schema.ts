@@ -858,6 +858,19 @@ function pluginsOf(c: Checker, v: unknown, file: string): string[] {
   return out;
 }
 
+/**
+ * The plugin folders a config names (absolute), read before the config is
+ * validated so that the plugins can be loaded and their names, flag words and
+ * root keys take part in the validation; [] where `plugins` is malformed (the
+ * validation reports it).
+ */
+export function pluginFolders(raw: unknown, file: string): string[] {
+  if (!isObj(raw) || raw.plugins === undefined) return [];
+  const c = new Checker(false);
+  const out = pluginsOf(c, raw.plugins, file);
+  return c.issues.length ? [] : out;
+}
+
 /** Checks the whole config; on success, the normalised desired state. */
 export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResult {
   if (!isObj(raw)) {
