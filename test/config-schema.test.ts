@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { validateConfig, type ConfigIssue, type DesiredState } from '../core/config/schema.js';
+import { lvsdConfigSchema } from '../core/config/types.js';
 import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED2, TUN_FLAG_CSUM } from '../core/model/types.js';
 
 /** The schedulers Linux IPVS ships (shared/spec/schedulers.md), as the registry would name them. */
@@ -111,6 +112,17 @@ describe('config schema: normalisation', () => {
     const vm = await import('node:vm');
     const raw = vm.runInNewContext('({ services: [{ address: "10.0.0.1", port: 80, reals: [{ address: "10.0.1.1" }] }] })');
     assert.equal(good(raw).services[0]!.dests.length, 1);
+    // The zod shape itself takes another realm's objects and arrays (the fast path).
+    const full = vm.runInNewContext(`({
+      interfaces: ['eth0', { name: 'eth1', mac: '02:00:00:00:00:01', addresses: ['192.168.10.1/24'] }],
+      neighbors: { '10.0.0.9': '02:00:00:00:00:09' }, gateway: ['10.0.0.254'], timeouts: { tcp: 600 },
+      services: [{ address: '10.0.0.1', port: 80, persistence: { timeout: 60, netmask: 24 }, schedFlags: ['flag-1'],
+        health: [{ check: 'tcp', interval: 2 }], sorryServer: { address: '10.0.0.9' }, slowStart: { seconds: 10 },
+        reals: [{ address: '10.0.1.1', health: false, slowStart: false, notifyUp: ['/bin/true'] }] }],
+      schedule: [{ cron: '0 2 * * *', drain: { service: 'tcp://10.0.0.1:80', real: '10.0.1.1:80' } }],
+    })`);
+    assert.equal(lvsdConfigSchema.safeParse(full).success, true);
+    assert.equal(good(full).services[0]!.health!.reals[0]!.checkers.length, 0);
   });
 });
 
@@ -303,5 +315,75 @@ describe('config schema: what plugins add', () => {
     assert.equal(errs.length, 1000);
     assert.equal(`${errs[999]!.path}: ${errs[999]!.message}`, 'services[99].reals[9].weight: must be an integer 0..2147483647 (got -1)');
     assert.ok(performance.now() - t0 < 2000);
+  });
+});
+
+describe('config schema: the zod shape and the field-by-field walk agree', () => {
+  // A config that passes the shape is not checked field by field again: so the
+  // shape must refuse whatever the field checks refuse. Every leaf of a rich
+  // config is replaced by odd values and both ways must give the same answer.
+  const base = {
+    interfaces: ['eth0', { name: 'eth1', mac: '02:00:00:00:00:01', mtu: 1500, addresses: ['192.168.10.1/24'] }],
+    neighbors: { '10.0.0.9': '02:00:00:00:00:09' }, gateway: '10.0.0.254', timeouts: { tcp: 600, tcpfin: 60, udp: 30 },
+    workers: 2, maxConnections: 4096, plugins: ['p'],
+    services: [{
+      protocol: 'tcp', address: '10.0.0.1', port: 80, scheduler: 'wlc', schedFlags: ['flag-1'], forward: 'nat',
+      persistence: { timeout: 60, netmask: 24, engine: 'sip' }, onePacket: false,
+      health: { check: 'tcp', interval: 2, timeout: 1, retry: 1, delayBeforeRetry: 1, warmup: 0, alpha: true, rise: 2, fall: 2,
+        jitter: 0.1, connectIp: '10.0.1.9', connectPort: 81, bindto: '10.0.0.2', bindPort: 1000, virtualhost: 'a.example',
+        logAllFailures: true, fastRecovery: false },
+      inhibitOnFailure: true, quorum: 2, hysteresis: 1, quorumUp: 'up.sh', quorumDown: ['down.sh', 'x'],
+      sorryServer: { address: '10.0.0.9', port: 8080, forward: 'nat', weight: 2 }, sorryServerInhibit: true,
+      alpha: false, omega: true, virtualhost: 'b.example', slowStart: { seconds: 10, from: 0.2 },
+      reals: [
+        { address: '10.0.1.1', port: 8080, weight: 3, upperThreshold: 10, lowerThreshold: 5, inhibitOnFailure: false,
+          notifyUp: 'n.sh', notifyDown: ['n.sh'], slowStart: { seconds: 5 }, lifecycle: 'draining', drainDeadline: 30, virtualhost: 'c.example',
+          health: [{ check: 'tcp', interval: 3 }] },
+        { address: '10.0.1.2', forward: 'tun', port: 80, tunnel: { type: 'gue', port: 6080, checksum: 'remcsum' }, health: false, slowStart: false },
+      ],
+    }],
+    schedule: [
+      { cron: '0 2 * * *', timezone: 'UTC', name: 'night', drain: { service: 'tcp://10.0.0.1:80', real: '10.0.1.1:8080', deadline: 60 } },
+      { cron: '0 3 * * *', weight: { service: 'tcp://10.0.0.1:80', real: '10.0.1.1:8080', weight: 5 } },
+      { cron: '0 4 * * *', fill: { service: 'tcp://10.0.0.1:80', real: '10.0.1.1:8080', seconds: 5 } },
+    ],
+  };
+  const odd: unknown[] = [undefined, null, -1, 0, 1.5, 2 ** 31, NaN, '', 'x', '10.0.0.1', true, [], {}, ['x']];
+
+  function leaves(v: unknown, path: (string | number)[] = []): (string | number)[][] {
+    if (Array.isArray(v)) return [path, ...v.flatMap((e, i) => leaves(e, [...path, i]))];
+    if (typeof v === 'object' && v !== null) return [path, ...Object.entries(v).flatMap(([k, e]) => leaves(e, [...path, k]))];
+    return [path];
+  }
+  function withValue(path: (string | number)[], value: unknown): unknown {
+    const copy = structuredClone(base) as Record<string | number, unknown>;
+    if (path.length === 0) return value;
+    let o = copy;
+    for (const seg of path.slice(0, -1)) o = o[seg] as Record<string | number, unknown>;
+    o[path[path.length - 1]!] = value;
+    return copy;
+  }
+  const summary = (r: ReturnType<typeof validateConfig>): string => (r.ok ? JSON.stringify(r.desired) : r.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
+
+  it('the rich config is valid both ways', () => {
+    const shape = lvsdConfigSchema.safeParse(base);
+    assert.ok(shape.success, shape.success ? '' : JSON.stringify(shape.error.issues));
+    const a = validateConfig(base, ctx);
+    if (!a.ok) assert.fail(summary(a));
+    assert.equal(summary(a), summary(validateConfig(base, ctx, { trustShape: false })));
+  });
+
+  it('every leaf replaced by an odd value: the same answer both ways', () => {
+    let n = 0;
+    for (const path of leaves(base)) {
+      for (const value of odd) {
+        const raw = withValue(path, value);
+        const fast = summary(validateConfig(raw, ctx));
+        const slow = summary(validateConfig(raw, ctx, { trustShape: false }));
+        assert.equal(fast, slow, `${path.join('.')} = ${String(value)}`);
+        n++;
+      }
+    }
+    assert.ok(n > 1000);
   });
 });
