@@ -184,7 +184,7 @@ export class Daemon {
 
     const previousRegistry = this.registry;
     this.registry = registry;
-    const plan = planDiff(this.desired, next);
+    const plan = planDiff(this.desired, next, (n) => this.registry.scheduler(n)?.flags);
     if (this.desired !== null) {
       for (const s of plan.settings) {
         const atStart = (s.setting === 'workers' && this.workerPlane) || (s.setting === 'maxConnections' && (this.workerPlane || this.dataPlane));

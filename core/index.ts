@@ -11,8 +11,6 @@ export function defineConfig(config: LvsdConfig): LvsdConfig {
   return config;
 }
 
-export type * from './config/types.js';
-
 // ------------------------------------------------------------------ plugin kinds
 export {
   defineScheduler, defineForwarder, defineHealthCheck, defineClassifier, defineSync,
@@ -82,3 +80,11 @@ export type { Logger } from './log.js';
 export type { Clock, TimerHandle } from './clock.js';
 /** The schema library plugin options are written in (the one the config's schema uses). */
 export { z } from 'zod';
+
+// ------------------------------------------------------------------ config types; what health check plugins need
+export type {
+  LvsdConfig, ServiceConfig, RealServerConfig, SorryServerConfig, PersistenceConfig, TunnelConfig, SlowStartConfig,
+  HealthCheckConfig, HealthCommonConfig, ScheduleConfig, ScheduleTarget, InterfaceConfig, ForwardMode, Command,
+  PluginConfigKeys,
+} from './config/types.js';
+export { commandArgv, runProgram, type RunResult } from './health/script.js';

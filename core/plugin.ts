@@ -2,6 +2,7 @@
 // object made by the helper of its kind; the object names itself and provides
 // that kind's hooks (the Vite/Rollup shape). The core only wires them.
 
+import type { z } from 'zod';
 import type { Family } from './model/addr.js';
 import type { ZodType } from 'zod';
 import type { BusEvents } from './bus.js';
@@ -318,29 +319,40 @@ export interface HealthDefaults {
 
 export type HealthOptionsResult<O> =
   | { ok: true; value: O }
-  /** `field` is the option at fault (e.g. 'statusCode'), for the config error's path. */
+  /** `field` is the option at fault (e.g. 'statusCode', 'urls[1].path'), for the config error's path. */
   | { ok: false; error: string; field?: string };
 
-export interface HealthCheckPlugin<O = Record<string, unknown>> {
+export interface HealthCheckPlugin<O = unknown> {
   readonly kind: 'health';
-  /** The `check:` name in config (tcp, http, https, udp, dns, smtp, ping, exec). */
+  /** The `check:` name in config (tcp, http … or an operator's). */
   readonly name: string;
   readonly description?: string;
   readonly defaults?: HealthDefaults;
   /**
-   * Validates and defaults the checker's own options from config (the common
-   * ones — interval, timeout, retry … — are taken off first); refuses unknown
-   * keys. Returns an error text instead of throwing.
+   * The checker's own options (the common ones — interval, timeout, retry … —
+   * are taken off first) as a zod schema, composed into the config's checks:
+   * its messages become config errors at the option's path
+   * (`services[0].health.statusCode`), and keys a `z.object` does not name are
+   * refused with a "did you mean" (a `z.looseObject` takes any). Its output is
+   * what `check()` gets. Absent: the checker takes no options.
    */
-  options(raw: Record<string, unknown>): HealthOptionsResult<O>;
+  readonly options?: z.ZodType<O>;
   /** Multi-step checkers (HTTP_GET's URLs): how many steps one full pass has. Default 1. */
   steps?(options: O): number;
   /** One attempt. It must settle by itself once `ctx.signal` aborts. */
   check(target: HealthTarget, options: O, ctx: HealthContext): Promise<HealthResult>;
 }
 
-export function defineHealthCheck<O>(p: Omit<HealthCheckPlugin<O>, 'kind'>): HealthCheckPlugin<O> {
-  return { kind: 'health', ...p };
+/** A health checker; its options' type is inferred from its `options` schema. */
+export function defineHealthCheck<S extends z.ZodType = z.ZodObject<Record<string, never>>>(p: {
+  readonly name: string;
+  readonly description?: string;
+  readonly defaults?: HealthDefaults;
+  readonly options?: S;
+  steps?(options: z.output<S>): number;
+  check(target: HealthTarget, options: z.output<S>, ctx: HealthContext): Promise<HealthResult>;
+}): HealthCheckPlugin<z.output<S>> {
+  return { kind: 'health', ...p } as HealthCheckPlugin<z.output<S>>;
 }
 
 // ---------------------------------------------------------------- classifiers
@@ -474,7 +486,7 @@ export type AnyPlugin =
 export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
   scheduler: ['init', 'schedule'],
   forwarder: ['inbound'],
-  health: ['options', 'check'],
+  health: ['check'],
   classifier: ['classify'],
   sync: ['start'],
   failover: ['start'],

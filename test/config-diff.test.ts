@@ -4,6 +4,10 @@ import { validateConfig, type DesiredState } from '../core/config/schema.js';
 import { ServiceTable } from '../core/model/table.js';
 import { defineScheduler, type SchedulerPlugin } from '../core/plugin.js';
 import type { ServiceKey } from '../core/model/types.js';
+import sh from '../plugins/schedulers/sh.js';
+
+/** The sh scheduler's own -b words, as the registry would give them. */
+const shFlags = (n: string) => (n === 'sh' ? sh.flags : undefined);
 
 const calls: string[] = [];
 const stub = (name: string): SchedulerPlugin<unknown> => defineScheduler({
@@ -20,7 +24,7 @@ function newTable(): ServiceTable {
 
 /** A desired state from a config object, as load.ts would produce it. */
 function desired(raw: unknown): DesiredState {
-  const r = validateConfig(raw, { file: '/etc/lvsd/config.ts', knownSchedulers: () => true });
+  const r = validateConfig(raw, { file: '/etc/lvsd/config.ts', knownSchedulers: () => true, schedulerNames: ['sh'], schedulerFlags: shFlags });
   if (!r.ok) assert.fail(r.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
   return r.desired;
 }
@@ -89,7 +93,7 @@ describe('config diff: planDiff and formatPlan', () => {
       web([R(8), R(9)], { scheduler: 'sh', schedFlags: ['sh-port'], persistence: { timeout: 60, netmask: 24 } }),
       { fwmark: 5, reals: [{ address: '192.168.10.70' }] },
     ] });
-    assert.equal(formatPlan(planDiff(prev, next)), [
+    assert.equal(formatPlan(planDiff(prev, next, shFlags)), [
       '~ service tcp://10.0.0.1:80: scheduler wlc -> sh, persistence off -> 60s mask 255.255.255.0, flags none -> sh-port',
       '+ service fwmark://5 scheduler wlc',
       '+ real 192.168.10.70:0 in fwmark://5 dr weight 1',

@@ -3,9 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig, type LoadResult } from '../core/config/load.js';
-import { KERNEL_SCHEDULERS } from '../core/config/schema.js';
+import sh from '../plugins/schedulers/sh.js';
 import { SVC_F_PERSISTENT, SVC_F_SCHED2, TUN_FLAG_REMCSUM } from '../core/model/types.js';
 
+const KERNEL_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'];
+const known = { knownSchedulers: (n: string) => KERNEL_SCHEDULERS.includes(n), schedulerNames: KERNEL_SCHEDULERS };
+/** What the built-in scheduler plugins add to the validation: sh's own -b words. */
+const plugins = async () => ({ schedulerNames: ['sh'], schedulerFlags: (n: string) => (n === 'sh' ? sh.flags : undefined) });
 const FIX = resolve('test/fixtures/config');
 const fx = (name: string): string => join(FIX, name);
 
@@ -16,7 +20,7 @@ function failed(r: LoadResult): string {
 
 describe('config load: good configs', () => {
   it('bundles a helper import, runs loops, reads env vars and node builtins', async () => {
-    const r = await loadConfig(fx('valid.ts'), { env: { LVSD_VIP: '10.9.9.9', LVSD_WORKERS: '3' } });
+    const r = await loadConfig(fx('valid.ts'), { env: { LVSD_VIP: '10.9.9.9', LVSD_WORKERS: '3' }, plugins });
     if (!r.ok) assert.fail(r.error);
     const d = r.desired;
     assert.deepEqual(d.services.map((s) => `${s.spec.protocol}://${s.spec.addr}:${s.spec.port}`),
@@ -40,7 +44,7 @@ describe('config load: good configs', () => {
   });
 
   it('env defaults to the process environment', async () => {
-    const r = await loadConfig(fx('valid.ts'));
+    const r = await loadConfig(fx('valid.ts'), { plugins });
     if (!r.ok) assert.fail(r.error);
     assert.equal(r.desired.services[0]!.spec.addr, process.env.LVSD_VIP ?? '10.0.0.1');
   });
@@ -53,7 +57,7 @@ describe('config load: good configs', () => {
   });
 
   it('loads the example config.ts of the repository', async () => {
-    const r = await loadConfig('config.ts', { knownSchedulers: (n) => KERNEL_SCHEDULERS.includes(n) });
+    const r = await loadConfig('config.ts', known);
     if (!r.ok) assert.fail(r.error);
     assert.ok(r.desired.services.length > 0);
   });
@@ -123,11 +127,36 @@ describe('config load: failures name the file and line', () => {
   });
 
   it('several schema errors, each with its own line', async () => {
-    const e = failed(await loadConfig(fx('bad-many.ts'), { knownSchedulers: (n) => KERNEL_SCHEDULERS.includes(n) }));
+    const e = failed(await loadConfig(fx('bad-many.ts'), known));
     const lines = e.split('\n');
     assert.equal(lines[0], `${fx('bad-many.ts')}: 3 problems in the config:`);
     assert.equal(lines[1], `  ${fx('bad-many.ts')}:5:3: workerz: unknown setting; did you mean 'workers'?`);
     assert.equal(lines[2], `  ${fx('bad-many.ts')}:8:38: services[0].scheduler: unknown scheduler; did you mean 'wrr'? (got "wrrr")`);
     assert.equal(lines[3], `  ${fx('bad-many.ts')}:9:42: services[0].reals[0].wieght: unknown setting; did you mean 'weight'?`);
+  });
+
+  it('a plugin-owned root key is checked by the plugin\'s schema and located like any field', async () => {
+    const { z } = await import('zod');
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-cfg-'));
+    try {
+      const f = join(dir, 'c.ts');
+      writeFileSync(f, "export default {\n  services: [],\n  sync: {\n    interface: 7,\n  },\n};\n");
+      let folders: string[] | undefined;
+      const plugins = async (dirs: string[]) => {
+        folders = dirs;
+        return { pluginKeys: new Map([['sync', z.object({ interface: z.string({ error: 'must be an interface name' }) })]]) };
+      };
+      assert.equal(failed(await loadConfig(f, { plugins })), `${f}:4:5: sync.interface: must be an interface name`);
+      assert.deepEqual(folders, []);
+      writeFileSync(f, "export default { plugins: ['p'], sync: { interface: 'eth0' } };\n");
+      const r = await loadConfig(f, { plugins });
+      if (!r.ok) assert.fail(r.error);
+      assert.deepEqual(r.desired.pluginConfig, { sync: { interface: 'eth0' } });
+      assert.deepEqual(folders, [join(dir, 'p')]);
+      // A plugin that does not load is the error once the config itself is fine.
+      assert.equal(failed(await loadConfig(f, { plugins: async () => { throw new Error('plugin p/x.ts: broken'); } })), 'plugin p/x.ts: broken');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
-import { KERNEL_SCHEDULERS, validateConfig, type ConfigIssue, type DesiredState } from '../core/config/schema.js';
+import { validateConfig, type ConfigIssue, type DesiredState } from '../core/config/schema.js';
+import { lvsdConfigSchema } from '../core/config/types.js';
+import sh from '../plugins/schedulers/sh.js';
+import mh from '../plugins/schedulers/mh.js';
 import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED2, TUN_FLAG_CSUM } from '../core/model/types.js';
 
-const ctx = { file: '/etc/lvsd/config.ts', knownSchedulers: (n: string) => KERNEL_SCHEDULERS.includes(n) };
+/** The schedulers Linux IPVS ships (shared/spec/schedulers.md), as the registry would name them. */
+const KERNEL_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'];
+/** The sh and mh schedulers' own -b words, as their plugins declare them. */
+const schedulerFlags = (n: string) => (n === 'sh' ? sh.flags : n === 'mh' ? mh.flags : undefined);
+const ctx = { file: '/etc/lvsd/config.ts', knownSchedulers: (n: string) => KERNEL_SCHEDULERS.includes(n), schedulerNames: KERNEL_SCHEDULERS, schedulerFlags };
 
 function good(raw: unknown): DesiredState {
   const r = validateConfig(raw, ctx);
@@ -109,6 +116,17 @@ describe('config schema: normalisation', () => {
     const vm = await import('node:vm');
     const raw = vm.runInNewContext('({ services: [{ address: "10.0.0.1", port: 80, reals: [{ address: "10.0.1.1" }] }] })');
     assert.equal(good(raw).services[0]!.dests.length, 1);
+    // The zod shape itself takes another realm's objects and arrays (the fast path).
+    const full = vm.runInNewContext(`({
+      interfaces: ['eth0', { name: 'eth1', mac: '02:00:00:00:00:01', addresses: ['192.168.10.1/24'] }],
+      neighbors: { '10.0.0.9': '02:00:00:00:00:09' }, gateway: ['10.0.0.254'], timeouts: { tcp: 600 },
+      services: [{ address: '10.0.0.1', port: 80, persistence: { timeout: 60, netmask: 24 }, schedFlags: ['flag-1'],
+        health: [{ check: 'tcp', interval: 2 }], sorryServer: { address: '10.0.0.9' }, slowStart: { seconds: 10 },
+        reals: [{ address: '10.0.1.1', health: false, slowStart: false, notifyUp: ['/bin/true'] }] }],
+      schedule: [{ cron: '0 2 * * *', drain: { service: 'tcp://10.0.0.1:80', real: '10.0.1.1:80' } }],
+    })`);
+    assert.equal(lvsdConfigSchema.safeParse(full).success, true);
+    assert.equal(good(full).services[0]!.health!.reals[0]!.checkers.length, 0);
   });
 });
 
@@ -247,5 +265,129 @@ describe('config schema: refusals', () => {
   it('reports every problem at once', () => {
     const errs = bad({ workerz: 1, services: [{ address: 'x', port: 80, reals: [{ address: '10.1.1.1', weight: -1 }] }, 5] });
     assert.deepEqual(errs.map((e) => e.path), ['workerz', 'services[0].address', 'services[0].reals[0].weight', 'services[1]']);
+  });
+});
+
+describe('config schema: what plugins add', () => {
+  it('control-plane plugins own root keys: parsed into pluginConfig, errors with their path, typos suggest them', async () => {
+    const { z } = await import('zod');
+    const pluginKeys = new Map<string, import('zod').ZodType>([['sync', z.strictObject({
+      interface: z.string({ error: 'must be an interface name' }),
+      syncid: z.number().int().min(0).max(255).default(0),
+    })]]);
+    const c = { ...ctx, pluginKeys };
+    const ok = validateConfig({ sync: { interface: 'eth0' }, services: [] }, c);
+    assert.ok(ok.ok);
+    assert.deepEqual(ok.desired.pluginConfig, { sync: { interface: 'eth0', syncid: 0 } });
+    const r = validateConfig({ sync: { interface: 3 }, syncc: 1 }, c);
+    assert.ok(!r.ok);
+    assert.deepEqual(r.errors.map((e) => `${e.path}: ${e.message}`), [
+      "syncc: unknown setting; did you mean 'sync'?",
+      'sync.interface: must be an interface name',
+    ]);
+    // Without the plugin, its key is an unknown setting as any other.
+    assert.equal(one({ sync: {} }), 'sync: unknown setting (known here: interfaces, timeouts, plugins, neighbors, gateway, workers, maxConnections, services, schedule)');
+  });
+
+  it('scheduler flag words come from the scheduler plugins', () => {
+    const flags: Record<string, Record<string, number>> = { sh: { 'sh-fallback': 0x8, 'sh-port': 0x10 }, mh: { 'mh-fallback': 0x8, 'mh-port': 0x10 } };
+    const c = { ...ctx, schedulerFlags: (n: string) => flags[n] };
+    const v = validateConfig(svc({ scheduler: 'sh', schedFlags: ['sh-port', 'flag-3'] }), c);
+    assert.ok(v.ok);
+    assert.equal(v.desired.services[0]!.spec.flags, 0x10 | 0x20);
+    const bad = (raw: unknown): string => {
+      const r = validateConfig(raw, c);
+      assert.ok(!r.ok);
+      return r.errors.map((e) => `${e.path}: ${e.message}`).join(' | ');
+    };
+    assert.equal(bad(svc({ schedFlags: ['sh-port'] })), "services[0].schedFlags[0]: 'sh-port' is only for the sh scheduler (this service uses wlc)");
+    assert.match(bad(svc({ scheduler: 'sh', schedFlags: ['sh-prot'] })), /^services\[0\]\.schedFlags\[0\]: must be one of .*'mh-port'.* \(did you mean 'sh-port'\?\) \(got "sh-prot"\)$/);
+  });
+
+  it('health check names in messages come from the registry', () => {
+    const c = { ...ctx, checkNames: ['http', 'tcp'] };
+    const r = validateConfig(svc({ health: { interval: 3 } }), c);
+    assert.ok(!r.ok);
+    assert.equal(`${r.errors[0]!.path}: ${r.errors[0]!.message}`, "services[0].health.check: is required: which checker (http, tcp or a plugin's name)");
+  });
+
+  it('a config that fails the shape reports the same as one checked field by field: 1 000 errors, quickly', () => {
+    const reals = Array.from({ length: 10 }, (_, j) => ({ address: `192.168.0.${j + 1}`, weight: -1 }));
+    const services = Array.from({ length: 100 }, (_, i) => ({ address: `10.0.${i >> 8}.${i & 255}`, port: 80, reals }));
+    const t0 = performance.now();
+    const errs = bad({ services });
+    assert.equal(errs.length, 1000);
+    assert.equal(`${errs[999]!.path}: ${errs[999]!.message}`, 'services[99].reals[9].weight: must be an integer 0..2147483647 (got -1)');
+    assert.ok(performance.now() - t0 < 2000);
+  });
+});
+
+describe('config schema: the zod shape and the field-by-field walk agree', () => {
+  // A config that passes the shape is not checked field by field again: so the
+  // shape must refuse whatever the field checks refuse. Every leaf of a rich
+  // config is replaced by odd values and both ways must give the same answer.
+  const base = {
+    interfaces: ['eth0', { name: 'eth1', mac: '02:00:00:00:00:01', mtu: 1500, addresses: ['192.168.10.1/24'] }],
+    neighbors: { '10.0.0.9': '02:00:00:00:00:09' }, gateway: '10.0.0.254', timeouts: { tcp: 600, tcpfin: 60, udp: 30 },
+    workers: 2, maxConnections: 4096, plugins: ['p'],
+    services: [{
+      protocol: 'tcp', address: '10.0.0.1', port: 80, scheduler: 'wlc', schedFlags: ['flag-1'], forward: 'nat',
+      persistence: { timeout: 60, netmask: 24, engine: 'sip' }, onePacket: false,
+      health: { check: 'tcp', interval: 2, timeout: 1, retry: 1, delayBeforeRetry: 1, warmup: 0, alpha: true, rise: 2, fall: 2,
+        jitter: 0.1, connectIp: '10.0.1.9', connectPort: 81, bindto: '10.0.0.2', bindPort: 1000, virtualhost: 'a.example',
+        logAllFailures: true, fastRecovery: false },
+      inhibitOnFailure: true, quorum: 2, hysteresis: 1, quorumUp: 'up.sh', quorumDown: ['down.sh', 'x'],
+      sorryServer: { address: '10.0.0.9', port: 8080, forward: 'nat', weight: 2 }, sorryServerInhibit: true,
+      alpha: false, omega: true, virtualhost: 'b.example', slowStart: { seconds: 10, from: 0.2 },
+      reals: [
+        { address: '10.0.1.1', port: 8080, weight: 3, upperThreshold: 10, lowerThreshold: 5, inhibitOnFailure: false,
+          notifyUp: 'n.sh', notifyDown: ['n.sh'], slowStart: { seconds: 5 }, lifecycle: 'draining', drainDeadline: 30, virtualhost: 'c.example',
+          health: [{ check: 'tcp', interval: 3 }] },
+        { address: '10.0.1.2', forward: 'tun', port: 80, tunnel: { type: 'gue', port: 6080, checksum: 'remcsum' }, health: false, slowStart: false },
+      ],
+    }],
+    schedule: [
+      { cron: '0 2 * * *', timezone: 'UTC', name: 'night', drain: { service: 'tcp://10.0.0.1:80', real: '10.0.1.1:8080', deadline: 60 } },
+      { cron: '0 3 * * *', weight: { service: 'tcp://10.0.0.1:80', real: '10.0.1.1:8080', weight: 5 } },
+      { cron: '0 4 * * *', fill: { service: 'tcp://10.0.0.1:80', real: '10.0.1.1:8080', seconds: 5 } },
+    ],
+  };
+  const odd: unknown[] = [undefined, null, -1, 0, 1.5, 2 ** 31, NaN, '', 'x', '10.0.0.1', true, [], {}, ['x']];
+
+  function leaves(v: unknown, path: (string | number)[] = []): (string | number)[][] {
+    if (Array.isArray(v)) return [path, ...v.flatMap((e, i) => leaves(e, [...path, i]))];
+    if (typeof v === 'object' && v !== null) return [path, ...Object.entries(v).flatMap(([k, e]) => leaves(e, [...path, k]))];
+    return [path];
+  }
+  function withValue(path: (string | number)[], value: unknown): unknown {
+    const copy = structuredClone(base) as Record<string | number, unknown>;
+    if (path.length === 0) return value;
+    let o = copy;
+    for (const seg of path.slice(0, -1)) o = o[seg] as Record<string | number, unknown>;
+    o[path[path.length - 1]!] = value;
+    return copy;
+  }
+  const summary = (r: ReturnType<typeof validateConfig>): string => (r.ok ? JSON.stringify(r.desired) : r.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
+
+  it('the rich config is valid both ways', () => {
+    const shape = lvsdConfigSchema.safeParse(base);
+    assert.ok(shape.success, shape.success ? '' : JSON.stringify(shape.error.issues));
+    const a = validateConfig(base, ctx);
+    if (!a.ok) assert.fail(summary(a));
+    assert.equal(summary(a), summary(validateConfig(base, ctx, { trustShape: false })));
+  });
+
+  it('every leaf replaced by an odd value: the same answer both ways', () => {
+    let n = 0;
+    for (const path of leaves(base)) {
+      for (const value of odd) {
+        const raw = withValue(path, value);
+        const fast = summary(validateConfig(raw, ctx));
+        const slow = summary(validateConfig(raw, ctx, { trustShape: false }));
+        assert.equal(fast, slow, `${path.join('.')} = ${String(value)}`);
+        n++;
+      }
+    }
+    assert.ok(n > 1000);
   });
 });

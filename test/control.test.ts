@@ -48,6 +48,14 @@ describe('control protocol', () => {
     assert.equal(table.list().length, 0);
   });
 
+  it('refuses a request nested 5 000 levels deep with an error, not a crash', () => {
+    const deps = { table: newTable(), bus: new Bus() };
+    for (const line of ['{"op":"info","x":' + '['.repeat(5000) + ']'.repeat(5000) + '}', '['.repeat(5000), '{"a":'.repeat(5000)]) {
+      const r = handleLine(line, deps);
+      assert.deepEqual(r, { ok: false, errno: 'EPROTO', message: 'request nests deeper than 32 levels' });
+    }
+  });
+
   it('returns kernel errnos for refused operations', () => {
     const deps = { table: newTable(), bus: new Bus() };
     const run = (o: object) => handleLine(JSON.stringify(o), deps);

@@ -16,7 +16,8 @@ import { VirtualClock } from '../core/clock.js';
 import { formatHealthListing } from '../core/health/format.js';
 import { HealthManager } from '../core/health/manager.js';
 import type { CheckerSettings } from '../core/health/types.js';
-import { healthIssues } from '../core/health/validate.js';
+import { healthIssues } from '../core/config/health.js';
+import { z } from 'zod';
 import { ScheduleRunner, type CronSource } from '../core/schedule/runner.js';
 import { ServiceTable } from '../core/model/table.js';
 import type { ServiceKey } from '../core/model/types.js';
@@ -27,10 +28,10 @@ import tcpPlugin from '../plugins/health/tcp.js';
 /** Scripted results by real server address: true, false, or a weight (ok with weight). */
 const script = new Map<string, boolean | number | string>();
 const calls: string[] = [];
-const fake = defineHealthCheck<{ steps: number }>({
+const fake = defineHealthCheck({
   name: 'fake',
   defaults: {},
-  options: (raw) => ({ ok: true, value: { steps: typeof raw.steps === 'number' ? raw.steps : 1 } }),
+  options: z.looseObject({ steps: z.unknown().optional() }).transform((raw) => ({ steps: typeof raw.steps === 'number' ? raw.steps : 1 })),
   steps: (o) => o.steps,
   check: async (t, _o, ctx): Promise<HealthResult> => {
     calls.push(`${t.addr}#${ctx.step}`);
@@ -45,7 +46,7 @@ function registry(): PluginRegistry {
   const r = new PluginRegistry();
   r.add({ plugin: fake, file: 'fake.ts', module: 'fake.mjs' });
   r.add({ plugin: tcpPlugin, file: 'tcp.ts', module: 'tcp.mjs' });
-  r.add({ plugin: defineHealthCheck({ name: 'http', defaults: { delayBeforeRetry: 3 }, options: () => ({ ok: true, value: {} }), check: async () => ({ ok: true }) }), file: 'h', module: 'h' });
+  r.add({ plugin: defineHealthCheck({ name: 'http', defaults: { delayBeforeRetry: 3 }, options: z.looseObject({}), check: async () => ({ ok: true }) }), file: 'h', module: 'h' });
   return r;
 }
 
@@ -436,7 +437,7 @@ describe('health manager (virtual clock)', () => {
 
   it('a plugin whose options() throws is a config error naming the plugin and the checker path, not an exception', async () => {
     const h = new Harness();
-    h.reg.add({ plugin: defineHealthCheck({ name: 'boom', options: () => { throw new Error('exploded'); }, check: async () => ({ ok: true }) }), file: 'boom.ts', module: 'boom.mjs' });
+    h.reg.add({ plugin: defineHealthCheck({ name: 'boom', options: z.unknown().transform((): unknown => { throw new Error('exploded'); }), check: async () => ({ ok: true }) }), file: 'boom.ts', module: 'boom.mjs' });
     const d = desired({ services: [svc([real(8), real(9, { health: { check: 'fake' } })], { health: { check: 'boom', interval: 1 } })] });
     const issues = healthIssues(d, h.reg);
     assert.deepEqual(issues.map((i) => i.path), ['services[0].health']);
@@ -541,7 +542,7 @@ describe('checker faults (virtual clock)', () => {
   it('a throwing onVerdict (a scheduler hook in a table operation) is reported and the checker keeps its schedule', async () => {
     const clock = new VirtualClock(0);
     let n = 0;
-    const plugin = defineHealthCheck({ name: 'x', options: () => ({ ok: true, value: {} }), check: async (): Promise<HealthResult> => (++n % 2 === 0 ? { ok: true } : { ok: false, failure: 'refused', reason: 'refused' }) });
+    const plugin = defineHealthCheck({ name: 'x', options: z.looseObject({}), check: async (): Promise<HealthResult> => (++n % 2 === 0 ? { ok: true } : { ok: false, failure: 'refused', reason: 'refused' }) });
     const errors: string[] = [];
     const verdicts: boolean[] = [];
     const c = new CheckRunner(settings(), plugin as HealthCheckPlugin<unknown>, {}, target, {
@@ -564,7 +565,7 @@ describe('checker faults (virtual clock)', () => {
     // A never-settling check never goes idle: let the clock only run pending callbacks.
     h.clock.settle = () => new Promise((r) => setImmediate(r));
     let started = 0;
-    h.reg.add({ plugin: defineHealthCheck({ name: 'hang', options: () => ({ ok: true, value: {} }), check: () => { started++; return new Promise<HealthResult>(() => {}); } }), file: 'hang.ts', module: 'hang.mjs' });
+    h.reg.add({ plugin: defineHealthCheck({ name: 'hang', options: z.looseObject({}), check: () => { started++; return new Promise<HealthResult>(() => {}); } }), file: 'hang.ts', module: 'hang.mjs' });
     h.load({ services: [svc([real(8)], { health: { check: 'hang', interval: 2, timeout: 1, retry: 0, warmup: 0 } })] });
     await h.tick(1);                        // first attempt starts
     assert.equal(started, 1);
@@ -581,7 +582,7 @@ describe('checker faults (virtual clock)', () => {
   it('a plugin that answers its abort within the grace decides the result itself (udp: silence is success)', async () => {
     const h = new Harness();
     h.clock.settle = () => new Promise((r) => setImmediate(r));   // the check waits for the clock's abort
-    h.reg.add({ plugin: defineHealthCheck({ name: 'quiet', options: () => ({ ok: true, value: {} }),
+    h.reg.add({ plugin: defineHealthCheck({ name: 'quiet', options: z.looseObject({}),
       check: (_t, _o, ctx) => new Promise<HealthResult>((r) => ctx.signal.addEventListener('abort', () => r({ ok: true, detail: 'silence' }))) }), file: 'q.ts', module: 'q.mjs' });
     h.load({ services: [svc([real(8)], { health: { check: 'quiet', interval: 2, timeout: 1, retry: 0, warmup: 0 } })] });
     await h.tick(2 + ABORT_GRACE_S + 2);

@@ -12,7 +12,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HealthCheckPlugin, HealthResult, HealthTarget } from '../core/plugin.js';
+import type { HealthCheckPlugin, HealthOptionsResult, HealthResult, HealthTarget } from '../core/plugin.js';
+import { pluginOptions } from '../core/health/options.js';
 import tcp from '../plugins/health/tcp.js';
 import http from '../plugins/health/http.js';
 import https from '../plugins/health/https.js';
@@ -25,11 +26,14 @@ import { buildRequest } from '../plugins/health/lib/http.js';
 import { runProgram } from '../core/health/script.js';
 
 const LO = '127.0.0.1';
+/** A checker's options as the config would give them, typed as the plugin's. */
+const options = <O>(p: HealthCheckPlugin<O>, raw: Record<string, unknown>): HealthOptionsResult<O> =>
+  pluginOptions(p as HealthCheckPlugin<unknown>, raw) as HealthOptionsResult<O>;
 const target = (port: number, extra: Partial<HealthTarget> = {}): HealthTarget =>
   ({ family: 'inet', addr: LO, port, protocol: 'tcp', weight: 5, label: `[${LO}]:tcp:${port}`, ...extra });
 
 async function run<O>(p: HealthCheckPlugin<O>, t: HealthTarget, raw: Record<string, unknown> = {}, timeoutMs = 2000, step = 0): Promise<HealthResult> {
-  const o = p.options(raw);
+  const o = pluginOptions(p as HealthCheckPlugin<unknown>, raw) as HealthOptionsResult<O>;
   if (!o.ok) assert.fail(`options: ${o.error}`);
   return p.check(t, o.value, { signal: AbortSignal.timeout(timeoutMs), timeout: timeoutMs / 1000, step, state: {} });
 }
@@ -69,7 +73,7 @@ describe('health checkers against local servers', function () {
       assert.match(await peer, /127\.0\.0\.2$/);
     });
     it('refuses options it does not know', () => {
-      const o = tcp.options({ pth: '/' });
+      const o = pluginOptions(tcp, { pth: '/' });
       assert.equal(o.ok, false);
     });
   });
@@ -123,18 +127,18 @@ describe('health checkers against local servers', function () {
       assert.equal(fail(await run(http, target(await deadPort()), {})).failure, 'refused');
     });
     it('checks one URL per step', async () => {
-      const o = http.options({ urls: [{ path: '/a' }, { path: '/missing' }] });
+      const o = options(http, { urls: [{ path: '/a' }, { path: '/missing' }] });
       assert.ok(o.ok);
       assert.equal(http.steps!(o.value), 2);
       assert.equal((await run(http, target(port), { urls: [{ path: '/a' }, { path: '/missing' }] }, 2000, 0)).ok, true);
       assert.equal((await run(http, target(port), { urls: [{ path: '/a' }, { path: '/missing' }] }, 2000, 1)).ok, false);
     });
     it('option errors name the field', () => {
-      const o = http.options({ path: '/', digest: 'xyz' });
+      const o = pluginOptions(http, { path: '/', digest: 'xyz' });
       assert.deepEqual(o.ok ? null : o.field, 'digest');
-      const t = http.options({ statusCod: 200 });
+      const t = pluginOptions(http, { statusCod: 200 });
       assert.ok(!t.ok && /did you mean 'statusCode'/.test(t.error));
-      const u = http.options({ statusCode: '200-99' });
+      const u = pluginOptions(http, { statusCode: '200-99' });
       assert.ok(!u.ok && u.field === 'statusCode');
     });
 
@@ -215,10 +219,10 @@ describe('health checkers against local servers', function () {
       assert.equal(fail(await run(dns, target(port, { protocol: 'udp' }), {}, 300)).failure, 'timeout');
     });
     it('defaults: SOA for the root, retry 3, delayBeforeRetry = interval', () => {
-      const o = dns.options({});
+      const o = options(dns, {});
       assert.ok(o.ok && o.value.type === 'SOA' && o.value.name === '.');
       assert.deepEqual(dns.defaults, { retry: 3, delayBeforeRetry: 'interval' });
-      assert.ok(!dns.options({ type: 'PTR' }).ok);
+      assert.ok(!pluginOptions(dns, { type: 'PTR' }).ok);
     });
   });
 

@@ -3,9 +3,9 @@
 
 import { describeIssues, loadConfig } from './load.js';
 import { formatPlan, planDiff } from './diff.js';
-import type { DesiredState } from './schema.js';
+import type { DesiredState, ValidateContext } from './schema.js';
 import { loadPlugins, type PluginRegistry } from '../plugins/loader.js';
-import { healthIssues } from '../health/validate.js';
+import { healthIssues } from './health.js';
 
 export type Prepared =
   | { ok: true; desired: DesiredState; registry: PluginRegistry; files: string[] }
@@ -25,21 +25,32 @@ function unknownScheduler(file: string, desired: DesiredState, reg: PluginRegist
   return null;
 }
 
+/**
+ * What the loaded plugins add to the config's validation: names for "did you
+ * mean", scheduler flag words (once the scheduler plugins declare them), and
+ * the root keys control-plane plugins own.
+ */
+export function validateContextOf(reg: PluginRegistry): Partial<ValidateContext> {
+  const schedulerNames = reg.names('scheduler');
+  const out: Partial<ValidateContext> = { schedulerNames, checkNames: reg.names('health') };
+  out.schedulerFlags = (n) => reg.scheduler(n)?.flags;
+  const keys = reg.configKeys();
+  if (keys.size) out.pluginKeys = keys;
+  return out;
+}
+
 export async function prepareConfig(file: string, pluginDirs: readonly string[]): Promise<Prepared> {
-  // h5 interim (until h1's schema takes the plugin keys its own way): the built-in and
-  // command-line plugins are loaded first, so the config keys they own pass validation;
-  // a failure there is reported after the config's own errors, as before.
-  let base: PluginRegistry | Error;
-  try { base = await loadPlugins(pluginDirs); } catch (e) { base = e as Error; }
-  const loaded = await loadConfig(file, base instanceof Error ? {} : { pluginKeys: base.configKeys() });
+  // The plugins are loaded between evaluating config.ts and validating it, so
+  // that what they declare (names, flag words, root keys) is checked with it.
+  let registry: PluginRegistry | undefined;
+  const loaded = await loadConfig(file, {
+    plugins: async (folders) => {
+      registry = await loadPlugins([...pluginDirs, ...folders]);
+      return validateContextOf(registry);
+    },
+  });
   if (!loaded.ok) return loaded;
-  let registry: PluginRegistry;
-  try {
-    if (base instanceof Error) throw base;
-    registry = loaded.desired.plugins.length === 0 ? base : await loadPlugins(loaded.desired.plugins, { builtin: false, base });
-  } catch (e) {
-    return { ok: false, error: (e as Error).message, files: loaded.files };
-  }
+  if (!registry) return { ok: false, error: `${file}: the plugins were not loaded`, files: loaded.files };
   const files = [...loaded.files, ...registry.files()];
   const unknown = unknownScheduler(file, loaded.desired, registry, loaded.files);
   if (unknown) return { ok: false, error: unknown, files };
@@ -52,5 +63,5 @@ export async function prepareConfig(file: string, pluginDirs: readonly string[])
 export async function checkConfigFile(file: string, pluginDirs: readonly string[]): Promise<{ ok: true; plan: string } | { ok: false; error: string }> {
   const p = await prepareConfig(file, pluginDirs);
   if (!p.ok) return p;
-  return { ok: true, plan: formatPlan(planDiff(null, p.desired)) };
+  return { ok: true, plan: formatPlan(planDiff(null, p.desired, (n) => p.registry.scheduler(n)?.flags)) };
 }

@@ -24,14 +24,16 @@ import {
 } from '../model/types.js';
 import type { ChangeSource } from '../model/events.js';
 import { STRERROR, TableError, type Errno, type Result } from '../errors.js';
-import { schedFlagWordsOf, type DesiredState } from './schema.js';
+import type { DesiredState } from './schema.js';
+import type { SchedFlagWords } from '../plugin.js';
 
 /** One table operation. For edits, `prev`/`spec` are the old and new config: only the fields that differ are applied. */
 export type PlanAction =
   /** Timeouts the config set before (`prev`) and sets now; a dropped one returns to the default. */
   | { kind: 'set-timeouts'; timeouts: Partial<Timeouts>; prev: Partial<Timeouts> }
-  | { kind: 'edit-service'; spec: ServiceSpec; prev: ServiceSpec }
-  | { kind: 'add-service'; spec: ServiceSpec }
+  /** `words`/`prevWords`: the schedulers' own -b flag words, for the plan's text. */
+  | { kind: 'edit-service'; spec: ServiceSpec; prev: ServiceSpec; words?: SchedFlagWords; prevWords?: SchedFlagWords }
+  | { kind: 'add-service'; spec: ServiceSpec; words?: SchedFlagWords }
   | { kind: 'edit-real'; service: ServiceKey; spec: DestSpec; prev: DestSpec }
   | { kind: 'add-real'; service: ServiceKey; spec: DestSpec }
   | { kind: 'remove-real'; service: ServiceKey; spec: DestSpec }
@@ -80,8 +82,12 @@ function settingText(d: DesiredState, s: SettingChange['setting']): string {
   }
 }
 
-/** What changes from the config `prev` (null: nothing applied yet) to `next`. */
-export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
+/**
+ * What changes from the config `prev` (null: nothing applied yet) to `next`;
+ * `flagWords` gives a scheduler's own -b words for the plan's text (the registry's).
+ */
+export function planDiff(prev: DesiredState | null, next: DesiredState,
+  flagWords: (scheduler: string) => SchedFlagWords | undefined = () => undefined): Plan {
   const before = new Map((prev?.services ?? []).map((s) => [svcKey(s.spec), s]));
   const after = new Map(next.services.map((s) => [svcKey(s.spec), s]));
   const actions: PlanAction[] = [];
@@ -104,8 +110,12 @@ export function planDiff(prev: DesiredState | null, next: DesiredState): Plan {
   }
   for (const [k, now] of after) {
     const old = before.get(k);
-    if (!old) actions.push({ kind: 'add-service', spec: now.spec });
-    else if (serviceChanged(old.spec, now.spec)) actions.push({ kind: 'edit-service', spec: now.spec, prev: old.spec });
+    const words = flagWords(now.spec.scheduler);
+    if (!old) actions.push(words ? { kind: 'add-service', spec: now.spec, words } : { kind: 'add-service', spec: now.spec });
+    else if (serviceChanged(old.spec, now.spec)) {
+      const prevWords = flagWords(old.spec.scheduler);
+      actions.push({ kind: 'edit-service', spec: now.spec, prev: old.spec, ...(words ? { words } : {}), ...(prevWords ? { prevWords } : {}) });
+    }
     const oldDests = new Map((old?.dests ?? []).map((d) => [destKeyText(d), d]));
     const adds: PlanAction[] = [];
     for (const d of now.dests) {
@@ -146,11 +156,11 @@ function persistText(s: ServiceSpec): string {
   return `${s.timeout}s mask ${mask}${s.pe ? ` pe ${s.pe}` : ''}`;
 }
 
-function serviceText(s: ServiceSpec): string {
+function serviceText(s: ServiceSpec, words?: SchedFlagWords): string {
   const parts = [`scheduler ${s.scheduler}`];
   if (s.flags & SVC_F_PERSISTENT) parts.push(`persistent ${persistText(s)}`);
   if (s.flags & SVC_F_ONEPACKET) parts.push('ops');
-  const f = schedFlagsText(s, schedFlagWordsOf(s.scheduler));
+  const f = schedFlagsText(s, words);
   if (f) parts.push(`flags ${f}`);
   return parts.join(' ');
 }
@@ -166,15 +176,15 @@ function destText(d: DestSpec): string {
   return `${FWD_WORD[d.fwd]}${tunnelText(d)} weight ${d.weight}${th}`;
 }
 
-function serviceDelta(a: ServiceSpec, b: ServiceSpec): string {
+function serviceDelta(a: ServiceSpec, b: ServiceSpec, aWords?: SchedFlagWords, bWords?: SchedFlagWords): string {
   const out: string[] = [];
   if (a.scheduler !== b.scheduler) out.push(`scheduler ${a.scheduler} -> ${b.scheduler}`);
   const pa = persistText(a);
   const pb = persistText(b);
   if (pa !== pb) out.push(`persistence ${pa} -> ${pb}`);
   if ((a.flags & SVC_F_ONEPACKET) !== (b.flags & SVC_F_ONEPACKET)) out.push(`ops ${a.flags & SVC_F_ONEPACKET ? 'on -> off' : 'off -> on'}`);
-  const fa = schedFlagsText(a, schedFlagWordsOf(a.scheduler)) || 'none';
-  const fb = schedFlagsText(b, schedFlagWordsOf(b.scheduler)) || 'none';
+  const fa = schedFlagsText(a, aWords) || 'none';
+  const fb = schedFlagsText(b, bWords) || 'none';
   if (fa !== fb) out.push(`flags ${fa} -> ${fb}`);
   return out.join(', ');
 }
@@ -205,8 +215,8 @@ function timeoutsDelta(a: Partial<Timeouts>, b: Partial<Timeouts>): string {
 /** One line per action, for `lvsd --check` and the reload log. */
 export function formatAction(a: PlanAction): string {
   switch (a.kind) {
-    case 'add-service': return `+ service ${serviceKeyText(a.spec)} ${serviceText(a.spec)}`;
-    case 'edit-service': return `~ service ${serviceKeyText(a.spec)}: ${serviceDelta(a.prev, a.spec)}`;
+    case 'add-service': return `+ service ${serviceKeyText(a.spec)} ${serviceText(a.spec, a.words)}`;
+    case 'edit-service': return `~ service ${serviceKeyText(a.spec)}: ${serviceDelta(a.prev, a.spec, a.prevWords, a.words)}`;
     case 'remove-service':
       return `- service ${serviceKeyText(a.spec)}${a.reals ? ` (and its ${a.reals} real${a.reals === 1 ? '' : 's'})` : ''}`;
     case 'add-real': return `+ real ${destKeyText(a.spec)} in ${serviceKeyText(a.service)} ${destText(a.spec)}`;

@@ -13,8 +13,11 @@ import { SourceMap, createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-import { validateConfig, type ConfigIssue, type DesiredState, type ValidateContext } from './schema.js';
-import { locateField } from './locate.js';
+import { pluginFolders, validateConfig, type ConfigIssue, type DesiredState, type ValidateContext } from './schema.js';
+import { locateField, type Token } from './locate.js';
+
+/** Schema issues shown in one message; the rest are counted. */
+const MAX_SHOWN = 20;
 
 export type LoadResult =
   | { ok: true; desired: DesiredState; files: string[] }
@@ -34,8 +37,14 @@ export interface LoadOptions {
   schedulerNames?: string[];
   /** Persistence engines; default ['sip']. */
   knownEngines?: string[];
-  /** Root keys owned by control-plane plugins (schema.ts ValidateContext.pluginKeys). */
-  pluginKeys?: ValidateContext['pluginKeys'];
+  /**
+   * Loads the plugins of these folders (the config's own `plugins`, absolute)
+   * before the config is validated, and says what they add to the validation:
+   * scheduler and checker names, flag words, control-plane root keys. A throw
+   * (a plugin that does not load) is returned as the error when the config is
+   * otherwise valid, as if the plugins were loaded after it.
+   */
+  plugins?: (folders: string[]) => Promise<Partial<ValidateContext>>;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -247,15 +256,19 @@ export function formatIssue(file: string, i: ConfigIssue): string {
  * once the config's plugin folders are loaded): pass the LoadResult's files.
  */
 export function describeIssues(file: string, issues: ConfigIssue[], files: string[]): string {
+  // Only the issues shown are located: locating reads the source, and a config
+  // with thousands of errors must be refused at once, not after minutes.
+  const shown = issues.slice(0, MAX_SHOWN);
   const sources = readSources(files);
-  const located = issues.map((i) => {
-    const loc = locateField(i.path, i.value, 'value' in i, file, sources);
+  const tokens = new Map<string, Token[]>();
+  const located = shown.map((i) => {
+    const loc = locateField(i.path, i.value, 'value' in i, file, sources, tokens);
     return loc ? { ...i, file: loc.file, line: loc.line, column: loc.column, approximate: loc.approximate } : i;
   });
-  if (located.length === 1) return formatIssue(file, located[0]!);
-  const shown = located.slice(0, 20).map((i) => `  ${formatIssue(file, i)}`);
-  const more = located.length > 20 ? `\n  (${located.length - 20} more)` : '';
-  return `${file}: ${located.length} problems in the config:\n${shown.join('\n')}${more}`;
+  if (issues.length === 1) return formatIssue(file, located[0]!);
+  const lines = located.map((i) => `  ${formatIssue(file, i)}`);
+  const more = issues.length > MAX_SHOWN ? `\n  (${issues.length - MAX_SHOWN} more)` : '';
+  return `${file}: ${issues.length} problems in the config:\n${lines.join('\n')}${more}`;
 }
 
 // ------------------------------------------------------------------ entry
@@ -276,18 +289,29 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   const ev = await evaluate(abs, b.bundle, opts);
   if (!ev.ok) return { ok: false, error: ev.error, files };
   let v: ReturnType<typeof validateConfig>;
+  let pluginError: string | undefined;
   try {
+    let fromPlugins: Partial<ValidateContext> = {};
+    if (opts.plugins) {
+      try { fromPlugins = await opts.plugins(pluginFolders(ev.value, abs)); } catch (e) { pluginError = (e as Error).message; }
+    }
     v = validateConfig(ev.value, {
+      ...fromPlugins,
       file: abs,
       knownSchedulers: opts.knownSchedulers ?? (() => true),
       ...(opts.knownEngines ? { knownEngines: opts.knownEngines } : {}),
       ...(opts.schedulerNames ? { schedulerNames: opts.schedulerNames } : {}),
-      ...(opts.pluginKeys ? { pluginKeys: opts.pluginKeys } : {}),
     });
   } catch (e) {
     // A getter or proxy in the config object threw while we read it.
     return { ok: false, error: describeThrow(abs, e, b.bundle, 'reading the config object', 0), files };
   }
+  if (!v.ok && pluginError !== undefined) {
+    // Without the plugins a root key may be unknown only because its plugin did not load.
+    const rest = v.errors.filter((i) => !(/^[\w$]+$/.test(i.path) && i.message.startsWith('unknown setting')));
+    if (rest.length) return { ok: false, error: describeIssues(abs, rest, files), files };
+  }
+  if (pluginError !== undefined) return { ok: false, error: pluginError, files };
   if (!v.ok) return { ok: false, error: describeIssues(abs, v.errors, files), files };
   return { ok: true, desired: v.desired, files };
 }

@@ -33,7 +33,7 @@ export function parsePath(path: string): Segment[] {
 
 // ------------------------------------------------------------------ tokens
 
-interface Token {
+export interface Token {
   /** 'w' word/number, 's' string or template, 'p' punctuation. */
   kind: 'w' | 's' | 'p';
   text: string;
@@ -266,12 +266,14 @@ function textHits(src: string, key: string | undefined, value?: unknown): number
  * went into the bundle to its text; `entry` is config.ts itself.
  */
 export function locateField(path: string, value: unknown, hasValue: boolean, entry: string,
-  sources: ReadonlyMap<string, string>): SourceLocation | undefined {
+  sources: ReadonlyMap<string, string>, tokens?: Map<string, Token[]>): SourceLocation | undefined {
   const segs = parsePath(path);
   const src = sources.get(entry);
   let partial: SourceLocation | undefined;
   if (src !== undefined) {
-    const t = tokenize(src);
+    // Tokenizing is the costly part: callers locating several fields pass a cache.
+    let t = tokens?.get(entry);
+    if (!t) { t = tokenize(src); tokens?.set(entry, t); }
     const r = structural(t, segs);
     if (r.found) {
       const { line, column } = lineCol(src, t[r.found.tok]!.pos);

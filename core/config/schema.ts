@@ -1,12 +1,23 @@
 // Run-time check of the object config.ts exports, and its normalisation into
-// table specs. Hand-written rather than zod: the rules are ipvsadm's and the
-// kernel's (shared/spec/ipvsadm.md §3-§4), and each message should read like
-// advice to an LVS operator, naming the field path (services[0].reals[1].weight).
+// table specs. The shape — every field's type, range and message — is the zod
+// schema in ./types.ts (the one schema library; defineConfig's types are
+// inferred from it). What the shape cannot say is checked here, in the order
+// an operator reads a service: the rules that tie fields together (a dr real
+// keeps the service port, an address family, a gue tunnel's port), the names
+// the loaded plugins know (schedulers, their flag words, checkers, plugin
+// root keys), and ipvsadm's and the kernel's own rules (shared/spec/ipvsadm.md
+// §3-§4, core/model/rules.ts). Each message reads like advice to an LVS
+// operator and names the field path (services[0].reals[1].weight).
+//
+// A config that passes the shape (the usual case) is walked without checking
+// each field again; one that does not is walked field by field, so every
+// problem is reported once, in config order, as before.
 //
 // The object comes out of a node:vm context, so nothing here relies on
 // `instanceof` or prototype identity (another realm's Object/Array).
 
 import { isAbsolute, dirname, resolve } from 'node:path';
+import type { z } from 'zod';
 import { canonicalAddr, ipv4ToU32, ipv6ToBytes, maskToPrefix, u32ToIpv4, type Family } from '../model/addr.js';
 import {
   DEFAULT_NETMASK_V4, DEFAULT_NETMASK_V6, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
@@ -14,17 +25,23 @@ import {
   destKeyText, serviceKeyText,
   type DestSpec, type FwdMethod, type Protocol, type ServiceSpec, type Timeouts, type TunType,
 } from '../model/types.js';
-import {
-  DEFAULT_PERSISTENCE, MAX_PERSISTENCE, MAX_THRESHOLD, MAX_WEIGHT, destRuleError, serviceRuleError,
-} from '../model/rules.js';
-import type { SchedFlagWords } from '../plugin.js';
-import type { ForwardMode } from './types.js';
-import type { ZodType } from 'zod';
+import { DEFAULT_PERSISTENCE, destRuleError, serviceRuleError } from '../model/rules.js';
 import { validateDetailed as validateCron } from 'node-cron';
 import { commandArgv } from '../health/script.js';
 import type {
   CheckerSettings, LifecycleOp, RealHealthSettings, ScheduleEntry, ServiceHealthSettings, SlowStart,
 } from '../health/types.js';
+import { didYouMean, unknownKeyMessage } from '../suggest.js';
+import {
+  HEALTH_COMMON_KEYS, SCHEDULE_ACTIONS, healthCommonShape, interfaceShape, lvsdConfigSchema, lvsdShape, parseAddress,
+  persistenceShape, realShape, scheduleActionShapes, scheduleShape, seconds as secondsSchema, serviceShape, slowStartShape,
+  sorryShape, timeoutsShape, tunnelShape, command, hostName, address as addressSchema,
+  bool as boolSchema, type ForwardMode,
+} from './types.js';
+
+export { didYouMean } from '../suggest.js';
+export { HEALTH_COMMON_KEYS } from './types.js';
+
 
 /** What a good config becomes: table specs plus the daemon-level settings. */
 export interface DesiredState {
@@ -43,8 +60,8 @@ export interface DesiredState {
   gateways?: string[];
   workers?: number;
   maxConnections?: number;
-  /** Values of the root keys control-plane plugins own (ValidateContext.pluginKeys), parsed by their schemas. */
-  pluginConfig?: Record<string, unknown>;
+  /** Control-plane plugins' root keys (ValidateContext.pluginKeys) as their schemas parsed them; only keys present. */
+  pluginConfig: Record<string, unknown>;
 }
 
 /** A director interface: name, MAC, MTU and its addresses as CIDR (`192.168.10.1/24`, canonical address). */
@@ -77,67 +94,44 @@ export interface ValidateContext {
   knownSchedulers: (name: string) => boolean;
   /** Persistence engines; default ['sip'] as the kernel ships. */
   knownEngines?: string[];
-  /** Scheduler names, only for "did you mean" suggestions. */
+  /** Scheduler names (the registry's), for "did you mean" and for finding which scheduler owns a flag word. */
   schedulerNames?: string[];
-  /** Root keys owned by control-plane plugins, with the schema of each value. */
-  pluginKeys?: ReadonlyMap<string, ZodType>;
+  /**
+   * A scheduler's own flag words (ipvsadm -b), word → SVC_F_SCHED* bit, from
+   * its plugin (sh: sh-fallback, sh-port); undefined when it has none. The
+   * generic flag-1..3 are always allowed. Absent: only those.
+   */
+  schedulerFlags?(name: string): Readonly<Record<string, number>> | undefined;
+  /** Health check plugin names, named in messages when `check` is missing or malformed. */
+  checkNames?: readonly string[];
+  /**
+   * Root keys owned by control-plane plugins (`sync`, `vrrp` …), each with its
+   * schema. Their values are parsed into DesiredState.pluginConfig; their
+   * errors carry their path (`sync.interface`). Absent: such keys are unknown settings.
+   */
+  pluginKeys?: ReadonlyMap<string, z.ZodType>;
 }
 
 export type ValidateResult = { ok: true; desired: DesiredState } | { ok: false; errors: ConfigIssue[] };
 
-/**
- * Bridge until the schema reads flag words from the schedulers themselves
- * (ValidateContext.schedulerFlags, SchedulerPlugin.flags): the `-b` words
- * and the bit each sets; `only` = the scheduler a word needs. Moved here
- * unchanged from core/model/rules.ts.
- */
-const SCHED_FLAG_WORDS: Readonly<Record<string, { bit: number; only?: string }>> = {
-  'flag-1': { bit: SVC_F_SCHED1 }, 'flag-2': { bit: SVC_F_SCHED2 }, 'flag-3': { bit: SVC_F_SCHED3 },
-  'sh-fallback': { bit: SVC_F_SCHED1, only: 'sh' }, 'sh-port': { bit: SVC_F_SCHED2, only: 'sh' },
-  'mh-fallback': { bit: SVC_F_SCHED1, only: 'mh' }, 'mh-port': { bit: SVC_F_SCHED2, only: 'mh' },
-};
-
-/** A scheduler's own `-b` words as SCHED_FLAG_WORDS has them (the plan's text names flags with them). */
-export function schedFlagWordsOf(scheduler: string): SchedFlagWords | undefined {
-  const own = Object.entries(SCHED_FLAG_WORDS).filter(([, d]) => d.only === scheduler);
-  return own.length > 0 ? Object.fromEntries(own.map(([w, d]) => [w, d.bit])) : undefined;
-}
-
-/** The schedulers Linux IPVS ships (shared/spec/schedulers.md). */
-export const KERNEL_SCHEDULERS: readonly string[] = [
-  'rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos',
-];
-
-const MAX_PERSIST_TIMEOUT = MAX_PERSISTENCE;   // 31 days, ipvsadm's -p limit
 const DEFAULT_PERSIST_TIMEOUT = DEFAULT_PERSISTENCE;
-const SCHEDNAME_MAX = 15;              // IP_VS_SCHEDNAME_MAXLEN - 1
 const IFNAME_MAX = 15;                 // IFNAMSIZ - 1
-const MAX_WORKERS = 1024;
 
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const FWD_OF: Record<ForwardMode, FwdMethod> = { nat: 'masq', dr: 'route', tun: 'tunnel' };
 
-const ROOT_KEYS = ['interfaces', 'timeouts', 'plugins', 'neighbors', 'gateway', 'workers', 'maxConnections', 'services', 'schedule'];
-const SERVICE_KEYS = ['protocol', 'address', 'port', 'fwmark', 'ipv6', 'scheduler', 'schedFlags',
-  'persistence', 'onePacket', 'forward', 'reals',
-  'health', 'inhibitOnFailure', 'quorum', 'hysteresis', 'quorumUp', 'quorumDown', 'sorryServer',
-  'sorryServerInhibit', 'alpha', 'omega', 'virtualhost', 'slowStart'];
-const REAL_KEYS = ['address', 'port', 'weight', 'forward', 'upperThreshold', 'lowerThreshold', 'tunnel',
-  'health', 'inhibitOnFailure', 'notifyUp', 'notifyDown', 'slowStart', 'lifecycle', 'drainDeadline', 'virtualhost'];
-/** Options every checker takes; anything else goes to the checker plugin, which refuses what it does not know. */
-export const HEALTH_COMMON_KEYS = ['check', 'interval', 'timeout', 'retry', 'delayBeforeRetry', 'warmup', 'alpha',
-  'rise', 'fall', 'jitter', 'connectIp', 'connectPort', 'bindto', 'bindPort', 'virtualhost', 'logAllFailures', 'fastRecovery'];
-const SORRY_KEYS = ['address', 'port', 'forward', 'weight'];
-const SLOWSTART_KEYS = ['seconds', 'from'];
-const SCHEDULE_KEYS = ['cron', 'timezone', 'name', 'drain', 'fill', 'disable', 'enable', 'weight'];
-const SCHEDULE_ACTIONS = ['drain', 'fill', 'disable', 'enable', 'weight'] as const;
-/** The built-in checkers, named in messages before plugins are loaded. */
-export const BUILTIN_CHECKS: readonly string[] = ['tcp', 'http', 'https', 'udp', 'dns', 'smtp', 'ping', 'exec'];
-/** 31 days: the longest interval, timeout or deadline that makes sense. */
-const MAX_SECONDS = 2678400;
-const PERSIST_KEYS = ['timeout', 'netmask', 'engine'];
-const TUNNEL_KEYS = ['type', 'port', 'checksum'];
-const TIMEOUT_KEYS = ['tcp', 'tcpfin', 'udp'];
-const IFACE_KEYS = ['name', 'mac', 'mtu', 'addresses'];
+const ROOT_KEYS = Object.keys(lvsdShape);
+const SERVICE_KEYS = Object.keys(serviceShape);
+const REAL_KEYS = Object.keys(realShape);
+const SORRY_KEYS = Object.keys(sorryShape);
+const SLOWSTART_KEYS = Object.keys(slowStartShape);
+const SCHEDULE_KEYS = Object.keys(scheduleShape);
+const PERSIST_KEYS = Object.keys(persistenceShape);
+const TUNNEL_KEYS = Object.keys(tunnelShape);
+const TIMEOUT_KEYS = Object.keys(timeoutsShape) as (keyof Timeouts)[];
+const IFACE_KEYS = Object.keys(interfaceShape);
+/** ipvsadm's generic -b words, taken by every scheduler. */
+const GENERIC_FLAGS: Readonly<Record<string, number>> = { 'flag-1': SVC_F_SCHED1, 'flag-2': SVC_F_SCHED2, 'flag-3': SVC_F_SCHED3 };
 
 // ------------------------------------------------------------------ helpers
 
@@ -158,37 +152,14 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Edit distance with adjacent transpositions (optimal string alignment); key names are short. */
-function distance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
-/** The closest candidate within a typo's reach, or undefined. */
-export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = c.toLowerCase() === word.toLowerCase() ? 0 : distance(word, c);
-    if (d < bestD) { best = c; bestD = d; }
-  }
-  return best !== undefined && bestD <= Math.max(1, Math.min(2, Math.floor(word.length / 3))) ? best : undefined;
-}
-
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-
-/** Collects issues while walking the config; each check returns the value or undefined. */
+/**
+ * Collects issues while walking the config; each check returns the value or
+ * undefined. `trusted`: the config already passed the zod shape, so fields
+ * are not checked again (only the rules between them and against plugins).
+ */
 class Checker {
   readonly issues: ConfigIssue[] = [];
+  constructor(readonly trusted: boolean) {}
 
   /** Records an issue; pass the offending value (even undefined) to have `(got …)` added. */
   err(path: string, message: string, ...got: [] | [unknown]): undefined {
@@ -198,15 +169,19 @@ class Checker {
     return undefined;
   }
 
+  /** `path.key` checked by its field schema from ./types.ts; the schema's message, with `(got …)`. */
+  at<T>(schema: z.ZodType<T>, path: string, key: string | number, v: unknown): T | undefined {
+    if (this.trusted) return v as T;
+    const r = schema.safeParse(v);
+    return r.success ? v as T : this.err(join(path, key), r.error.issues[0]!.message, v);
+  }
+
   /** Unknown keys are errors: they are almost always typos that would silently do nothing. */
   keys(path: string, o: Obj, allowed: readonly string[]): void {
+    if (this.trusted) return;   // the shape's strict objects had none
     for (const k of Object.keys(o)) {
       if (allowed.includes(k)) continue;
-      const hint = didYouMean(k, allowed);
-      this.issues.push({
-        path: join(path, k),
-        message: hint ? `unknown setting; did you mean '${hint}'?` : `unknown setting (known here: ${allowed.join(', ')})`,
-      });
+      this.issues.push({ path: join(path, k), message: unknownKeyMessage(k, allowed) });
     }
   }
 
@@ -225,8 +200,8 @@ class Checker {
     return v;
   }
 
-  bool(path: string, v: unknown): boolean | undefined {
-    return typeof v === 'boolean' ? v : this.err(path, 'must be true or false', v);
+  bool(path: string, key: string, v: unknown): boolean | undefined {
+    return this.at(boolSchema, path, key, v);
   }
 
   oneOf<T extends string>(path: string, v: unknown, allowed: readonly T[]): T | undefined {
@@ -235,14 +210,8 @@ class Checker {
     return this.err(path, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}${hint ? ` (did you mean '${hint}'?)` : ''}`, v);
   }
 
-  address(path: string, v: unknown): { family: Family; addr: string } | undefined {
-    if (typeof v !== 'string') return this.err(path, 'must be an IPv4 or IPv6 address as a string', v);
-    const a = canonicalAddr(v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v);
-    if (!a) {
-      const hint = /:\d+$/.test(v) && canonicalAddr(v.replace(/:\d+$/, '')) ? '; give the port in `port`, not in the address' : '';
-      return this.err(path, `is not an IPv4 or IPv6 address${hint}`, v);
-    }
-    return a;
+  address(path: string, key: string, v: unknown): { family: Family; addr: string } | undefined {
+    return this.at(addressSchema, path, key, v) === undefined ? undefined : parseAddress(v as string) ?? undefined;
   }
 }
 
@@ -251,8 +220,19 @@ function join(path: string, key: string | number): string {
   return path ? `${path}.${key}` : key;
 }
 
+/** unicastProblem's answers by canonical address: real servers repeat across services. Bounded. */
+const unicastSeen = new Map<string, string | undefined>();
+
 /** Whether the kernel would take this address for a real server (RTN_UNICAST/RTN_LOCAL, not link-local). */
 function unicastProblem(family: Family, addr: string): string | undefined {
+  if (unicastSeen.has(addr)) return unicastSeen.get(addr);
+  const r = unicastProblemOf(family, addr);
+  if (unicastSeen.size >= 1 << 16) unicastSeen.clear();
+  unicastSeen.set(addr, r);
+  return r;
+}
+
+function unicastProblemOf(family: Family, addr: string): string | undefined {
   if (family === 'inet') {
     const n = ipv4ToU32(addr)!;
     if (n >>> 24 === 0) return 'is in 0.0.0.0/8, not a unicast address';
@@ -265,6 +245,26 @@ function unicastProblem(family: Family, addr: string): string | undefined {
   if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'is an IPv6 link-local address, which the kernel refuses for a real server';
   if (b.every((x) => x === 0)) return 'is the unspecified address ::, not a unicast address';
   return undefined;
+}
+
+/** The -b words a service's scheduler takes, and which scheduler owns a word it does not take. */
+interface FlagWords {
+  of(scheduler: string): Readonly<Record<string, number>>;
+  /** Every word, for the "must be one of" list. */
+  all: string[];
+  owner(word: string): string | undefined;
+}
+
+function flagWords(ctx: ValidateContext): FlagWords {
+  // Without plugins to ask (a bare validateConfig call), only the generic flag-1..3.
+  const perScheduler = ctx.schedulerFlags ?? (() => undefined);
+  const names = ctx.schedulerNames ?? [];
+  const own = new Map(names.map((n) => [n, perScheduler(n) ?? {}] as const));
+  return {
+    of: (sched) => ({ ...GENERIC_FLAGS, ...(own.get(sched) ?? perScheduler(sched) ?? {}) }),
+    all: [...new Set([...Object.keys(GENERIC_FLAGS), ...[...own.values()].flatMap((f) => Object.keys(f))])],
+    owner: (w) => names.find((n) => Object.hasOwn(own.get(n)!, w)),
+  };
 }
 
 // ------------------------------------------------------------------ services
@@ -280,7 +280,7 @@ function persistence(c: Checker, path: string, v: unknown, family: Family, ctx: 
   c.keys(path, o, PERSIST_KEYS);
   const out = { ...dflt };
   if (o.timeout !== undefined) {
-    const t = c.int(join(path, 'timeout'), o.timeout, 1, MAX_PERSIST_TIMEOUT, 'a whole number of seconds');
+    const t = c.at(persistenceShape.timeout, path, 'timeout', o.timeout);
     if (t !== undefined) out.timeout = t;
   }
   if (o.netmask !== undefined) {
@@ -289,10 +289,10 @@ function persistence(c: Checker, path: string, v: unknown, family: Family, ctx: 
   }
   if (o.engine !== undefined) {
     const engines = ctx.knownEngines ?? ['sip'];
-    if (typeof o.engine !== 'string') c.err(join(path, 'engine'), 'must be a persistence engine name', o.engine);
-    else if (!engines.includes(o.engine)) {
+    if (c.at(persistenceShape.engine, path, 'engine', o.engine) === undefined) { /* reported */ }
+    else if (!engines.includes(o.engine as string)) {
       c.err(join(path, 'engine'), `unknown persistence engine (known: ${engines.join(', ') || 'none'})`, o.engine);
-    } else out.pe = o.engine;
+    } else out.pe = o.engine as string;
   }
   return out;
 }
@@ -310,7 +310,7 @@ function netmask(c: Checker, path: string, v: unknown, family: Family): number |
   return n;
 }
 
-function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): ServiceDraft | undefined {
+function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext, words: FlagWords): ServiceDraft | undefined {
   const o = c.object(path, v);
   if (!o) return undefined;
   c.keys(path, o, SERVICE_KEYS);
@@ -322,31 +322,30 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
   let port = 0;
   let fwmark = 0;
   if (o.fwmark !== undefined) {
-    fwmark = c.int(join(path, 'fwmark'), o.fwmark, 1, 4294967295) ?? 1;   // 1: keep checking it as a fwmark service
+    fwmark = c.at(serviceShape.fwmark, path, 'fwmark', o.fwmark) ?? 1;   // 1: keep checking it as a fwmark service
     for (const k of ['address', 'port', 'protocol'] as const) {
       if (o[k] !== undefined) c.err(join(path, k), `a fwmark service has no ${k}: packets are matched by their firewall mark only`);
     }
-    if (o.ipv6 !== undefined && c.bool(join(path, 'ipv6'), o.ipv6)) { family = 'inet6'; addr = '::'; }
+    if (o.ipv6 !== undefined && c.bool(path, 'ipv6', o.ipv6)) { family = 'inet6'; addr = '::'; }
   } else {
     if (o.ipv6 !== undefined) c.err(join(path, 'ipv6'), 'is only for fwmark services (the VIP already says its family)');
     if (o.address === undefined) c.err(join(path, 'address'), 'is required (the VIP), unless the service is a fwmark service');
     else {
-      const a = c.address(join(path, 'address'), o.address);
+      const a = c.address(path, 'address', o.address);
       if (a) { family = a.family; addr = a.addr; }
     }
-    if (o.protocol !== undefined) protocol = c.oneOf(join(path, 'protocol'), o.protocol, ['tcp', 'udp', 'sctp'] as const) ?? 'tcp';
-    if (o.port !== undefined) port = c.int(join(path, 'port'), o.port, 0, 65535) ?? -1;
+    if (o.protocol !== undefined) protocol = c.at(serviceShape.protocol, path, 'protocol', o.protocol) ?? 'tcp';
+    if (o.port !== undefined) port = c.at(serviceShape.port, path, 'port', o.port) ?? -1;
   }
 
   let scheduler = 'wlc';
   if (o.scheduler !== undefined) {
     const sp = join(path, 'scheduler');
-    if (typeof o.scheduler !== 'string' || o.scheduler === '') c.err(sp, 'must be a scheduler name such as \'wlc\'', o.scheduler);
-    else if (o.scheduler.length > SCHEDNAME_MAX) c.err(sp, `is longer than ${SCHEDNAME_MAX} characters`, o.scheduler);
-    else if (o.scheduler !== 'none' && !ctx.knownSchedulers(o.scheduler)) {
-      const hint = didYouMean(o.scheduler, ctx.schedulerNames ?? KERNEL_SCHEDULERS);
+    if (c.at(serviceShape.scheduler, path, 'scheduler', o.scheduler) === undefined) { /* reported */ }
+    else if (o.scheduler !== 'none' && !ctx.knownSchedulers(o.scheduler as string)) {
+      const hint = didYouMean(o.scheduler as string, ctx.schedulerNames ?? []);
       c.err(sp, `unknown scheduler${hint ? `; did you mean '${hint}'?` : ''}`, o.scheduler);
-    } else scheduler = o.scheduler;
+    } else scheduler = o.scheduler as string;
   }
 
   let flags = 0;
@@ -362,23 +361,24 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
       ? 'is required: port 0 (all ports) is only allowed for a persistent service'
       : 'is 0 (all ports), which is only allowed for a persistent service (add `persistence`)');
   }
-  if (o.onePacket !== undefined && c.bool(join(path, 'onePacket'), o.onePacket)) {
+  if (o.onePacket !== undefined && c.bool(path, 'onePacket', o.onePacket)) {
     if (fwmark === 0 && protocol !== 'udp') {
       c.err(join(path, 'onePacket'), `one-packet scheduling is only for UDP and fwmark services (this one is ${protocol})`);
     } else flags |= SVC_F_ONEPACKET;
   }
   if (o.schedFlags !== undefined) {
     const arr = c.array(join(path, 'schedFlags'), o.schedFlags);
+    const mine = arr?.length ? words.of(scheduler) : {};
     arr?.forEach((f, i) => {
       const fp = join(join(path, 'schedFlags'), i);
-      const def = typeof f === 'string' && Object.hasOwn(SCHED_FLAG_WORDS, f) ? SCHED_FLAG_WORDS[f] : undefined;
-      if (!def) c.oneOf(fp, f, Object.keys(SCHED_FLAG_WORDS));
-      else if (def.only && def.only !== scheduler) {
-        c.err(fp, `'${String(f)}' is only for the ${def.only} scheduler (this service uses ${scheduler})`);
-      } else flags |= def.bit;
+      const bit = typeof f === 'string' && Object.hasOwn(mine, f) ? mine[f] : undefined;
+      if (bit !== undefined) { flags |= bit; return; }
+      const owner = typeof f === 'string' ? words.owner(f) : undefined;
+      if (owner === undefined) c.oneOf(fp, f, words.all);
+      else c.err(fp, `'${String(f)}' is only for the ${owner} scheduler (this service uses ${scheduler})`);
     });
   }
-  const forward = o.forward === undefined ? 'dr' : c.oneOf(join(path, 'forward'), o.forward, ['nat', 'dr', 'tun'] as const) ?? 'dr';
+  const forward = o.forward === undefined ? 'dr' : c.at(serviceShape.forward, path, 'forward', o.forward) ?? 'dr';
 
   if (port < 0) port = 0;   // already reported
   const spec: ServiceSpec = { family, protocol, addr, port, fwmark, scheduler, flags, timeout, netmask: mask, pe };
@@ -400,7 +400,7 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext): 
       else { seen.set(k, i); svc.dests.push(d); realRaw.push({ path: rp, o: r as Obj }); }
     });
   }
-  svc.health = serviceHealthOf(c, path, o, svc, realRaw);
+  svc.health = serviceHealthOf(c, path, o, svc, realRaw, ctx);
   return svc;
 }
 
@@ -414,18 +414,18 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
   let a: { family: Family; addr: string } | undefined;
   if (o.address === undefined) c.err(join(path, 'address'), 'is required (the real server\'s IP)');
   else {
-    a = c.address(join(path, 'address'), o.address);
+    a = c.address(path, 'address', o.address);
     const bad = a && unicastProblem(a.family, a.addr);
     if (bad) c.err(join(path, 'address'), bad, o.address);
   }
-  const mode = o.forward === undefined ? svc.forward : c.oneOf(join(path, 'forward'), o.forward, ['nat', 'dr', 'tun'] as const) ?? svc.forward;
+  const mode = o.forward === undefined ? svc.forward : c.at(realShape.forward, path, 'forward', o.forward) ?? svc.forward;
   const fwd = FWD_OF[mode];
 
   // ipvsadm silently forces a dr/tun real to the VIP port (it cannot change ports);
   // we refuse instead, so the file says what really happens.
   let port = s.fwmark > 0 ? 0 : s.port;
   if (o.port !== undefined) {
-    const p = c.int(join(path, 'port'), o.port, 0, 65535);
+    const p = c.at(realShape.port, path, 'port', o.port);
     if (p !== undefined) {
       if (s.fwmark === 0 && mode !== 'nat' && p !== s.port) {
         c.err(join(path, 'port'), `a ${mode} real server cannot change the port: it must be the service port ${s.port} `
@@ -437,9 +437,9 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
     c.err(join(path, 'port'), 'a nat real server needs a port 1..65535', o.port ?? 0);
   }
 
-  const weight = o.weight === undefined ? 1 : c.int(join(path, 'weight'), o.weight, 0, MAX_WEIGHT) ?? 1;
-  const uThreshold = o.upperThreshold === undefined ? 0 : c.int(join(path, 'upperThreshold'), o.upperThreshold, 0, MAX_THRESHOLD) ?? 0;
-  const lThreshold = o.lowerThreshold === undefined ? 0 : c.int(join(path, 'lowerThreshold'), o.lowerThreshold, 0, MAX_THRESHOLD) ?? 0;
+  const weight = o.weight === undefined ? 1 : c.at(realShape.weight, path, 'weight', o.weight) ?? 1;
+  const uThreshold = o.upperThreshold === undefined ? 0 : c.at(realShape.upperThreshold, path, 'upperThreshold', o.upperThreshold) ?? 0;
+  const lThreshold = o.lowerThreshold === undefined ? 0 : c.at(realShape.lowerThreshold, path, 'lowerThreshold', o.lowerThreshold) ?? 0;
   if (lThreshold > uThreshold) {
     c.err(join(path, 'lowerThreshold'), `must not be above upperThreshold (${uThreshold}${uThreshold === 0 ? ' = none' : ''}); `
       + 'the kernel refuses it', lThreshold);
@@ -459,12 +459,11 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
     if (t && mode !== 'tun') c.err(tp, `tunnel options are only for forward: 'tun' (this real server uses ${mode})`);
     else if (t) {
       c.keys(tp, t, TUNNEL_KEYS);
-      if (t.type !== undefined) tunType = c.oneOf(join(tp, 'type'), t.type, ['ipip', 'gue', 'gre'] as const) ?? 'ipip';
-      const checksum = t.checksum === undefined ? 'none'
-        : c.oneOf(join(tp, 'checksum'), t.checksum, ['none', 'csum', 'remcsum'] as const) ?? 'none';
+      if (t.type !== undefined) tunType = c.at(tunnelShape.type, tp, 'type', t.type) ?? 'ipip';
+      const checksum = t.checksum === undefined ? 'none' : c.at(tunnelShape.checksum, tp, 'checksum', t.checksum) ?? 'none';
       if (tunType === 'gue') {
         if (t.port === undefined) c.err(join(tp, 'port'), 'is required for a gue tunnel (the UDP port)');
-        else tunPort = c.int(join(tp, 'port'), t.port, 1, 65535) ?? 0;
+        else tunPort = c.at(tunnelShape.port, tp, 'port', t.port) ?? 0;
       } else if (t.port !== undefined) {
         c.err(join(tp, 'port'), `is only for a gue tunnel (this one is ${tunType})`, t.port);
       }
@@ -481,22 +480,18 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
 
 // ------------------------------------------------------------------ health (keepalived §2-§4)
 
-/** Decimal seconds (keepalived TIMER): > 0 (or ≥ 0 with allowZero), at most 31 days. */
-function seconds(c: Checker, path: string, v: unknown, allowZero = false): number | undefined {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0) || v > MAX_SECONDS) {
-    return c.err(path, `must be a number of seconds ${allowZero ? '0' : '> 0'}..${MAX_SECONDS} (fractions allowed)`, v);
-  }
-  return v;
+function seconds(c: Checker, path: string, key: string, v: unknown, allowZero = false): number | undefined {
+  return c.at(allowZero ? secondsZero : secondsPositive, path, key, v);
+}
+const secondsPositive = secondsSchema();
+const secondsZero = secondsSchema(true);
+
+function commandOf(c: Checker, path: string, key: string, v: unknown): string[] | undefined {
+  return c.at(command, path, key, v) === undefined ? undefined : commandArgv(v) as string[];
 }
 
-function commandOf(c: Checker, path: string, v: unknown): string[] | undefined {
-  const r = commandArgv(v);
-  return Array.isArray(r) ? r : c.err(path, r.error, v);
-}
-
-function hostText(c: Checker, path: string, v: unknown): string | undefined {
-  if (typeof v !== 'string' || v === '' || /[\s\r\n]/.test(v)) return c.err(path, 'must be a host name (no blanks)', v);
-  return v;
+function hostText(c: Checker, path: string, key: string, v: unknown): string | undefined {
+  return c.at(hostName, path, key, v);
 }
 
 function slowStartOf(c: Checker, path: string, v: unknown): SlowStart | undefined {
@@ -504,25 +499,27 @@ function slowStartOf(c: Checker, path: string, v: unknown): SlowStart | undefine
   if (!o) return undefined;
   c.keys(path, o, SLOWSTART_KEYS);
   if (o.seconds === undefined) return c.err(join(path, 'seconds'), 'is required (how long the weight ramps up)');
-  const secs = seconds(c, join(path, 'seconds'), o.seconds);
+  const secs = seconds(c, path, 'seconds', o.seconds);
   let from = 0.1;
-  if (o.from !== undefined) {
-    if (typeof o.from !== 'number' || !(o.from >= 0 && o.from <= 1)) c.err(join(path, 'from'), 'must be a fraction 0..1 of the weight', o.from);
-    else from = o.from;
-  }
+  if (o.from !== undefined) from = c.at(slowStartShape.from, path, 'from', o.from) ?? from;
   return secs === undefined ? undefined : { seconds: secs, from };
 }
 
+/** "(tcp, http … or a plugin's name)" — the loaded checkers, when known. */
+function checkerNamesText(ctx: ValidateContext): string {
+  return ctx.checkNames?.length ? `${ctx.checkNames.join(', ')} or a plugin's name` : 'a health check plugin\'s name';
+}
+
 /** One checker's common options; the rest is kept for the plugin. `base` supplies what it leaves out. */
-function checkerOf(c: Checker, path: string, v: unknown, base: CheckerSettings | undefined, alpha: boolean): CheckerSettings | undefined {
+function checkerOf(c: Checker, path: string, v: unknown, base: CheckerSettings | undefined, alpha: boolean, ctx: ValidateContext): CheckerSettings | undefined {
   const o = c.object(path, v);
   if (!o) return undefined;
   const before = c.issues.length;
   let check = base?.check ?? '';
   if (o.check === undefined) {
-    if (!base) return c.err(join(path, 'check'), `is required: which checker (${BUILTIN_CHECKS.join(', ')} or a plugin's name)`);
+    if (!base) return c.err(join(path, 'check'), `is required: which checker (${checkerNamesText(ctx)})`);
   } else if (typeof o.check !== 'string' || !/^[a-z0-9][a-z0-9_.-]{0,14}$/i.test(o.check)) {
-    return c.err(join(path, 'check'), `must be a checker name (${BUILTIN_CHECKS.join(', ')} or a plugin's name)`, o.check);
+    return c.err(join(path, 'check'), `must be a checker name (${checkerNamesText(ctx)})`, o.check);
   } else check = o.check;
   // Plugin options cascade only onto the same checker; common options always do.
   const sameKind = base !== undefined && base.check === check;
@@ -541,53 +538,50 @@ function checkerOf(c: Checker, path: string, v: unknown, base: CheckerSettings |
   for (const k of ['timeout', 'retry', 'delayBeforeRetry', 'warmup', 'connectIp', 'connectPort', 'bindto', 'bindPort', 'virtualhost'] as const) {
     if (base?.[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = base[k];
   }
-  if (o.interval !== undefined) out.interval = seconds(c, join(path, 'interval'), o.interval) ?? out.interval;
-  if (o.timeout !== undefined) out.timeout = seconds(c, join(path, 'timeout'), o.timeout);
-  if (o.retry !== undefined) out.retry = c.int(join(path, 'retry'), o.retry, 0, 4294967295);
-  if (o.delayBeforeRetry !== undefined) out.delayBeforeRetry = seconds(c, join(path, 'delayBeforeRetry'), o.delayBeforeRetry, true);
-  if (o.warmup !== undefined) out.warmup = seconds(c, join(path, 'warmup'), o.warmup, true);
-  if (o.alpha !== undefined) out.alpha = c.bool(join(path, 'alpha'), o.alpha) ?? out.alpha;
-  if (o.rise !== undefined) out.rise = c.int(join(path, 'rise'), o.rise, 1, 1000) ?? 1;
-  if (o.fall !== undefined) out.fall = c.int(join(path, 'fall'), o.fall, 1, 1000) ?? 1;
-  if (o.jitter !== undefined) {
-    if (typeof o.jitter !== 'number' || !(o.jitter >= 0 && o.jitter <= 0.5)) c.err(join(path, 'jitter'), 'must be a fraction 0..0.5 of the interval', o.jitter);
-    else out.jitter = o.jitter;
-  }
-  if (o.connectIp !== undefined) out.connectIp = c.address(join(path, 'connectIp'), o.connectIp)?.addr;
-  if (o.connectPort !== undefined) out.connectPort = c.int(join(path, 'connectPort'), o.connectPort, 1, 65535);
-  if (o.bindto !== undefined) out.bindto = c.address(join(path, 'bindto'), o.bindto)?.addr;
-  if (o.bindPort !== undefined) out.bindPort = c.int(join(path, 'bindPort'), o.bindPort, 1, 65535);
-  if (o.virtualhost !== undefined) out.virtualhost = hostText(c, join(path, 'virtualhost'), o.virtualhost);
-  if (o.logAllFailures !== undefined) out.logAllFailures = c.bool(join(path, 'logAllFailures'), o.logAllFailures) ?? false;
-  if (o.fastRecovery !== undefined) out.fastRecovery = c.bool(join(path, 'fastRecovery'), o.fastRecovery) ?? false;
+  const H = healthCommonShape;
+  if (o.interval !== undefined) out.interval = seconds(c, path, 'interval', o.interval) ?? out.interval;
+  if (o.timeout !== undefined) out.timeout = seconds(c, path, 'timeout', o.timeout);
+  if (o.retry !== undefined) out.retry = c.at(H.retry, path, 'retry', o.retry);
+  if (o.delayBeforeRetry !== undefined) out.delayBeforeRetry = seconds(c, path, 'delayBeforeRetry', o.delayBeforeRetry, true);
+  if (o.warmup !== undefined) out.warmup = seconds(c, path, 'warmup', o.warmup, true);
+  if (o.alpha !== undefined) out.alpha = c.bool(path, 'alpha', o.alpha) ?? out.alpha;
+  if (o.rise !== undefined) out.rise = c.at(H.rise, path, 'rise', o.rise) ?? 1;
+  if (o.fall !== undefined) out.fall = c.at(H.fall, path, 'fall', o.fall) ?? 1;
+  if (o.jitter !== undefined) out.jitter = c.at(H.jitter, path, 'jitter', o.jitter) ?? out.jitter;
+  if (o.connectIp !== undefined) out.connectIp = c.address(path, 'connectIp', o.connectIp)?.addr;
+  if (o.connectPort !== undefined) out.connectPort = c.at(H.connectPort, path, 'connectPort', o.connectPort);
+  if (o.bindto !== undefined) out.bindto = c.address(path, 'bindto', o.bindto)?.addr;
+  if (o.bindPort !== undefined) out.bindPort = c.at(H.bindPort, path, 'bindPort', o.bindPort);
+  if (o.virtualhost !== undefined) out.virtualhost = hostText(c, path, 'virtualhost', o.virtualhost);
+  if (o.logAllFailures !== undefined) out.logAllFailures = c.bool(path, 'logAllFailures', o.logAllFailures) ?? false;
+  if (o.fastRecovery !== undefined) out.fastRecovery = c.bool(path, 'fastRecovery', o.fastRecovery) ?? false;
   for (const [k, val] of Object.entries(o)) if (!HEALTH_COMMON_KEYS.includes(k)) out.options[k] = val;
   return c.issues.length === before ? out : undefined;
 }
 
-function checkersOf(c: Checker, path: string, v: unknown, base: CheckerSettings[], alpha: boolean): CheckerSettings[] {
+function checkersOf(c: Checker, path: string, v: unknown, base: CheckerSettings[], alpha: boolean, ctx: ValidateContext): CheckerSettings[] {
   const list = Array.isArray(v) ? v : [v];
   const out: CheckerSettings[] = [];
   list.forEach((e, i) => {
     const cp = Array.isArray(v) ? join(path, i) : path;
-    const k = checkerOf(c, cp, e, base[i] ?? base[0], alpha);
+    const k = checkerOf(c, cp, e, base[i] ?? base[0], alpha, ctx);
     if (k) out.push(k);
   });
   return out;
 }
 
-function serviceHealthOf(c: Checker, path: string, o: Obj, svc: ServiceDraft, reals: { path: string; o: Obj }[]): ServiceHealthSettings {
-  const s = svc.spec;
+function serviceHealthOf(c: Checker, path: string, o: Obj, svc: ServiceDraft, reals: { path: string; o: Obj }[], ctx: ValidateContext): ServiceHealthSettings {
   const flag = (obj: Obj, p: string, k: string, dflt: boolean): boolean =>
-    obj[k] === undefined ? dflt : c.bool(join(p, k), obj[k]) ?? dflt;
+    obj[k] === undefined ? dflt : c.bool(p, k, obj[k]) ?? dflt;
   const alpha = flag(o, path, 'alpha', false);
   const inhibit = flag(o, path, 'inhibitOnFailure', false);
-  const svcVhost = o.virtualhost === undefined ? undefined : hostText(c, join(path, 'virtualhost'), o.virtualhost);
+  const svcVhost = o.virtualhost === undefined ? undefined : hostText(c, path, 'virtualhost', o.virtualhost);
   const svcSlow = o.slowStart === undefined ? undefined : slowStartOf(c, join(path, 'slowStart'), o.slowStart);
-  const svcCheckers = o.health === undefined ? [] : checkersOf(c, join(path, 'health'), o.health, [], alpha);
-  const quorum = o.quorum === undefined ? 1 : c.int(join(path, 'quorum'), o.quorum, 1, 4294967295) ?? 1;
+  const svcCheckers = o.health === undefined ? [] : checkersOf(c, join(path, 'health'), o.health, [], alpha, ctx);
+  const quorum = o.quorum === undefined ? 1 : c.at(serviceShape.quorum, path, 'quorum', o.quorum) ?? 1;
   let hysteresis = 0;
   if (o.hysteresis !== undefined) {
-    const h = c.int(join(path, 'hysteresis'), o.hysteresis, 0, 4294967295);
+    const h = c.at(serviceShape.hysteresis, path, 'hysteresis', o.hysteresis);
     if (h !== undefined && h >= quorum) {
       c.err(join(path, 'hysteresis'), `must be below the quorum (${quorum}): quorum is gained at quorum + hysteresis and lost below quorum - hysteresis`, h);
     } else if (h !== undefined) hysteresis = h;
@@ -598,8 +592,8 @@ function serviceHealthOf(c: Checker, path: string, o: Obj, svc: ServiceDraft, re
     sorryServerInhibit: flag(o, path, 'sorryServerInhibit', false),
     reals: [],
   };
-  if (o.quorumUp !== undefined) out.quorumUp = commandOf(c, join(path, 'quorumUp'), o.quorumUp);
-  if (o.quorumDown !== undefined) out.quorumDown = commandOf(c, join(path, 'quorumDown'), o.quorumDown);
+  if (o.quorumUp !== undefined) out.quorumUp = commandOf(c, path, 'quorumUp', o.quorumUp);
+  if (o.quorumDown !== undefined) out.quorumDown = commandOf(c, path, 'quorumDown', o.quorumDown);
   if (o.sorryServer !== undefined) {
     const sp = join(path, 'sorryServer');
     const so = c.object(sp, o.sorryServer);
@@ -620,21 +614,20 @@ function serviceHealthOf(c: Checker, path: string, o: Obj, svc: ServiceDraft, re
       lifecycle: 'active',
     };
     if (ro.health === false) rh.checkers = [];
-    else if (ro.health !== undefined) rh.checkers = checkersOf(c, join(r.path, 'health'), ro.health, svcCheckers, alpha);
-    const vh = ro.virtualhost === undefined ? svcVhost : hostText(c, join(r.path, 'virtualhost'), ro.virtualhost);
+    else if (ro.health !== undefined) rh.checkers = checkersOf(c, join(r.path, 'health'), ro.health, svcCheckers, alpha, ctx);
+    const vh = ro.virtualhost === undefined ? svcVhost : hostText(c, r.path, 'virtualhost', ro.virtualhost);
     if (vh !== undefined) rh.virtualhost = vh;
-    if (ro.notifyUp !== undefined) rh.notifyUp = commandOf(c, join(r.path, 'notifyUp'), ro.notifyUp);
-    if (ro.notifyDown !== undefined) rh.notifyDown = commandOf(c, join(r.path, 'notifyDown'), ro.notifyDown);
+    if (ro.notifyUp !== undefined) rh.notifyUp = commandOf(c, r.path, 'notifyUp', ro.notifyUp);
+    if (ro.notifyDown !== undefined) rh.notifyDown = commandOf(c, r.path, 'notifyDown', ro.notifyDown);
     const slow = ro.slowStart === undefined ? svcSlow : ro.slowStart === false ? undefined : slowStartOf(c, join(r.path, 'slowStart'), ro.slowStart);
     if (slow) rh.slowStart = slow;
-    if (ro.lifecycle !== undefined) rh.lifecycle = c.oneOf(join(r.path, 'lifecycle'), ro.lifecycle, ['active', 'draining', 'disabled'] as const) ?? 'active';
+    if (ro.lifecycle !== undefined) rh.lifecycle = c.at(realShape.lifecycle, r.path, 'lifecycle', ro.lifecycle) ?? 'active';
     if (ro.drainDeadline !== undefined) {
-      rh.drainDeadline = seconds(c, join(r.path, 'drainDeadline'), ro.drainDeadline);
+      rh.drainDeadline = seconds(c, r.path, 'drainDeadline', ro.drainDeadline);
       if (rh.lifecycle !== 'draining') c.err(join(r.path, 'drainDeadline'), "is only for lifecycle: 'draining'");
     }
     out.reals.push(rh);
   }
-  void s;
   return out;
 }
 
@@ -716,19 +709,19 @@ function scheduleOf(c: Checker, v: unknown, desired: DesiredState): ScheduleEntr
     let action: LifecycleOp | undefined;
     switch (act) {
       case 'drain': {
-        const d = ao.deadline === undefined ? undefined : seconds(c, join(ap, 'deadline'), ao.deadline);
+        const d = ao.deadline === undefined ? undefined : seconds(c, ap, 'deadline', ao.deadline);
         action = d === undefined ? { op: 'drain' } : { op: 'drain', deadline: d };
         break;
       }
       case 'fill': {
-        const d = ao.seconds === undefined ? undefined : seconds(c, join(ap, 'seconds'), ao.seconds);
+        const d = ao.seconds === undefined ? undefined : seconds(c, ap, 'seconds', ao.seconds);
         action = d === undefined ? { op: 'fill' } : { op: 'fill', seconds: d };
         break;
       }
       case 'disable': action = { op: 'disable' }; break;
       case 'enable': action = { op: 'enable' }; break;
       case 'weight': {
-        const w = c.int(join(ap, 'weight'), ao.weight, 0, MAX_WEIGHT);
+        const w = c.at(scheduleActionShapes.weight.weight, ap, 'weight', ao.weight);
         if (w !== undefined) action = { op: 'weight', weight: w };
         break;
       }
@@ -774,7 +767,7 @@ function interfacesOf(c: Checker, v: unknown): InterfaceSpec[] {
     }
     if (mtu !== undefined) {
       // 68 is the IPv4 minimum (RFC 791); 65535 the largest IP packet.
-      const m = c.int(join(p, 'mtu'), mtu, 68, 65535);
+      const m = c.at(interfaceShape.mtu, p, 'mtu', mtu);
       if (m === undefined) return;
       entry.mtu = m;
     }
@@ -835,9 +828,9 @@ function timeoutsOf(c: Checker, v: unknown): Partial<Timeouts> {
   const o = c.object('timeouts', v);
   if (!o) return out;
   c.keys('timeouts', o, TIMEOUT_KEYS);
-  for (const k of TIMEOUT_KEYS as (keyof Timeouts)[]) {
+  for (const k of TIMEOUT_KEYS) {
     if (o[k] === undefined) continue;
-    const t = c.int(join('timeouts', k), o[k], 1, MAX_PERSIST_TIMEOUT, 'a whole number of seconds');
+    const t = c.at(timeoutsShape[k], 'timeouts', k, o[k]);
     if (t !== undefined) out[k] = t;
   }
   return out;
@@ -854,37 +847,59 @@ function pluginsOf(c: Checker, v: unknown, file: string): string[] {
   return out;
 }
 
+/**
+ * The plugin folders a config names (absolute), read before the config is
+ * validated so that the plugins can be loaded and their names, flag words and
+ * root keys take part in the validation; [] where `plugins` is malformed (the
+ * validation reports it).
+ */
+export function pluginFolders(raw: unknown, file: string): string[] {
+  if (!isObj(raw) || raw.plugins === undefined) return [];
+  const c = new Checker(false);
+  const out = pluginsOf(c, raw.plugins, file);
+  return c.issues.length ? [] : out;
+}
+
 /** Checks the whole config; on success, the normalised desired state. */
-export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResult {
-  const c = new Checker();
+export function validateConfig(raw: unknown, ctx: ValidateContext, opts: { trustShape?: boolean } = {}): ValidateResult {
   if (!isObj(raw)) {
+    const c = new Checker(false);
     c.err('', 'the default export of config.ts must be the config object (use `export default defineConfig({ … })`)', raw);
     return { ok: false, errors: c.issues };
   }
-  // h5 interim (h1's zod schema composes these keys instead): plugin-owned root keys.
-  const pluginKeys = [...(ctx.pluginKeys ?? new Map<string, ZodType>())].filter(([k]) => !ROOT_KEYS.includes(k));
-  c.keys('', raw, [...ROOT_KEYS, ...pluginKeys.map(([k]) => k)]);
+  const pluginKeys = ctx.pluginKeys ?? new Map<string, z.ZodType>();
+  // The plugins' root keys are theirs to check; the core shape sees the rest.
+  let core: Obj = raw;
+  if (pluginKeys.size && Object.keys(raw).some((k) => pluginKeys.has(k))) {
+    core = {};
+    for (const [k, v] of Object.entries(raw)) if (!pluginKeys.has(k)) core[k] = v;
+  }
+  // trustShape: false (tests) walks field by field even when the shape passes.
+  const c = new Checker(opts.trustShape !== false && lvsdConfigSchema.safeParse(core).success);
+  const flags = flagWords(ctx);
+  c.keys('', raw, pluginKeys.size ? [...ROOT_KEYS, ...pluginKeys.keys()] : ROOT_KEYS);
   const desired: DesiredState = {
     services: [],
     timeouts: raw.timeouts === undefined ? {} : timeoutsOf(c, raw.timeouts),
     plugins: raw.plugins === undefined ? [] : pluginsOf(c, raw.plugins, ctx.file),
     interfaces: raw.interfaces === undefined ? [] : interfacesOf(c, raw.interfaces),
     neighbors: raw.neighbors === undefined ? {} : neighborsOf(c, raw.neighbors),
+    pluginConfig: {},
   };
   if (raw.gateway !== undefined) desired.gateways = gatewaysOf(c, raw.gateway);
   if (raw.workers !== undefined) {
-    const w = c.int('workers', raw.workers, 1, MAX_WORKERS);
+    const w = c.at(lvsdShape.workers, '', 'workers', raw.workers);
     if (w !== undefined) desired.workers = w;
   }
   if (raw.maxConnections !== undefined) {
-    const m = c.int('maxConnections', raw.maxConnections, 1024, 1 << 24);
+    const m = c.at(lvsdShape.maxConnections, '', 'maxConnections', raw.maxConnections);
     if (m !== undefined) desired.maxConnections = m;
   }
   if (raw.services !== undefined) {
     const seen = new Map<string, number>();
     c.array('services', raw.services)?.forEach((sv, i) => {
       const path = join('services', i);
-      const d = serviceOf(c, path, sv, ctx);
+      const d = serviceOf(c, path, sv, ctx, flags);
       if (!d) return;
       const k = serviceKeyText(d.spec);
       const first = seen.get(k);
@@ -896,11 +911,14 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
     });
   }
   if (raw.schedule !== undefined) desired.schedule = scheduleOf(c, raw.schedule, desired);
-  for (const [key, schema] of pluginKeys) {   // h5 interim, as above
+  for (const [key, schema] of pluginKeys) {
     if (raw[key] === undefined) continue;
     const r = schema.safeParse(raw[key]);
-    if (r.success) (desired.pluginConfig ??= {})[key] = r.data;
-    else for (const i of r.error.issues) c.err([key, ...i.path.map(String)].join('.'), i.message);
+    if (r.success) { desired.pluginConfig[key] = r.data; continue; }
+    for (const iss of r.error.issues) {
+      const path = iss.path.reduce<string>((p, seg) => (typeof seg === 'symbol' ? p : join(p, seg)), key);
+      c.err(path, iss.message);
+    }
   }
   return c.issues.length ? { ok: false, errors: c.issues } : { ok: true, desired };
 }

@@ -1,159 +1,133 @@
 // Checks a control request's shape before anything touches the table: a
-// malformed request gets a clear EPROTO reply and changes nothing.
+// malformed request gets a clear EPROTO reply and changes nothing. One zod
+// schema per op (the project's one schema library); the first issue becomes
+// the reply text, naming the field (`service.port must be an integer 0..65535`).
 
+import { z } from 'zod';
 import { canonicalAddr } from '../model/addr.js';
-import type {
-  DestKey, DestSpec, FwdMethod, Protocol, ServiceKey, ServiceSpec, SyncDaemonSpec, Timeouts, TunType,
-} from '../model/types.js';
+import type { DestKey, DestSpec, ServiceKey, ServiceSpec, SyncDaemonSpec, Timeouts } from '../model/types.js';
 import type { Request } from './protocol.js';
 
-class Bad extends Error {}
-
-type Obj = Record<string, unknown>;
-
-function obj(v: unknown, path: string): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Bad(`${path} must be an object`);
-  return v as Obj;
-}
-function int(o: Obj, key: string, path: string, min: number, max: number): number {
-  const v = o[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new Bad(`${path}.${key} must be an integer ${min}..${max}`);
-  }
-  return v;
-}
-function str(o: Obj, key: string, path: string, max = 255): string {
-  const v = o[key];
-  if (typeof v !== 'string' || v.length > max) throw new Bad(`${path}.${key} must be a string of at most ${max} characters`);
-  return v;
-}
-function oneOf<T extends string>(o: Obj, key: string, path: string, values: readonly T[]): T {
-  const v = o[key];
-  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
-    throw new Bad(`${path}.${key} must be one of ${values.join(', ')}`);
-  }
-  return v as T;
-}
-function address(o: Obj, path: string): { family: 'inet' | 'inet6'; addr: string } {
-  const family = oneOf(o, 'family', path, ['inet', 'inet6'] as const);
-  const c = canonicalAddr(str(o, 'addr', path));
-  if (!c || c.family !== family) throw new Bad(`${path}.addr is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address`);
-  return { family, addr: c.addr };
-}
-
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
-const FWD: readonly FwdMethod[] = ['masq', 'local', 'tunnel', 'route'];
-const TUN: readonly TunType[] = ['ipip', 'gue', 'gre'];
 const U32 = 0xffffffff;
+/** JSON nesting a request may have; real ones nest 2 deep. Deeper is refused before parsing. */
+const MAX_DEPTH = 32;
 
-function serviceKey(v: unknown, path: string): ServiceKey {
-  const o = obj(v, path);
-  const fwmark = int(o, 'fwmark', path, 0, U32);
-  return { ...address(o, path), protocol: oneOf(o, 'protocol', path, PROTOCOLS), port: int(o, 'port', path, 0, 65535), fwmark };
+const int = (min: number, max: number): z.ZodType<number> => {
+  const error = `must be an integer ${min}..${max}`;
+  return z.number({ error }).refine((v) => Number.isInteger(v) && v >= min && v <= max, { error });
+};
+const str = (max = 255): z.ZodType<string> => z.string({ error: `must be a string of at most ${max} characters` })
+  .max(max, { error: `must be a string of at most ${max} characters` });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T): z.ZodType<T[number]> =>
+  z.enum(values, { error: `must be one of ${values.join(', ')}` });
+const object = <S extends z.ZodRawShape>(shape: S): z.ZodObject<S> => z.object(shape, { error: 'must be an object' });
+
+/** `family` + `addr` (between `before` and `after`): the address must be of that family; it is kept canonical. */
+function addressed<K>(before: z.ZodRawShape, after: z.ZodRawShape): z.ZodType<K> {
+  const shape = object({ ...before, family: oneOf(['inet', 'inet6']), addr: str(), ...after });
+  return shape.transform((o, ctx) => {
+    const { family, addr } = o as { family: 'inet' | 'inet6'; addr: string };
+    const c = canonicalAddr(addr);
+    if (!c || c.family !== family) {
+      ctx.issues.push({ code: 'custom', input: addr, path: ['addr'], message: `is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address` });
+      return z.NEVER;
+    }
+    return { ...o, addr: c.addr } as K;
+  });
 }
 
-function serviceSpec(v: unknown, path: string): ServiceSpec {
-  const o = obj(v, path);
-  return {
-    ...serviceKey(o, path),
-    scheduler: str(o, 'scheduler', path, 15),
-    flags: int(o, 'flags', path, 0, U32),
-    timeout: int(o, 'timeout', path, 0, U32),
-    netmask: int(o, 'netmask', path, 0, U32),
-    pe: str(o, 'pe', path, 15),
-  };
+// Field order is the order fields are checked in: the first bad one is reported.
+const keyFields = { protocol: oneOf(['tcp', 'udp', 'sctp']), port: int(0, 65535) };
+const serviceKey = addressed<ServiceKey>({ fwmark: int(0, U32) }, keyFields);
+const serviceSpec = addressed<ServiceSpec>({ fwmark: int(0, U32) }, {
+  ...keyFields, scheduler: str(15), flags: int(0, U32), timeout: int(0, U32), netmask: int(0, U32), pe: str(15),
+});
+const destKey = addressed<DestKey>({}, { port: int(0, 65535) });
+const destSpec = addressed<DestSpec>({}, {
+  port: int(0, 65535),
+  fwd: oneOf(['masq', 'local', 'tunnel', 'route']),
+  // Signed 32-bit as the kernel sees it: negative weights reach the table's ERANGE.
+  weight: int(-0x80000000, 0x7fffffff),
+  uThreshold: int(0, U32), lThreshold: int(0, U32),
+  tunType: oneOf(['ipip', 'gue', 'gre']), tunPort: int(0, 65535), tunFlags: int(0, 2),
+});
+const timeouts: z.ZodType<Timeouts> = object({ tcp: int(0, U32), tcpfin: int(0, U32), udp: int(0, U32) });
+const daemon: z.ZodType<SyncDaemonSpec> = object({
+  state: oneOf(['master', 'backup']),
+  mcastIfn: str(15),
+  syncid: int(0, 255),
+  maxlen: int(0, 65535),
+  group: str(64).refine((g) => canonicalAddr(g) !== null, { error: 'is not an address' }),
+  port: int(0, 65535),
+  ttl: int(0, 255),
+});
+/** Seconds, fractions allowed, up to 31 days (as config.ts's drainDeadline / slowStart). */
+const deadline = z.number({ error: 'must be a number of seconds > 0..2678400' })
+  .refine((d) => Number.isFinite(d) && d > 0 && d <= 2678400, { error: 'must be a number of seconds > 0..2678400' });
+
+const bare = object({});
+const withService = object({ service: serviceKey });
+const optService = object({ service: serviceKey.optional() });
+const lifecycle = (op: string, extra: readonly string[]): z.ZodType => {
+  const allowed = ['op', 'service', 'dest', ...extra];
+  return z.looseObject({}).superRefine((o, ctx) => {
+    // Unknown keys are refused here (a typo'd `deadlin` would silently do nothing).
+    const bad = Object.keys(o).find((k) => !allowed.includes(k));
+    if (bad) ctx.addIssue({ code: 'custom', path: [], message: `.${bad} is not known for ${op} (known: ${allowed.join(', ')})` });
+  }).pipe(object({ service: serviceKey, dest: destKey, ...(extra.includes('deadline') ? { deadline: deadline.optional() } : {}) }));
+};
+
+/** The schema of each op's request (its `op` aside). */
+const REQUESTS: ReadonlyMap<string, z.ZodType> = new Map<string, z.ZodType>([
+  ...['info', 'get-services', 'flush', 'get-timeouts', 'get-daemons', 'get-conns'].map((op) => [op, bare] as const),
+  ['get-service', withService], ['delete-service', withService],
+  ['add-service', object({ service: serviceSpec })], ['edit-service', object({ service: serviceSpec })],
+  ['zero', optService], ['get-health', optService],
+  ['add-dest', object({ service: serviceKey, dest: destSpec })], ['edit-dest', object({ service: serviceKey, dest: destSpec })],
+  ['delete-dest', object({ service: serviceKey, dest: destKey })],
+  ['set-timeouts', object({ timeouts })],
+  ['start-daemon', object({ daemon })],
+  ['stop-daemon', object({ state: oneOf(['master', 'backup']), syncid: int(0, 255).optional() })],
+  ['drain', lifecycle('drain', ['deadline'])], ['fill', lifecycle('fill', ['deadline'])],
+  ['disable', lifecycle('disable', [])], ['enable', lifecycle('enable', [])],
+]);
+
+/** Top-level objects keep their own name in messages; top-level scalars are `request.x`. */
+const NAMED = new Set(['service', 'dest', 'timeouts', 'daemon']);
+
+function issueText(iss: z.core.$ZodIssue): string {
+  const path = iss.path.map(String);
+  if (iss.message.startsWith('.')) return `request${iss.message}`;
+  const where = path.length === 0 ? 'request' : NAMED.has(path[0]!) ? path.join('.') : `request.${path.join('.')}`;
+  return `${where} ${iss.message}`;
 }
 
-function destKey(v: unknown, path: string): DestKey {
-  const o = obj(v, path);
-  return { ...address(o, path), port: int(o, 'port', path, 0, 65535) };
-}
-
-function destSpec(v: unknown, path: string): DestSpec {
-  const o = obj(v, path);
-  return {
-    ...destKey(o, path),
-    fwd: oneOf(o, 'fwd', path, FWD),
-    // Signed 32-bit as the kernel sees it: negative weights reach the table's ERANGE.
-    weight: int(o, 'weight', path, -0x80000000, 0x7fffffff),
-    uThreshold: int(o, 'uThreshold', path, 0, U32),
-    lThreshold: int(o, 'lThreshold', path, 0, U32),
-    tunType: oneOf(o, 'tunType', path, TUN),
-    tunPort: int(o, 'tunPort', path, 0, 65535),
-    tunFlags: int(o, 'tunFlags', path, 0, 2),
-  };
-}
-
-function timeouts(v: unknown, path: string): Timeouts {
-  const o = obj(v, path);
-  return { tcp: int(o, 'tcp', path, 0, U32), tcpfin: int(o, 'tcpfin', path, 0, U32), udp: int(o, 'udp', path, 0, U32) };
-}
-
-function daemon(v: unknown, path: string): SyncDaemonSpec {
-  const o = obj(v, path);
-  const group = str(o, 'group', path, 64);
-  if (!canonicalAddr(group)) throw new Bad(`${path}.group is not an address`);
-  return {
-    state: oneOf(o, 'state', path, ['master', 'backup'] as const),
-    mcastIfn: str(o, 'mcastIfn', path, 15),
-    syncid: int(o, 'syncid', path, 0, 255),
-    maxlen: int(o, 'maxlen', path, 0, 65535),
-    group,
-    port: int(o, 'port', path, 0, 65535),
-    ttl: int(o, 'ttl', path, 0, 255),
-  };
+/** Whether JSON text nests deeper than `max` (strings skipped); linear, no recursion. */
+function nestsDeeper(line: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;                 // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) { if (++depth > max) return true; }
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
 }
 
 /** Parses one request line; returns the typed request or an error text. */
 export function parseRequest(line: string): Request | { error: string } {
+  if (nestsDeeper(line, MAX_DEPTH)) return { error: `request nests deeper than ${MAX_DEPTH} levels` };
   let v: unknown;
   try { v = JSON.parse(line); } catch { return { error: 'request is not valid JSON' }; }
-  try {
-    const o = obj(v, 'request');
-    const op = o['op'];
-    switch (op) {
-      case 'info': case 'get-services': case 'flush': case 'get-timeouts': case 'get-daemons': case 'get-conns':
-        return { op };
-      case 'get-service': case 'delete-service':
-        return { op, service: serviceKey(o['service'], 'service') };
-      case 'add-service': case 'edit-service':
-        return { op, service: serviceSpec(o['service'], 'service') };
-      case 'zero':
-        return o['service'] === undefined ? { op } : { op, service: serviceKey(o['service'], 'service') };
-      case 'add-dest': case 'edit-dest':
-        return { op, service: serviceKey(o['service'], 'service'), dest: destSpec(o['dest'], 'dest') };
-      case 'delete-dest':
-        return { op, service: serviceKey(o['service'], 'service'), dest: destKey(o['dest'], 'dest') };
-      case 'set-timeouts':
-        return { op, timeouts: timeouts(o['timeouts'], 'timeouts') };
-      case 'start-daemon':
-        return { op, daemon: daemon(o['daemon'], 'daemon') };
-      case 'stop-daemon': {
-        const state = oneOf(o, 'state', 'request', ['master', 'backup'] as const);
-        return o['syncid'] === undefined ? { op, state } : { op, state, syncid: int(o, 'syncid', 'request', 0, 255) };
-      }
-      case 'drain': case 'fill': case 'disable': case 'enable': {
-        const allowed = ['op', 'service', 'dest', ...(op === 'drain' || op === 'fill' ? ['deadline'] : [])];
-        const extra = Object.keys(o).find((k) => !allowed.includes(k));
-        if (extra) throw new Bad(`request.${extra} is not known for ${op} (known: ${allowed.join(', ')})`);
-        const service = serviceKey(o['service'], 'service');
-        const dest = destKey(o['dest'], 'dest');
-        if (op === 'disable' || op === 'enable') return { op, service, dest };
-        if (o['deadline'] === undefined) return { op, service, dest };
-        const d = o['deadline'];
-        // Seconds, fractions allowed, up to 31 days (as config.ts's drainDeadline / slowStart).
-        if (typeof d !== 'number' || !Number.isFinite(d) || d <= 0 || d > 2678400) {
-          throw new Bad(`request.deadline must be a number of seconds > 0..2678400`);
-        }
-        return { op, service, dest, deadline: d };
-      }
-      case 'get-health':
-        return o['service'] === undefined ? { op } : { op, service: serviceKey(o['service'], 'service') };
-      default:
-        return { error: `unknown request op ${JSON.stringify(op)}` };
-    }
-  } catch (e) {
-    if (e instanceof Bad) return { error: e.message };
-    throw e;
-  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'request must be an object' };
+  const op = (v as Record<string, unknown>)['op'];
+  const schema = typeof op === 'string' ? REQUESTS.get(op) : undefined;
+  if (!schema) return { error: `unknown request op ${JSON.stringify(op)}` };
+  const r = schema.safeParse(v);
+  if (!r.success) return { error: issueText(r.error.issues[0]!) };
+  return { op, ...(r.data as object) } as Request;
 }

@@ -4,13 +4,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { defineHealthCheck, type HealthResult } from '../../core/plugin.js';
-import { Opts, socketFailure } from './lib/opts.js';
+import { defineHealthCheck, z, type HealthResult } from 'lvsd';
+import { socketFailure, str } from './lib/options.js';
 
 const TYPES: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28 };
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
-
-interface DnsOptions { type: string; qtype: number; name: string }
 
 /** The query without its id (bytes 0-1 are filled per attempt). */
 export function buildQuery(name: string, qtype: number, id: number): Buffer {
@@ -21,18 +19,23 @@ export function buildQuery(name: string, qtype: number, id: number): Buffer {
   return Buffer.concat(parts);
 }
 
-export default defineHealthCheck<DnsOptions>({
+export default defineHealthCheck({
   name: 'dns',
   description: 'DNS query over UDP (keepalived DNS_CHECK)',
   defaults: { retry: 3, delayBeforeRetry: 'interval' },
-  options(raw) {
-    const o = new Opts(raw, ['type', 'name']);
-    const type = (o.str('type', 'SOA') ?? 'SOA').toUpperCase();
-    if (!(type in TYPES)) o.bad('type', `must be one of ${Object.keys(TYPES).join(', ')} (got ${JSON.stringify(raw.type)})`);
-    const name = o.str('name', '.') ?? '.';
-    if (name !== '.' && !/^([A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?$/.test(name)) o.bad('name', `is not a domain name (got ${JSON.stringify(name)})`);
-    return o.done({ type, qtype: TYPES[type] ?? 6, name });
-  },
+  options: z.object({
+    /** Query type (A, NS, CNAME, SOA, MX, TXT, AAAA; any case); default SOA. */
+    type: str().refine((t) => t.toUpperCase() in TYPES, {
+      error: (iss) => `must be one of ${Object.keys(TYPES).join(', ')} (got ${JSON.stringify(iss.input)})`,
+    }).optional(),
+    /** Query name; default '.' (the root). */
+    name: str().refine((n) => n === '.' || /^([A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?$/.test(n), {
+      error: (iss) => `is not a domain name (got ${JSON.stringify(iss.input)})`,
+    }).optional(),
+  }).transform((o) => {
+    const type = (o.type ?? 'SOA').toUpperCase();
+    return { type, qtype: TYPES[type] ?? 6, name: o.name ?? '.' };
+  }),
   check: (t, o, ctx) => new Promise<HealthResult>((resolve) => {
     const id = randomBytes(2).readUInt16BE(0);
     const s = createSocket({ type: t.family === 'inet6' ? 'udp6' : 'udp4' });

@@ -3,26 +3,25 @@
 // and 0 restores the configured weight. The timeout (misc_timeout, default
 // the interval) kills it: SIGTERM, then SIGKILL. Default retry 0.
 
-import { defineHealthCheck, type HealthResult } from '../../core/plugin.js';
-import { commandArgv, runProgram } from '../../core/health/script.js';
-import { Opts } from './lib/opts.js';
+import { commandArgv, defineHealthCheck, runProgram, z, type HealthResult } from 'lvsd';
+import { bool } from './lib/options.js';
 
-interface ExecOptions { argv: string[]; dynamic: boolean }
-
-export default defineHealthCheck<ExecOptions>({
+export default defineHealthCheck({
   name: 'exec',
   description: 'run a program; its exit status decides (keepalived MISC_CHECK)',
   defaults: { retry: 0, timeout: 'interval' },
-  options(raw) {
-    const o = new Opts(raw, ['command', 'dynamic']);
-    let argv: string[] = [];
-    if (raw.command === undefined) o.bad('command', 'is required: the program to run, e.g. \'/usr/local/bin/check-web 192.168.10.8\'');
-    else {
-      const a = commandArgv(raw.command);
-      if (Array.isArray(a)) argv = a; else o.bad('command', a.error);
-    }
-    return o.done({ argv, dynamic: o.bool('dynamic', false) });
-  },
+  options: z.object({
+    /** The program (keepalived misc_path): a command line or an argv; exit 0 = up. */
+    command: z.custom<string | string[]>((v) => Array.isArray(commandArgv(v)), {
+      error: (iss) => {
+        if (iss.input === undefined) return 'is required: the program to run, e.g. \'/usr/local/bin/check-web 192.168.10.8\'';
+        const a = commandArgv(iss.input);
+        return Array.isArray(a) ? 'is not a program' : a.error;
+      },
+    }),
+    /** misc_dynamic: exit 2..255 sets the weight to status − 2 (0 restores the configured weight). */
+    dynamic: bool().optional(),
+  }).transform((o) => ({ argv: commandArgv(o.command) as string[], dynamic: o.dynamic ?? false })),
   async check(t, o, ctx): Promise<HealthResult> {
     const env = { ...process.env, LVSD_REAL_ADDR: t.addr, LVSD_REAL_PORT: String(t.port) };
     const r = await runProgram(o.argv, { signal: ctx.signal, env });

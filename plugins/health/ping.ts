@@ -5,9 +5,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { defineHealthCheck, type HealthResult } from '../../core/plugin.js';
+import { defineHealthCheck, z, type HealthResult } from 'lvsd';
 import type * as RawSocketModule from 'raw-socket';
-import { Opts } from './lib/opts.js';
 
 // Loaded lazily: a native addon, only needed when a ping check runs.
 let rawMod: typeof RawSocketModule | null = null;
@@ -25,10 +24,10 @@ export function echoRequest(v6: boolean, id: number, seq: number, payload: Buffe
   return b;
 }
 
-export default defineHealthCheck<Record<string, never>>({
+export default defineHealthCheck({
   name: 'ping',
   description: 'ICMP echo (keepalived PING_CHECK)',
-  options: (raw) => new Opts(raw, []).done({}),
+  options: z.object({}),
   check: (t, _o, ctx) => new Promise<HealthResult>((resolve) => {
     const v6 = t.family === 'inet6';
     const where = `ping ${t.addr}`;

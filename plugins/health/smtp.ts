@@ -1,20 +1,16 @@
 // SMTP_CHECK (keepalived.md §3.5): banner 220, HELO <heloName> → 250, QUIT.
 
 import { connect } from 'node:net';
-import { defineHealthCheck, type HealthResult } from '../../core/plugin.js';
-import { Opts, socketFailure } from './lib/opts.js';
+import { defineHealthCheck, z, type HealthResult } from 'lvsd';
+import { socketFailure, str } from './lib/options.js';
 
-interface SmtpOptions { helo: string }
-
-export default defineHealthCheck<SmtpOptions>({
+export default defineHealthCheck({
   name: 'smtp',
   description: 'SMTP banner and HELO (keepalived SMTP_CHECK)',
-  options(raw) {
-    const o = new Opts(raw, ['heloName']);
-    const helo = o.str('heloName', 'smtpchecker.keepalived.org') ?? '';
-    if (!/^[\x21-\x7e]+$/.test(helo)) o.bad('heloName', 'must be a host name without blanks');
-    return o.done({ helo });
-  },
+  options: z.object({
+    /** Default 'smtpchecker.keepalived.org'. */
+    heloName: str().refine((h) => /^[\x21-\x7e]+$/.test(h), { error: 'must be a host name without blanks' }).optional(),
+  }).transform((o) => ({ helo: o.heloName ?? 'smtpchecker.keepalived.org' })),
   check: (t, o, ctx) => new Promise<HealthResult>((resolve) => {
     const where = `SMTP on ${t.label}`;
     const s = connect({

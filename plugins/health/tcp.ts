@@ -2,13 +2,13 @@
 // within the timeout; it is closed at once.
 
 import { connect } from 'node:net';
-import { defineHealthCheck, type HealthResult } from '../../core/plugin.js';
-import { Opts, socketFailure } from './lib/opts.js';
+import { defineHealthCheck, z, type HealthResult } from 'lvsd';
+import { socketFailure } from './lib/options.js';
 
-export default defineHealthCheck<Record<string, never>>({
+export default defineHealthCheck({
   name: 'tcp',
   description: 'TCP connect (keepalived TCP_CHECK)',
-  options: (raw) => new Opts(raw, []).done({}),
+  options: z.object({}),
   check: (t, _o, ctx) => new Promise<HealthResult>((resolve) => {
     const s = connect({
       host: t.addr, port: t.port, family: t.family === 'inet6' ? 6 : 4,

@@ -5,8 +5,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { defineHealthCheck, type HealthResult } from '../../core/plugin.js';
-import { Opts, parseHex, socketFailure } from './lib/opts.js';
+import { defineHealthCheck, z, type HealthResult } from 'lvsd';
+import { int, parseHex, socketFailure, str } from './lib/options.js';
 
 interface UdpOptions {
   payload?: Buffer;
@@ -16,28 +16,29 @@ interface UdpOptions {
   max: number;
 }
 
-export default defineHealthCheck<UdpOptions>({
+export default defineHealthCheck({
   name: 'udp',
   description: 'UDP datagram, optional expected reply (keepalived UDP_CHECK)',
-  options(raw) {
-    const o = new Opts(raw, ['payload', 'requireReply', 'minReplyLength', 'maxReplyLength']);
-    const out: UdpOptions = { require: false, min: o.int('minReplyLength', 0, 65507, 0), max: o.int('maxReplyLength', 0, 65507, 255) };
-    const p = o.str('payload');
-    if (p !== undefined) {
-      const h = parseHex(p);
-      if (!h) o.bad('payload', `must be hex bytes like '01ff' (got ${JSON.stringify(p)})`);
-      else out.payload = h.bytes;
-    }
-    const rr = raw.requireReply;
-    if (rr === true) out.require = true;
-    else if (typeof rr === 'string') {
-      const h = parseHex(rr, true);
-      if (!h) o.bad('requireReply', `must be true or hex bytes (X nibbles match anything) like '0102XX' (got ${JSON.stringify(rr)})`);
-      else { out.require = true; out.prefix = h; }
-    } else if (rr !== undefined && rr !== false) o.bad('requireReply', 'must be true, false or hex bytes');
-    if (out.min > out.max) o.bad('minReplyLength', `must not be above maxReplyLength (${out.max})`);
-    return o.done(out);
-  },
+  options: z.object({
+    /** Datagram to send, hex; default 16 random bytes. */
+    payload: str().refine((p) => parseHex(p) !== null, { error: (iss) => `must be hex bytes like '01ff' (got ${JSON.stringify(iss.input)})` }).optional(),
+    /** Require a reply (true), or one starting with these hex digits (X/x nibbles match anything). */
+    requireReply: z.union([z.boolean(), z.string()], { error: 'must be true, false or hex bytes' })
+      .refine((r) => typeof r !== 'string' || parseHex(r, true) !== null, {
+        error: (iss) => `must be true or hex bytes (X nibbles match anything) like '0102XX' (got ${JSON.stringify(iss.input)})`,
+      }).optional(),
+    minReplyLength: int(0, 65507).optional(),
+    maxReplyLength: int(0, 65507).optional(),
+  }).superRefine((o, ctx) => {
+    const max = o.maxReplyLength ?? 255;
+    if ((o.minReplyLength ?? 0) > max) ctx.addIssue({ code: 'custom', path: ['minReplyLength'], message: `must not be above maxReplyLength (${max})` });
+  }).transform((o): UdpOptions => {
+    const out: UdpOptions = { require: false, min: o.minReplyLength ?? 0, max: o.maxReplyLength ?? 255 };
+    if (o.payload !== undefined) out.payload = parseHex(o.payload)!.bytes;
+    if (o.requireReply === true) out.require = true;
+    else if (typeof o.requireReply === 'string') { out.require = true; out.prefix = parseHex(o.requireReply, true)!; }
+    return out;
+  }),
   check: (t, o, ctx) => new Promise<HealthResult>((resolve) => {
     const s = createSocket({ type: t.family === 'inet6' ? 'udp6' : 'udp4' });
     const where = `UDP to ${t.label}`;

@@ -21,11 +21,11 @@ const INTERVAL = Number(process.env['BENCH_INTERVAL'] ?? 0.5);
 
 let attempts = 0;
 let lastFailureDone = 0;
-const counted = defineHealthCheck<Record<string, never>>({
+const counted = defineHealthCheck({
   name: 'tcp',
-  options: tcp.options,
+  options: tcp.options!,
   check: async (t, o, ctx): Promise<HealthResult> => {
-    const r = await (tcp as HealthCheckPlugin<Record<string, never>>).check(t, o, ctx);
+    const r = await (tcp as HealthCheckPlugin<typeof o>).check(t, o, ctx);
     attempts++;
     if (!r.ok) lastFailureDone = performance.now();
     return r;

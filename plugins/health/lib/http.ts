@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import type { HealthContext, HealthOptionsResult, HealthResult, HealthTarget } from '../../../core/plugin.js';
-import { Opts, socketFailure } from './opts.js';
+import { z, type HealthContext, type HealthResult, type HealthTarget } from 'lvsd';
+import { bool, socketFailure, str } from './options.js';
 
 export interface HttpUrl {
   path: string;
@@ -29,8 +29,6 @@ export interface HttpOptions {
 }
 
 const URL_KEYS = ['path', 'statusCode', 'digest', 'virtualhost', 'regex', 'regexNoMatch'];
-const HTTP_KEYS = ['path', 'statusCode', 'digest', 'regex', 'regexNoMatch', 'urls', 'virtualhost', 'httpProtocol'];
-const TLS_KEYS = ['verify', 'ca', 'cert', 'key', 'enableSni', 'sniName'];
 /** Bodies beyond this are not read further (the status and a digest of a health page do not need more). */
 const MAX_RESPONSE = 4 << 20;
 
@@ -53,74 +51,102 @@ function statusSet(v: unknown): { ranges: [number, number][]; text: string } | s
   return { ranges, text: ranges.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`)).join(',') };
 }
 
-function urlOf(o: Opts, src: Record<string, unknown>, field: (k: string) => string): HttpUrl | undefined {
-  const path = src.path === undefined ? '/' : src.path;
-  if (typeof path !== 'string' || !path.startsWith('/') || /[\s]/.test(path)) return o.bad(field('path'), `must be a URL path starting with '/' without blanks (got ${JSON.stringify(path)})`);
-  const st = statusSet(src.statusCode);
-  if (typeof st === 'string') return o.bad(field('statusCode'), st);
-  const u: HttpUrl = { path, status: st.ranges, statusText: st.text, regexNoMatch: false };
-  if (src.digest !== undefined) {
-    if (typeof src.digest !== 'string' || !/^[0-9a-f]{32}$/i.test(src.digest)) return o.bad(field('digest'), 'must be an MD5 digest: 32 hex digits, as genhash or md5sum print it');
-    u.digest = src.digest.toLowerCase();
-  }
-  if (src.virtualhost !== undefined) {
-    if (typeof src.virtualhost !== 'string' || src.virtualhost === '') return o.bad(field('virtualhost'), 'must be a host name');
-    u.virtualhost = src.virtualhost;
-  }
-  if (src.regex !== undefined) {
-    if (typeof src.regex !== 'string') return o.bad(field('regex'), 'must be a regular expression as a string');
-    try { u.regex = new RegExp(src.regex); } catch (e) { return o.bad(field('regex'), `is not a valid regular expression: ${(e as Error).message}`); }
-  }
-  if (src.regexNoMatch !== undefined) {
-    if (typeof src.regexNoMatch !== 'boolean') return o.bad(field('regexNoMatch'), 'must be true or false');
-    if (!u.regex) return o.bad(field('regexNoMatch'), 'needs a regex');
-    u.regexNoMatch = src.regexNoMatch;
-  }
+// Option schemas. Each URL's fields (also the one-URL shorthand at the top level):
+const urlFields = {
+  /** URL path; default '/'. */
+  path: z.unknown().refine((p) => typeof p === 'string' && p.startsWith('/') && !/[\s]/.test(p), {
+    error: (iss) => `must be a URL path starting with '/' without blanks (got ${JSON.stringify(iss.input)})`,
+  }).optional(),
+  /** Accepted status codes: 200, '200-299', or a list of them; default 200-299. */
+  statusCode: z.unknown().refine((v) => typeof statusSet(v) !== 'string', { error: (iss) => statusSet(iss.input) as string }).optional(),
+  /** MD5 of the body as 32 hex digits (as keepalived's genhash prints it). */
+  digest: z.unknown().refine((d) => typeof d === 'string' && /^[0-9a-f]{32}$/i.test(d), { error: 'must be an MD5 digest: 32 hex digits, as genhash or md5sum print it' }).optional(),
+  virtualhost: z.unknown().refine((v) => typeof v === 'string' && v !== '', { error: 'must be a host name' }).optional(),
+  /** The body must match (regex) or must not match (regexNoMatch) this JavaScript regular expression. */
+  regex: z.unknown().superRefine((r, ctx) => {
+    if (typeof r !== 'string') { ctx.addIssue({ code: 'custom', message: 'must be a regular expression as a string' }); return; }
+    try { new RegExp(r); } catch (e) { ctx.addIssue({ code: 'custom', message: `is not a valid regular expression: ${(e as Error).message}` }); }
+  }).optional(),
+  regexNoMatch: z.unknown().refine((v) => typeof v === 'boolean', { error: 'must be true or false' }).optional(),
+};
+type UrlInput = { path?: unknown; statusCode?: unknown; digest?: unknown; virtualhost?: unknown; regex?: unknown; regexNoMatch?: unknown };
+
+function urlOf(src: UrlInput): HttpUrl {
+  const st = statusSet(src.statusCode) as { ranges: [number, number][]; text: string };
+  const u: HttpUrl = { path: (src.path as string | undefined) ?? '/', status: st.ranges, statusText: st.text, regexNoMatch: (src.regexNoMatch as boolean | undefined) ?? false };
+  if (src.digest !== undefined) u.digest = (src.digest as string).toLowerCase();
+  if (src.virtualhost !== undefined) u.virtualhost = src.virtualhost as string;
+  if (src.regex !== undefined) u.regex = new RegExp(src.regex as string);
   return u;
 }
 
-export function httpOptions(raw: Record<string, unknown>, tls: boolean): HealthOptionsResult<HttpOptions> {
-  const o = new Opts(raw, tls ? [...HTTP_KEYS, ...TLS_KEYS] : HTTP_KEYS);
-  const out: HttpOptions = { urls: [], protocol: '1.0' };
-  const proto = o.str('httpProtocol', '1.0');
-  if (proto !== '1.0' && proto !== '1.0C' && proto !== '1.1') o.bad('httpProtocol', `must be '1.0', '1.0C' or '1.1' (got ${JSON.stringify(proto)})`);
-  else out.protocol = proto;
-  const vh = o.str('virtualhost');
-  if (vh !== undefined) out.virtualhost = vh;
-  if (raw.urls !== undefined) {
-    for (const k of ['path', 'statusCode', 'digest', 'regex', 'regexNoMatch']) {
-      if (raw[k] !== undefined) o.bad(k, `give either \`${k}\` or \`urls\`, not both`);
-    }
-    if (!Array.isArray(raw.urls) || raw.urls.length === 0) o.bad('urls', 'must be a non-empty array of { path, statusCode?, digest?, virtualhost? }');
-    else {
-      raw.urls.forEach((u, i) => {
-        if (typeof u !== 'object' || u === null || Array.isArray(u)) { o.bad(`urls[${i}]`, 'must be an object { path, statusCode?, digest?, virtualhost? }'); return; }
-        const uo = u as Record<string, unknown>;
-        for (const k of Object.keys(uo)) if (!URL_KEYS.includes(k)) o.bad(`urls[${i}].${k}`, `unknown setting (known: ${URL_KEYS.join(', ')})`);
-        const url = urlOf(o, uo, (k) => `urls[${i}].${k}`);
-        if (url) out.urls.push(url);
-      });
-    }
-  } else {
-    const url = urlOf(o, raw, (k) => k);
-    if (url) out.urls.push(url);
+/** regexNoMatch without a regex says nothing. */
+function needsRegex(u: UrlInput, ctx: z.RefinementCtx, at: (string | number)[]): void {
+  if (u.regexNoMatch !== undefined && u.regex === undefined) ctx.addIssue({ code: 'custom', path: [...at, 'regexNoMatch'], message: 'needs a regex' });
+}
+
+const urlSchema = z.record(z.string(), z.unknown(), { error: 'must be an object { path, statusCode?, digest?, virtualhost? }' })
+  .superRefine((u, ctx) => {
+    for (const k of Object.keys(u)) if (!URL_KEYS.includes(k)) ctx.addIssue({ code: 'custom', path: [k], message: `unknown setting (known: ${URL_KEYS.join(', ')})` });
+  })
+  .pipe(z.object(urlFields).superRefine((u, ctx) => needsRegex(u, ctx, [])));
+
+const fileText = (what: string) => str().transform((p, ctx) => {
+  try { return readFileSync(p); } catch (e) {
+    ctx.addIssue({ code: 'custom', message: `cannot read ${p}: ${(e as Error).message}` });
+    return z.NEVER;
   }
-  if (tls) {
-    const file = (k: string): Buffer | undefined => {
-      const p = o.str(k);
-      if (p === undefined) return undefined;
-      try { return readFileSync(p); } catch (e) { return o.bad(k, `cannot read ${p}: ${(e as Error).message}`); }
+}).optional().describe(what);
+
+/** HTTP_GET's options; with `tls`, SSL_GET's too. */
+export function httpOptions(tls: boolean) {
+  const base = {
+    ...urlFields,
+    /** Several URLs, checked one per interval in order (keepalived url blocks). */
+    urls: z.array(urlSchema, { error: 'must be a non-empty array of { path, statusCode?, digest?, virtualhost? }' })
+      .min(1, { error: 'must be a non-empty array of { path, statusCode?, digest?, virtualhost? }' }).optional(),
+    /** Host header (default the real server's virtualhost, else its address). */
+    virtualhost: urlFields.virtualhost,
+    /** '1.0' (default), '1.0C' (1.0 + Connection: close), '1.1' (with Connection: close). */
+    httpProtocol: z.unknown().refine((p) => p === '1.0' || p === '1.0C' || p === '1.1', {
+      error: (iss) => `must be '1.0', '1.0C' or '1.1' (got ${JSON.stringify(iss.input)})`,
+    }).optional(),
+  };
+  const tlsFields = {
+    /** Verify the server certificate (default false, as keepalived's SSL_GET without `ca`). */
+    verify: bool().optional(),
+    /** PEM file paths for the CA, client certificate and key. */
+    ca: fileText('CA certificate file'),
+    cert: fileText('client certificate file'),
+    key: fileText('client key file'),
+    /** Send SNI (default: when a virtualhost or sniName is set); the name (default the virtualhost). */
+    enableSni: bool().optional(),
+    sniName: str().optional(),
+  };
+  return z.object({ ...base, ...(tls ? tlsFields : {}) }).superRefine((o, ctx) => {
+    if (o.urls !== undefined) {
+      for (const k of ['path', 'statusCode', 'digest', 'regex', 'regexNoMatch'] as const) {
+        if (o[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `give either \`${k}\` or \`urls\`, not both` });
+      }
+    } else needsRegex(o, ctx, []);
+  }).transform((o): HttpOptions => {
+    const out: HttpOptions = {
+      urls: o.urls ? o.urls.map((u) => urlOf(u)) : [urlOf(o)],
+      protocol: (o.httpProtocol as HttpOptions['protocol'] | undefined) ?? '1.0',
     };
-    const t: NonNullable<HttpOptions['tls']> = { verify: o.bool('verify', false), sni: false };
-    const ca = file('ca'); if (ca) t.ca = ca;
-    const cert = file('cert'); if (cert) t.cert = cert;
-    const key = file('key'); if (key) t.key = key;
-    const sniName = o.str('sniName');
-    if (sniName) t.sniName = sniName;
-    t.sni = o.bool('enableSni', sniName !== undefined || vh !== undefined);
-    out.tls = t;
-  }
-  return o.done(out);
+    if (o.virtualhost !== undefined) out.virtualhost = o.virtualhost as string;
+    if (tls) {
+      const t = o as typeof o & { verify?: boolean; ca?: Buffer; cert?: Buffer; key?: Buffer; enableSni?: boolean; sniName?: string };
+      const opts: NonNullable<HttpOptions['tls']> = { verify: t.verify ?? false, sni: false };
+      if (t.ca) opts.ca = t.ca;
+      if (t.cert) opts.cert = t.cert;
+      if (t.key) opts.key = t.key;
+      if (t.sniName) opts.sniName = t.sniName;
+      opts.sni = t.enableSni ?? (t.sniName !== undefined || o.virtualhost !== undefined);
+      out.tls = opts;
+    }
+    return out;
+  });
 }
 
 /** keepalived's request (CRLF line ends). */

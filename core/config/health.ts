@@ -1,11 +1,13 @@
 // Checks each checker's plugin-specific options once the plugins are loaded
-// (config.ts is validated before plugin folders are known): an unknown
-// checker name or a bad option becomes a config error with its field path.
+// (config.ts is validated before the plugin folders it names are loaded): an
+// unknown checker name or a bad option becomes a config error with its field
+// path, in the words of the plugin's own schema.
 
-import { BUILTIN_CHECKS, didYouMean, type ConfigIssue, type DesiredState } from '../config/schema.js';
+import { pluginOptions } from '../health/options.js';
 import type { HealthCheckPlugin } from '../plugin.js';
 import type { PluginRegistry } from '../plugins/loader.js';
-import { pluginOptions } from './options.js';
+import { didYouMean } from '../suggest.js';
+import type { ConfigIssue, DesiredState } from './schema.js';
 
 export function healthIssues(desired: DesiredState, reg: PluginRegistry): ConfigIssue[] {
   const out: ConfigIssue[] = [];
@@ -18,7 +20,7 @@ export function healthIssues(desired: DesiredState, reg: PluginRegistry): Config
         const plugin = reg.get('health', k.check)?.plugin as HealthCheckPlugin<unknown> | undefined;
         if (!plugin) {
           const names = reg.names('health');
-          const hint = didYouMean(k.check, names.length ? names : BUILTIN_CHECKS);
+          const hint = didYouMean(k.check, names);
           out.push({ path: `${k.path}.check`, value: k.check,
             message: `no health check named "${k.check}"${hint ? `; did you mean '${hint}'?` : ''} (loaded: ${names.join(', ') || 'none'})` });
           continue;
