@@ -9,8 +9,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   KIND_DIRS, OPTIONAL_HOOKS, PLUGIN_KINDS, REQUIRED_HOOKS,
-  type AnyPlugin, type PluginKind, type SchedulerPlugin,
+  type AnyPlugin, type ForwarderPlugin, type PluginKind, type SchedulerPlugin,
 } from '../plugin.js';
+import type { FwdMethod } from '../model/types.js';
 
 const CORE_INDEX = resolve(dirname(fileURLToPath(import.meta.url)), '../index.ts');
 /** The project's own plugins/ folder. */
@@ -19,7 +20,7 @@ export const BUILTIN_PLUGIN_DIR = resolve(dirname(fileURLToPath(import.meta.url)
 /** Keys a plugin object may carry besides its kind's hooks. */
 const COMMON_KEYS = ['kind', 'name', 'description'];
 const EXTRA_KEYS: Partial<Record<PluginKind, string[]>> = {
-  scheduler: ['tickInterval', 'flags'], forwarder: ['method', 'replies'], health: ['defaults'],
+  scheduler: ['tickInterval', 'flags'], forwarder: ['method', 'replies', 'crossFamily', 'keepsPort'], health: ['defaults'],
 };
 /** Scheduler names are at most 15 characters (IP_VS_SCHEDNAME_MAXLEN). */
 const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,14}$/i;
@@ -61,6 +62,15 @@ export class PluginRegistry {
   names(kind: PluginKind): string[] { return [...(this.byKind.get(kind)?.keys() ?? [])].sort(); }
   scheduler(name: string): SchedulerPlugin<unknown> | undefined {
     return this.get('scheduler', name)?.plugin as SchedulerPlugin<unknown> | undefined;
+  }
+  /** The forwarder carrying out `method` (loadPlugins keeps one per method); its capabilities feed the table. */
+  forwarder(method: FwdMethod): ForwarderPlugin<unknown> | undefined {
+    // per real server added or edited: a walk over the few forwarders, no allocation
+    for (const p of this.byKind.get('forwarder')?.values() ?? []) {
+      const f = p.plugin as ForwarderPlugin<unknown>;
+      if (f.method === method) return f;
+    }
+    return undefined;
   }
   files(): string[] {
     return [...this.byKind.values()].flatMap((m) => [...m.values()].map((p) => p.file));
