@@ -102,6 +102,7 @@ export class Daemon {
     this.log = opts.log;
     this.table = new ServiceTable({
       schedulers: (name) => this.registry.scheduler(name),
+      forwarder: (method) => this.registry.forwarder(method),
       interfaceExists, interfaceMtu,
       ctx: systemSchedContext(opts.log),
       onEvent: (ev) => this.bus.emitTable(ev),

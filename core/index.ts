@@ -18,7 +18,7 @@ export {
 } from './plugin.js';
 export type {
   SchedulerPlugin, SchedService, SchedDest, SchedPacket, SchedContext, SchedFlagWords,
-  ForwarderPlugin, FrameView, FwdPacket, FwdIo, FwdDest, FwdLink,
+  ForwarderPlugin, ForwarderCaps, FrameView, FwdPacket, FwdIo, FwdDest, FwdLink,
   HealthCheckPlugin, HealthTarget, HealthResult, HealthContext, HealthFailure, HealthDefaults, HealthOptionsResult,
   ClassifierPlugin, SyncPlugin, SyncHandle,
 } from './plugin.js';

@@ -219,11 +219,12 @@ export const FWD_NO_ROOM = 4;    // not enough headroom or tx space
 export const FWD_BAD = 5;        // packet unusable for this method (bad ICMP checksum, …)
 export const FWD_NAMES: readonly string[] = ['sent', 'fwd-ttl', 'fwd-mtu', 'fwd-no-route', 'fwd-no-room', 'fwd-bad'];
 
-export interface ForwarderPlugin<S = unknown> {
-  readonly kind: 'forwarder';
-  readonly name: string;
-  /** The method of `-g/-i/-m` this plugin carries out. */
-  readonly method: FwdMethod;
+/**
+ * What a forwarder declares about its method: the rules the kernel (and
+ * ipvsadm) hard-code per method, which the core reads from here instead of
+ * comparing method names. Absent means no (a method with no forwarder has none).
+ */
+export interface ForwarderCaps {
   /**
    * The real servers' replies come back through the director (NAT): the
    * engine looks replies up and hands them to `outbound`, and the firewall
@@ -231,6 +232,34 @@ export interface ForwarderPlugin<S = unknown> {
    * input-only (IP_VS_CONN_F_NOOUTPUT), as DR and tunnelling are.
    */
   readonly replies?: boolean;
+  /**
+   * A real server may be of the other address family than its service (an
+   * IPv4 service with IPv6 real servers or the reverse), as tunnelling allows:
+   * the packet travels inside a header of the real server's family.
+   */
+  readonly crossFamily?: boolean;
+  /**
+   * The packet keeps the virtual port on its way to the real server (DR,
+   * tunnelling): a real server's port of a non-fwmark service is the
+   * service's, whatever was asked (ipvsadm forces it; the config refuses another).
+   */
+  readonly keepsPort?: boolean;
+  /**
+   * The kernel's own checks on a real server's options of this method, run
+   * by the table before every add and edit: an error text (refused with
+   * EINVAL, nothing changed) or null. E.g. the tunnel's GUE needs a port.
+   */
+  checkDest?(dest: DestSpec): string | null;
+}
+
+/** The capabilities of the forwarder carrying out a method, or undefined when none does. */
+export type ForwarderLookup = (method: FwdMethod) => ForwarderCaps | undefined;
+
+export interface ForwarderPlugin<S = unknown> extends ForwarderCaps {
+  readonly kind: 'forwarder';
+  readonly name: string;
+  /** The method of `-g/-i/-m` this plugin carries out. */
+  readonly method: FwdMethod;
   /**
    * Makes the forwarder's own state for a real server of its method (e.g. the
    * tunnel's encapsulation from tunType/tunPort/tunFlags), when the engine
@@ -250,6 +279,13 @@ export interface ForwarderPlugin<S = unknown> {
 
 export function defineForwarder<S = unknown>(p: Omit<ForwarderPlugin<S>, 'kind'>): ForwarderPlugin<S> {
   return { kind: 'forwarder', ...p };
+}
+
+/** A lookup by method over a set of forwarders (one per method, as loadPlugins keeps them). */
+export function forwarderLookup(forwarders: Iterable<ForwarderPlugin<unknown>>): (method: FwdMethod) => ForwarderPlugin<unknown> | undefined {
+  const byMethod = new Map<FwdMethod, ForwarderPlugin<unknown>>();
+  for (const f of forwarders) byMethod.set(f.method, f);
+  return (method) => byMethod.get(method);
 }
 
 /** The methods whose forwarders see replies (`replies: true`): NAT-like connections, reply firewall rules. */
@@ -495,7 +531,7 @@ export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
 /** Hooks each kind may provide (anything else on the object is refused as a likely typo). */
 export const OPTIONAL_HOOKS: Record<PluginKind, readonly string[]> = {
   scheduler: ['done', 'addDest', 'delDest', 'updDest', 'destLoad', 'tick'],
-  forwarder: ['prepareDest', 'outbound', 'icmpIn', 'icmpOut'],
+  forwarder: ['prepareDest', 'checkDest', 'outbound', 'icmpIn', 'icmpOut'],
   health: ['steps'],
   classifier: [],
   sync: [],

@@ -59,6 +59,7 @@ export async function replayMain(argv: string[], io: ReplayIo = {
   let rnd = 0x2545f491;
   const table = new ServiceTable({
     schedulers: (n) => registry.scheduler(n),
+    forwarder: (m) => registry.forwarder(m),
     ctx: {
       now: () => now,
       // deterministic: a replay gives the same output every time

@@ -5,6 +5,7 @@ import { ServiceTable } from '../core/model/table.js';
 import { defineScheduler, type SchedulerPlugin } from '../core/plugin.js';
 import type { ServiceKey } from '../core/model/types.js';
 import sh from '../plugins/schedulers/sh.js';
+import { builtinForwarder } from '../plugins/forwarding/lib/builtin.js';
 
 /** The sh scheduler's own -b words, as the registry would give them. */
 const shFlags = (n: string) => (n === 'sh' ? sh.flags : undefined);
@@ -19,7 +20,7 @@ const stub = (name: string): SchedulerPlugin<unknown> => defineScheduler({
 const SCHEDS = new Map(['wlc', 'wrr', 'rr', 'sh'].map((n) => [n, stub(n)]));
 
 function newTable(): ServiceTable {
-  return new ServiceTable({ schedulers: (n) => SCHEDS.get(n), ctx: { now: () => 1000, randomU32: () => 0, log: () => {} } });
+  return new ServiceTable({ schedulers: (n) => SCHEDS.get(n), forwarder: builtinForwarder, ctx: { now: () => 1000, randomU32: () => 0, log: () => {} } });
 }
 
 /** A desired state from a config object, as load.ts would produce it. */
@@ -167,7 +168,7 @@ describe('config diff: applyPlan', () => {
 
   it('a rollback names itself in its events (followers do not react to the way back)', () => {
     const events: string[] = [];
-    const t = new ServiceTable({ schedulers: (n) => SCHEDS.get(n), ctx: { now: () => 1000, randomU32: () => 0, log: () => {} },
+    const t = new ServiceTable({ schedulers: (n) => SCHEDS.get(n), forwarder: builtinForwarder, ctx: { now: () => 1000, randomU32: () => 0, log: () => {} },
       onEvent: (ev) => events.push(`${ev.type} ${ev.source.by}${ev.source.name ? ` ${ev.source.name}` : ''}`) });
     const r = applyPlan(t, planDiff(null, desired({ services: [web([R(8)]), web([], { port: 443, scheduler: 'fancy' })] })));
     assert.equal(r.ok, false);

@@ -11,12 +11,14 @@ import { ServiceTable } from '../core/model/table.js';
 import { defineScheduler } from '../core/plugin.js';
 import type { ServiceSpec, DestSpec } from '../core/model/types.js';
 import type { ConnView } from '../core/control/protocol.js';
+import { builtinForwarder } from '../plugins/forwarding/lib/builtin.js';
 
 const first = defineScheduler({ name: 'first', init: () => null, schedule: (svc) => svc.dests[0] ?? null });
 
 function newTable(): ServiceTable {
   return new ServiceTable({
     schedulers: (n) => (n === 'first' ? first : undefined),
+    forwarder: builtinForwarder,
     ctx: { now: () => 0, randomU32: () => 0, log: () => {} },
   });
 }

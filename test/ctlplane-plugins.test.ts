@@ -20,6 +20,7 @@ import { ControlPlaneHost } from '../core/ctlplane/host.js';
 import { checkPlugin, loadPlugins, PluginRegistry } from '../core/plugins/loader.js';
 import { defineFailover, defineSync, type ControlHandle, type ControlPlugin } from '../core/plugin.js';
 import { z } from 'zod';
+import { builtinForwarder } from '../plugins/forwarding/lib/builtin.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const EXAMPLES = join(ROOT, 'examples/plugins');
@@ -215,7 +216,7 @@ describe('control-plane plugins in the daemon', function () {
 describe('control-plane plugin host', () => {
   const setup = (plugins: ControlPlugin[], hookTimeoutMs?: number) => {
     const bus = new Bus();
-    const table = new ServiceTable({ schedulers: () => undefined, ctx: { now: () => 0, randomU32: () => 0, log: () => undefined }, onEvent: (ev) => bus.emitTable(ev) });
+    const table = new ServiceTable({ schedulers: () => undefined, forwarder: builtinForwarder, ctx: { now: () => 0, randomU32: () => 0, log: () => undefined }, onEvent: (ev) => bus.emitTable(ev) });
     const lines: string[] = [];
     const clock = new VirtualClock();
     const host = new ControlPlaneHost({

@@ -8,6 +8,7 @@ import { MemoryWire, type WireFrame } from '../core/engine/io/memory.js';
 import type { NetSpec } from '../core/engine/net.js';
 import { ServiceTable, type Dest, type Service } from '../core/model/table.js';
 import type { DestSpec, ServiceSpec } from '../core/model/types.js';
+import { forwarderLookup } from '../core/plugin.js';
 import { builtinScheduler } from '../plugins/schedulers/lib/builtin.js';
 import nat from '../plugins/forwarding/nat.js';
 import dr from '../plugins/forwarding/dr.js';
@@ -62,11 +63,13 @@ export class Lab {
   readonly tx = new TxBatch();
 
   constructor(net: NetSpec = NET, opts: Partial<EngineOptions> = {}) {
+    const forwarders = opts.forwarders ?? [nat, dr, tun];
     this.table = new ServiceTable({
       schedulers: builtinScheduler,
+      forwarder: forwarderLookup(forwarders),
       ctx: { now: () => this.now, randomU32: () => 0x12345678, log: () => {} },
     });
-    this.engine = new Engine({ table: this.table, forwarders: [nat, dr, tun], net, seed: 1, ...opts });
+    this.engine = new Engine({ table: this.table, forwarders, net, seed: 1, ...opts });
     this.wire = new MemoryWire(this.engine.net.ifaces);
   }
 

@@ -13,6 +13,7 @@ import { DIR_IP, DIR_MAC, GW, GW_MAC, RS1, RS1_MAC, VIP, destSpec, svcSpec } fro
 import nat from '../plugins/forwarding/nat.js';
 import dr from '../plugins/forwarding/dr.js';
 import tun from '../plugins/forwarding/tun.js';
+import { builtinForwarder } from '../plugins/forwarding/lib/builtin.js';
 
 const mark7 = defineClassifier({ name: 'mark7', classify: () => 7 });
 
@@ -31,7 +32,7 @@ describe('data plane (memory wire)', () => {
   });
 
   it('reconfigure: the memory wire follows the new interfaces (added ones take frames, renamed ones name the output)', () => {
-    const table = new ServiceTable({ schedulers: builtinScheduler, ctx: { now: () => 0, randomU32: () => 1, log: () => {} } });
+    const table = new ServiceTable({ schedulers: builtinScheduler, forwarder: builtinForwarder, ctx: { now: () => 0, randomU32: () => 1, log: () => {} } });
     const svc = table.addService(svcSpec());
     assert.ok(svc.ok);
     assert.ok(table.addDest(svc.value.spec, destSpec(RS1)).ok);

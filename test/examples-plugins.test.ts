@@ -42,6 +42,15 @@ describe('example plugins from --plugins examples/plugins', () => {
     assert.deepEqual(dataPlanePlugins(reg).forwarders.map((f) => f.method).sort(), ['masq', 'route', 'tunnel']);
   });
 
+  it('the registry gives each method\'s forwarder and its capabilities (what the table reads)', () => {
+    assert.equal(reg.forwarder('route')?.name, 'dr-mark');
+    assert.equal(reg.forwarder('route')?.keepsPort, true);
+    assert.equal(reg.forwarder('tunnel')?.crossFamily, true);
+    assert.equal(reg.forwarder('tunnel')?.checkDest?.({ ...destSpec(RS1), fwd: 'tunnel', tunType: 'gue', tunPort: 0 }), 'GUE tunnel needs a port');
+    assert.equal(reg.forwarder('masq')?.replies, true);
+    assert.equal(reg.forwarder('local'), undefined);
+  });
+
   it('dr-mark forwards as DR with DSCP EF set, ECN kept, IPv4 checksum right (incremental = full)', () => {
     const l = lab();
     l.service({}, [destSpec(RS1)]);

@@ -24,6 +24,7 @@ import type { ServiceKey } from '../core/model/types.js';
 import { defineHealthCheck, defineScheduler, type HealthCheckPlugin, type HealthResult, type HealthTarget } from '../core/plugin.js';
 import { PluginRegistry } from '../core/plugins/loader.js';
 import tcpPlugin from '../plugins/health/tcp.js';
+import { builtinForwarder } from '../plugins/forwarding/lib/builtin.js';
 
 /** Scripted results by real server address: true, false, or a weight (ok with weight). */
 const script = new Map<string, boolean | number | string>();
@@ -65,7 +66,7 @@ class Harness {
   lines: string[] = [];
   events: string[] = [];
   scripts: string[] = [];
-  table = new ServiceTable({ schedulers: () => rr, ctx: { now: () => this.clock.now(), randomU32: () => 0, log: () => {} }, onEvent: (ev) => this.bus.emitTable(ev) });
+  table = new ServiceTable({ schedulers: () => rr, forwarder: builtinForwarder, ctx: { now: () => this.clock.now(), randomU32: () => 0, log: () => {} }, onEvent: (ev) => this.bus.emitTable(ev) });
   reg = registry();
   health: HealthManager;
   prev: DesiredState | null = null;

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { ServiceTable } from '../core/model/table.js';
-import { defineScheduler, type SchedService } from '../core/plugin.js';
+import { defineForwarder, defineScheduler, FWD_SENT, type ForwarderCaps, type SchedService } from '../core/plugin.js';
+import { allowsCrossFamily, compatForwarderCaps, destRuleError, forcedDestPort, keepsVirtualPort } from '../core/model/rules.js';
+import { FWD_NUM, type FwdMethod } from '../core/model/types.js';
 import type { DestSpec, ServiceSpec } from '../core/model/types.js';
+import { builtinForwarder } from '../plugins/forwarding/lib/builtin.js';
 
 const calls: string[] = [];
 const spy = defineScheduler({
@@ -19,6 +22,7 @@ let now = 1000;
 function newTable(ifaces: string[] = ['eth0']): ServiceTable {
   return new ServiceTable({
     schedulers: (n) => (n === 'spy' ? spy : n === 'other' ? other : undefined),
+    forwarder: builtinForwarder,
     interfaceExists: (n) => ifaces.includes(n),
     ctx: { now: () => now * 1000, randomU32: () => 0, log: () => {} },   // `now` in seconds here; ctx.now() is ms
   });
@@ -122,6 +126,58 @@ describe('service table (kernel rules)', () => {
     assert.equal(t.find(svc())!.dests.length, 2);
   });
 
+  it('takes what a method allows from its forwarder, comparing no method name', () => {
+    // 'route' carried out by an operator's forwarder that tunnels across families and checks its own real servers
+    const odd = defineForwarder({
+      name: 'odd', method: 'route', crossFamily: true,
+      checkDest: (d) => (d.weight === 13 ? 'thirteen is unlucky' : null),
+      inbound: () => FWD_SENT,
+    });
+    const lookups: string[] = [];
+    const t = new ServiceTable({
+      schedulers: (n) => (n === 'spy' ? spy : undefined),
+      forwarder: (m) => { lookups.push(m); return m === 'route' ? odd : undefined; },
+      ctx: { now: () => 0, randomU32: () => 0, log: () => {} },
+    });
+    t.addService(svc());
+    const r = (x: { ok: boolean; error?: { errno: string; message: string } }) => (x.ok ? 'ok' : `${x.error!.errno} ${x.error!.message}`);
+    assert.equal(r(t.addDest(svc(), { ...dest('2001:db8::5'), family: 'inet6', fwd: 'route' })), 'ok');
+    assert.equal(r(t.addDest(svc(), { ...dest('2001:db8::6'), family: 'inet6', fwd: 'tunnel' })),
+      'EINVAL a real server of another address family must use tunnelling', 'no forwarder for tunnel here: no crossFamily');
+    assert.equal(r(t.addDest(svc(), dest('192.168.0.13', { fwd: 'route', weight: 13 }))), 'EINVAL thirteen is unlucky');
+    assert.ok(t.addDest(svc(), dest('192.168.0.12', { fwd: 'route', weight: 12 })).ok);
+    assert.equal(r(t.editDest(svc(), dest('192.168.0.12', { fwd: 'route', weight: 13 }))), 'EINVAL thirteen is unlucky');
+    assert.deepEqual(t.find(svc())!.dests.map((d) => `${d.addr}:${d.weight}`), ['192.168.0.12:12', '2001:db8::5:1']);
+    assert.equal(r(t.addDest(svc(), dest('192.168.0.20', { fwd: 'masq', weight: 13 }))), 'ok', 'another method: not its check');
+    assert.ok(lookups.includes('masq') && lookups.includes('tunnel'));
+    // the built-in tunnel forwarder's own check, as the kernel's: GUE needs its port, on -e too
+    const b = newTable();
+    b.addService(svc());
+    assert.ok(b.addDest(svc(), dest('192.168.0.9', { fwd: 'tunnel', tunType: 'gue', tunPort: 6080 })).ok);
+    assert.equal(r(b.editDest(svc(), dest('192.168.0.9', { fwd: 'tunnel', tunType: 'gue', tunPort: 0 }))), 'EINVAL GUE tunnel needs a port');
+    assert.equal(b.find(svc())!.dests[0]!.spec.tunPort, 6080);
+  });
+
+  it('ipvsadm\'s real-server rules read the forwarders\' capabilities; the compatibility default matches the built-ins', () => {
+    const none = (): ForwarderCaps | undefined => undefined;
+    const v6 = { ...dest('2001:db8::5'), family: 'inet6' as const, fwd: 'tunnel' as const };
+    assert.equal(destRuleError({ family: 'inet' }, v6, builtinForwarder), null);
+    assert.equal(destRuleError({ family: 'inet' }, v6, none), 'Different address family is allowed only for tunneling servers');
+    assert.equal(destRuleError({ family: 'inet' }, v6), null, 'old two-argument call');
+    assert.equal(destRuleError({ family: 'inet' }, { ...v6, fwd: 'masq' }), 'Different address family is allowed only for tunneling servers');
+    const s = { fwmark: 0, port: 80 };
+    assert.equal(forcedDestPort(s, { fwd: 'route', port: 8080 }, builtinForwarder), 80);
+    assert.equal(forcedDestPort(s, { fwd: 'tunnel', port: 8080 }, builtinForwarder), 80);
+    assert.equal(forcedDestPort(s, { fwd: 'masq', port: 8080 }, builtinForwarder), 8080);
+    assert.equal(forcedDestPort({ fwmark: 1, port: 0 }, { fwd: 'route', port: 8080 }, builtinForwarder), 8080);
+    assert.equal(forcedDestPort(s, { fwd: 'route', port: 8080 }, none), 8080);
+    for (const m of Object.keys(FWD_NUM) as FwdMethod[]) {
+      assert.equal(allowsCrossFamily(m), allowsCrossFamily(m, builtinForwarder), m);
+      assert.equal(keepsVirtualPort(m), keepsVirtualPort(m, builtinForwarder), m);
+      assert.equal(compatForwarderCaps(m)?.crossFamily === true, builtinForwarder(m)?.crossFamily === true, m);
+    }
+  });
+
   it('undoes its own change when a scheduler hook throws, failing with EINVAL', () => {
     const flaky = defineScheduler({
       name: 'flaky', init: () => ({ adds: 0 }),
@@ -130,7 +186,7 @@ describe('service table (kernel rules)', () => {
       delDest: (_s, _st, d) => { if (d.addr === '192.168.0.2') throw new Error('boom'); },
       schedule: (svc) => svc.dests[0] ?? null,
     });
-    const t = new ServiceTable({ schedulers: (n) => (n === 'flaky' ? flaky : undefined), ctx: { now: () => 0, randomU32: () => 0, log: () => {} } });
+    const t = new ServiceTable({ schedulers: (n) => (n === 'flaky' ? flaky : undefined), forwarder: builtinForwarder, ctx: { now: () => 0, randomU32: () => 0, log: () => {} } });
     t.addService(svc({ scheduler: 'flaky' }));
     t.addDest(svc(), dest('192.168.0.1'));
     t.addDest(svc(), dest('192.168.0.2'));

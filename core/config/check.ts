@@ -34,6 +34,7 @@ export function validateContextOf(reg: PluginRegistry): Partial<ValidateContext>
   const schedulerNames = reg.names('scheduler');
   const out: Partial<ValidateContext> = { schedulerNames, checkNames: reg.names('health') };
   out.schedulerFlags = (n) => reg.scheduler(n)?.flags;
+  out.forwarder = (m) => reg.forwarder(m);
   const keys = reg.configKeys();
   if (keys.size) out.pluginKeys = keys;
   return out;

@@ -165,8 +165,9 @@ function serviceText(s: ServiceSpec, words?: SchedFlagWords): string {
   return parts.join(' ');
 }
 
+/** The tunnel options when set: every other method's real servers carry the defaults (ipip, no port, no checksum). */
 function tunnelText(d: DestSpec): string {
-  if (d.fwd !== 'tunnel' || (d.tunType === 'ipip' && d.tunFlags === 0)) return '';
+  if (d.tunType === 'ipip' && d.tunFlags === 0 && d.tunPort === 0) return '';
   const sum = d.tunFlags === TUN_FLAG_CSUM ? ' csum' : d.tunFlags === TUN_FLAG_REMCSUM ? ' remcsum' : '';
   return ` ${d.tunType}${d.tunPort ? ` port ${d.tunPort}` : ''}${sum}`;
 }

@@ -18,6 +18,7 @@
 
 import { isAbsolute, dirname, resolve } from 'node:path';
 import type { z } from 'zod';
+import type { ForwarderLookup } from '../plugin.js';
 import { canonicalAddr, ipv4ToU32, ipv6ToBytes, maskToPrefix, u32ToIpv4, type Family } from '../model/addr.js';
 import {
   DEFAULT_NETMASK_V4, DEFAULT_NETMASK_V6, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
@@ -25,7 +26,9 @@ import {
   destKeyText, serviceKeyText,
   type DestSpec, type FwdMethod, type Protocol, type ServiceSpec, type Timeouts, type TunType,
 } from '../model/types.js';
-import { DEFAULT_PERSISTENCE, destRuleError, serviceRuleError } from '../model/rules.js';
+import {
+  DEFAULT_PERSISTENCE, allowsCrossFamily, destRuleError, keepsVirtualPort, serviceRuleError,
+} from '../model/rules.js';
 import { validateDetailed as validateCron } from 'node-cron';
 import { commandArgv } from '../health/script.js';
 import type {
@@ -102,6 +105,11 @@ export interface ValidateContext {
    * generic flag-1..3 are always allowed. Absent: only those.
    */
   schedulerFlags?(name: string): Readonly<Record<string, number>> | undefined;
+  /**
+   * What each forwarding method's forwarder allows (another address family, a
+   * port of its own); default: the built-in forwarders' (core/model/rules.ts).
+   */
+  forwarder?: ForwarderLookup;
   /** Health check plugin names, named in messages when `check` is missing or malformed. */
   checkNames?: readonly string[];
   /**
@@ -392,7 +400,7 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext, w
     const seen = new Map<string, number>();
     reals?.forEach((r, i) => {
       const rp = join(join(path, 'reals'), i);
-      const d = realOf(c, rp, r, svc);
+      const d = realOf(c, rp, r, svc, ctx);
       if (!d) return;
       const k = destKeyText(d);
       const first = seen.get(k);
@@ -404,7 +412,7 @@ function serviceOf(c: Checker, path: string, v: unknown, ctx: ValidateContext, w
   return svc;
 }
 
-function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSpec | undefined {
+function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft, ctx: ValidateContext): DestSpec | undefined {
   const o = c.object(path, v);
   if (!o) return undefined;
   c.keys(path, o, REAL_KEYS);
@@ -427,13 +435,13 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
   if (o.port !== undefined) {
     const p = c.at(realShape.port, path, 'port', o.port);
     if (p !== undefined) {
-      if (s.fwmark === 0 && mode !== 'nat' && p !== s.port) {
+      if (s.fwmark === 0 && keepsVirtualPort(fwd, ctx.forwarder) && p !== s.port) {
         c.err(join(path, 'port'), `a ${mode} real server cannot change the port: it must be the service port ${s.port} `
           + `(or be left out); use forward: 'nat' to map to another port`, p);
       } else port = p;
     }
   }
-  if (mode === 'nat' && port === 0 && s.port !== 0) {
+  if (!keepsVirtualPort(fwd, ctx.forwarder) && port === 0 && s.port !== 0) {
     c.err(join(path, 'port'), 'a nat real server needs a port 1..65535', o.port ?? 0);
   }
 
@@ -445,7 +453,7 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
       + 'the kernel refuses it', lThreshold);
   }
 
-  if (a && a.family !== s.family && mode !== 'tun') {
+  if (a && a.family !== s.family && !allowsCrossFamily(fwd, ctx.forwarder)) {
     c.err(join(path, 'address'), `is ${a.family === 'inet6' ? 'IPv6' : 'IPv4'} but the service is ${s.family === 'inet6' ? 'IPv6' : 'IPv4'}; `
       + 'a different address family is allowed only for tunnelling (forward: \'tun\')', o.address);
   }
@@ -474,7 +482,7 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft): DestSp
   }
   if (!a || c.issues.length !== before) return undefined;
   const d: DestSpec = { family: a.family, addr: a.addr, port, fwd, weight, uThreshold, lThreshold, tunType, tunPort, tunFlags };
-  const rule = destRuleError(s, d);   // ipvsadm's own checks (shared with lvsadm), as a net under the ones above
+  const rule = destRuleError(s, d, ctx.forwarder);   // ipvsadm's own checks (shared with lvsadm), as a net under the ones above
   return rule ? c.err(path, rule) : d;
 }
 
@@ -599,7 +607,7 @@ function serviceHealthOf(c: Checker, path: string, o: Obj, svc: ServiceDraft, re
     const so = c.object(sp, o.sorryServer);
     if (so) {
       c.keys(sp, so, SORRY_KEYS);
-      const d = realOf(c, sp, { address: so.address, port: so.port, forward: so.forward, weight: so.weight ?? 1 }, svc);
+      const d = realOf(c, sp, { address: so.address, port: so.port, forward: so.forward, weight: so.weight ?? 1 }, svc, ctx);
       if (d && svc.dests.some((x) => x.family === d.family && x.addr === d.addr && x.port === d.port)) {
         c.err(sp, `the sorry server ${destKeyText(d)} is also one of the real servers`);
       } else if (d) out.sorryServer = d;

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ServiceTable } from '../model/table.js';
-import { replyMethods, type ClassifierPlugin, type ForwarderPlugin, type SchedContext, type SchedulerPlugin } from '../plugin.js';
+import { forwarderLookup, replyMethods, type ClassifierPlugin, type ForwarderPlugin, type SchedContext, type SchedulerPlugin } from '../plugin.js';
 import { FrameBatch, TxBatch } from './batch.js';
 import { Engine } from './engine.js';
 import { AfPacketIo } from './io/afpacket.js';
@@ -32,7 +32,7 @@ async function loadModules(m: PluginModules) {
   for (const [n, f] of Object.entries(m.schedulers)) schedulers.set(n, await importDefault<SchedulerPlugin<unknown>>(f));
   const forwarders = await Promise.all(m.forwarders.map((f) => importDefault<ForwarderPlugin>(f)));
   const classifiers = await Promise.all(m.classifiers.map((f) => importDefault<ClassifierPlugin>(f)));
-  return { schedulers, forwarders, classifiers };
+  return { schedulers, forwarders, forwarder: forwarderLookup(forwarders), classifiers };
 }
 
 async function main(): Promise<void> {
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     randomU32: () => randomBytes(4).readUInt32LE(0),
     log: (message) => send({ t: 'log', id: init.id, message }),
   };
-  const table = new ServiceTable({ schedulers: (n) => mods.schedulers.get(n), ctx });
+  const table = new ServiceTable({ schedulers: (n) => mods.schedulers.get(n), forwarder: (m) => mods.forwarder(m), ctx });
   for (const e of reconcile(table, init.snapshot)) send({ t: 'log', id: init.id, message: `replica: ${e}` });
   let net: NetSpec = init.net;
   const engine = new Engine({ table, forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns, holdUnresolved: true });

@@ -3,10 +3,10 @@
 // lvsadm and the config schema use these, so an operator reads the same
 // sentence whichever way the table is fed.
 
-import type { SchedFlagWords } from '../plugin.js';
+import type { ForwarderCaps, ForwarderLookup, SchedFlagWords } from '../plugin.js';
 import {
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
-  type DestSpec, type ServiceSpec,
+  type DestSpec, type FwdMethod, type ServiceSpec,
 } from './types.js';
 
 /** ipvsadm 1.31 accepts any non-negative int (checked on 6.1: -w 2147483647 is taken). */
@@ -71,9 +71,40 @@ export function serviceRuleError(s: ServiceSpec): string | null {
   return null;
 }
 
-/** ipvsadm's checks on a real server (-a/-e) of a service; null when it passes. */
-export function destRuleError(svc: Pick<ServiceSpec, 'family'>, d: DestSpec): string | null {
-  if (d.family !== svc.family && d.fwd !== 'tunnel') {
+// Forwarding methods: what a method allows (another address family, another
+// port) is its forwarder's to say (ForwarderCaps), passed in as a lookup; the
+// rules below compare no method.
+
+/**
+ * COMPATIBILITY DEFAULT — remove once core/config/schema.ts passes the
+ * registry's lookup (ValidateContext): the capabilities the built-in
+ * forwarders declare (plugins/forwarding: tun crossFamily + keepsPort, dr
+ * keepsPort), for callers written before the lookup parameter. Data keyed by
+ * the method vocabulary, read by nothing but the defaults below.
+ */
+const COMPAT_CAPS: Readonly<Record<FwdMethod, ForwarderCaps>> = {
+  masq: {}, local: {}, route: { keepsPort: true }, tunnel: { crossFamily: true, keepsPort: true },
+};
+/** COMPATIBILITY DEFAULT (see COMPAT_CAPS): the built-in forwarders' capabilities as a lookup. */
+export const compatForwarderCaps: ForwarderLookup = (method) => COMPAT_CAPS[method];
+
+/** Whether a real server forwarded by `fwd` may be of another address family than its service (tunnelling). */
+export function allowsCrossFamily(fwd: FwdMethod, forwarder: ForwarderLookup = compatForwarderCaps): boolean {
+  return forwarder(fwd)?.crossFamily === true;
+}
+
+/** Whether packets forwarded by `fwd` keep the virtual port (direct routing, tunnelling). */
+export function keepsVirtualPort(fwd: FwdMethod, forwarder: ForwarderLookup = compatForwarderCaps): boolean {
+  return forwarder(fwd)?.keepsPort === true;
+}
+
+/**
+ * ipvsadm's checks on a real server (-a/-e) of a service; null when it passes.
+ * `forwarder`: the capabilities of each method's forwarder (the registry's).
+ */
+export function destRuleError(svc: Pick<ServiceSpec, 'family'>, d: DestSpec,
+  forwarder: ForwarderLookup = compatForwarderCaps): string | null {
+  if (d.family !== svc.family && !allowsCrossFamily(d.fwd, forwarder)) {
     return 'Different address family is allowed only for tunneling servers';
   }
   if (!Number.isInteger(d.weight) || d.weight < 0 || d.weight > MAX_WEIGHT) return 'illegal weight specified';
@@ -83,9 +114,11 @@ export function destRuleError(svc: Pick<ServiceSpec, 'family'>, d: DestSpec): st
 }
 
 /**
- * Direct routing and tunnelling cannot change the port: for a non-fwmark
- * service ipvsadm silently forces the real server's port to the virtual one.
+ * A method that keeps the virtual port (`keepsPort`: direct routing,
+ * tunnelling) cannot change it: for a non-fwmark service ipvsadm silently
+ * forces the real server's port to the virtual one.
  */
-export function forcedDestPort(svc: Pick<ServiceSpec, 'fwmark' | 'port'>, d: Pick<DestSpec, 'fwd' | 'port'>): number {
-  return svc.fwmark === 0 && (d.fwd === 'route' || d.fwd === 'tunnel') ? svc.port : d.port;
+export function forcedDestPort(svc: Pick<ServiceSpec, 'fwmark' | 'port'>, d: Pick<DestSpec, 'fwd' | 'port'>,
+  forwarder: ForwarderLookup = compatForwarderCaps): number {
+  return svc.fwmark === 0 && keepsVirtualPort(d.fwd, forwarder) ? svc.port : d.port;
 }

@@ -10,7 +10,7 @@ import {
 } from './types.js';
 import { fail, ok, type Result } from '../errors.js';
 import { INTERNAL, type ChangeSource, type TableEvent } from './events.js';
-import type { SchedContext, SchedDest, SchedService, SchedulerPlugin } from '../plugin.js';
+import type { ForwarderLookup, SchedContext, SchedDest, SchedService, SchedulerPlugin } from '../plugin.js';
 
 /** The counters the data plane feeds; zero until it does. */
 export class Counters {
@@ -111,6 +111,12 @@ export type SchedulerLookup = (name: string) => SchedulerPlugin<unknown> | undef
 
 export interface TableOptions {
   schedulers: SchedulerLookup;
+  /**
+   * The capabilities of each method's forwarder (the registry's): what the
+   * kernel hard-codes per method (another address family, the method's own
+   * checks on a real server's options) the table reads from here.
+   */
+  forwarder: ForwarderLookup;
   /** Persistence engines the table knows (the kernel ships `sip`). */
   persistenceEngines?: readonly string[];
   /** Whether a network interface exists (for --start-daemon's mcast interface). */
@@ -320,9 +326,11 @@ export class ServiceTable {
     if (d.lThreshold > d.uThreshold) {
       return fail('ERANGE', `lower threshold ${d.lThreshold} is above upper threshold ${d.uThreshold}`);
     }
-    if (d.fwd === 'tunnel' && d.tunType === 'gue' && d.tunPort === 0) return fail('EINVAL', 'GUE tunnel needs a port');
+    const caps = this.opts.forwarder(d.fwd);
+    const own = caps?.checkDest?.(d) ?? null;
+    if (own !== null) return fail('EINVAL', own);
     if (d.family !== svc.family) {
-      if (d.fwd !== 'tunnel') return fail('EINVAL', 'a real server of another address family must use tunnelling');
+      if (caps?.crossFamily !== true) return fail('EINVAL', 'a real server of another address family must use tunnelling');
       if (this.daemons.length > 0) return fail('EINVAL', 'mixed address families are refused while a sync daemon runs');
     }
     if (adding && !destAddressValid(d.family, d.addr)) return fail('EINVAL', `${d.addr} is not a unicast address`);

@@ -9,9 +9,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   CONTROL_KINDS, KIND_DIRS, OPTIONAL_HOOKS, PLUGIN_KINDS, REQUIRED_HOOKS,
-  type AnyPlugin, type ControlPlugin, type PluginKind, type SchedulerPlugin,
+  type AnyPlugin, type ControlPlugin, type ForwarderPlugin, type PluginKind, type SchedulerPlugin,
 } from '../plugin.js';
 import type { ZodType } from 'zod';
+import type { FwdMethod } from '../model/types.js';
 
 const CORE_INDEX = resolve(dirname(fileURLToPath(import.meta.url)), '../index.ts');
 /** The project's own plugins/ folder. */
@@ -20,7 +21,7 @@ export const BUILTIN_PLUGIN_DIR = resolve(dirname(fileURLToPath(import.meta.url)
 /** Keys a plugin object may carry besides its kind's hooks. */
 const COMMON_KEYS = ['kind', 'name', 'description'];
 const EXTRA_KEYS: Partial<Record<PluginKind, string[]>> = {
-  scheduler: ['tickInterval', 'flags'], forwarder: ['method', 'replies'], health: ['defaults', 'options'],
+  scheduler: ['tickInterval', 'flags'], forwarder: ['method', 'replies', 'crossFamily', 'keepsPort'], health: ['defaults', 'options'],
   sync: ['configKey', 'options'], failover: ['configKey', 'options'],
 };
 /** A control-plane plugin's config key: a plain identifier, as config.ts's own root keys are. */
@@ -87,6 +88,15 @@ export class PluginRegistry {
     return m;
   }
   all(): LoadedPlugin[] { return [...this.byKind.values()].flatMap((m) => [...m.values()]); }
+  /** The forwarder carrying out `method` (loadPlugins keeps one per method); its capabilities feed the table. */
+  forwarder(method: FwdMethod): ForwarderPlugin<unknown> | undefined {
+    // per real server added or edited: a walk over the few forwarders, no allocation
+    for (const p of this.byKind.get('forwarder')?.values() ?? []) {
+      const f = p.plugin as ForwarderPlugin<unknown>;
+      if (f.method === method) return f;
+    }
+    return undefined;
+  }
   files(): string[] {
     return [...this.byKind.values()].flatMap((m) => [...m.values()].map((p) => p.file));
   }

@@ -8,6 +8,7 @@ import { ETH_IP, ETH_IP6, isV6, mtuStep, output, ttlStep, writeEth } from './lib
 export default defineForwarder({
   name: 'dr',
   method: 'route',
+  keepsPort: true,     // only the MAC changes: the packet still goes to the VIP's port
   inbound(p, io) {
     const l3 = p.r[F_L3_OFF]!;
     const len = p.r[F_IP_LEN]!;

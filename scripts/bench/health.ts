@@ -14,6 +14,7 @@ import { ServiceTable } from '../../core/model/table.js';
 import { defineHealthCheck, defineScheduler, type HealthCheckPlugin, type HealthResult } from '../../core/plugin.js';
 import { PluginRegistry } from '../../core/plugins/loader.js';
 import tcp from '../../plugins/health/tcp.js';
+import { builtinForwarder } from '../../plugins/forwarding/lib/builtin.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
 const REALS = Number(process.env['BENCH_REALS'] ?? 2000);
@@ -41,7 +42,7 @@ function setup(config: unknown): { health: HealthManager; bus: Bus; table: Servi
   const reg = new PluginRegistry();
   reg.add({ plugin: counted, file: 'tcp.ts', module: 'tcp.mjs' });
   const bus = new Bus();
-  const table = new ServiceTable({ schedulers: () => sched, ctx: { now: () => performance.now(), randomU32: () => 0, log: () => {} }, onEvent: (ev) => bus.emitTable(ev) });
+  const table = new ServiceTable({ schedulers: () => sched, forwarder: builtinForwarder, ctx: { now: () => performance.now(), randomU32: () => 0, log: () => {} }, onEvent: (ev) => bus.emitTable(ev) });
   const health = new HealthManager({ table, bus, log: quiet, registry: () => reg });
   const plan = planDiff(null, v.desired);
   const r = health.whileApplying(v.desired, () => applyPlan(table, plan));

@@ -14,6 +14,7 @@ import dr from '../../plugins/forwarding/dr.js';
 import nat from '../../plugins/forwarding/nat.js';
 import tun from '../../plugins/forwarding/tun.js';
 import type { FwdMethod } from '../../core/model/types.js';
+import { builtinForwarder } from '../../plugins/forwarding/lib/builtin.js';
 
 const DIR = '02:00:00:00:00:01', GW = '02:00:00:00:00:fe';
 const NET = {
@@ -24,7 +25,7 @@ const NET = {
 
 function setup(fwd: FwdMethod, maxConns: number): { engine: Engine; table: ServiceTable } {
   let now = 0;
-  const table = new ServiceTable({ schedulers: builtinScheduler, ctx: { now: () => now, randomU32: () => 1, log: () => {} } });
+  const table = new ServiceTable({ schedulers: builtinScheduler, forwarder: builtinForwarder, ctx: { now: () => now, randomU32: () => 1, log: () => {} } });
   const svc = table.addService({ family: 'inet', protocol: 'tcp', addr: '192.168.10.100', port: 80, fwmark: 0, scheduler: 'rr',
     flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' });
   if (!svc.ok) throw new Error(svc.error.message);

@@ -12,6 +12,7 @@ import { ServiceTable, type Dest } from '../../core/model/table.js';
 import { addrFold32 } from '../../core/model/addr.js';
 import type { SchedContext, SchedPacket } from '../../core/plugin.js';
 import { BUILTIN_SCHEDULERS } from '../../plugins/schedulers/lib/builtin.js';
+import { builtinForwarder } from '../../plugins/forwarding/lib/builtin.js';
 
 const SIZES = [10, 100, 1000];
 const NAMES = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -24,7 +25,7 @@ function setup(name: string, n: number) {
   const plugin = BUILTIN_SCHEDULERS.find((s) => s.name === name)!;
   let now = 0;
   const ctx: SchedContext = { now: () => now, randomU32: rnd, log: () => {} };
-  const table = new ServiceTable({ schedulers: (x) => (x === name ? plugin : undefined), ctx });
+  const table = new ServiceTable({ schedulers: (x) => (x === name ? plugin : undefined), forwarder: builtinForwarder, ctx });
   const key = { family: 'inet' as const, protocol: 'tcp' as const, addr: '10.0.0.1', port: 80, fwmark: 0 };
   const r = table.addService({ ...key, scheduler: name, flags: 0, timeout: 300, netmask: 0xffffffff, pe: '' });
   if (!r.ok) throw r.error;

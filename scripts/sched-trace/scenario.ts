@@ -40,6 +40,7 @@ import {
 import { parseSchedFlags } from '../../core/model/rules.js';
 import type { SchedContext, SchedPacket, SchedulerPlugin } from '../../core/plugin.js';
 import { BUILTIN_SCHEDULERS, builtinScheduler } from '../../plugins/schedulers/lib/builtin.js';
+import { builtinForwarder } from '../../plugins/forwarding/lib/builtin.js';
 
 export interface SchedTraceOptions {
   /** Where scheduler names are looked up; default: the built-in schedulers. */
@@ -162,7 +163,7 @@ function runOrThrow(scenario: unknown, opts: SchedTraceOptions): SchedTraceResul
     log: (m) => { logs.push(m); },
     sysctl: (name) => sysctl.get(name),
   };
-  const table = new ServiceTable({ schedulers: (n) => (n === sched.name ? sched : lookup(n)), ctx });
+  const table = new ServiceTable({ schedulers: (n) => (n === sched.name ? sched : lookup(n)), forwarder: builtinForwarder, ctx });
   const tableErr = (where: string, r: { ok: false; error: { errno: string; message: string } }): never =>
     err(where, `${r.error.message} (${r.error.errno})`);
 

@@ -33,6 +33,7 @@ const DSCP = 46;
 export default defineForwarder({
   name: 'dr-mark',
   method: 'route',
+  keepsPort: true,     // as dr: only the MAC changes, the packet keeps the virtual port
   inbound(p, io) {
     const b = p.buf;
     const l3 = p.r[F_L3_OFF]!;
