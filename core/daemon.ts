@@ -15,7 +15,8 @@ import { ServiceTable } from './model/table.js';
 import { serviceKeyText } from './model/types.js';
 import type { SchedContext } from './plugin.js';
 import { loadPlugins, PluginRegistry } from './plugins/loader.js';
-import { DataPlane, type DataPlaneConfig } from './engine/runner.js';
+import type { DataPlane, DataPlaneConfig } from './engine/dataplane.js';
+import { MemoryDataPlane } from './engine/runner.js';
 import { WorkerDataPlane } from './engine/worker-host.js';
 import { HealthManager } from './health/manager.js';
 import type { Clock } from './health/clock.js';
@@ -71,10 +72,12 @@ export class Daemon {
   readonly bus = new Bus();
   readonly table: ServiceTable;
   registry = new PluginRegistry();
-  /** The packet pipeline on the memory wire (`--io memory`). */
+  /** The packet pipeline: on the memory wire (`--io memory`) or on real interfaces in worker threads (`--io afpacket`). */
   dataPlane: DataPlane | null = null;
-  /** The packet pipeline on real interfaces in worker threads (`--io afpacket`). */
-  workerPlane: WorkerDataPlane | null = null;
+  /** The memory wire's data plane (tests and tools inject frames on its wire), or null. */
+  get memoryPlane(): MemoryDataPlane | null {
+    return this.dataPlane instanceof MemoryDataPlane ? this.dataPlane : null;
+  }
   private desired: DesiredState | null = null;
   private server: Server | null = null;
   private watcher: { update(files: string[]): void; close(): void } | null = null;
@@ -127,12 +130,13 @@ export class Daemon {
     }
     this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
     if (this.opts.io === 'memory') {
-      this.dataPlane = new DataPlane(this.table, this.registry, this.netConfig(), this.bus);
-      this.dataPlane.start();
+      const mem = new MemoryDataPlane(this.table, this.registry, this.netConfig(), this.bus);
+      mem.start();
+      this.dataPlane = mem;
     } else if (this.opts.io === 'afpacket') {
-      this.workerPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers }, this.log, this.bus);
+      this.dataPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers }, this.log, this.bus);
     }
-    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? this.workerPlane?.conns() ?? [], health: this.health });
+    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [], health: this.health });
     this.housekeeping = setInterval(() => this.housekeep(), 1000);
     this.housekeeping.unref();
     this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);
@@ -175,7 +179,7 @@ export class Daemon {
     const plan = planDiff(this.desired, next);
     if (this.desired !== null) {
       for (const s of plan.settings) {
-        const atStart = (s.setting === 'workers' && this.workerPlane) || (s.setting === 'maxConnections' && (this.workerPlane || this.dataPlane));
+        const atStart = (s.setting === 'workers' && this.dataPlane?.kind === 'afpacket') || (s.setting === 'maxConnections' && this.dataPlane);
         if (atStart) this.log.warn(`config: ${s.setting} ${s.from} -> ${s.to} takes effect when lvsd restarts`);
       }
     }
@@ -190,7 +194,6 @@ export class Daemon {
     this.schedule.update(next.schedule ?? []);
     this.desired = next;
     this.dataPlane?.reconfigure(this.registry, this.netConfig());
-    this.workerPlane?.reconfigure(this.registry, this.netConfig());
     const { added, edited, removed } = applied.counts;
     for (const line of applied.skipped ?? []) this.log.debug(`config: ${line}`);
     this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);
@@ -244,9 +247,9 @@ export class Daemon {
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.housekeeping = null;
     await this.reloading?.catch(() => false);
-    this.dataPlane?.stop();
-    await this.workerPlane?.stop();
-    this.workerPlane = null;
+    const dp = this.dataPlane;
+    this.dataPlane = null;
+    await dp?.stop();
     this.schedule.stop();
     this.health.stop();
     this.watcher?.close();

@@ -65,6 +65,8 @@ export class Lab {
     this.table = new ServiceTable({
       schedulers: builtinScheduler,
       ctx: { now: () => this.now / 1000, randomU32: () => 0x12345678, log: () => {} },
+      // the engine follows the table's events, as a data-plane replica's does
+      onEvent: (ev) => this.engine.tableEvent(ev),
     });
     this.engine = new Engine({ table: this.table, forwarders: [nat, dr, tun], net, seed: 1, ...opts });
     this.wire = new MemoryWire(this.engine.net.ifaces);

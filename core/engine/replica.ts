@@ -1,0 +1,347 @@
+// The replica path (DESIGN.md "Core and the netlink line"): the data plane
+// runs on replicas of the service table, fed the table's own events. Both
+// DataPlane implementations use it: the afpacket workers (by message) and the
+// memory wire (by function call, on the main thread), so tests exercise the
+// path production uses.
+//
+// Host side (ReplicaFeed, the daemon's thread): numbers every service and real
+// server, turns each table event into a ReplicaEvent as it happens, and sends
+// them in one batch per turn of the event loop, so that a burst (an `lvsadm
+// -R` of 100 000 services, a config apply and the health checks reacting to
+// it in the same dispatch) reaches every replica as one atomic batch at
+// O(changes). It folds the replicas' stats records back into the daemon's
+// table: deltas into the counters, connection counts summed over replicas.
+//
+// Replica side (Replica): a ServiceTable whose events its Engine follows,
+// built from a snapshot, then changed by the events alone with the table's
+// own operations (the same errno rules as the daemon's); it reports what
+// changed since its last report.
+
+import type { Bus } from '../bus.js';
+import type { ChangeSource, TableEvent } from '../model/events.js';
+import { ServiceTable, type Counters, type Dest, type SchedulerLookup, type Service } from '../model/table.js';
+import { serviceKeyText, type DestKey, type ServiceKey } from '../model/types.js';
+import type { SchedContext } from '../plugin.js';
+import { Engine, type EngineOptions } from './engine.js';
+import { DeltaTracker, REC, TOTAL_ID, type ReplicaEvent, type ReplicaInit } from './worker-protocol.js';
+
+/** What a replica's own operations name as their source (its table emits to its engine only). */
+const REPLICA: ChangeSource = { by: 'internal', name: 'replica' };
+
+const sameDestKey = (a: DestKey, b: DestKey): boolean => a.family === b.family && a.addr === b.addr && a.port === b.port;
+
+// ------------------------------------------------------------------ host side
+
+/** A numbered object of the daemon's table, as stats records name it. */
+interface Numbered {
+  stats: Counters;
+  dest: Dest | null;
+  /** Per replica: ActiveConn, InActConn, PersistConn as last reported (real servers). */
+  abs: Float64Array | null;
+}
+
+interface NumberedService { id: number; svc: Service; dests: Map<Dest, number> }
+
+export class ReplicaFeed {
+  private nextId = TOTAL_ID + 1;
+  private readonly byId = new Map<number, Numbered>();
+  private readonly services = new Map<string, NumberedService>();
+  private pending: ReplicaEvent[] = [];
+  private scheduled = false;
+  private readonly off: (() => void) | null;
+
+  /**
+   * `send` gets every batch, in order; `replicas` is how many report (their
+   * connection counts are summed). Without a bus, the table is taken as it is now.
+   */
+  constructor(private readonly table: ServiceTable, private readonly send: (events: ReplicaEvent[]) => void,
+    private readonly replicas: number, bus?: Bus) {
+    for (const svc of table.list()) {
+      const ns = this.numberService(svc);
+      for (let i = svc.dests.length - 1; i >= 0; i--) this.numberDest(ns, svc.dests[i]!);
+    }
+    this.off = bus ? bus.on('table', (ev) => this.event(ev)) : null;
+  }
+
+  private numberService(svc: Service): NumberedService {
+    const ns: NumberedService = { id: this.nextId++, svc, dests: new Map() };
+    this.services.set(serviceKeyText(svc.spec), ns);
+    this.byId.set(ns.id, { stats: svc.stats, dest: null, abs: null });
+    return ns;
+  }
+
+  private numberDest(ns: NumberedService, d: Dest): number {
+    const id = this.nextId++;
+    ns.dests.set(d, id);
+    this.byId.set(id, { stats: d.stats, dest: d, abs: null });
+    return id;
+  }
+
+  private forgetService(k: ServiceKey): void {
+    const key = serviceKeyText(k);
+    const ns = this.services.get(key);
+    if (!ns) return;
+    this.services.delete(key);
+    this.byId.delete(ns.id);
+    for (const id of ns.dests.values()) this.byId.delete(id);
+  }
+
+  /**
+   * One table event, turned into its replica form now: the objects it names
+   * are looked up as the table holds them at this moment. A handler earlier in
+   * the same dispatch may already have changed them again (health deleting a
+   * real the config just added): the id then names nothing here (its reports
+   * are ignored) and the later events, which follow, set things right.
+   */
+  private event(ev: TableEvent): void {
+    let out: ReplicaEvent | null = null;
+    switch (ev.type) {
+      case 'service.added': {
+        const svc = this.table.find(ev.service);
+        const id = svc ? this.numberService(svc).id : this.nextId++;
+        out = { type: 'service.added', id, service: ev.service };
+        break;
+      }
+      case 'service.changed': out = { type: 'service.changed', service: ev.service }; break;
+      case 'service.removed': this.forgetService(ev.service); out = { type: 'service.removed', service: key(ev.service) }; break;
+      case 'dest.added': {
+        const ns = this.services.get(serviceKeyText(ev.service));
+        const d = ns?.svc.findDest(ev.dest);
+        const id = ns && d ? this.numberDest(ns, d) : this.nextId++;
+        out = { type: 'dest.added', service: key(ev.service), id, dest: ev.dest };
+        break;
+      }
+      case 'dest.changed': out = { type: 'dest.changed', service: key(ev.service), dest: ev.dest }; break;
+      case 'dest.removed': {
+        const ns = this.services.get(serviceKeyText(ev.service));
+        if (ns) {
+          for (const [d, id] of ns.dests) {
+            if (!sameDestKey(d, ev.dest)) continue;
+            ns.dests.delete(d);
+            this.byId.delete(id);
+            break;
+          }
+        }
+        out = { type: 'dest.removed', service: key(ev.service), dest: { family: ev.dest.family, addr: ev.dest.addr, port: ev.dest.port } };
+        break;
+      }
+      case 'table.flushed':
+        for (const k of [...this.services.values()]) this.forgetService(k.svc.spec);
+        out = { type: 'table.flushed' };
+        break;
+      case 'timeouts.changed': out = { type: 'timeouts.changed', timeouts: ev.timeouts }; break;
+      case 'daemon.started': out = { type: 'daemon.started', daemon: ev.daemon }; break;
+      case 'daemon.stopped': out = { type: 'daemon.stopped', state: ev.state }; break;
+      case 'stats.zeroed': break;
+    }
+    if (!out) return;
+    this.pending.push(out);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Sends what is pending now (the memory wire before a poll; before a snapshot). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.send(batch);
+  }
+
+  /** The table as a new replica starts from; later batches carry only what follows. */
+  snapshot(): ReplicaInit {
+    this.flush();
+    const services: ReplicaInit['services'] = [];
+    for (const svc of this.table.list()) {
+      const ns = this.services.get(serviceKeyText(svc.spec))!;
+      services.push({ id: ns.id, spec: { ...svc.spec }, dests: svc.dests.map((d) => ({ id: ns.dests.get(d)!, spec: { ...d.spec } })) });
+    }
+    return { services, timeouts: { ...this.table.timeouts }, daemons: this.table.daemons.map((d) => ({ ...d })) };
+  }
+
+  /**
+   * A replica's stats records into the daemon's table: O(records). Counters
+   * add up; a real server's connection counts are the sums of every replica's
+   * latest (as one director's would read).
+   */
+  fold(replica: number, rec: Float64Array, n: number): void {
+    const total = this.table.total;
+    for (let i = 0; i < n; i++) {
+      const o = i * REC;
+      const id = rec[o]!;
+      const x = id === TOTAL_ID ? null : this.byId.get(id);
+      const c = id === TOTAL_ID ? total : x?.stats;
+      if (!c) continue;   // deleted since the replica counted it
+      c.conns += rec[o + 1]!; c.inpkts += rec[o + 2]!; c.outpkts += rec[o + 3]!; c.inbytes += rec[o + 4]!; c.outbytes += rec[o + 5]!;
+      const d = x?.dest;
+      if (!d) continue;
+      const abs = x.abs ?? (x.abs = new Float64Array(this.replicas * 3));
+      abs[replica * 3] = rec[o + 6]!; abs[replica * 3 + 1] = rec[o + 7]!; abs[replica * 3 + 2] = rec[o + 8]!;
+      let a = 0, ia = 0, p = 0;
+      for (let r = 0; r < abs.length; r += 3) { a += abs[r]!; ia += abs[r + 1]!; p += abs[r + 2]!; }
+      if (d.activeConns !== a) d.activeConns = a;
+      if (d.inactConns !== ia) d.inactConns = ia;
+      d.persistConns = p;
+    }
+  }
+
+  stop(): void {
+    this.off?.();
+    this.pending = [];
+  }
+}
+
+const key = (k: ServiceKey): ServiceKey => ({ family: k.family, protocol: k.protocol, addr: k.addr, port: k.port, fwmark: k.fwmark });
+
+// ------------------------------------------------------------------ replica side
+
+export interface ReplicaOptions {
+  schedulers: SchedulerLookup;
+  ctx: SchedContext;
+  engine: Omit<EngineOptions, 'table' | 'rates'>;
+  /** Operations the replica's table refused (there should be none), scheduler tick failures. */
+  log: (message: string) => void;
+}
+
+export class Replica {
+  readonly table: ServiceTable;
+  readonly engine: Engine;
+  private readonly ids = new WeakMap<Service | Dest, number>();
+  /** Real servers to report whatever changed (re-added ones: their counts may differ from the daemon's). */
+  private marked = new Map<Dest, Service>();
+  private readonly deltas = new DeltaTracker();
+  private readonly tickDue = new WeakMap<Service, { state: unknown; due: number }>();
+  private readonly log: (message: string) => void;
+  private rec = new Float64Array(64 * REC);
+
+  constructor(init: ReplicaInit, o: ReplicaOptions) {
+    this.log = o.log;
+    let engine: Engine | null = null;
+    this.table = new ServiceTable({ schedulers: o.schedulers, ctx: o.ctx, onEvent: (ev) => engine?.tableEvent(ev) });
+    for (const s of init.services) {
+      const r = this.table.addService(s.spec, REPLICA);
+      if (!r.ok) { this.log(`replica: ${r.error.message}`); continue; }
+      this.ids.set(r.value, s.id);
+      // kernel order is newest first: add the oldest first to keep it
+      for (let i = s.dests.length - 1; i >= 0; i--) {
+        const d = s.dests[i]!;
+        const x = this.table.addDest(s.spec, d.spec, REPLICA);
+        if (x.ok) this.ids.set(x.value, d.id); else this.log(`replica: ${x.error.message}`);
+      }
+    }
+    this.note(this.table.setTimeouts(init.timeouts, REPLICA));
+    for (const d of init.daemons) this.note(this.table.startDaemon(d, REPLICA));
+    engine = new Engine({ ...o.engine, table: this.table, rates: false });
+    this.engine = engine;
+    this.deltas.delta(this.table.total);
+  }
+
+  private note(r: { ok: true } | { ok: false; error: { message: string } }): void {
+    if (!r.ok) this.log(`replica: ${r.error.message}`);
+  }
+
+  /**
+   * One batch of events, in order. Returns whether what the socket filters
+   * are computed from may have changed (anything but a real server's weight
+   * or thresholds, timeouts, sync daemons).
+   */
+  apply(events: readonly ReplicaEvent[]): boolean {
+    const t = this.table;
+    let structural = false;
+    for (const ev of events) {
+      switch (ev.type) {
+        case 'service.added': {
+          const r = t.addService(ev.service, REPLICA);
+          if (r.ok) this.ids.set(r.value, ev.id); else this.note(r);
+          structural = true;
+          break;
+        }
+        case 'service.changed': this.note(t.editService(ev.service, REPLICA)); structural = true; break;
+        case 'service.removed': this.note(t.deleteService(ev.service, REPLICA)); structural = true; break;
+        case 'dest.added': {
+          const r = t.addDest(ev.service, ev.dest, REPLICA);
+          if (!r.ok) { this.note(r); break; }
+          this.ids.set(r.value, ev.id);
+          // revived from the trash with its connections: the daemon's copy learns its counts
+          this.marked.set(r.value, t.find(ev.service)!);
+          structural = true;
+          break;
+        }
+        case 'dest.changed': {
+          const before = t.find(ev.service)?.findDest(ev.dest)?.spec;
+          this.note(t.editDest(ev.service, ev.dest, REPLICA));
+          if (!before || before.fwd !== ev.dest.fwd) structural = true;
+          break;
+        }
+        case 'dest.removed': this.note(t.deleteDest(ev.service, ev.dest, REPLICA)); structural = true; break;
+        case 'table.flushed': this.note(t.flush(REPLICA)); structural = true; break;
+        case 'timeouts.changed': this.note(t.setTimeouts(ev.timeouts, REPLICA)); break;
+        case 'daemon.started': this.note(t.startDaemon(ev.daemon, REPLICA)); break;
+        case 'daemon.stopped': this.note(t.stopDaemon(ev.state, REPLICA)); break;
+      }
+    }
+    return structural;
+  }
+
+  /**
+   * Stats records of what changed since the last report (REC numbers each):
+   * the total first, then every real server whose counters or connection
+   * counts moved, and their services. `n` is 0 when nothing changed.
+   */
+  report(): { rec: Float64Array; n: number } {
+    const changed = this.engine.takeChanged();
+    for (const [d, s] of this.marked) changed.set(d, s);
+    this.marked = new Map();
+    const tot = this.deltas.delta(this.table.total);
+    if (changed.size === 0 && tot.every((x) => x === 0)) return { rec: this.rec, n: 0 };
+    if (this.rec.length < (1 + changed.size * 2) * REC) this.rec = new Float64Array((1 + changed.size * 2) * REC * 2);
+    const rec = this.rec;
+    let n = 0;
+    const put = (id: number, c: readonly number[], a: number, i: number, p: number): void => {
+      const o = n++ * REC;
+      rec[o] = id; rec[o + 1] = c[0]!; rec[o + 2] = c[1]!; rec[o + 3] = c[2]!; rec[o + 4] = c[3]!; rec[o + 5] = c[4]!;
+      rec[o + 6] = a; rec[o + 7] = i; rec[o + 8] = p;
+    };
+    put(TOTAL_ID, tot, -1, -1, -1);
+    const svcs = new Set<Service>();
+    for (const [d, s] of changed) {
+      svcs.add(s);
+      const id = this.ids.get(d);
+      // a deleted real server is no longer the daemon's: its last moves stay here (as its traffic, none, would)
+      if (id === undefined || !d.available) continue;
+      put(id, this.deltas.delta(d.stats), d.activeConns, d.inactConns, d.persistConns);
+    }
+    for (const s of svcs) {
+      const id = this.ids.get(s);
+      if (id === undefined || this.table.find(s.spec) !== s) continue;
+      put(id, this.deltas.delta(s.stats), -1, -1, -1);
+    }
+    return { rec, n };
+  }
+
+  /**
+   * Once a second: the schedulers' ticks that are due (LBLC garbage
+   * collection and the like, on the state that schedules this replica's
+   * packets) and the dests trash.
+   */
+  housekeep(): void {
+    const ctx = this.table.opts.ctx;
+    const now = ctx.now();
+    for (const svc of this.table.list()) {
+      const sched = svc.sched;
+      if (!sched?.tick) continue;
+      const every = sched.tickInterval ?? 60;
+      const t = this.tickDue.get(svc);
+      if (!t || t.state !== svc.schedState) { this.tickDue.set(svc, { state: svc.schedState, due: now + every }); continue; }
+      if (now < t.due) continue;
+      t.due = now + every;
+      try { sched.tick(svc, svc.schedState, ctx); } catch (e) {
+        this.log(`scheduler ${sched.name} tick for ${serviceKeyText(svc.spec)} failed: ${(e as Error).message}`);
+      }
+    }
+    this.table.cleanTrash();
+  }
+}
