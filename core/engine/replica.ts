@@ -23,7 +23,7 @@ import { ServiceTable, type Counters, type Dest, type SchedulerLookup, type Serv
 import { serviceKeyText, type DestKey, type ServiceKey } from '../model/types.js';
 import type { SchedContext } from '../plugin.js';
 import { Engine, type EngineOptions } from './engine.js';
-import { DeltaTracker, REC, TOTAL_ID, type ReplicaEvent, type ReplicaInit } from './worker-protocol.js';
+import { REC, TOTAL_ID, type ReplicaEvent, type ReplicaInit } from './worker-protocol.js';
 
 /** What a replica's own operations name as their source (its table emits to its engine only). */
 const REPLICA: ChangeSource = { by: 'internal', name: 'replica' };
@@ -36,8 +36,8 @@ const sameDestKey = (a: DestKey, b: DestKey): boolean => a.family === b.family &
 interface Numbered {
   stats: Counters;
   dest: Dest | null;
-  /** Per replica: ActiveConn, InActConn, PersistConn as last reported (real servers). */
-  abs: Float64Array | null;
+  /** Real servers: where the replicas' last ActiveConn, InActConn, PersistConn are kept (ReplicaFeed.abs). */
+  slot: number;
 }
 
 interface NumberedService { id: number; svc: Service; dests: Map<Dest, number> }
@@ -46,6 +46,10 @@ export class ReplicaFeed {
   private nextId = TOTAL_ID + 1;
   private readonly byId = new Map<number, Numbered>();
   private readonly services = new Map<string, NumberedService>();
+  /** Per real-server slot, per replica: ActiveConn, InActConn, PersistConn as last reported. */
+  private abs = new Float64Array(0);
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
   private pending: ReplicaEvent[] = [];
   private scheduled = false;
   private readonly off: (() => void) | null;
@@ -66,15 +70,29 @@ export class ReplicaFeed {
   private numberService(svc: Service): NumberedService {
     const ns: NumberedService = { id: this.nextId++, svc, dests: new Map() };
     this.services.set(serviceKeyText(svc.spec), ns);
-    this.byId.set(ns.id, { stats: svc.stats, dest: null, abs: null });
+    this.byId.set(ns.id, { stats: svc.stats, dest: null, slot: -1 });
     return ns;
   }
 
   private numberDest(ns: NumberedService, d: Dest): number {
     const id = this.nextId++;
     ns.dests.set(d, id);
-    this.byId.set(id, { stats: d.stats, dest: d, abs: null });
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.nextSlot++;
+      const w = this.replicas * 3;
+      if (slot * w >= this.abs.length) { const a = new Float64Array(Math.max(64, slot * 2) * w); a.set(this.abs); this.abs = a; }
+    }
+    this.abs.fill(0, slot * this.replicas * 3, (slot + 1) * this.replicas * 3);
+    this.byId.set(id, { stats: d.stats, dest: d, slot });
     return id;
+  }
+
+  private forgetId(id: number): void {
+    const x = this.byId.get(id);
+    if (!x) return;
+    this.byId.delete(id);
+    if (x.slot >= 0) this.freeSlots.push(x.slot);
   }
 
   private forgetService(k: ServiceKey): void {
@@ -83,7 +101,7 @@ export class ReplicaFeed {
     if (!ns) return;
     this.services.delete(key);
     this.byId.delete(ns.id);
-    for (const id of ns.dests.values()) this.byId.delete(id);
+    for (const id of ns.dests.values()) this.forgetId(id);
   }
 
   /**
@@ -118,7 +136,7 @@ export class ReplicaFeed {
           for (const [d, id] of ns.dests) {
             if (!sameDestKey(d, ev.dest)) continue;
             ns.dests.delete(d);
-            this.byId.delete(id);
+            this.forgetId(id);
             break;
           }
         }
@@ -167,9 +185,11 @@ export class ReplicaFeed {
    * add up; a real server's connection counts are the sums of every replica's
    * latest (as one director's would read).
    */
-  fold(replica: number, rec: Float64Array, n: number): void {
+  fold(replica: number, rec: Float64Array, n: number, from = 0): void {
     const total = this.table.total;
-    for (let i = 0; i < n; i++) {
+    const w = this.replicas * 3;
+    const abs = this.abs;
+    for (let i = from; i < n; i++) {
       const o = i * REC;
       const id = rec[o]!;
       const x = id === TOTAL_ID ? null : this.byId.get(id);
@@ -178,10 +198,14 @@ export class ReplicaFeed {
       c.conns += rec[o + 1]!; c.inpkts += rec[o + 2]!; c.outpkts += rec[o + 3]!; c.inbytes += rec[o + 4]!; c.outbytes += rec[o + 5]!;
       const d = x?.dest;
       if (!d) continue;
-      const abs = x.abs ?? (x.abs = new Float64Array(this.replicas * 3));
-      abs[replica * 3] = rec[o + 6]!; abs[replica * 3 + 1] = rec[o + 7]!; abs[replica * 3 + 2] = rec[o + 8]!;
-      let a = 0, ia = 0, p = 0;
-      for (let r = 0; r < abs.length; r += 3) { a += abs[r]!; ia += abs[r + 1]!; p += abs[r + 2]!; }
+      const b = x.slot * w;
+      let a = rec[o + 6]!, ia = rec[o + 7]!, p = rec[o + 8]!;
+      if (w > 3) {
+        const r = b + replica * 3;
+        abs[r] = a; abs[r + 1] = ia; abs[r + 2] = p;
+        a = 0; ia = 0; p = 0;
+        for (let k = b; k < b + w; k += 3) { a += abs[k]!; ia += abs[k + 1]!; p += abs[k + 2]!; }
+      }
       if (d.activeConns !== a) d.activeConns = a;
       if (d.inactConns !== ia) d.inactConns = ia;
       d.persistConns = p;
@@ -198,6 +222,10 @@ const key = (k: ServiceKey): ServiceKey => ({ family: k.family, protocol: k.prot
 
 // ------------------------------------------------------------------ replica side
 
+/** A replica object's id with the daemon, and its five counters as last reported (deltas are sent). */
+interface Reported { id: number; c0: number; c1: number; c2: number; c3: number; c4: number }
+const reported = (id: number): Reported => ({ id, c0: 0, c1: 0, c2: 0, c3: 0, c4: 0 });
+
 export interface ReplicaOptions {
   schedulers: SchedulerLookup;
   ctx: SchedContext;
@@ -209,10 +237,11 @@ export interface ReplicaOptions {
 export class Replica {
   readonly table: ServiceTable;
   readonly engine: Engine;
-  private readonly ids = new WeakMap<Service | Dest, number>();
+  /** The daemon's id of each service and real server, and its counters as last reported. */
+  private readonly ids = new WeakMap<Service | Dest, Reported>();
   /** Real servers to report whatever changed (re-added ones: their counts may differ from the daemon's). */
   private marked = new Map<Dest, Service>();
-  private readonly deltas = new DeltaTracker();
+  private readonly total: Reported = reported(TOTAL_ID);
   private readonly tickDue = new WeakMap<Service, { state: unknown; due: number }>();
   private readonly log: (message: string) => void;
   private rec = new Float64Array(64 * REC);
@@ -224,19 +253,18 @@ export class Replica {
     for (const s of init.services) {
       const r = this.table.addService(s.spec, REPLICA);
       if (!r.ok) { this.log(`replica: ${r.error.message}`); continue; }
-      this.ids.set(r.value, s.id);
+      this.ids.set(r.value, reported(s.id));
       // kernel order is newest first: add the oldest first to keep it
       for (let i = s.dests.length - 1; i >= 0; i--) {
         const d = s.dests[i]!;
         const x = this.table.addDest(s.spec, d.spec, REPLICA);
-        if (x.ok) this.ids.set(x.value, d.id); else this.log(`replica: ${x.error.message}`);
+        if (x.ok) this.ids.set(x.value, reported(d.id)); else this.log(`replica: ${x.error.message}`);
       }
     }
     this.note(this.table.setTimeouts(init.timeouts, REPLICA));
     for (const d of init.daemons) this.note(this.table.startDaemon(d, REPLICA));
     engine = new Engine({ ...o.engine, table: this.table, rates: false });
     this.engine = engine;
-    this.deltas.delta(this.table.total);
   }
 
   private note(r: { ok: true } | { ok: false; error: { message: string } }): void {
@@ -255,7 +283,7 @@ export class Replica {
       switch (ev.type) {
         case 'service.added': {
           const r = t.addService(ev.service, REPLICA);
-          if (r.ok) this.ids.set(r.value, ev.id); else this.note(r);
+          if (r.ok) this.ids.set(r.value, reported(ev.id)); else this.note(r);
           structural = true;
           break;
         }
@@ -264,7 +292,9 @@ export class Replica {
         case 'dest.added': {
           const r = t.addDest(ev.service, ev.dest, REPLICA);
           if (!r.ok) { this.note(r); break; }
-          this.ids.set(r.value, ev.id);
+          // a dest revived from the trash keeps its counters: the deltas go on from them
+          const prev = this.ids.get(r.value);
+          this.ids.set(r.value, prev ? { ...prev, id: ev.id } : reported(ev.id));
           // revived from the trash with its connections: the daemon's copy learns its counts
           this.marked.set(r.value, t.find(ev.service)!);
           structural = true;
@@ -294,30 +324,36 @@ export class Replica {
   report(): { rec: Float64Array; n: number } {
     const changed = this.engine.takeChanged();
     for (const [d, s] of this.marked) changed.set(d, s);
-    this.marked = new Map();
-    const tot = this.deltas.delta(this.table.total);
-    if (changed.size === 0 && tot.every((x) => x === 0)) return { rec: this.rec, n: 0 };
+    if (this.marked.size > 0) this.marked = new Map();
+    const t = this.table.total;
+    const tot = this.total;
+    if (changed.size === 0 && t.conns === tot.c0 && t.inpkts === tot.c1 && t.outpkts === tot.c2 && t.inbytes === tot.c3 && t.outbytes === tot.c4) {
+      return { rec: this.rec, n: 0 };
+    }
     if (this.rec.length < (1 + changed.size * 2) * REC) this.rec = new Float64Array((1 + changed.size * 2) * REC * 2);
     const rec = this.rec;
     let n = 0;
-    const put = (id: number, c: readonly number[], a: number, i: number, p: number): void => {
+    const put = (x: Reported, c: Counters, a: number, i: number, p: number): void => {
       const o = n++ * REC;
-      rec[o] = id; rec[o + 1] = c[0]!; rec[o + 2] = c[1]!; rec[o + 3] = c[2]!; rec[o + 4] = c[3]!; rec[o + 5] = c[4]!;
+      rec[o] = x.id;
+      rec[o + 1] = c.conns - x.c0; rec[o + 2] = c.inpkts - x.c1; rec[o + 3] = c.outpkts - x.c2;
+      rec[o + 4] = c.inbytes - x.c3; rec[o + 5] = c.outbytes - x.c4;
+      x.c0 = c.conns; x.c1 = c.inpkts; x.c2 = c.outpkts; x.c3 = c.inbytes; x.c4 = c.outbytes;
       rec[o + 6] = a; rec[o + 7] = i; rec[o + 8] = p;
     };
-    put(TOTAL_ID, tot, -1, -1, -1);
+    put(tot, t, -1, -1, -1);
     const svcs = new Set<Service>();
     for (const [d, s] of changed) {
       svcs.add(s);
-      const id = this.ids.get(d);
+      const x = this.ids.get(d);
       // a deleted real server is no longer the daemon's: its last moves stay here (as its traffic, none, would)
-      if (id === undefined || !d.available) continue;
-      put(id, this.deltas.delta(d.stats), d.activeConns, d.inactConns, d.persistConns);
+      if (!x || !d.available) continue;
+      put(x, d.stats, d.activeConns, d.inactConns, d.persistConns);
     }
     for (const s of svcs) {
-      const id = this.ids.get(s);
-      if (id === undefined || this.table.find(s.spec) !== s) continue;
-      put(id, this.deltas.delta(s.stats), -1, -1, -1);
+      const x = this.ids.get(s);
+      if (!x || this.table.find(s.spec) !== s) continue;
+      put(x, s.stats, -1, -1, -1);
     }
     return { rec, n };
   }

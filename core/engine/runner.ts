@@ -11,9 +11,9 @@ import type { ConnView } from '../control/protocol.js';
 import type { ServiceTable } from '../model/table.js';
 import type { ClassifierPlugin, ForwarderPlugin } from '../plugin.js';
 import type { PluginRegistry } from '../plugins/loader.js';
-import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
+import { EST_INTERVAL_MS } from '../stats/estimator.js';
 import { FrameBatch, TxBatch } from './batch.js';
-import type { DataPlane, DataPlaneConfig } from './dataplane.js';
+import { HostEstimator, type DataPlane, type DataPlaneConfig } from './dataplane.js';
 import type { Engine } from './engine.js';
 import { MemoryWire } from './io/memory.js';
 import type { NetSpec } from './net.js';
@@ -42,7 +42,7 @@ export class MemoryDataPlane implements DataPlane {
   private timers: NodeJS.Timeout[] = [];
   private readonly t0 = performance.now();
   /** Rates are estimated on the daemon's table, where the counters are folded (as with workers). */
-  private readonly estimator = new Estimator();
+  private readonly estimator: HostEstimator;
   private nextEst = -1;
 
   /** Without a bus, the table is taken as it is now and not followed (tests). */
@@ -57,7 +57,7 @@ export class MemoryDataPlane implements DataPlane {
       engine: { forwarders, classifiers, maxConns: cfg.maxConns, net: netSpec(cfg) },
     });
     this.replica = replica;
-    this.estimator.start(table);
+    this.estimator = new HostEstimator(table);
     this.wire = new MemoryWire(this.engine.net.ifaces);
   }
 
@@ -90,7 +90,7 @@ export class MemoryDataPlane implements DataPlane {
     this.fold();
     if (this.nextEst < 0) this.nextEst = now + EST_INTERVAL_MS;
     while (now >= this.nextEst) {
-      this.estimator.tick(this.table);
+      this.estimator.tick();
       this.nextEst += EST_INTERVAL_MS;
     }
     let frames = false;
@@ -114,5 +114,6 @@ export class MemoryDataPlane implements DataPlane {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.feed.stop();
+    this.estimator.stop();
   }
 }

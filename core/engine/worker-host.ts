@@ -18,10 +18,10 @@ import type { Logger } from '../log.js';
 import type { ServiceTable } from '../model/table.js';
 import { nftApply, nftRemove, nftRemoveSync, nftRules, nftTableExists, requireNft } from '../nft.js';
 import type { PluginRegistry } from '../plugins/loader.js';
-import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
+import { EST_INTERVAL_MS } from '../stats/estimator.js';
 import { interfaceInfo } from './io/afpacket.js';
 import type { NetSpec } from './net.js';
-import type { DataPlane, DataPlaneConfig } from './dataplane.js';
+import { HostEstimator, type DataPlane, type DataPlaneConfig } from './dataplane.js';
 import { ReplicaFeed } from './replica.js';
 import {
   pluginModules, type FromWorker, type StatsReport, type ToWorker, type WorkerInit, type WorkerInterface,
@@ -41,6 +41,9 @@ interface ConnsRequest { want: number; views: ConnView[][]; done: (views: ConnVi
 const HOPS_IN_FLIGHT = 64;
 const HOP_RETRY_MS = 5000;
 
+/** Stats records folded per turn of the event loop. */
+const FOLD_SLICE = 8192;
+
 /** How long a listing waits for a busy worker before answering with what it has. */
 const CONNS_WAIT_MS = 2000;
 
@@ -56,7 +59,7 @@ export class WorkerDataPlane implements DataPlane {
   private nftDue = false;
   private nftRunning = false;
   private timers: NodeJS.Timeout[] = [];
-  private readonly estimator = new Estimator();
+  private readonly estimator: HostEstimator;
   private readonly offBus: (() => void)[] = [];
   private readonly devices: string[];
   private readonly own: string[];
@@ -72,6 +75,8 @@ export class WorkerDataPlane implements DataPlane {
   /** Next hops that did not answer, and until when they are not asked about again. */
   private readonly hopsFailed = new Map<string, number>();
   private readonly hopsWarned = new Set<string>();
+  /** Stats reports being folded, and how far. */
+  private readonly folds: { m: StatsReport; at: number }[] = [];
 
   private constructor(
     private readonly table: ServiceTable, private registry: PluginRegistry,
@@ -80,6 +85,7 @@ export class WorkerDataPlane implements DataPlane {
     this.net = net;
     this.devices = net.interfaces.map((i) => i.name);
     this.own = own;
+    this.estimator = new HostEstimator(table);
   }
 
   /** Checks the host, installs lvsd's nftables table and starts the workers; throws with a clear reason. */
@@ -109,12 +115,10 @@ export class WorkerDataPlane implements DataPlane {
       throw e;
     }
     dp.timers.push(setInterval(() => { void dp.refreshNeighbors(); }, 1000));
-    dp.timers.push(setInterval(() => this.tickEstimator(dp), EST_INTERVAL_MS));
+    dp.timers.push(setInterval(() => dp.estimator.tick(), EST_INTERVAL_MS));
     for (const t of dp.timers) t.unref();
     return dp;
   }
-
-  private static tickEstimator(dp: WorkerDataPlane): void { dp.estimator.tick(dp.table); }
 
   /** Interfaces as config names them, completed from the kernel; neighbours and gateways from the kernel unless config gives them. */
   private static async netFromKernel(cfg: DataPlaneConfig): Promise<{ net: NetSpec; own: string[] }> {
@@ -181,9 +185,29 @@ export class WorkerDataPlane implements DataPlane {
     else if (m.t === 'resolve') this.resolveHops(m.addrs).catch((e: unknown) => this.log.warn(`resolving next hops: ${(e as Error).message}`));
   }
 
-  /** Adds a worker's counter deltas to the daemon's table; connection counts are the sums of the workers' latest. */
+  /**
+   * Adds a worker's counter deltas to the daemon's table; connection counts
+   * are the sums of the workers' latest. A large report (traffic to every
+   * real server of a big table) is folded in slices, one per turn of the
+   * event loop, in arrival order: the control socket is never held for long.
+   */
   private fold(m: StatsReport): void {
-    this.feed?.fold(m.id, m.rec, m.n);
+    if (m.n === 0) return;
+    this.folds.push({ m, at: 0 });
+    if (this.folds.length === 1) this.foldSlice();
+  }
+
+  private foldSlice(): void {
+    let budget = FOLD_SLICE;
+    while (this.folds.length > 0 && budget > 0 && !this.stopped) {
+      const f = this.folds[0]!;
+      const end = Math.min(f.m.n, f.at + budget);
+      this.feed?.fold(f.m.id, f.m.rec, end, f.at);
+      budget -= end - f.at;
+      f.at = end;
+      if (end === f.m.n) this.folds.shift();
+    }
+    if (this.folds.length > 0 && !this.stopped) setImmediate(() => this.foldSlice());
   }
 
   private post(m: ToWorker): void {

@@ -13,7 +13,7 @@
 
 import type { ConnView } from '../control/protocol.js';
 import { addrWords } from '../model/addr.js';
-import type { Counters, ServiceTable } from '../model/table.js';
+import type { ServiceTable } from '../model/table.js';
 import {
   SVC_F_PERSISTENT, destKeyText, serviceKeyText,
   type DestKey, type DestSpec, type ServiceKey, type ServiceSpec, type SyncDaemonSpec, type Timeouts,
@@ -89,9 +89,6 @@ export type ToWorker =
   | { t: 'conns'; req: number }
   | { t: 'stop' };
 
-/** Five counters: conns, inpkts, outpkts, inbytes, outbytes. */
-export type Five = [number, number, number, number, number];
-
 export interface StatsReport {
   t: 'stats'; id: number;
   /** `n` records of REC numbers (what changed since the last report; the total always first). */
@@ -165,19 +162,4 @@ function familySpec(snap: TableSnapshot, family: 'inet' | 'inet6'): { vips: numb
   }
   const words = (set: Set<string>) => [...set].map((a) => addrWords(family, a));
   return { vips: words(vips), rips: words(rips), ipVips: words(ipVips), ipRips: words(ipRips) };
-}
-
-/** Counter deltas since the last report, per Counters object. */
-export class DeltaTracker {
-  private last = new WeakMap<Counters, Five>();
-  delta(c: Counters): Five {
-    const now: Five = [c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes];
-    const prev = this.last.get(c) ?? [0, 0, 0, 0, 0];
-    this.last.set(c, now);
-    return [now[0] - prev[0], now[1] - prev[1], now[2] - prev[2], now[3] - prev[3], now[4] - prev[4]];
-  }
-}
-
-export function addFive(c: Counters, d: Five): void {
-  c.conns += d[0]; c.inpkts += d[1]; c.outpkts += d[2]; c.inbytes += d[3]; c.outbytes += d[4];
 }

@@ -65,6 +65,21 @@ async function main(): Promise<void> {
   let nextStats = 0;
   let nextCtl = 0;
   let nextHousekeep = 1000;
+  /**
+   * The socket filters are recomputed from the whole table (O(services)):
+   * after a batch that may change them, at most once per 50 ms or four times
+   * their last cost, so that a stream of small batches (lvsadm -R line by
+   * line) costs linear time, not quadratic.
+   */
+  let filterDue = false;
+  let nextFilter = 0;
+  const setFilters = (now: number): void => {
+    filterDue = false;
+    const t = performance.now();
+    // a table the filters cannot express keeps the previous ones (the kernel does): say so, go on
+    try { io.setFilter(filterSpec(tableSnapshot(table)), fanout); } catch (e) { log(`socket filters not updated: ${(e as Error).message}`); }
+    nextFilter = now + Math.max(50, 4 * (performance.now() - t));
+  };
   let running = true;
   const pending: { net: { net: NetSpec; modules: PluginModules } | null } = { net: null };
   /**
@@ -104,10 +119,7 @@ async function main(): Promise<void> {
       const msg = m.message as ToWorker;
       if (msg.t === 'stop') { running = false; return; }
       if (msg.t === 'table') {
-        // a table the filters cannot express keeps the previous ones (the kernel does): say so, go on
-        if (replica.apply(msg.events)) {
-          try { io.setFilter(filterSpec(tableSnapshot(table)), fanout); } catch (e) { log(`socket filters not updated: ${(e as Error).message}`); }
-        }
+        if (replica.apply(msg.events)) filterDue = true;
       } else if (msg.t === 'net') pending.net = msg;
       else if (msg.t === 'conns') {
         const views = engine.connViews(init.connViewsMax);
@@ -122,6 +134,7 @@ async function main(): Promise<void> {
       nextCtl = now + 5;
       engine.advance(now);
       control();
+      if (filterDue && now >= nextFilter) setFilters(now);
       if (pending.net) {
         const p = pending.net;
         pending.net = null;
