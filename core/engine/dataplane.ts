@@ -27,7 +27,7 @@ export interface DataPlane {
 }
 
 /** Stats objects one estimator slice steps before it lets the event loop turn. */
-const EST_SLICE = 4096;
+const EST_SLICE = 2048;
 
 /**
  * The rate estimator on the daemon's table (where the replicas' counters are

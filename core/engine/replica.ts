@@ -292,11 +292,11 @@ export class Replica {
         case 'dest.added': {
           const r = t.addDest(ev.service, ev.dest, REPLICA);
           if (!r.ok) { this.note(r); break; }
-          // a dest revived from the trash keeps its counters: the deltas go on from them
+          // a dest revived from the trash keeps its counters (the deltas go on from
+          // them) and its connections: the daemon's copy, maybe a new one, learns its counts
           const prev = this.ids.get(r.value);
           this.ids.set(r.value, prev ? { ...prev, id: ev.id } : reported(ev.id));
-          // revived from the trash with its connections: the daemon's copy learns its counts
-          this.marked.set(r.value, t.find(ev.service)!);
+          if (prev) this.marked.set(r.value, t.find(ev.service)!);
           structural = true;
           break;
         }

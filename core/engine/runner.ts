@@ -18,6 +18,10 @@ import type { Engine } from './engine.js';
 import { MemoryWire } from './io/memory.js';
 import type { NetSpec } from './net.js';
 import { Replica, ReplicaFeed } from './replica.js';
+import type { ReplicaEvent } from './worker-protocol.js';
+
+/** How long table events are applied to the replica per turn of the event loop (outside a poll with frames). */
+const APPLY_SLICE_MS = 3;
 
 export type { DataPlaneConfig } from './dataplane.js';
 
@@ -43,22 +47,46 @@ export class MemoryDataPlane implements DataPlane {
   private readonly t0 = performance.now();
   /** Rates are estimated on the daemon's table, where the counters are folded (as with workers). */
   private readonly estimator: HostEstimator;
+  /**
+   * Batches not yet applied to the replica, and how far into the first. A large
+   * one (a config adding 10 000 services) is applied in slices, one per turn of
+   * the event loop, so that the daemon stays responsive; a poll with frames to
+   * take finishes them first, so packets only ever see whole batches.
+   */
+  private readonly batches: ReplicaEvent[][] = [];
+  private batchAt = 0;
   private nextEst = -1;
 
   /** Without a bus, the table is taken as it is now and not followed (tests). */
   constructor(table: ServiceTable, registry: PluginRegistry, cfg: DataPlaneConfig, bus?: Bus) {
     this.table = table;
-    let replica: Replica | null = null;
-    this.feed = new ReplicaFeed(table, (events) => { replica!.apply(events); }, 1, bus);
+    this.feed = new ReplicaFeed(table, (events) => this.take(events), 1, bus);
     const { forwarders, classifiers } = dataPlanePlugins(registry);
-    replica = new Replica(this.feed.snapshot(), {
+    this.replica = new Replica(this.feed.snapshot(), {
       // the daemon's own lookup (its registry as reloaded)
       schedulers: table.opts.schedulers, ctx: table.opts.ctx, log: table.opts.ctx.log,
       engine: { forwarders, classifiers, maxConns: cfg.maxConns, net: netSpec(cfg) },
     });
-    this.replica = replica;
     this.estimator = new HostEstimator(table);
     this.wire = new MemoryWire(this.engine.net.ifaces);
+  }
+
+  private take(events: ReplicaEvent[]): void {
+    this.batches.push(events);
+    if (this.batches.length === 1) this.applySlice(APPLY_SLICE_MS);
+  }
+
+  /** Applies pending events for about `ms` (Infinity: all of them), 256 at a time. */
+  private applySlice(ms: number): void {
+    const until = performance.now() + ms;
+    while (this.batches.length > 0 && performance.now() < until) {
+      const b = this.batches[0]!;
+      const end = Math.min(b.length, this.batchAt + 256);
+      this.replica.apply(this.batchAt === 0 && end === b.length ? b : b.slice(this.batchAt, end));
+      this.batchAt = end;
+      if (end === b.length) { this.batches.shift(); this.batchAt = 0; }
+    }
+    if (this.batches.length > 0) setImmediate(() => { if (this.batches.length > 0) this.applySlice(APPLY_SLICE_MS); });
   }
 
   /** The replica's engine (tests: drops, connections). */
@@ -83,8 +111,9 @@ export class MemoryDataPlane implements DataPlane {
   }
 
   poll(): void {
-    // the table's changes not yet sent reach the replica before these frames
+    // the table's changes not yet sent (or not yet applied) reach the replica before any frame
     this.feed.flush();
+    if (this.batches.length > 0 && this.wire.pending > 0) this.applySlice(Infinity);
     const now = this.now();
     this.engine.advance(now);
     this.fold();

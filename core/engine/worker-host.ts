@@ -42,7 +42,7 @@ const HOPS_IN_FLIGHT = 64;
 const HOP_RETRY_MS = 5000;
 
 /** Stats records folded per turn of the event loop. */
-const FOLD_SLICE = 8192;
+const FOLD_SLICE = 4096;
 
 /** How long a listing waits for a busy worker before answering with what it has. */
 const CONNS_WAIT_MS = 2000;
