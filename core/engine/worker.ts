@@ -120,7 +120,11 @@ async function main(): Promise<void> {
       if (msg.t === 'stop') { running = false; return; }
       if (msg.t === 'table') {
         if (replica.apply(msg.events)) filterDue = true;
-      } else if (msg.t === 'net') pending.net = msg;
+      } else if (msg.t === 'net') {
+        // new plugin modules first: a table batch after this message may name a scheduler only they have
+        pending.net = msg;
+        return;
+      }
       else if (msg.t === 'conns') {
         const views = engine.connViews(init.connViewsMax);
         send({ t: 'conns', id: init.id, req: msg.req, views, truncated: views.length === init.connViewsMax && engine.conns.count > views.length });
