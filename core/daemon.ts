@@ -12,10 +12,10 @@ import type { DesiredState } from './config/schema.js';
 import { watchConfig } from './config/watch.js';
 import type { Logger } from './log.js';
 import { ServiceTable } from './model/table.js';
-import { serviceKeyText } from './model/types.js';
 import type { SchedContext } from './plugin.js';
 import { loadPlugins, PluginRegistry } from './plugins/loader.js';
-import { DataPlane, type DataPlaneConfig } from './engine/runner.js';
+import type { DataPlane, DataPlaneConfig } from './engine/dataplane.js';
+import { MemoryDataPlane } from './engine/runner.js';
 import { WorkerDataPlane } from './engine/worker-host.js';
 import { formatHealthChange } from './health/changes.js';
 import { HealthManager } from './health/manager.js';
@@ -74,10 +74,12 @@ export class Daemon {
   readonly bus = new Bus();
   readonly table: ServiceTable;
   registry = new PluginRegistry();
-  /** The packet pipeline on the memory wire (`--io memory`). */
+  /** The packet pipeline: on the memory wire (`--io memory`) or on real interfaces in worker threads (`--io afpacket`). */
   dataPlane: DataPlane | null = null;
-  /** The packet pipeline on real interfaces in worker threads (`--io afpacket`). */
-  workerPlane: WorkerDataPlane | null = null;
+  /** The memory wire's data plane (tests and tools inject frames on its wire), or null. */
+  get memoryPlane(): MemoryDataPlane | null {
+    return this.dataPlane instanceof MemoryDataPlane ? this.dataPlane : null;
+  }
   private desired: DesiredState | null = null;
   private server: Server | null = null;
   private watcher: { update(files: string[]): void; close(): void } | null = null;
@@ -86,8 +88,6 @@ export class Daemon {
   private stopped = false;
   /** Once a second: scheduler ticks (e.g. LBLC garbage collection) and the dest trash. */
   private housekeeping: NodeJS.Timeout | null = null;
-  /** Next due time of each service's scheduler tick (seconds), for the scheduler state it was set for. */
-  private readonly tickDue = new WeakMap<object, { state: unknown; due: number }>();
   private readonly opts: DaemonOptions;
   private readonly log: Logger;
   /** Health checks, real server lifecycle and scheduled actions (control plane: runs with any --io). */
@@ -113,7 +113,7 @@ export class Daemon {
     });
     this.schedule = new ScheduleRunner({ health: this.health, log: opts.log, ...(opts.cron ? { cron: opts.cron } : {}) });
     this.ctlplane = new ControlPlaneHost({ table: this.table, bus: this.bus, log: opts.log, clock: opts.healthClock ?? systemClock,
-      conns: () => this.dataPlane?.conns() ?? this.workerPlane?.conns() ?? [] });
+      conns: () => this.dataPlane?.conns() ?? [] });
   }
 
   /** Loads plugins and config, then opens the control socket. Throws (having undone what it started) when start-up cannot succeed. */
@@ -137,15 +137,16 @@ export class Daemon {
     for (const note of this.registry.notes) this.log.info(note);
     this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
     if (this.opts.io === 'memory') {
-      this.dataPlane = new DataPlane(this.table, this.registry, this.netConfig(), this.bus);
-      this.dataPlane.start();
+      const mem = new MemoryDataPlane(this.table, this.registry, this.netConfig(), this.bus);
+      mem.start();
+      this.dataPlane = mem;
     } else if (this.opts.io === 'afpacket') {
-      this.workerPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers }, this.log, this.bus);
+      this.dataPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers }, this.log, this.bus);
     }
     // Before the socket opens: plugins see every lvsadm change. Plugin failures are logged, never thrown.
     this.ctlplaneUp = true;
     await this.ctlplane.apply(this.registry, this.desired?.pluginConfig ?? {});
-    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? this.workerPlane?.conns() ?? [], health: this.health });
+    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [], health: this.health });
     this.housekeeping = setInterval(() => this.housekeep(), 1000);
     this.housekeeping.unref();
     this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);
@@ -153,22 +154,7 @@ export class Daemon {
 
   /** Runs the scheduler ticks that are due, then frees trashed dests nothing holds (each second; tests call it directly). */
   housekeep(): void {
-    const ctx = this.table.opts.ctx;
-    const now = ctx.now();
-    for (const svc of this.table.list()) {
-      const sched = svc.sched;
-      if (!sched?.tick) continue;
-      const every = sched.tickInterval ?? 60_000;   // ms, as ctx.now()
-      const t = this.tickDue.get(svc);
-      // A new service, or a new scheduler state (-E -s): first tick one interval from now.
-      if (!t || t.state !== svc.schedState) { this.tickDue.set(svc, { state: svc.schedState, due: now + every }); continue; }
-      if (now < t.due) continue;
-      t.due = now + every;
-      try { sched.tick(svc, svc.schedState, ctx); } catch (e) {
-        this.log.error(`scheduler ${sched.name} tick for ${serviceKeyText(svc.spec)} failed: ${(e as Error).message}`);
-      }
-    }
-    this.table.cleanTrash();
+    this.table.housekeep((m) => this.log.error(m));
   }
 
   /**
@@ -188,7 +174,7 @@ export class Daemon {
     const plan = planDiff(this.desired, next, (n) => this.registry.scheduler(n)?.flags);
     if (this.desired !== null) {
       for (const s of plan.settings) {
-        const atStart = (s.setting === 'workers' && this.workerPlane) || (s.setting === 'maxConnections' && (this.workerPlane || this.dataPlane));
+        const atStart = (s.setting === 'workers' && this.dataPlane?.kind === 'afpacket') || (s.setting === 'maxConnections' && this.dataPlane);
         if (atStart) this.log.warn(`config: ${s.setting} ${s.from} -> ${s.to} takes effect when lvsd restarts`);
       }
     }
@@ -203,7 +189,6 @@ export class Daemon {
     this.schedule.update(next.schedule ?? []);
     this.desired = next;
     this.dataPlane?.reconfigure(this.registry, this.netConfig());
-    this.workerPlane?.reconfigure(this.registry, this.netConfig());
     const { added, edited, removed } = applied.counts;
     for (const line of applied.skipped ?? []) this.log.debug(`config: ${line}`);
     this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);
@@ -259,9 +244,9 @@ export class Daemon {
     this.housekeeping = null;
     await this.reloading?.catch(() => false);
     await this.ctlplane.stop();
-    this.dataPlane?.stop();
-    await this.workerPlane?.stop();
-    this.workerPlane = null;
+    const dp = this.dataPlane;
+    this.dataPlane = null;
+    await dp?.stop();
     this.schedule.stop();
     this.health.stop();
     this.watcher?.close();

@@ -68,6 +68,8 @@ export class Lab {
       schedulers: builtinScheduler,
       forwarder: forwarderLookup(forwarders),
       ctx: { now: () => this.now, randomU32: () => 0x12345678, log: () => {} },
+      // the engine follows the table's events, as a data-plane replica's does
+      onEvent: (ev) => this.engine.tableEvent(ev),
     });
     this.engine = new Engine({ table: this.table, forwarders, net, seed: 1, ...opts });
     this.wire = new MemoryWire(this.engine.net.ifaces);

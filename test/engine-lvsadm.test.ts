@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Daemon } from '../core/daemon.js';
-import type { DataPlane } from '../core/engine/runner.js';
+import type { MemoryDataPlane } from '../core/engine/runner.js';
 import { createLogger } from '../core/log.js';
 import { buildFrame, type IpSpec, type L4Spec } from '../core/packet/build.js';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../core/packet/parse.js';
@@ -48,7 +48,7 @@ describe('engine + lvsadm: listings of a daemon carrying traffic', function () {
   let dir: string;
   let socket: string;
   let daemon: Daemon;
-  let dp: DataPlane;
+  let dp: MemoryDataPlane;
   let clock = 1_000_000;            // virtual ms, far beyond the real time the data plane started at
 
   const lvsadm = async (...args: string[]): Promise<string> => {
@@ -70,7 +70,7 @@ describe('engine + lvsadm: listings of a daemon carrying traffic', function () {
     writeFileSync(join(dir, 'config.ts'), CONFIG);
     daemon = new Daemon({ configFile: join(dir, 'config.ts'), socket, io: 'memory', pluginDirs: [], log: createLogger('error', () => {}) });
     await daemon.start();
-    dp = daemon.dataPlane!;
+    dp = daemon.memoryPlane!;
     // the data plane's clock becomes the test's: its own poll timer then runs on it too
     dp.now = () => clock;
     at(clock);
@@ -98,7 +98,7 @@ describe('engine + lvsadm: listings of a daemon carrying traffic', function () {
     n += inject(fromGw(C1, udp(5000, 53, 2)), fromRs1(C1, udp(5353, 5000, 4)));
     n += inject(fromGw(C2, udp(6000, 123, 48)), fromGw(C2, udp(6000, 123, 48)));
     assert.equal(n, 9 + 3 + 42 + 2 + 2);
-    assert.deepEqual(daemon.dataPlane!.engine.dropCounts(), {});
+    assert.deepEqual(daemon.memoryPlane!.engine.dropCounts(), {});
   });
 
   // ipvsadm.md §5: header lines, then service / server lines in sorted order

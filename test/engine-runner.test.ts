@@ -2,7 +2,7 @@
 // from the registry, and its wire across a config reload.
 
 import { strict as assert } from 'node:assert';
-import { DataPlane, dataPlanePlugins, type DataPlaneConfig } from '../core/engine/runner.js';
+import { MemoryDataPlane as DataPlane, dataPlanePlugins, type DataPlaneConfig } from '../core/engine/runner.js';
 import { buildFrame } from '../core/packet/build.js';
 import { TCP_SYN } from '../core/packet/parse.js';
 import { PluginRegistry } from '../core/plugins/loader.js';

@@ -3,8 +3,8 @@
 // template → scheduler plugin → forwarding plugin → tx batch. One Engine is
 // one data-plane worker: it owns its connection table; the services, real
 // servers and scheduler state it reads are those of the ServiceTable it is
-// given (the daemon's on the main thread; a worker's own replica, fed the
-// control requests by message, once workers exist). Nothing per packet
+// given (a data-plane replica's, replica.ts), whose events it follows
+// (tableEvent: its owner wires the table's onEvent to it). Nothing per packet
 // allocates: the parse result, the forwarder's packet object and the
 // scheduler's packet view are reused; connections live in typed arrays.
 //
@@ -20,7 +20,8 @@ import {
 import type { ConnView } from '../control/protocol.js';
 import { addrBytes, bytesToIpv6, u32ToIpv4, ipv4ToU32 } from '../model/addr.js';
 import { rd32 } from '../packet/checksum.js';
-import type { Counters, Dest, Service, ServiceTable } from '../model/table.js';
+import { sameServiceKey, type Counters, type Dest, type Service, type ServiceTable } from '../model/table.js';
+import type { TableEvent } from '../model/events.js';
 import { FWD_NUM, PROTO_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
 import {
   DROP_NONE, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_ICMP_TYPE,
@@ -107,6 +108,11 @@ export interface EngineOptions {
   ctx?: SchedContext;
   /** Frames to next hops without a MAC are held in tx (tx.hold) rather than dropped: the I/O resolves them (afpacket). */
   holdUnresolved?: boolean;
+  /**
+   * Run the rate estimator on the table (default true). A data-plane replica
+   * does not: its host estimates on the daemon's table, where the counters are folded.
+   */
+  rates?: boolean;
 }
 
 /** One line per frame for `lvsd replay --explain`. */
@@ -158,16 +164,21 @@ export class Engine {
   private readonly hByDest = new Map<Dest, number>();
   private readonly hFree: number[] = [];
   private hRefs = new Int32Array(0);
-  // service index
-  private svcList: readonly Service[] | null = null;
-  private svcCount = -1;
+  // service index: built from the table once, then kept by its events (tableEvent)
   private readonly svc4 = new Map<number, Service[]>();
   private readonly svc6 = new Map<number, Service[]>();
   /** The 16 address bytes of each svc6 bucket's services, in the same order (built with the index). */
   private readonly svc6Addr = new Map<number, Uint8Array[]>();
   private readonly svcMark = new Map<number, Service[]>();
-  private tcpT = -1; private finT = -1; private udpT = -1;
   private nextEst = -1;
+  private readonly rates: boolean;
+  /**
+   * Real servers whose counters or connection counts changed since the last
+   * takeChanged(), with their service: a replica reports only those.
+   */
+  private changed = new Map<Dest, Service>();
+  /** A real server or service was deleted since handles were last released. */
+  private unheld = false;
   private note = '';
   // Per-batch traffic counters by real-server handle, added to the dest,
   // service and global Counters once per batch (nothing reads them mid-batch).
@@ -196,8 +207,10 @@ export class Engine {
     }, dests);
     this.pkt = new Pkt(this.r);
     this.xmit = new Xmit(this.net, null as unknown as TxBatch);
-    this.estimator.start(o.table);
-    this.refresh();
+    this.rates = o.rates ?? true;
+    if (this.rates) this.estimator.start(o.table);
+    for (const svc of o.table.list()) this.indexAdd(svc);
+    this.setTimeouts();
   }
 
   // ------------------------------------------------------------------ control side
@@ -221,10 +234,9 @@ export class Engine {
     }
   }
 
-  /** Re-read the table: service index, real-server link data, timeouts. Cheap; call after control changes. */
+  /** Re-resolve real servers' link data (a new Net) and let go of handles nothing holds any more. */
   refresh(): void {
-    this.svcList = null;
-    this.syncTable();
+    this.unheld = false;
     const hi = this.hInfo;
     for (let h = 0; h < hi.length; h++) {
       const info = hi[h];
@@ -244,35 +256,79 @@ export class Engine {
     this.hFree.push(h);
   }
 
-  /** Per batch: notice services added/removed and `--set` timeouts without being told. */
-  private syncTable(): void {
-    const list = this.table.list();
-    if (list !== this.svcList || list.length !== this.svcCount) this.indexServices(list);
-    const t = this.table.timeouts;
-    if (t.tcp !== this.tcpT || t.tcpfin !== this.finT || t.udp !== this.udpT) {
-      this.conns.timeouts.set(t.tcp, t.tcpfin, t.udp);
-      this.tcpT = t.tcp; this.finT = t.tcpfin; this.udpT = t.udp;
+  /**
+   * The table's own announcement of a change (its `onEvent`): the engine
+   * follows it at once, in O(change), instead of looking at the table per batch.
+   */
+  tableEvent(ev: TableEvent): void {
+    switch (ev.type) {
+      case 'service.added': {
+        const svc = this.table.find(ev.service);
+        if (svc) this.indexAdd(svc);
+        break;
+      }
+      case 'service.removed': this.indexRemove(ev.service); this.unheld = true; break;
+      case 'table.flushed':
+        this.svc4.clear(); this.svc6.clear(); this.svcMark.clear(); this.svc6Addr.clear();
+        this.unheld = true;
+        break;
+      case 'dest.added': case 'dest.changed': {
+        // a revived dest (same object, a handle held by its old connections) or a new method, address data
+        const d = this.table.find(ev.service)?.findDest(ev.dest);
+        const h = d ? this.hByDest.get(d) : undefined;
+        if (h !== undefined) this.resolveDest(this.hInfo[h]!);
+        break;
+      }
+      case 'dest.removed': this.unheld = true; break;
+      case 'timeouts.changed': this.setTimeouts(); break;
+      default: break;   // counters (-Z: the host's, not a replica's), sync daemons: nothing on the packet path
     }
   }
 
-  private indexServices(list: readonly Service[]): void {
-    this.svcList = list;
-    this.svcCount = list.length;
-    this.svc4.clear(); this.svc6.clear(); this.svcMark.clear(); this.svc6Addr.clear();
-    for (const s of list) {
-      let m: Map<number, Service[]>;
-      let k: number;
-      if (s.fwmark > 0) { m = this.svcMark; k = s.fwmark; }
-      else if (s.family === 'inet') { m = this.svc4; k = ipv4ToU32(s.addr) ?? 0; }
-      else {
-        m = this.svc6;
-        const a = addrBytes('inet6', s.addr);
-        k = fold32(a, 0);
-        const al = this.svc6Addr.get(k);
-        if (al) al.push(a); else this.svc6Addr.set(k, [a]);
-      }
-      const l = m.get(k);
-      if (l) l.push(s); else m.set(k, [s]);
+  /**
+   * Handles of deleted real servers that no entry holds any more. Run when a
+   * handle is wanted after deletions (not per deletion: a burst of them stays linear).
+   */
+  private releaseHandles(): void {
+    this.unheld = false;
+    const hi = this.hInfo;
+    for (let h = 0; h < hi.length; h++) {
+      const info = hi[h];
+      if (info && !info.dest.available && this.hRefs[h] === 0) this.freeHandle(h);
+    }
+  }
+
+  private setTimeouts(): void {
+    const t = this.table.timeouts;
+    this.conns.timeouts.set(t.tcp, t.tcpfin, t.udp);
+  }
+
+  /** Where a service sits in the index: its map and key (and, IPv6, its address bytes). */
+  private slot(s: { family: string; addr: string; fwmark: number }): { m: Map<number, Service[]>; k: number; a: Uint8Array | null } {
+    if (s.fwmark > 0) return { m: this.svcMark, k: s.fwmark, a: null };
+    if (s.family === 'inet') return { m: this.svc4, k: ipv4ToU32(s.addr) ?? 0, a: null };
+    const a = addrBytes('inet6', s.addr);
+    return { m: this.svc6, k: fold32(a, 0), a };
+  }
+
+  private indexAdd(s: Service): void {
+    const { m, k, a } = this.slot(s.spec);
+    const l = m.get(k);
+    if (l) l.push(s); else m.set(k, [s]);
+    if (a) { const al = this.svc6Addr.get(k); if (al) al.push(a); else this.svc6Addr.set(k, [a]); }
+  }
+
+  private indexRemove(spec: Service['spec']): void {
+    const { m, k, a } = this.slot(spec);
+    const l = m.get(k);
+    const i = l ? l.findIndex((x) => sameServiceKey(x.spec, spec)) : -1;
+    if (!l || i < 0) return;
+    l.splice(i, 1);
+    if (l.length === 0) m.delete(k);
+    if (a) {
+      const al = this.svc6Addr.get(k)!;
+      al.splice(i, 1);
+      if (al.length === 0) this.svc6Addr.delete(k);
     }
   }
 
@@ -295,6 +351,7 @@ export class Engine {
   private handleOf(d: Dest, svc: Service): number {
     let h = this.hByDest.get(d);
     if (h === undefined) {
+      if (this.unheld) this.releaseHandles();
       h = this.hFree.pop() ?? this.hInfo.length;
       const info: DestInfo = {
         dest: d, svc, link: Net.link(), connFlags: 0,
@@ -318,7 +375,9 @@ export class Engine {
 
   /** ConnDests.move: ActiveConn / InActConn / PersistConn through the table's bind rules (OVERLOAD). */
   private move(h: number, from: number, to: number): void {
-    const d = this.hInfo[h]!.dest;
+    const info = this.hInfo[h]!;
+    const d = info.dest;
+    this.changed.set(d, info.svc);
     const kind = (c: number) => (c === COUNT_PERSIST ? 'template' : c === COUNT_ACTIVE ? 'active' : 'inactive');
     if (from === COUNT_NONE) {
       this.table.bindConn(d, kind(to));
@@ -331,6 +390,13 @@ export class Engine {
       if (from === COUNT_ACTIVE) d.activeConns--; else if (from === COUNT_INACTIVE) d.inactConns--;
       if (to === COUNT_ACTIVE) d.activeConns++; else if (to === COUNT_INACTIVE) d.inactConns++;
     }
+  }
+
+  /** The real servers (with their service) whose counters or connection counts changed since the last call. */
+  takeChanged(): Map<Dest, Service> {
+    const c = this.changed;
+    if (c.size > 0) this.changed = new Map();
+    return c;
   }
 
   /** Live connection entries, as `lvsadm -L -c` lists them (at most `max`). */
@@ -360,7 +426,7 @@ export class Engine {
     if (this.nextEst < 0) this.nextEst = now + EST_INTERVAL_MS;
     this.conns.advance(now);
     while (now >= this.nextEst) {
-      this.estimator.tick(this.table);
+      if (this.rates) this.estimator.tick(this.table);
       this.nextEst += EST_INTERVAL_MS;
     }
   }
@@ -370,7 +436,6 @@ export class Engine {
   /** Runs a receive batch through the pipeline into `tx` at time `now` (ms). */
   process(rx: FrameBatch, tx: TxBatch, now: number): void {
     this.advance(now);
-    this.syncTable();
     this.xmit.tx = tx;
     const n = rx.count;
     this.frames += n;
@@ -414,6 +479,7 @@ export class Engine {
       const ip = pk[h * 2]!, op = pk[h * 2 + 1]!, ib = by[h * 2]!, ob = by[h * 2 + 1]!;
       pk[h * 2] = 0; pk[h * 2 + 1] = 0; by[h * 2] = 0; by[h * 2 + 1] = 0;
       if (!info) continue;   // freed (its dest gone) since: nothing to credit
+      this.changed.set(info.dest, info.svc);
       addCounts(info.dest.stats, ip, ib, op, ob);
       addCounts(info.svc.stats, ip, ib, op, ob);
       addCounts(tot, ip, ib, op, ob);

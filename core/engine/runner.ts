@@ -1,25 +1,29 @@
-// The data plane as the daemon runs it with `--io memory`: one Engine (one
-// "worker", on the main thread) polling the memory wire on a timer. The
-// engine reads the daemon's ServiceTable, so control changes apply at the
-// next batch. `--io afpacket` runs engines in worker threads instead, each
-// with a table replica fed snapshots by message: see worker-host.ts.
+// The data plane as the daemon runs it with `--io memory`: one replica (its
+// own table and Engine, on the main thread) polling the memory wire on a
+// timer. It takes the replica path the afpacket workers take (replica.ts):
+// a snapshot at start, then the table's events, in the batches the workers
+// get; its counters and connection counts are folded into the daemon's table
+// as the workers' are, but synchronously after every poll that moved them,
+// so a listing read right after frames were injected shows them.
 
 import type { Bus } from '../bus.js';
 import type { ConnView } from '../control/protocol.js';
 import type { ServiceTable } from '../model/table.js';
 import type { ClassifierPlugin, ForwarderPlugin } from '../plugin.js';
 import type { PluginRegistry } from '../plugins/loader.js';
+import { EST_INTERVAL_MS } from '../stats/estimator.js';
 import { FrameBatch, TxBatch } from './batch.js';
-import { Engine } from './engine.js';
+import { HostEstimator, type DataPlane, type DataPlaneConfig } from './dataplane.js';
+import type { Engine } from './engine.js';
 import { MemoryWire } from './io/memory.js';
 import type { NetSpec } from './net.js';
+import { Replica, ReplicaFeed } from './replica.js';
+import type { ReplicaEvent } from './worker-protocol.js';
 
-export interface DataPlaneConfig {
-  interfaces: NetSpec['interfaces'];
-  neighbors: NetSpec['neighbors'];
-  gateways?: readonly string[];
-  maxConns?: number;
-}
+/** How long table events are applied to the replica per turn of the event loop (outside a poll with frames). */
+const APPLY_SLICE_MS = 3;
+
+export type { DataPlaneConfig } from './dataplane.js';
 
 /** The engine's plugins from a registry: every forwarder and every classifier, by name. */
 export function dataPlanePlugins(registry: PluginRegistry): { forwarders: ForwarderPlugin[]; classifiers: ClassifierPlugin[] } {
@@ -29,68 +33,114 @@ export function dataPlanePlugins(registry: PluginRegistry): { forwarders: Forwar
   };
 }
 
-export class DataPlane {
-  readonly engine: Engine;
+const netSpec = (cfg: DataPlaneConfig): NetSpec => ({ interfaces: cfg.interfaces, neighbors: cfg.neighbors, gateways: cfg.gateways ?? [] });
+
+export class MemoryDataPlane implements DataPlane {
+  readonly kind = 'memory' as const;
   readonly wire: MemoryWire;
-  private readonly table: ServiceTable;
+  readonly replica: Replica;
+  private readonly feed: ReplicaFeed;
   private readonly rx = new FrameBatch(64);
   private readonly tx = new TxBatch();
-  private timer: NodeJS.Timeout | null = null;
+  private timers: NodeJS.Timeout[] = [];
   private readonly t0 = performance.now();
-  private readonly offBus: (() => void)[] = [];
+  /** Rates are estimated on the daemon's table, where the counters are folded (as with workers). */
+  private readonly estimator: HostEstimator;
+  /**
+   * Batches not yet applied to the replica, and how far into the first. A large
+   * one (a config adding 10 000 services) is applied in slices, one per turn of
+   * the event loop, so that the daemon stays responsive; a poll with frames to
+   * take finishes them first, so packets only ever see whole batches.
+   */
+  private readonly batches: ReplicaEvent[][] = [];
+  private batchAt = 0;
+  private nextEst = -1;
 
+  /** Without a bus, the table is taken as it is now and not followed (tests). */
   constructor(table: ServiceTable, registry: PluginRegistry, cfg: DataPlaneConfig, bus?: Bus) {
-    this.table = table;
-    this.engine = DataPlane.build(table, registry, cfg);
+    this.feed = new ReplicaFeed(table, (events) => this.take(events), 1, bus);
+    const { forwarders, classifiers } = dataPlanePlugins(registry);
+    this.replica = new Replica(this.feed.snapshot(), {
+      // the daemon's own lookup (its registry as reloaded)
+      schedulers: table.opts.schedulers, forwarder: table.opts.forwarder, ctx: table.opts.ctx, log: table.opts.ctx.log,
+      engine: { forwarders, classifiers, maxConns: cfg.maxConns, net: netSpec(cfg) },
+    });
+    this.estimator = new HostEstimator(table);
     this.wire = new MemoryWire(this.engine.net.ifaces);
-    if (bus) {
-      for (const ev of ['dest.changed', 'dest.added', 'service.changed', 'config.applied'] as const) {
-        this.offBus.push(bus.on(ev, () => this.engine.refresh()));
-      }
-    }
   }
 
-  private static build(table: ServiceTable, registry: PluginRegistry, cfg: DataPlaneConfig): Engine {
-    const { forwarders, classifiers } = dataPlanePlugins(registry);
-    return new Engine({
-      table, forwarders, classifiers, maxConns: cfg.maxConns,
-      net: { interfaces: cfg.interfaces, neighbors: cfg.neighbors, gateways: cfg.gateways ?? [] },
-    });
+  private take(events: ReplicaEvent[]): void {
+    this.batches.push(events);
+    if (this.batches.length === 1) this.applySlice(APPLY_SLICE_MS);
   }
+
+  /** Applies pending events for about `ms` (Infinity: all of them), 256 at a time. */
+  private applySlice(ms: number): void {
+    const until = performance.now() + ms;
+    while (this.batches.length > 0 && performance.now() < until) {
+      const b = this.batches[0]!;
+      const end = Math.min(b.length, this.batchAt + 256);
+      this.replica.apply(this.batchAt === 0 && end === b.length ? b : b.slice(this.batchAt, end));
+      this.batchAt = end;
+      if (end === b.length) { this.batches.shift(); this.batchAt = 0; }
+    }
+    if (this.batches.length > 0) setImmediate(() => { if (this.batches.length > 0) this.applySlice(APPLY_SLICE_MS); });
+  }
+
+  /** The replica's engine (tests: drops, connections). */
+  get engine(): Engine { return this.replica.engine; }
 
   /** A config reload: new interfaces, neighbours or plugins; connections are kept. */
   reconfigure(registry: PluginRegistry, cfg: DataPlaneConfig): void {
     const { forwarders, classifiers } = dataPlanePlugins(registry);
-    this.engine.reconfigure(
-      { interfaces: cfg.interfaces, neighbors: cfg.neighbors, gateways: cfg.gateways ?? [] }, forwarders, classifiers,
-    );
+    this.engine.reconfigure(netSpec(cfg), forwarders, classifiers);
+    // new scheduler code, as the daemon's table got it
+    this.replica.table.refreshSchedulers();
     // the engine has a new Net: inject and name frames by its interfaces
     this.wire.setInterfaces(this.engine.net.ifaces);
   }
 
   now(): number { return performance.now() - this.t0; }
 
-  /** Polls the wire every `ms` and runs the clock (expiry, estimator). */
+  /** Polls the wire every `ms` and runs the clock (expiry, estimator); the schedulers' ticks each second. */
   start(ms = 10): void {
-    this.timer = setInterval(() => this.poll(), ms);
-    this.timer.unref();
+    this.timers.push(setInterval(() => this.poll(), ms), setInterval(() => this.replica.housekeep(), 1000));
+    for (const t of this.timers) t.unref();
   }
 
   poll(): void {
+    // the table's changes not yet sent (or not yet applied) reach the replica before any frame
+    this.feed.flush();
+    if (this.batches.length > 0 && this.wire.pending > 0) this.applySlice(Infinity);
     const now = this.now();
     this.engine.advance(now);
+    this.fold();
+    if (this.nextEst < 0) this.nextEst = now + EST_INTERVAL_MS;
+    while (now >= this.nextEst) {
+      this.estimator.tick();
+      this.nextEst += EST_INTERVAL_MS;
+    }
+    let frames = false;
     while (this.wire.receive(this.rx) > 0) {
+      frames = true;
       this.tx.clear();
       this.engine.process(this.rx, this.tx, now);
       this.wire.transmit(this.tx);
     }
+    if (frames) this.fold();
+  }
+
+  private fold(): void {
+    const r = this.replica.report();
+    if (r.n > 0) this.feed.fold(0, r.rec, r.n);
   }
 
   conns(): ConnView[] { return this.engine.connViews(); }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    for (const off of this.offBus) off();
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.feed.stop();
+    this.estimator.stop();
   }
 }

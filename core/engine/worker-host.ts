@@ -1,28 +1,32 @@
 // The data plane on real interfaces (`--io afpacket`): N worker threads, each
 // with its own AF_PACKET rings joined in a fanout group, its own engine and
 // connection table and a replica of the service table. This side (the
-// daemon's thread) keeps the replicas in step (snapshots on every change),
-// learns next hops from the kernel, owns lvsd's nftables table, and folds the
-// workers' counters and connection counts into the daemon's table so that
-// `lvsadm -L --stats` and ActiveConn/InActConn read as one director.
+// daemon's thread) keeps the replicas in step (replica.ts: a snapshot at
+// spawn, then the table's events in batches), learns next hops from the
+// kernel (those of new real servers when they are added), owns lvsd's
+// nftables table (rewritten once per burst of changes that alter it), and
+// folds the workers' counters and connection counts into the daemon's table
+// so that `lvsadm -L --stats` and ActiveConn/InActConn read as one director.
 
 import { cpus } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Bus } from '../bus.js';
 import type { ConnView } from '../control/protocol.js';
+import type { TableEvent } from '../model/events.js';
 import { kernelGateways, kernelInterfaces, kernelNeighbors, resolveNeighbors, routeGet } from '../kernel.js';
 import type { Logger } from '../log.js';
 import type { ServiceTable } from '../model/table.js';
 import { nftApply, nftRemove, nftRemoveSync, nftRules, nftTableExists, requireNft } from '../nft.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import { replyMethods } from '../plugin.js';
-import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
+import { EST_INTERVAL_MS } from '../stats/estimator.js';
 import { interfaceInfo } from './io/afpacket.js';
 import type { NetSpec } from './net.js';
-import { dataPlanePlugins, type DataPlaneConfig } from './runner.js';
+import { HostEstimator, type DataPlane, type DataPlaneConfig } from './dataplane.js';
+import { dataPlanePlugins } from './runner.js';
+import { ReplicaFeed } from './replica.js';
 import {
-  addFive, destKey, pluginModules, svcKey, tableSnapshot,
-  type FromWorker, type StatsReport, type TableSnapshot, type ToWorker, type WorkerInit, type WorkerInterface,
+  pluginModules, type FromWorker, type StatsReport, type ToWorker, type WorkerInit, type WorkerInterface,
 } from './worker-protocol.js';
 
 export interface WorkerPlaneConfig extends DataPlaneConfig {
@@ -39,30 +43,42 @@ interface ConnsRequest { want: number; views: ConnView[][]; done: (views: ConnVi
 const HOPS_IN_FLIGHT = 64;
 const HOP_RETRY_MS = 5000;
 
+/** Stats records folded per turn of the event loop. */
+const FOLD_SLICE = 4096;
+
 /** How long a listing waits for a busy worker before answering with what it has. */
 const CONNS_WAIT_MS = 2000;
 
 export function defaultWorkers(): number { return Math.max(1, cpus().length - 1); }
 
-export class WorkerDataPlane {
+export class WorkerDataPlane implements DataPlane {
+  readonly kind = 'afpacket' as const;
   private readonly ws: W[] = [];
   private net: NetSpec;
-  private sent = '';
+  private feed: ReplicaFeed | null = null;
   private nftSent = '';
+  /** nftables: a rewrite is due (after the current burst), one runs now. */
+  private nftDue = false;
+  private nftRunning = false;
   private timers: NodeJS.Timeout[] = [];
-  private readonly estimator = new Estimator();
+  private readonly estimator: HostEstimator;
   private readonly offBus: (() => void)[] = [];
   private readonly devices: string[];
   private readonly own: string[];
   private stopped = false;
   private readonly onExit = (): void => { nftRemoveSync(); };
   private resolving = false;
+  /** Addresses of real servers (and gateways) whose next hop is to be resolved, and those done. */
+  private readonly toResolve = new Set<string>();
+  private readonly resolved = new Set<string>();
   private connsSeq = 0;
   private readonly connsRequests = new Map<number, ConnsRequest>();
   private readonly hopsResolving = new Set<string>();
   /** Next hops that did not answer, and until when they are not asked about again. */
   private readonly hopsFailed = new Map<string, number>();
   private readonly hopsWarned = new Set<string>();
+  /** Stats reports being folded, and how far. */
+  private readonly folds: { m: StatsReport; at: number }[] = [];
 
   private constructor(
     private readonly table: ServiceTable, private registry: PluginRegistry,
@@ -71,6 +87,7 @@ export class WorkerDataPlane {
     this.net = net;
     this.devices = net.interfaces.map((i) => i.name);
     this.own = own;
+    this.estimator = new HostEstimator(table);
   }
 
   /** Checks the host, installs lvsd's nftables table and starts the workers; throws with a clear reason. */
@@ -85,28 +102,25 @@ export class WorkerDataPlane {
     const { net, own } = await WorkerDataPlane.netFromKernel(cfg);
     const dp = new WorkerDataPlane(table, registry, cfg, log, net, own);
     process.on('exit', dp.onExit);
+    const n = cfg.workers ?? defaultWorkers();
     try {
+      // followed from now on: what changes while the workers start reaches them (a snapshot, then batches)
+      dp.feed = new ReplicaFeed(table, (events) => dp.post({ t: 'table', events }), n, bus);
+      if (bus) dp.offBus.push(bus.on('table', (ev) => dp.tableEvent(ev)));
+      for (const s of table.list()) for (const d of s.dests) dp.toResolve.add(d.addr);
+      for (const g of net.gateways ?? []) dp.toResolve.add(g);
       await dp.resolveDests();
-      await dp.syncNft(tableSnapshot(table));
-      await dp.spawn(cfg.workers ?? defaultWorkers());
+      await dp.syncNft();
+      await dp.spawn(n);
     } catch (e) {
       await dp.stop();
       throw e;
     }
-    if (bus) {
-      for (const ev of ['dest.changed', 'dest.added', 'dest.removed', 'service.added', 'service.changed', 'service.removed', 'config.applied'] as const) {
-        dp.offBus.push(bus.on(ev, () => { void dp.sync(); }));
-      }
-    }
-    // Changes that emit no event (set-timeouts, health weight edits) are caught by comparing snapshots.
-    dp.timers.push(setInterval(() => { void dp.sync(); }, 250));
     dp.timers.push(setInterval(() => { void dp.refreshNeighbors(); }, 1000));
-    dp.timers.push(setInterval(() => this.tickEstimator(dp), EST_INTERVAL_MS));
+    dp.timers.push(setInterval(() => dp.estimator.tick(), EST_INTERVAL_MS));
     for (const t of dp.timers) t.unref();
     return dp;
   }
-
-  private static tickEstimator(dp: WorkerDataPlane): void { dp.estimator.tick(dp.table); }
 
   /** Interfaces as config names them, completed from the kernel; neighbours and gateways from the kernel unless config gives them. */
   private static async netFromKernel(cfg: DataPlaneConfig): Promise<{ net: NetSpec; own: string[] }> {
@@ -126,16 +140,15 @@ export class WorkerDataPlane {
       const k = interfaceInfo(i.name);
       return { name: i.name, ifindex: k.ifindex, mtu: i.mtu ?? k.mtu, mac: i.mac ?? [...k.mac].map((b) => b.toString(16).padStart(2, '0')).join(':') };
     });
-    const snapshot = tableSnapshot(this.table);
-    this.sent = JSON.stringify(snapshot);
     // fanout group ids are per network namespace; pid-derived so that two lvsd never share one
     const group = n > 1 ? (process.pid * 7) & 0xff00 : null;
     const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
     const ready: Promise<void>[] = [];
     for (let id = 0; id < n; id++) {
       const { port1, port2 } = new MessageChannel();
+      // the table as it is now, after the batches already sent to the workers before this one
       const init: WorkerInit = {
-        id, interfaces, net: this.net, modules: pluginModules(this.registry), snapshot,
+        id, interfaces, net: this.net, modules: pluginModules(this.registry), replica: this.feed!.snapshot(),
         fanoutGroup: group, maxConns: this.cfg.maxConns, statsMs: 250, connViewsMax: 100_000,
       };
       const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: { init, port: port2 }, transferList: [port2], execArgv });
@@ -174,55 +187,76 @@ export class WorkerDataPlane {
     else if (m.t === 'resolve') this.resolveHops(m.addrs).catch((e: unknown) => this.log.warn(`resolving next hops: ${(e as Error).message}`));
   }
 
-  /** Adds a worker's counter deltas to the daemon's table; connection counts are the sums of the workers' latest. */
+  /**
+   * Adds a worker's counter deltas to the daemon's table; connection counts
+   * are the sums of the workers' latest. A large report (traffic to every
+   * real server of a big table) is folded in slices, one per turn of the
+   * event loop, in arrival order: the control socket is never held for long.
+   */
   private fold(m: StatsReport): void {
-    addFive(this.table.total, m.total);
-    for (const s of m.services) {
-      const svc = this.table.list().find((x) => svcKey(x.spec) === s.key);
-      if (!svc) continue;
-      addFive(svc.stats, s.c);
-      for (const d of s.dests) {
-        const dest = svc.dests.find((x) => destKey(x) === d.key);
-        if (dest) addFive(dest.stats, d.c);
-      }
+    if (m.n === 0) return;
+    this.folds.push({ m, at: 0 });
+    if (this.folds.length === 1) this.foldSlice();
+  }
+
+  private foldSlice(): void {
+    let budget = FOLD_SLICE;
+    while (this.folds.length > 0 && budget > 0 && !this.stopped) {
+      const f = this.folds[0]!;
+      const end = Math.min(f.m.n, f.at + budget);
+      this.feed?.fold(f.m.id, f.m.rec, end, f.at);
+      budget -= end - f.at;
+      f.at = end;
+      if (end === f.m.n) this.folds.shift();
     }
-    const sums = new Map<string, [number, number, number]>();
-    for (const w of this.ws) {
-      const r = w.id === m.id ? m : w.last;
-      if (!r) continue;
-      for (const s of r.services) for (const d of s.dests) {
-        const k = `${s.key}#${d.key}`;
-        const t = sums.get(k) ?? [0, 0, 0];
-        t[0] += d.active; t[1] += d.inact; t[2] += d.persist;
-        sums.set(k, t);
-      }
-    }
-    for (const svc of this.table.list()) for (const d of svc.dests) {
-      const t = sums.get(`${svcKey(svc.spec)}#${destKey(d)}`) ?? [0, 0, 0];
-      if (d.activeConns !== t[0]) d.activeConns = t[0];
-      if (d.inactConns !== t[1]) d.inactConns = t[1];
-      d.persistConns = t[2];
-    }
+    if (this.folds.length > 0 && !this.stopped) setImmediate(() => this.foldSlice());
   }
 
   private post(m: ToWorker): void {
     for (const w of this.ws) if (!w.exited) w.port.postMessage(m);
   }
 
-  /** Sends the table to the workers and updates the nftables table, when it changed. */
-  async sync(): Promise<void> {
+  /**
+   * A table event, beside the workers' batch (the feed sends those): the
+   * nftables rules when the services or NAT real servers change, the next hop
+   * of a real server when it is added.
+   */
+  private tableEvent(ev: TableEvent): void {
     if (this.stopped) return;
-    const snap = tableSnapshot(this.table);
-    const text = JSON.stringify(snap);
-    if (text === this.sent) return;
-    this.sent = text;
-    this.post({ t: 'table', snapshot: snap });
-    // a new real server's next hop: resolved meanwhile, its frames held by the workers until then
-    this.resolveDests().catch((e: unknown) => this.log.warn(`resolving real servers' next hops: ${(e as Error).message}`));
-    try { await this.syncNft(snap); } catch (e) { this.log.error(`nftables: ${(e as Error).message}`); }
+    switch (ev.type) {
+      case 'dest.added':
+        if (!this.resolved.has(ev.dest.addr)) {
+          this.toResolve.add(ev.dest.addr);
+          // its frames are held by the workers until then
+          if (!this.resolving) this.resolveDests().catch((e: unknown) => this.log.warn(`resolving real servers' next hops: ${(e as Error).message}`));
+        }
+        this.nftChanged();
+        break;
+      case 'dest.changed': if (ev.dest.fwd !== ev.prev.fwd) this.nftChanged(); break;
+      case 'service.added': case 'service.removed': case 'dest.removed': case 'table.flushed': this.nftChanged(); break;
+      default: break;
+    }
   }
 
-  private async syncNft(_snap: TableSnapshot): Promise<void> {
+  /** The nftables rules may have changed: one rewrite after this burst (and after the one running, if any). */
+  private nftChanged(): void {
+    if (this.nftDue) return;
+    this.nftDue = true;
+    if (!this.nftRunning) setImmediate(() => { void this.runNft(); });
+  }
+
+  private async runNft(): Promise<void> {
+    if (this.nftRunning) return;
+    this.nftRunning = true;
+    try {
+      while (this.nftDue && !this.stopped) {
+        this.nftDue = false;
+        try { await this.syncNft(); } catch (e) { this.log.error(`nftables: ${(e as Error).message}`); }
+      }
+    } finally { this.nftRunning = false; }
+  }
+
+  private async syncNft(): Promise<void> {
     const rules = nftRules(this.table, this.own, replyMethods(dataPlanePlugins(this.registry).forwarders));
     const key = rules.join('\n');
     if (key === this.nftSent) return;
@@ -235,21 +269,23 @@ export class WorkerDataPlane {
     if (this.resolving) return;
     this.resolving = true;
     try {
-      const want = new Set<string>();
-      for (const s of this.table.list()) for (const d of s.dests) want.add(d.addr);
-      for (const g of this.net.gateways ?? []) want.add(g);
-      const hops = new Map<string, { addr: string; dev: string; of: string }>();
-      for (const a of want) {
-        if (this.net.neighbors[a]) continue;
-        const r = await routeGet(a);
-        if (!r) { this.log.warn(`no route to real server ${a}`); continue; }
-        if (!this.net.neighbors[r.nexthop]) hops.set(r.nexthop, { addr: r.nexthop, dev: r.dev, of: a });
+      while (this.toResolve.size > 0 && !this.stopped) {
+        const want = [...this.toResolve];
+        this.toResolve.clear();
+        const hops = new Map<string, { addr: string; dev: string; of: string }>();
+        for (const a of want) {
+          this.resolved.add(a);
+          if (this.net.neighbors[a]) continue;
+          const r = await routeGet(a);
+          if (!r) { this.log.warn(`no route to real server ${a}`); continue; }
+          if (!this.net.neighbors[r.nexthop]) hops.set(r.nexthop, { addr: r.nexthop, dev: r.dev, of: a });
+        }
+        const found = hops.size > 0 ? await resolveNeighbors([...hops.values()]) : new Map<string, string>();
+        for (const h of hops.values()) if (!found.has(h.addr)) this.log.warn(`next hop ${h.addr} of ${h.of} does not answer ARP/ND`);
+        const changed = found.size > 0;
+        if (changed) this.net = { ...this.net, neighbors: { ...this.net.neighbors, ...Object.fromEntries(found) } };
+        if (changed && this.ws.length > 0) this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
       }
-      const found = hops.size > 0 ? await resolveNeighbors([...hops.values()]) : new Map<string, string>();
-      for (const h of hops.values()) if (!found.has(h.addr)) this.log.warn(`next hop ${h.addr} of ${h.of} does not answer ARP/ND`);
-      const changed = found.size > 0;
-      if (changed) this.net = { ...this.net, neighbors: { ...this.net.neighbors, ...Object.fromEntries(found) } };
-      if (changed && this.ws.length > 0) this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
     } finally { this.resolving = false; }
   }
 
@@ -297,7 +333,6 @@ export class WorkerDataPlane {
     if (names !== this.devices.join(',')) this.log.warn('interfaces changed in config: restart lvsd to use them (afpacket keeps its sockets)');
     this.cfg = { ...cfg, interfaces: this.cfg.interfaces };
     this.post({ t: 'net', net: this.net, modules: pluginModules(registry) });
-    void this.sync();
   }
 
   /** The workers' connection entries, asked for now (lvsadm -L -c); a worker that does not answer in 2 s is left out. */
@@ -324,6 +359,7 @@ export class WorkerDataPlane {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     for (const off of this.offBus) off();
+    this.feed?.stop();
     this.post({ t: 'stop' });
     await Promise.all(this.ws.map((w) => (w.exited ? Promise.resolve() : new Promise<void>((res) => {
       const t = setTimeout(() => { void w.worker.terminate().then(() => res()); }, 2000);

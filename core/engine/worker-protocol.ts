@@ -1,21 +1,58 @@
-// The protocol between the daemon and its data-plane workers (`--io afpacket`).
-// A worker holds a replica of the service table: it gets the whole table as a
-// snapshot (services with their specs, real servers in kernel order,
-// timeouts) and reconciles its replica to it, so the same add/edit/delete
-// rules apply on both sides and a worker keeps its connections and scheduler
-// state across changes. Plugins travel as module paths (the loader compiles
-// them to importable .mjs files). Counters come back as deltas, connection
-// counts per real server as absolutes, connection entries as views.
+// The protocol between the daemon and its data-plane replicas: the workers
+// of `--io afpacket`, and the memory wire's one replica, which takes the same
+// messages by function call. A replica starts from a snapshot of the table
+// (ReplicaInit) and then follows the table's own events (ReplicaEvent), sent
+// in batches, one per turn of the daemon's event loop; it applies each with
+// its table's own operations, so the same add/edit/delete rules apply on
+// both sides and a replica keeps its connections and scheduler state across
+// changes. The daemon numbers every service and real server (ids in the
+// events); counters come back as deltas and connection counts per real server
+// as absolutes, in one typed array of records naming them by those ids, for
+// what changed only. Plugins travel as module paths (the loader compiles
+// them to importable .mjs files). Connection entries come back as views.
 
 import type { ConnView } from '../control/protocol.js';
 import { addrWords } from '../model/addr.js';
-import type { Counters, ServiceTable } from '../model/table.js';
+import type { ServiceTable } from '../model/table.js';
 import {
-  SVC_F_PERSISTENT, destKeyText, serviceKeyText, type DestSpec, type FwdMethod, type ServiceSpec, type Timeouts,
+  SVC_F_PERSISTENT, destKeyText, serviceKeyText,
+  type DestKey, type DestSpec, type FwdMethod, type ServiceKey, type ServiceSpec, type SyncDaemonSpec, type Timeouts,
 } from '../model/types.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import type { FilterSpec } from './io/bpf.js';
 import type { NetSpec } from './net.js';
+
+/** The table as a replica starts from: services in list order, real servers in kernel order (newest first), with the daemon's ids. */
+export interface ReplicaInit {
+  services: { id: number; spec: ServiceSpec; dests: { id: number; spec: DestSpec }[] }[];
+  timeouts: Timeouts;
+  daemons: SyncDaemonSpec[];
+}
+
+/**
+ * One table event as a replica needs it (core/model/events.ts, less what only
+ * the control plane reads: sources, previous specs). `stats.zeroed` is not
+ * sent: a replica's counters only feed deltas to the daemon's, which -Z zeroes.
+ */
+export type ReplicaEvent =
+  | { type: 'service.added'; id: number; service: ServiceSpec }
+  | { type: 'service.changed'; service: ServiceSpec }
+  | { type: 'service.removed'; service: ServiceKey }
+  | { type: 'dest.added'; service: ServiceKey; id: number; dest: DestSpec }
+  | { type: 'dest.changed'; service: ServiceKey; dest: DestSpec }
+  | { type: 'dest.removed'; service: ServiceKey; dest: DestKey }
+  | { type: 'table.flushed' }
+  | { type: 'timeouts.changed'; timeouts: Timeouts }
+  | { type: 'daemon.started'; daemon: SyncDaemonSpec }
+  | { type: 'daemon.stopped'; state: 'master' | 'backup' };
+
+/**
+ * A stats record: [id, conns, inpkts, outpkts, inbytes, outbytes, ActiveConn,
+ * InActConn, PersistConn]. Id 0 is the table's total; a service's record has
+ * -1 for the three connection counts (they are real servers').
+ */
+export const REC = 9;
+export const TOTAL_ID = 0;
 
 export interface TableSnapshot {
   services: { spec: ServiceSpec; dests: DestSpec[] }[];
@@ -35,7 +72,7 @@ export interface WorkerInit {
   interfaces: WorkerInterface[];
   net: NetSpec;
   modules: PluginModules;
-  snapshot: TableSnapshot;
+  replica: ReplicaInit;
   /** Fanout group base (one group per interface), null with one worker. */
   fanoutGroup: number | null;
   maxConns?: number;
@@ -45,20 +82,18 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { t: 'table'; snapshot: TableSnapshot }
+  /** Table events, in order: one batch, applied between two packet batches. */
+  | { t: 'table'; events: ReplicaEvent[] }
   | { t: 'net'; net: NetSpec; modules: PluginModules }
   /** List the connection entries (lvsadm -L -c), answered with the same `req`. */
   | { t: 'conns'; req: number }
   | { t: 'stop' };
 
-/** Five counters: conns, inpkts, outpkts, inbytes, outbytes. */
-export type Five = [number, number, number, number, number];
-
-export interface DestReport { key: string; c: Five; active: number; inact: number; persist: number }
 export interface StatsReport {
   t: 'stats'; id: number;
-  total: Five;
-  services: { key: string; c: Five; dests: DestReport[] }[];
+  /** `n` records of REC numbers (what changed since the last report; the total always first). */
+  rec: Float64Array;
+  n: number;
   drops: Record<string, number>;
   rx: number; tx: number; txErrors: number; csumCompleted: number; oversize: number; ringDrops: number; conns: number;
 }
@@ -72,10 +107,11 @@ export type FromWorker =
   /** Next hops the worker found no MAC for: the daemon has the kernel resolve them and sends a new net. */
   | { t: 'resolve'; id: number; addrs: string[] };
 
-/** A real server's identity within a service, as worker messages name it. */
+/** A real server's identity within a service, as log lines name it. */
 export const destKey = destKeyText;
-export const svcKey = (s: ServiceSpec): string => serviceKeyText(s);
+export const svcKey = (s: ServiceKey): string => serviceKeyText(s);
 
+/** The table's services and real servers as the socket filters are computed from. */
 export function tableSnapshot(table: ServiceTable): TableSnapshot {
   return {
     services: table.list().map((s) => ({ spec: { ...s.spec }, dests: s.dests.map((d) => ({ ...d.spec })) })),
@@ -90,34 +126,6 @@ export function pluginModules(reg: PluginRegistry): PluginModules {
     forwarders: reg.names('forwarder').map((n) => mod('forwarder', n)),
     classifiers: reg.names('classifier').map((n) => mod('classifier', n)),
   };
-}
-
-const same = (a: object, b: object): boolean => JSON.stringify(a) === JSON.stringify(b);
-
-/** Brings a replica table to a snapshot with the table's own operations; returns the errors (there should be none). */
-export function reconcile(table: ServiceTable, snap: TableSnapshot): string[] {
-  const errs: string[] = [];
-  const note = (r: { ok: boolean; error?: { message: string } }) => { if (!r.ok) errs.push(r.error!.message); };
-  const want = new Set(snap.services.map((s) => svcKey(s.spec)));
-  for (const s of [...table.list()]) if (!want.has(svcKey(s.spec))) note(table.deleteService(s.spec));
-  for (const { spec, dests } of snap.services) {
-    const cur = table.find(spec);
-    if (!cur) note(table.addService(spec));
-    else if (!same(cur.spec, spec)) note(table.editService(spec));
-    const svc = table.find(spec);
-    if (!svc) continue;
-    const keep = new Set(dests.map(destKey));
-    for (const d of [...svc.dests]) if (!keep.has(destKey(d))) note(table.deleteDest(spec, d.spec));
-    // snapshot order is the kernel's (newest first): add oldest first to keep it
-    for (let i = dests.length - 1; i >= 0; i--) {
-      const d = dests[i]!;
-      const have = svc.findDest(d);
-      if (!have) note(table.addDest(spec, d));
-      else if (!same(have.spec, d)) note(table.editDest(spec, d));
-    }
-  }
-  if (!same(table.timeouts, snap.timeouts)) note(table.setTimeouts(snap.timeouts));
-  return errs;
 }
 
 /**
@@ -157,19 +165,4 @@ function familySpec(snap: TableSnapshot, family: 'inet' | 'inet6', replies: Read
   }
   const words = (set: Set<string>) => [...set].map((a) => addrWords(family, a));
   return { vips: words(vips), rips: words(rips), ipVips: words(ipVips), ipRips: words(ipRips) };
-}
-
-/** Counter deltas since the last report, per Counters object. */
-export class DeltaTracker {
-  private last = new WeakMap<Counters, Five>();
-  delta(c: Counters): Five {
-    const now: Five = [c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes];
-    const prev = this.last.get(c) ?? [0, 0, 0, 0, 0];
-    this.last.set(c, now);
-    return [now[0] - prev[0], now[1] - prev[1], now[2] - prev[2], now[3] - prev[3], now[4] - prev[4]];
-  }
-}
-
-export function addFive(c: Counters, d: Five): void {
-  c.conns += d[0]; c.inpkts += d[1]; c.outpkts += d[2]; c.inbytes += d[3]; c.outbytes += d[4];
 }

@@ -1,23 +1,21 @@
 // A data-plane worker thread (`--io afpacket`): its own AF_PACKET rings (in
 // a fanout group with the other workers), its own Engine and connection
-// table, and a replica of the service table kept in step by the daemon's
-// snapshots. The loop blocks in poll() when the rings are empty; control
+// table, and a replica of the service table (replica.ts): a snapshot at
+// spawn, then the table's events in the daemon's batches. The loop blocks in poll() when the rings are empty; control
 // messages are taken synchronously between batches (receiveMessageOnPort),
 // so nothing waits for this thread's event loop, which never turns.
 
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ServiceTable } from '../model/table.js';
 import { forwarderLookup, replyMethods, type ClassifierPlugin, type ForwarderPlugin, type SchedContext, type SchedulerPlugin } from '../plugin.js';
 import { FrameBatch, TxBatch } from './batch.js';
-import { Engine } from './engine.js';
 import { AfPacketIo } from './io/afpacket.js';
 import { HeldFrames } from './neighbor-hold.js';
 import type { NetSpec } from './net.js';
+import { Replica } from './replica.js';
 import {
-  DeltaTracker, destKey, filterSpec, reconcile, svcKey,
-  type FromWorker, type PluginModules, type StatsReport, type ToWorker, type WorkerInit,
+  REC, filterSpec, tableSnapshot, type FromWorker, type PluginModules, type StatsReport, type ToWorker, type WorkerInit,
 } from './worker-protocol.js';
 
 const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
@@ -44,10 +42,13 @@ async function main(): Promise<void> {
     randomU32: () => randomBytes(4).readUInt32LE(0),
     log: (message) => send({ t: 'log', id: init.id, message }),
   };
-  const table = new ServiceTable({ schedulers: (n) => mods.schedulers.get(n), forwarder: (m) => mods.forwarder(m), ctx });
-  for (const e of reconcile(table, init.snapshot)) send({ t: 'log', id: init.id, message: `replica: ${e}` });
+  const log = (message: string): void => send({ t: 'log', id: init.id, message });
   let net: NetSpec = init.net;
-  const engine = new Engine({ table, forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns, holdUnresolved: true });
+  const replica = new Replica(init.replica, {
+    schedulers: (n) => mods.schedulers.get(n), forwarder: (m) => mods.forwarder(m), ctx, log,
+    engine: { forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns, holdUnresolved: true },
+  });
+  const { table, engine } = replica;
   const held = new HeldFrames();
   const io = new AfPacketIo(
     init.interfaces.map((i) => ({ name: i.name, ifindex: i.ifindex, mtu: i.mtu, mac: Uint8Array.from(i.mac.split(':').map((x) => parseInt(x, 16))) })),
@@ -55,15 +56,30 @@ async function main(): Promise<void> {
   );
   const fanout = init.fanoutGroup !== null;
   // the sockets are the process's, not the thread's: close them if the worker cannot start
-  try { io.setFilter(filterSpec(init.snapshot, replyMethods(mods.forwarders)), fanout); } catch (e) { io.close(); throw e; }
+  try { io.setFilter(filterSpec(tableSnapshot(table), replyMethods(mods.forwarders)), fanout); } catch (e) { io.close(); throw e; }
   send({ t: 'ready', id: init.id });
 
   const rx = new FrameBatch(256);
   const tx = new TxBatch(1024);
-  const deltas = new DeltaTracker();
   let ringDrops = 0;
   let nextStats = 0;
   let nextCtl = 0;
+  let nextHousekeep = 1000;
+  /**
+   * The socket filters are recomputed from the whole table (O(services)):
+   * after a batch that may change them, at most once per 50 ms or four times
+   * their last cost, so that a stream of small batches (lvsadm -R line by
+   * line) costs linear time, not quadratic.
+   */
+  let filterDue = false;
+  let nextFilter = 0;
+  const setFilters = (now: number): void => {
+    filterDue = false;
+    const t = performance.now();
+    // a table the filters cannot express keeps the previous ones (the kernel does): say so, go on
+    try { io.setFilter(filterSpec(tableSnapshot(table), replyMethods(mods.forwarders)), fanout); } catch (e) { log(`socket filters not updated: ${(e as Error).message}`); }
+    nextFilter = now + Math.max(50, 4 * (performance.now() - t));
+  };
   let running = true;
   const pending: { net: { net: NetSpec; modules: PluginModules } | null } = { net: null };
   /**
@@ -87,16 +103,15 @@ async function main(): Promise<void> {
   };
 
   const report = (): void => {
+    // what changed since the last report, in a typed array handed over (not copied)
+    const r = replica.report();
+    const rec = r.rec.slice(0, r.n * REC);
     const st: StatsReport = {
-      t: 'stats', id: init.id, total: deltas.delta(table.total),
-      services: table.list().map((s) => ({
-        key: svcKey(s.spec), c: deltas.delta(s.stats),
-        dests: s.dests.map((d) => ({ key: destKey(d), c: deltas.delta(d.stats), active: d.activeConns, inact: d.inactConns, persist: d.persistConns })),
-      })),
+      t: 'stats', id: init.id, rec, n: r.n,
       drops: held.dropped > 0 ? { ...engine.dropCounts(), 'neighbour-unresolved': held.dropped } : engine.dropCounts(), rx: io.rxFrames, tx: io.txFrames, txErrors: io.txErrors,
       csumCompleted: io.csumCompleted, oversize: io.oversize, ringDrops: (ringDrops += io.ringStats().drops), conns: engine.conns.count,
     };
-    send(st);
+    port.postMessage(st, [rec.buffer]);
   };
 
   const control = (): void => {
@@ -104,11 +119,12 @@ async function main(): Promise<void> {
       const msg = m.message as ToWorker;
       if (msg.t === 'stop') { running = false; return; }
       if (msg.t === 'table') {
-        for (const e of reconcile(table, msg.snapshot)) send({ t: 'log', id: init.id, message: `replica: ${e}` });
-        engine.refresh();
-        // a table the filters cannot express keeps the previous ones (the kernel does): say so, go on
-        try { io.setFilter(filterSpec(msg.snapshot, replyMethods(mods.forwarders)), fanout); } catch (e) { send({ t: 'log', id: init.id, message: `socket filters not updated: ${(e as Error).message}` }); }
-      } else if (msg.t === 'net') pending.net = msg;
+        if (replica.apply(msg.events)) filterDue = true;
+      } else if (msg.t === 'net') {
+        // new plugin modules first: a table batch after this message may name a scheduler only they have
+        pending.net = msg;
+        return;
+      }
       else if (msg.t === 'conns') {
         const views = engine.connViews(init.connViewsMax);
         send({ t: 'conns', id: init.id, req: msg.req, views, truncated: views.length === init.connViewsMax && engine.conns.count > views.length });
@@ -122,6 +138,7 @@ async function main(): Promise<void> {
       nextCtl = now + 5;
       engine.advance(now);
       control();
+      if (filterDue && now >= nextFilter) setFilters(now);
       if (pending.net) {
         const p = pending.net;
         pending.net = null;
@@ -129,7 +146,9 @@ async function main(): Promise<void> {
         mods = await loadModules(p.modules);
         net = p.net;
         engine.reconfigure(net, mods.forwarders, mods.classifiers);
+        table.refreshSchedulers();
       }
+      if (now >= nextHousekeep) { nextHousekeep = now + 1000; replica.housekeep(); }
       if (engine.net.missed || wanted.size > 0) askResolve(now);
       if (held.size > 0) {
         tx.clear();

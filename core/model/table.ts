@@ -177,6 +177,8 @@ function svcHashBucket(s: ServiceSpec): number {
 
 export class ServiceTable {
   private services: Service[] = [];
+  /** Next due time of each service's scheduler tick (ms), for the scheduler state it was set for. */
+  private readonly tickDue = new WeakMap<Service, { state: unknown; due: number }>();
   /** serviceKeyText → service: lookups stay O(1) however many services there are. */
   private readonly byKey = new Map<string, Service>();
   private trash: { svc: Service; dest: Dest }[] = [];
@@ -499,6 +501,30 @@ export class ServiceTable {
       if (dest.idleSince === 0) { dest.idleSince = now; return true; }
       return now - dest.idleSince < TRASH_PERIOD;
     });
+  }
+
+  /**
+   * Once a second: the schedulers' ticks that are due (LBLC garbage collection
+   * and the like; a new service or scheduler state ticks first one interval
+   * from now), then the trashed dests nothing holds. A tick that throws is
+   * reported through `fail` and does not stop the others.
+   */
+  housekeep(fail: (message: string) => void): void {
+    const ctx = this.opts.ctx;
+    const now = ctx.now();
+    for (const svc of this.services) {
+      const sched = svc.sched;
+      if (!sched?.tick) continue;
+      const every = sched.tickInterval ?? 60_000;   // ms, as ctx.now()
+      const t = this.tickDue.get(svc);
+      if (!t || t.state !== svc.schedState) { this.tickDue.set(svc, { state: svc.schedState, due: now + every }); continue; }
+      if (now < t.due) continue;
+      t.due = now + every;
+      try { sched.tick(svc, svc.schedState, ctx); } catch (e) {
+        fail(`scheduler ${sched.name} tick for ${serviceKeyText(svc.spec)} failed: ${(e as Error).message}`);
+      }
+    }
+    this.cleanTrash();
   }
 
   // ------------------------------------------------------------ timeouts, daemons

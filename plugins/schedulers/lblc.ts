@@ -6,7 +6,7 @@
 
 import { defineScheduler, type SchedDest } from 'lvsd';
 import { NO_DEST, schedulerErr } from './lib/common.js';
-import { LB_DEFAULT_EXPIRATION, LbTable, lbHooks, type LbEntry, type LbState } from './lib/lbcache.js';
+import { LbTable, lbHooks, type LbEntry, type LbState } from './lib/lbcache.js';
 
 interface LblcEntry extends LbEntry { dest: SchedDest }
 
