@@ -223,7 +223,7 @@ async function infoOnce(sock: string): Promise<number> {
 /** Samples `info` back to back (a short pause between) until `stop` resolves. */
 async function sampleWhile(sock: string, running: Promise<unknown>): Promise<number[]> {
   let done = false;
-  void running.finally(() => { done = true; });
+  running.then(() => { done = true; }, () => { done = true; });
   const out: number[] = [];
   while (!done) {
     try { out.push(await infoOnce(sock)); } catch { break; }
