@@ -88,6 +88,7 @@ export class ControlConnection {
   private head = 0;
   private failed: ControlUnavailable | null = null;
   private timer: NodeJS.Timeout | undefined;
+  private corked = false;
 
   private constructor(private readonly sock: Socket, private readonly path: string, private readonly timeoutMs: number) {
     const lines = new LineReader((line) => {
@@ -127,6 +128,12 @@ export class ControlConnection {
     return new Promise<Reply<T>>((resolve, reject) => {
       this.waiting.push({ resolve: resolve as (r: Reply) => void, reject });
       if (this.pending === 1) this.arm();
+      // Requests sent in one run of the caller go out in one write.
+      if (!this.corked) {
+        this.corked = true;
+        this.sock.cork();
+        process.nextTick(() => { this.corked = false; this.sock.uncork(); });
+      }
       this.sock.write(JSON.stringify(req) + '\n');
     });
   }
