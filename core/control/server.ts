@@ -98,7 +98,10 @@ export function handleLine(line: string, deps: ControlDeps): Reply {
  * microtask turn).
  */
 export function answerLine(line: string, deps: ControlDeps): Reply | Promise<Reply> {
-  const req = parseRequest(line);
+  return answerRequest(parseRequest(line), deps);
+}
+
+function answerRequest(req: Request | { error: string }, deps: ControlDeps): Reply | Promise<Reply> {
   if ('error' in req) return { ok: false, errno: 'EPROTO', message: req.error };
   if (req.op !== 'get-conns') return handleParsed(req, deps);
   return (async (): Promise<Reply> => {
@@ -108,6 +111,33 @@ export function answerLine(line: string, deps: ControlDeps): Reply | Promise<Rep
       return { ok: false, errno: 'EPROTO', message: `internal error: ${(e as Error).message}` };
     }
   })();
+}
+
+/** Services serialised per piece of a `get-services` reply. */
+const LIST_PIECE = 64;
+
+/**
+ * The `get-services` reply in pieces, byte for byte JSON.stringify of
+ * { ok: true, data: table.snapshot() }, so that listing a large table runs in
+ * slices like any other work and the other clients are answered meanwhile.
+ * As the kernel's netlink dump, it is not one atomic snapshot: a service
+ * removed while the reply is being written is left out.
+ */
+function* listingPieces(table: ServiceTable): Generator<string, void, void> {
+  const order = table.kernelOrder();
+  let first = true;
+  yield '{"ok":true,"data":[';
+  for (let i = 0; i < order.length; i += LIST_PIECE) {
+    const parts: string[] = [];
+    for (const svc of order.slice(i, i + LIST_PIECE)) {
+      if (table.find(svc.spec) !== svc) continue;
+      parts.push(JSON.stringify(svc.view()));
+    }
+    if (parts.length === 0) continue;
+    yield (first ? '' : ',') + parts.join(',');
+    first = false;
+  }
+  yield ']}\n';
 }
 
 /** A slice of one client's requests runs at most this long before the event loop gets a turn. */
@@ -137,6 +167,8 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
   /** A request line was too long: the connection ends after the replies before it. */
   let tooLong = false;
   let readPaused = false;
+  /** A get-services reply being written. */
+  let listing: Generator<string, void, void> | null = null;
 
   const queued = (): number => queue.length - next;
 
@@ -145,14 +177,31 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
     const t0 = performance.now();
     sock.cork();
     try {
-      while (queued() > 0) {
+      while (listing || queued() > 0) {
         if (sock.writableLength > MAX_UNSENT) {
           // the client is not reading its replies: go on when it has
           sock.once('drain', () => { running = false; kick(); });
           return;
         }
-        const line = queue[next++]!;
-        const r = answerLine(line, deps);
+        if (listing) {
+          let piece: IteratorResult<string, void>;
+          try { piece = listing.next(); } catch {
+            // a bug, half way through a reply: the client sees the connection drop, the daemon stays up
+            listing = null;
+            sock.destroy();
+            return;
+          }
+          if (piece.done) listing = null;
+          else sock.write(piece.value);
+          if (performance.now() - t0 >= SLICE_MS && (listing || queued() > 0)) {
+            setImmediate(() => { running = false; kick(); });
+            return;
+          }
+          continue;
+        }
+        const req = parseRequest(queue[next++]!);
+        if (!('error' in req) && req.op === 'get-services') { listing = listingPieces(deps.table); continue; }
+        const r = answerRequest(req, deps);
         if (r instanceof Promise) {
           // get-conns waits for the data plane; the requests after it wait for its reply
           void r.then((reply) => {
@@ -183,7 +232,7 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
   /** Starts a slice unless one is under way. */
   const kick = (): void => {
     if (running || sock.destroyed) return;
-    if (queued() === 0 && !tooLong) return;
+    if (!listing && queued() === 0 && !tooLong) return;
     running = true;
     drain();
   };
