@@ -2,6 +2,7 @@
 // real daemon the way operators do (`scripts/lvsd.js --io memory --socket …
 // --config …` as a child process) and the real `scripts/lvsadm.js`, and times:
 //
+//   (list, sighup and restore also give the daemon's CPU time, from /proc/PID/stat)
 //   start     spawn until the socket answers with the full table
 //   edit      one weight changed in config.ts until get-service shows it, minus the debounce
 //   sighup    SIGHUP until the daemon logs the config applied (file unchanged)
@@ -173,6 +174,12 @@ class Lvsd {
     return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
   }
 
+  /** CPU time (user + system) the daemon has used so far, ms: less noisy than wall time on a shared machine. */
+  cpuMs(): number {
+    const f = readFileSync(`/proc/${this.proc.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;   // utime, stime in clock ticks (USER_HZ 100)
+  }
+
   async stop(): Promise<number> {
     const t0 = performance.now();
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
@@ -321,27 +328,33 @@ async function tableCases(dir: string, form: string, n: number, m: number): Prom
     if (CASES.has('sighup')) {
       await step(`${tag}: SIGHUP reload (file unchanged)`, async () => {
         const xs: number[] = [];
+        const cpu: number[] = [];
         for (let r = 0; r < REPEAT; r++) {
           const from = d.log.length;
           const th = performance.now();
+          const c0 = d.cpuMs();
           d.proc.kill('SIGHUP');
           await d.waitLog(/config .* applied|reload failed/, from);
           xs.push(performance.now() - th);
+          cpu.push(d.cpuMs() - c0);
         }
-        record(`${tag}: SIGHUP reload (file unchanged)`, `median ${fmtMs(median(xs))}${runs(xs)}`, n >= 10000 ? '< 1 s' : '');
+        record(`${tag}: SIGHUP reload (file unchanged)`, `median ${fmtMs(median(xs))}${runs(xs)}; daemon CPU median ${fmtMs(median(cpu))}`, n >= 10000 ? '< 1 s' : '');
       });
     }
     if (CASES.has('list')) {
       await step(`${tag}: lvsadm -L -n`, async () => {
         const xs: number[] = [];
+        const cpu: number[] = [];
         for (let r = 0; r < REPEAT; r++) {
+          const c0 = d.cpuMs();
           const l = await withTimeout(runLvsadm(d.sock, ['-L', '-n']), STEP_TIMEOUT_MS, 'lvsadm -L -n');
+          cpu.push(d.cpuMs() - c0);
           if (l.code !== 0) throw new Error(`lvsadm -L -n: exit ${l.code}: ${l.err}`);
           const lines = l.out.split('\n').length - 1;
           if (lines !== 3 + n + n * m) throw new Error(`lvsadm -L -n printed ${lines} lines`);
           xs.push(l.ms);
         }
-        record(`${tag}: lvsadm -L -n (wall, incl. lvsadm's own start)`, `median ${fmtMs(median(xs))}${runs(xs)}`, n >= 10000 ? '< 1 s' : '');
+        record(`${tag}: lvsadm -L -n (wall, incl. lvsadm's own start)`, `median ${fmtMs(median(xs))}${runs(xs)}; daemon CPU median ${fmtMs(median(cpu))}`, n >= 10000 ? '< 1 s' : '');
       });
     }
     if (CASES.has('errors') && form === 'computed' && n === Math.min(...sizes.map((x) => x.n))) {
@@ -380,6 +393,7 @@ async function restoreCase(dir: string, n: number, m: number): Promise<void> {
     await waitSocket(d.sock, d);
     await step(tag, async () => {
       const t0 = performance.now();
+      const c0 = d.cpuMs();
       const run = withTimeout(runLvsadm(d.sock, ['-R'], file), STEP_TIMEOUT_MS, 'lvsadm -R');
       const lat = await sampleWhile(d.sock, run);
       const r = await run;
@@ -387,7 +401,8 @@ async function restoreCase(dir: string, n: number, m: number): Promise<void> {
       if (r.code !== 0) throw new Error(`lvsadm -R: exit ${r.code}: ${r.err.slice(0, 200)}`);
       const last = await getService(d.sock, n - 1);
       if (!last || last.dests.length !== m) throw new Error('the table is not complete after -R');
-      record(tag, `${fmtMs(ms)}; info during it: ${lat.length} answered, median ${fmtMs(median(lat))}, max ${fmtMs(Math.max(...lat))}`, n >= 100000 ? 'seconds; responsive' : '');
+      const cpu = d.cpuMs() - c0;
+      record(tag, `${fmtMs(ms)} (daemon CPU ${fmtMs(cpu)}); info during it: ${lat.length} answered, median ${fmtMs(median(lat))}, max ${fmtMs(Math.max(...lat))}`, n >= 100000 ? 'seconds; responsive' : '');
       if (CASES.has('rss')) {
         const { rss } = d.rssKiB();
         record(`  RSS after that -R`, `${(rss / 1024).toFixed(0)} MiB; (RSS − empty daemon) = ${(((rss - baseRssKiB) * 1024) / n).toFixed(0)} B per service with its ${m} reals`);
