@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus } from '../core/bus.js';
-import { request } from '../core/control/client.js';
+import { ControlConnection, request } from '../core/control/client.js';
 import { closeControl, handleLine, listenControl, SocketInUse } from '../core/control/server.js';
 import { ServiceTable } from '../core/model/table.js';
 import { defineScheduler } from '../core/plugin.js';
@@ -134,5 +134,79 @@ describe('control protocol', () => {
     idle.on('error', () => {});
     await closeControl(server, path);       // would never resolve if it waited for the idle client
     assert.equal(existsSync(path), false);
+  });
+  /** Reads `n` reply lines from a raw connection that sent `text`. */
+  function rawReplies(path: string, text: string, n: number): Promise<string[]> {
+    return new Promise((res, rej) => {
+      const c = connect(path);
+      const parts: string[] = [];
+      let lines = 0;
+      c.setEncoding('utf8');
+      c.on('connect', () => c.write(text));
+      c.on('data', (d: string) => {
+        parts.push(d);
+        for (const ch of d) if (ch === '\n') lines++;
+        if (lines >= n) { c.destroy(); res(parts.join('').split('\n').slice(0, n)); }
+      });
+      c.on('error', rej);
+    });
+  }
+
+  it('writes a large get-services reply in pieces that are byte for byte the one-piece reply', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
+    const path = join(dir, 'lvsd.sock');
+    const table = newTable();
+    for (let i = 0; i < 300; i++) {
+      const s = { ...svc, addr: `10.0.${i >> 8}.${(i & 255) + 1}`, port: 80 + (i % 3) };
+      assert.ok(table.addService(s).ok);
+      for (let j = 0; j < 3; j++) assert.ok(table.addDest(s, { ...dest, addr: `192.168.0.${j + 1}`, weight: j }).ok);
+    }
+    const deps = { table, bus: new Bus() };
+    const server = await listenControl(path, deps);
+    try {
+      const [list, info] = await rawReplies(path, '{"op":"get-services"}\n{"op":"info"}\n', 2);
+      assert.equal(list, JSON.stringify(handleLine('{"op":"get-services"}', deps)));
+      assert.equal(JSON.parse(info!).ok, true);
+    } finally {
+      await closeControl(server, path);
+    }
+  });
+
+  it("answers another client while one client's long pipelined batch is being handled", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
+    const path = join(dir, 'lvsd.sock');
+    const table = newTable();
+    const server = await listenControl(path, { table, bus: new Bus() });
+    try {
+      const n = 20000;
+      const batch: string[] = [];
+      for (let i = 0; i < n; i++) batch.push(JSON.stringify({ op: 'add-service', service: { ...svc, addr: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}` } }));
+      const conn = await ControlConnection.open(path);
+      const replies = batch.map((l) => conn.send(JSON.parse(l)));
+      // the other client asks once the batch is under way
+      await replies[100];
+      const r = await request(path, { op: 'info' });
+      assert.equal(r.ok, true);
+      assert.ok(table.list().length < n, 'info waited for the whole batch');
+      const all = await Promise.all(replies);
+      conn.close();
+      assert.ok(all.every((x) => x.ok));
+      assert.equal(table.list().length, n);
+    } finally {
+      await closeControl(server, path);
+    }
+  });
+
+  it('refuses a request line longer than 1 MiB after answering the lines before it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
+    const path = join(dir, 'lvsd.sock');
+    const server = await listenControl(path, { table: newTable(), bus: new Bus() });
+    try {
+      const got = await rawReplies(path, `{"op":"info"}\n${'x'.repeat((1 << 20) + 10)}`, 2);
+      assert.equal(JSON.parse(got[0]!).ok, true);
+      assert.deepEqual(JSON.parse(got[1]!), { ok: false, errno: 'EPROTO', message: 'request too long' });
+    } finally {
+      await closeControl(server, path);
+    }
   });
 });

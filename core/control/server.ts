@@ -76,51 +76,190 @@ export function handleRequest(req: Request, deps: ControlDeps): Reply {
   }
 }
 
+/** Carries out a parsed request; a throw (a bug, not bad input) is reported without taking the daemon down. */
+function handleParsed(req: Request, deps: ControlDeps): Reply {
+  try {
+    return handleRequest(req, deps);
+  } catch (e) {
+    return { ok: false, errno: 'EPROTO', message: `internal error: ${(e as Error).message}` };
+  }
+}
+
 /** Handles one raw line: parse, check, carry out. */
 export function handleLine(line: string, deps: ControlDeps): Reply {
   const req = parseRequest(line);
   if ('error' in req) return { ok: false, errno: 'EPROTO', message: req.error };
-  try {
-    return handleRequest(req, deps);
-  } catch (e) {
-    // A bug, not bad input: report it without taking the daemon down.
-    return { ok: false, errno: 'EPROTO', message: `internal error: ${(e as Error).message}` };
-  }
+  return handleParsed(req, deps);
 }
 
-/** handleLine, except that get-conns waits for the data plane's answer. */
-export async function answerLine(line: string, deps: ControlDeps): Promise<Reply> {
-  const req = parseRequest(line);
-  if ('error' in req || req.op !== 'get-conns') return handleLine(line, deps);
-  try {
-    return { ok: true, data: deps.conns ? await deps.conns() : [] };
-  } catch (e) {
-    return { ok: false, errno: 'EPROTO', message: `internal error: ${(e as Error).message}` };
-  }
+/**
+ * handleLine, except that get-conns waits for the data plane's answer: a
+ * Promise then, the reply itself otherwise (so most requests cost no
+ * microtask turn).
+ */
+export function answerLine(line: string, deps: ControlDeps): Reply | Promise<Reply> {
+  return answerRequest(parseRequest(line), deps);
 }
 
+function answerRequest(req: Request | { error: string }, deps: ControlDeps): Reply | Promise<Reply> {
+  if ('error' in req) return { ok: false, errno: 'EPROTO', message: req.error };
+  if (req.op !== 'get-conns') return handleParsed(req, deps);
+  return (async (): Promise<Reply> => {
+    try {
+      return { ok: true, data: deps.conns ? await deps.conns() : [] };
+    } catch (e) {
+      return { ok: false, errno: 'EPROTO', message: `internal error: ${(e as Error).message}` };
+    }
+  })();
+}
+
+/** Services serialised per piece of a `get-services` reply. */
+const LIST_PIECE = 64;
+
+/**
+ * The `get-services` reply in pieces, byte for byte JSON.stringify of
+ * { ok: true, data: table.snapshot() }, so that listing a large table runs in
+ * slices like any other work and the other clients are answered meanwhile.
+ * As the kernel's netlink dump, it is not one atomic snapshot: a service
+ * removed while the reply is being written is left out.
+ */
+function* listingPieces(table: ServiceTable): Generator<string, void, void> {
+  const order = table.kernelOrder();
+  let first = true;
+  yield '{"ok":true,"data":[';
+  for (let i = 0; i < order.length; i += LIST_PIECE) {
+    const parts: string[] = [];
+    for (const svc of order.slice(i, i + LIST_PIECE)) {
+      if (table.find(svc.spec) !== svc) continue;
+      parts.push(JSON.stringify(svc.view()));
+    }
+    if (parts.length === 0) continue;
+    yield (first ? '' : ',') + parts.join(',');
+    first = false;
+  }
+  yield ']}\n';
+}
+
+/** A slice of one client's requests runs at most this long before the event loop gets a turn. */
+const SLICE_MS = 2;
+/** Reading from a client pauses while this many of its requests wait to be handled… */
+const MAX_QUEUED = 4096;
+/** …and handling pauses while this many bytes of its replies are unsent (one reply may exceed it). */
+const MAX_UNSENT = 1 << 20;
+
+/**
+ * One client: its lines are cut out of each chunk as it arrives (only the new
+ * chunk is searched), queued, and handled in order. Handling runs in slices of
+ * SLICE_MS, yielding to the event loop in between, so one client's long
+ * pipelined batch (`lvsadm -R`) does not hold off another client's request.
+ * What a client may make the daemon hold is bounded: reading pauses while
+ * MAX_QUEUED requests wait, handling pauses while MAX_UNSENT reply bytes wait.
+ */
 function serveSocket(sock: Socket, deps: ControlDeps): void {
-  let buf = '';
-  // replies go out in the order of the requests, also when one of them waits
-  let chain: Promise<void> = Promise.resolve();
+  /** Complete lines not yet handled; `next` is the first of them. */
+  let queue: string[] = [];
+  let next = 0;
+  /** The start of a line whose end has not arrived yet. */
+  let partial: string[] = [];
+  let partialLen = 0;
+  /** A slice is scheduled or running, or a reply is awaited (get-conns). */
+  let running = false;
+  /** A request line was too long: the connection ends after the replies before it. */
+  let tooLong = false;
+  let readPaused = false;
+  /** A get-services reply being written. */
+  let listing: Generator<string, void, void> | null = null;
+
+  const queued = (): number => queue.length - next;
+
+  const drain = (): void => {
+    if (sock.destroyed) return;
+    const t0 = performance.now();
+    sock.cork();
+    try {
+      while (listing || queued() > 0) {
+        if (sock.writableLength > MAX_UNSENT) {
+          // the client is not reading its replies: go on when it has
+          sock.once('drain', () => { running = false; kick(); });
+          return;
+        }
+        if (listing) {
+          let piece: IteratorResult<string, void>;
+          try { piece = listing.next(); } catch {
+            // a bug, half way through a reply: the client sees the connection drop, the daemon stays up
+            listing = null;
+            sock.destroy();
+            return;
+          }
+          if (piece.done) listing = null;
+          else sock.write(piece.value);
+          if (performance.now() - t0 >= SLICE_MS && (listing || queued() > 0)) {
+            setImmediate(() => { running = false; kick(); });
+            return;
+          }
+          continue;
+        }
+        const req = parseRequest(queue[next++]!);
+        if (!('error' in req) && req.op === 'get-services') { listing = listingPieces(deps.table); continue; }
+        const r = answerRequest(req, deps);
+        if (r instanceof Promise) {
+          // get-conns waits for the data plane; the requests after it wait for its reply
+          void r.then((reply) => {
+            if (!sock.destroyed) sock.write(JSON.stringify(reply) + '\n');
+            running = false;
+            kick();
+          });
+          return;
+        }
+        sock.write(JSON.stringify(r) + '\n');
+        if (performance.now() - t0 >= SLICE_MS && queued() > 0) {
+          setImmediate(() => { running = false; kick(); });
+          return;
+        }
+      }
+      running = false;
+      if (tooLong) {
+        sock.end(JSON.stringify({ ok: false, errno: 'EPROTO', message: 'request too long' }) + '\n');
+        return;
+      }
+    } finally {
+      if (next > 1024 && next * 2 > queue.length) { queue = queue.slice(next); next = 0; }
+      if (readPaused && queued() < MAX_QUEUED / 2 && !tooLong) { readPaused = false; sock.resume(); }
+      sock.uncork();
+    }
+  };
+
+  /** Starts a slice unless one is under way. */
+  const kick = (): void => {
+    if (running || sock.destroyed) return;
+    if (!listing && queued() === 0 && !tooLong) return;
+    running = true;
+    drain();
+  };
+
   sock.setEncoding('utf8');
   sock.on('data', (chunk: string) => {
-    buf += chunk;
+    if (tooLong) return;
+    let from = 0;
     let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.trim() === '') continue;
-      chain = chain.then(async () => {
-        const r = await answerLine(line, deps);
-        if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n');
-      });
+    while ((nl = chunk.indexOf('\n', from)) >= 0) {
+      let line = chunk.slice(from, nl);
+      if (partialLen > 0) { partial.push(line); line = partial.join(''); partial = []; partialLen = 0; }
+      from = nl + 1;
+      if (line.trim() !== '') queue.push(line);
     }
-    if (buf.length > MAX_LINE) {
-      // after the replies to the lines before it
-      chain = chain.then(() => { sock.end(JSON.stringify({ ok: false, errno: 'EPROTO', message: 'request too long' }) + '\n'); });
-      buf = '';
+    if (from < chunk.length) { partial.push(chunk.slice(from)); partialLen += chunk.length - from; }
+    if (partialLen > MAX_LINE) {
+      // answered after the replies to the lines before it; nothing more is read
+      tooLong = true;
+      partial = [];
+      partialLen = 0;
+      sock.pause();
+    } else if (queued() >= MAX_QUEUED && !readPaused) {
+      readPaused = true;
+      sock.pause();
     }
+    kick();
   });
   sock.on('error', () => { /* the client went away; nothing to clean up */ });
 }

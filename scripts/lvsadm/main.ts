@@ -5,7 +5,7 @@
 
 import { basename } from 'node:path';
 import { STRERROR, type Errno } from '../../core/errors.js';
-import { ControlUnavailable, request } from '../../core/control/client.js';
+import { ControlConnection, ControlUnavailable, request } from '../../core/control/client.js';
 import { socketPath, type ConnView, type InfoView, type Reply, type Request } from '../../core/control/protocol.js';
 import type { Family } from '../../core/model/addr.js';
 import type { ServiceView, SyncDaemonSpec, Timeouts } from '../../core/model/types.js';
@@ -168,28 +168,47 @@ function daemonRequest(d: SyncDaemonSpec): SyncDaemonSpec {
   return { ...d, group: d.group || '224.0.0.81', port: d.port || 8848, ttl: d.ttl || 1 };
 }
 
+/** The commands that change the table: one request each, nothing printed unless it fails. */
+type ChangeCommand = Exclude<Command, { cmd: 'help' | 'version' | 'list' | 'save' | 'restore' }>;
+
+function isChange(c: Command): c is ChangeCommand {
+  return c.cmd !== 'help' && c.cmd !== 'version' && c.cmd !== 'list' && c.cmd !== 'save' && c.cmd !== 'restore';
+}
+
+/** The request ipvsadm sends the kernel for a change command. */
+function changeRequest(c: ChangeCommand): Request {
+  switch (c.cmd) {
+    case 'flush': return { op: 'flush' };
+    case 'add-service': return { op: 'add-service', service: c.service };
+    case 'edit-service': return { op: 'edit-service', service: c.service };
+    case 'delete-service': return { op: 'delete-service', service: c.service };
+    case 'zero': return c.service ? { op: 'zero', service: c.service } : { op: 'zero' };
+    case 'add-server': return { op: 'add-dest', service: c.service, dest: c.dest };
+    case 'edit-server': return { op: 'edit-dest', service: c.service, dest: c.dest };
+    case 'delete-server': return { op: 'delete-dest', service: c.service, dest: c.dest };
+    case 'set': return { op: 'set-timeouts', timeouts: c.timeouts };
+    case 'start-daemon': return { op: 'start-daemon', daemon: daemonRequest(c.daemon) };
+    case 'stop-daemon': return { op: 'stop-daemon', state: c.state, syncid: c.syncid };
+  }
+}
+
+type Parsed = Awaited<ReturnType<typeof parseCommandLine>>;
+
 /** process_options() for one argument vector: 0 on success, -1 on a failed operation. */
 export async function runArgs(ctx: Ctx, args: readonly string[], readingStdin: boolean): Promise<number> {
-  const parsed = await parseCommandLine(args, ctx.prog, ctx.ns);
+  return runParsed(ctx, await parseCommandLine(args, ctx.prog, ctx.ns), readingStdin);
+}
+
+async function runParsed(ctx: Ctx, parsed: Parsed, readingStdin: boolean): Promise<number> {
   if (!parsed.ok) return reportParseError(ctx, parsed.error);
   const c = parsed.command;
+  if (isChange(c)) return change(ctx, changeRequest(c));
   switch (c.cmd) {
     case 'help': ctx.io.out(helpText(ctx.prog)); throw new Exit(0);
     case 'version': ctx.io.out(versionLine()); throw new Exit(0);
     case 'list': return listCommand(ctx, c);
     case 'save': await listTable(ctx, c.format, true); return 0;
     case 'restore': return restore(ctx, readingStdin);
-    case 'flush': return change(ctx, { op: 'flush' });
-    case 'add-service': return change(ctx, { op: 'add-service', service: c.service });
-    case 'edit-service': return change(ctx, { op: 'edit-service', service: c.service });
-    case 'delete-service': return change(ctx, { op: 'delete-service', service: c.service });
-    case 'zero': return change(ctx, c.service ? { op: 'zero', service: c.service } : { op: 'zero' });
-    case 'add-server': return change(ctx, { op: 'add-dest', service: c.service, dest: c.dest });
-    case 'edit-server': return change(ctx, { op: 'edit-dest', service: c.service, dest: c.dest });
-    case 'delete-server': return change(ctx, { op: 'delete-dest', service: c.service, dest: c.dest });
-    case 'set': return change(ctx, { op: 'set-timeouts', timeouts: c.timeouts });
-    case 'start-daemon': return change(ctx, { op: 'start-daemon', daemon: daemonRequest(c.daemon) });
-    case 'stop-daemon': return change(ctx, { op: 'stop-daemon', state: c.state, syncid: c.syncid });
   }
 }
 
@@ -199,11 +218,65 @@ function reportParseError(ctx: Ctx, e: ParseError): number {
   return -1;
 }
 
-/** restore_table(): every line of stdin as a command; the status is the last one's. */
+/** Change requests of `-R` sent ahead of their replies, at most this many at a time. */
+const RESTORE_WINDOW = 1024;
+
+/**
+ * restore_table(): every line of stdin as a command; the status is the last
+ * one's. The change requests go pipelined over one connection (the daemon
+ * answers them in order), so a 100 000-line restore costs no round trip per
+ * line. Replies are read back in order and a failure prints ipvsadm's message
+ * as it would have; before any line that prints something of its own (a
+ * listing, a parse error, help), every earlier reply is read, so the output
+ * comes in the order of the lines.
+ */
 async function restore(ctx: Ctx, readingStdin: boolean): Promise<number> {
   if (readingStdin) reportParseError(ctx, tryHelp(ctx.prog));
   let result = 0;
-  for (const v of restoreVectors(await ctx.io.readStdin())) result = await runArgs(ctx, v, true);
+  let conn: ControlConnection | null = null;
+  const sent: { op: Op; reply: Promise<Reply> }[] = [];
+  let head = 0;
+  const settleOne = async (): Promise<void> => {
+    const s = sent[head]!;
+    sent[head++] = undefined as never;
+    if (head >= RESTORE_WINDOW) { sent.splice(0, head); head = 0; }
+    let r: Reply;
+    try { r = await s.reply; } catch (e) {
+      if (e instanceof ControlUnavailable) initFailure(ctx, e);
+      throw e;
+    }
+    if (r.ok) result = 0;
+    else { ctx.io.err(`${ipvsStrerror(s.op, r.errno, r.message)}\n`); result = -1; }
+  };
+  const settleAll = async (): Promise<void> => {
+    while (head < sent.length) await settleOne();
+    sent.length = 0;
+    head = 0;
+  };
+  try {
+    for (const v of restoreVectors(await ctx.io.readStdin())) {
+      const parsed = await parseCommandLine(v, ctx.prog, ctx.ns);
+      if (parsed.ok && isChange(parsed.command)) {
+        if (!conn) {
+          try { conn = await ControlConnection.open(ctx.socket); } catch (e) {
+            if (e instanceof ControlUnavailable) initFailure(ctx, e);
+            throw e;
+          }
+        }
+        const req = changeRequest(parsed.command);
+        const reply = conn.send(req);
+        reply.catch(() => { /* read, in order, by settleOne */ });
+        sent.push({ op: req.op, reply });
+        if (sent.length - head >= RESTORE_WINDOW) await settleOne();
+        continue;
+      }
+      await settleAll();
+      result = await runParsed(ctx, parsed, true);
+    }
+    await settleAll();
+  } finally {
+    conn?.close();
+  }
   return result;
 }
 
