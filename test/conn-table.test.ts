@@ -143,11 +143,14 @@ describe('conn table: structure', () => {
             } else {
               const to = t.now + (op === 'jump' ? ms * 100 : ms);
               t.advance(to);
-              // never early; at most one tick late: an entry fires at the first advance with now >= ceil(E/T)*T
+              // never early; at most one tick late: gone only once now >= E, and surely
+              // gone at the first advance with now >= ceil(E/T)*T (a re-armed entry
+              // still in an earlier slot may go at E itself, which is not early)
               for (const [k, m] of live) {
                 const fireAt = Math.ceil(m.expires / tickMs) * tickMs;
                 const gone = t.s.af[m.e] === 0;
-                assert.equal(gone, to >= fireAt, `port ${k} expires ${m.expires} now ${to}`);
+                if (gone) assert.ok(to >= m.expires, `port ${k} expired early: expires ${m.expires} now ${to}`);
+                if (to >= fireAt) assert.ok(gone, `port ${k} expired late: expires ${m.expires} now ${to}`);
                 if (gone) live.delete(k);
               }
             }
