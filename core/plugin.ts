@@ -250,6 +250,11 @@ export interface ForwarderCaps {
    * EINVAL, nothing changed) or null. E.g. the tunnel's GUE needs a port.
    */
   checkDest?(dest: DestSpec): string | null;
+  /**
+   * The method takes a real server's tunnel options (type, port, checksum:
+   * ipvsadm's --tun-*, config's `tunnel`), which its prepareDest reads.
+   */
+  readonly tunnelOptions?: boolean;
 }
 
 /** The capabilities of the forwarder carrying out a method, or undefined when none does. */

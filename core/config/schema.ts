@@ -27,7 +27,7 @@ import {
   type DestSpec, type FwdMethod, type Protocol, type ServiceSpec, type Timeouts, type TunType,
 } from '../model/types.js';
 import {
-  DEFAULT_PERSISTENCE, allowsCrossFamily, destRuleError, keepsVirtualPort, serviceRuleError,
+  DEFAULT_PERSISTENCE, allowsCrossFamily, destRuleError, keepsVirtualPort, serviceRuleError, takesTunnelOptions,
 } from '../model/rules.js';
 import { validateDetailed as validateCron } from 'node-cron';
 import { commandArgv } from '../health/script.js';
@@ -464,7 +464,7 @@ function realOf(c: Checker, path: string, v: unknown, svc: ServiceDraft, ctx: Va
   if (o.tunnel !== undefined) {
     const tp = join(path, 'tunnel');
     const t = c.object(tp, o.tunnel);
-    if (t && mode !== 'tun') c.err(tp, `tunnel options are only for forward: 'tun' (this real server uses ${mode})`);
+    if (t && !takesTunnelOptions(fwd, ctx.forwarder)) c.err(tp, `tunnel options are only for forward: 'tun' (this real server uses ${mode})`);
     else if (t) {
       c.keys(tp, t, TUNNEL_KEYS);
       if (t.type !== undefined) tunType = c.at(tunnelShape.type, tp, 'type', t.type) ?? 'ipip';

@@ -83,7 +83,7 @@ export function serviceRuleError(s: ServiceSpec): string | null {
  * the method vocabulary, read by nothing but the defaults below.
  */
 const COMPAT_CAPS: Readonly<Record<FwdMethod, ForwarderCaps>> = {
-  masq: {}, local: {}, route: { keepsPort: true }, tunnel: { crossFamily: true, keepsPort: true },
+  masq: {}, local: {}, route: { keepsPort: true }, tunnel: { crossFamily: true, keepsPort: true, tunnelOptions: true },
 };
 /** COMPATIBILITY DEFAULT (see COMPAT_CAPS): the built-in forwarders' capabilities as a lookup. */
 export const compatForwarderCaps: ForwarderLookup = (method) => COMPAT_CAPS[method];
@@ -96,6 +96,11 @@ export function allowsCrossFamily(fwd: FwdMethod, forwarder: ForwarderLookup = c
 /** Whether packets forwarded by `fwd` keep the virtual port (direct routing, tunnelling). */
 export function keepsVirtualPort(fwd: FwdMethod, forwarder: ForwarderLookup = compatForwarderCaps): boolean {
   return forwarder(fwd)?.keepsPort === true;
+}
+
+/** Whether real servers forwarded by `fwd` take tunnel options (type, port, checksum). */
+export function takesTunnelOptions(fwd: FwdMethod, forwarder: ForwarderLookup = compatForwarderCaps): boolean {
+  return forwarder(fwd)?.tunnelOptions === true;
 }
 
 /**

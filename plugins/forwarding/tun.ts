@@ -27,6 +27,8 @@ export default defineForwarder<Tunnel>({
   // the real server is reached inside a header of its own family, to the virtual port
   crossFamily: true,
   keepsPort: true,
+  // ipvsadm --tun-type/--tun-port/--tun-*csum: this forwarder's per-real options
+  tunnelOptions: true,
   // ip_vs_add_dest/ip_vs_edit_dest: a GUE tunnel without its UDP port is EINVAL
   checkDest: (d) => (d.tunType === 'gue' && d.tunPort === 0 ? 'GUE tunnel needs a port' : null),
   prepareDest: (d) => ({ type: d.tunType === 'gue' ? 1 : d.tunType === 'gre' ? 2 : 0, flags: d.tunFlags, port: d.tunPort }),
