@@ -197,6 +197,35 @@ describe('control protocol', () => {
     }
   });
 
+  it('answers every request of a client that half-closes after sending them (socat, nc -N, a pipe)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
+    const path = join(dir, 'lvsd.sock');
+    const table = newTable();
+    const server = await listenControl(path, { table, bus: new Bus() });
+    try {
+      const n = 5000;
+      const lines: string[] = [];
+      for (let i = 0; i < n; i++) lines.push(JSON.stringify({ op: 'add-service', service: { ...svc, addr: `10.9.${i >> 8}.${i & 255}` } }));
+      // the last request has no newline: the end of the stream ends it
+      const body = `${lines.join('\n')}\n{"op":"info"}`;
+      const got = await new Promise<string>((res, rej) => {
+        const c = connect(path);
+        let out = '';
+        c.setEncoding('utf8');
+        c.on('data', (d: string) => { out += d; });
+        c.on('end', () => res(out));
+        c.on('error', rej);
+        c.end(body);
+      });
+      const replies = got.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ok: boolean });
+      assert.equal(replies.length, n + 1);
+      assert.ok(replies.every((r) => r.ok));
+      assert.equal(table.list().length, n);
+    } finally {
+      await closeControl(server, path);
+    }
+  });
+
   it('refuses a request line longer than 1 MiB after answering the lines before it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
     const path = join(dir, 'lvsd.sock');

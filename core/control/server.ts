@@ -169,6 +169,8 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
   let readPaused = false;
   /** A get-services reply being written. */
   let listing: Generator<string, void, void> | null = null;
+  /** The client shut down its side (half-close): ours ends once every reply is out. */
+  let ended = false;
 
   const queued = (): number => queue.length - next;
 
@@ -222,6 +224,7 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
         sock.end(JSON.stringify({ ok: false, errno: 'EPROTO', message: 'request too long' }) + '\n');
         return;
       }
+      if (ended) sock.end();
     } finally {
       if (next > 1024 && next * 2 > queue.length) { queue = queue.slice(next); next = 0; }
       if (readPaused && queued() < MAX_QUEUED / 2 && !tooLong) { readPaused = false; sock.resume(); }
@@ -232,7 +235,7 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
   /** Starts a slice unless one is under way. */
   const kick = (): void => {
     if (running || sock.destroyed) return;
-    if (!listing && queued() === 0 && !tooLong) return;
+    if (!listing && queued() === 0 && !tooLong) { if (ended) sock.end(); return; }
     running = true;
     drain();
   };
@@ -259,6 +262,17 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
       readPaused = true;
       sock.pause();
     }
+    kick();
+  });
+  sock.on('end', () => {
+    // a last line without its newline is still a request (`printf … | socat`)
+    if (!tooLong && partialLen > 0) {
+      const line = partial.join('');
+      partial = [];
+      partialLen = 0;
+      if (line.trim() !== '') queue.push(line);
+    }
+    ended = true;
     kick();
   });
   sock.on('error', () => { /* the client went away; nothing to clean up */ });
@@ -291,7 +305,9 @@ export async function listenControl(path: string, deps: ControlDeps): Promise<Se
     unlinkSync(path);
   }
   const open = new Set<Socket>();
-  const server = createServer((sock) => {
+  // allowHalfOpen: a client that sends its requests then shuts down its side
+  // (socat, nc -N, a pipe) still gets every reply; the server ends the socket.
+  const server = createServer({ allowHalfOpen: true }, (sock) => {
     open.add(sock);
     sock.on('close', () => open.delete(sock));
     serveSocket(sock, deps);
