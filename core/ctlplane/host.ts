@@ -140,12 +140,13 @@ export class ControlPlaneHost {
   private async startOne(id: string, loaded: Loaded, options: unknown): Promise<void> {
     const plugin = loaded.plugin;
     let live = true;
-    const unsubscribe: (() => void)[] = [];
+    const unsubscribe = new Set<() => void>();
     const timers = new Set<TimerHandle>();
     const ctx = this.context(plugin, () => live, unsubscribe, timers);
     const revoke = (): void => {
       live = false;
-      for (const u of unsubscribe.splice(0)) u();
+      for (const u of unsubscribe) u();
+      unsubscribe.clear();
       for (const t of timers) this.deps.clock.clearTimeout(t);
       timers.clear();
     };
@@ -203,7 +204,7 @@ export class ControlPlaneHost {
     }
   }
 
-  private context(plugin: ControlPlugin, live: () => boolean, unsubscribe: (() => void)[], timers: Set<TimerHandle>): ControlContext<keyof BusEvents> {
+  private context(plugin: ControlPlugin, live: () => boolean, unsubscribe: Set<() => void>, timers: Set<TimerHandle>): ControlContext<keyof BusEvents> {
     const { bus, clock } = this.deps;
     const log = prefixed(this.deps.log, label(plugin));
     const owned: readonly (keyof BusEvents)[] = CONTROL_EVENTS[plugin.kind];
@@ -215,8 +216,10 @@ export class ControlPlaneHost {
           if (!live()) return;
           try { fn(payload); } catch (e) { log.error(`handler for ${event} failed: ${errorText(e)}`); }
         });
-        unsubscribe.push(off);
-        return off;
+        // an unsubscribe the plugin calls itself is forgotten too: subscribing per event does not grow the set
+        const unsub = (): void => { off(); unsubscribe.delete(unsub); };
+        unsubscribe.add(unsub);
+        return unsub;
       },
       emit: (event, payload) => {
         if (!owned.includes(event)) throw new Error(`a ${plugin.kind} plugin may not emit ${event} (it may emit: ${owned.join(', ')})`);

@@ -212,6 +212,27 @@ export class ReplicaFeed {
     }
   }
 
+  /**
+   * A replica is gone (its worker exited): its connections went with it, so
+   * they no longer count in any real server's ActiveConn/InActConn/PersistConn.
+   */
+  forgetReplica(replica: number): void {
+    const w = this.replicas * 3;
+    for (const x of this.byId.values()) {
+      const d = x.dest;
+      if (!d) continue;
+      let a = 0, ia = 0, p = 0;
+      if (w > 3) {
+        const b = x.slot * w;
+        this.abs.fill(0, b + replica * 3, b + replica * 3 + 3);
+        for (let k = b; k < b + w; k += 3) { a += this.abs[k]!; ia += this.abs[k + 1]!; p += this.abs[k + 2]!; }
+      }
+      if (d.activeConns !== a) d.activeConns = a;
+      if (d.inactConns !== ia) d.inactConns = ia;
+      d.persistConns = p;
+    }
+  }
+
   stop(): void {
     this.off?.();
     this.pending = [];

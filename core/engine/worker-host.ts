@@ -163,6 +163,8 @@ export class WorkerDataPlane implements DataPlane {
         worker.on('error', (e) => { rej(e); this.log.error(`data-plane worker ${id}: ${e.message}`); });
         worker.on('exit', (code) => {
           w.exited = true;
+          // its connections are gone with it: they stop counting on the real servers
+          this.feed?.forgetReplica(id);
           rej(new Error(`data-plane worker ${id} exited (${code})`));
           if (!this.stopped) this.log.error(`data-plane worker ${id} exited (${code})`);
         });
@@ -333,6 +335,8 @@ export class WorkerDataPlane implements DataPlane {
     if (names !== this.devices.join(',')) this.log.warn('interfaces changed in config: restart lvsd to use them (afpacket keeps its sockets)');
     this.cfg = { ...cfg, interfaces: this.cfg.interfaces };
     this.post({ t: 'net', net: this.net, modules: pluginModules(registry) });
+    // the new forwarders may see replies of other methods: the reply-drop rules follow
+    this.nftChanged();
   }
 
   /** The workers' connection entries, asked for now (lvsadm -L -c); a worker that does not answer in 2 s is left out. */

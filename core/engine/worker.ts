@@ -55,8 +55,10 @@ async function main(): Promise<void> {
     init.fanoutGroup === null ? {} : { fanoutGroup: init.fanoutGroup },
   );
   const fanout = init.fanoutGroup !== null;
+  /** What the socket filter and the fanout program must know, from the table and the forwarders' reply capability. */
+  const filters = () => filterSpec(tableSnapshot(table), replyMethods(mods.forwarders));
   // the sockets are the process's, not the thread's: close them if the worker cannot start
-  try { io.setFilter(filterSpec(tableSnapshot(table), replyMethods(mods.forwarders)), fanout); } catch (e) { io.close(); throw e; }
+  try { io.setFilter(filters(), fanout); } catch (e) { io.close(); throw e; }
   send({ t: 'ready', id: init.id });
 
   const rx = new FrameBatch(256);
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
     filterDue = false;
     const t = performance.now();
     // a table the filters cannot express keeps the previous ones (the kernel does): say so, go on
-    try { io.setFilter(filterSpec(tableSnapshot(table), replyMethods(mods.forwarders)), fanout); } catch (e) { log(`socket filters not updated: ${(e as Error).message}`); }
+    try { io.setFilter(filters(), fanout); } catch (e) { log(`socket filters not updated: ${(e as Error).message}`); }
     nextFilter = now + Math.max(50, 4 * (performance.now() - t));
   };
   let running = true;
@@ -147,6 +149,8 @@ async function main(): Promise<void> {
         net = p.net;
         engine.reconfigure(net, mods.forwarders, mods.classifiers);
         table.refreshSchedulers();
+        // a new forwarder may see replies where the old did not (or the reverse)
+        filterDue = true;
       }
       if (now >= nextHousekeep) { nextHousekeep = now + 1000; replica.housekeep(); }
       if (engine.net.missed || wanted.size > 0) askResolve(now);
