@@ -17,7 +17,7 @@ import { loadPlugins, PluginRegistry } from './plugins/loader.js';
 import type { DataPlane, DataPlaneConfig } from './engine/dataplane.js';
 import { MemoryDataPlane } from './engine/runner.js';
 import { WorkerDataPlane } from './engine/worker-host.js';
-import { formatHealthChange } from './health/changes.js';
+import { formatHealthChange, type HealthChange } from './health/changes.js';
 import { HealthManager } from './health/manager.js';
 import { systemClock, type Clock } from './clock.js';
 import { ScheduleRunner, type CronSource } from './schedule/runner.js';
@@ -184,11 +184,19 @@ export class Daemon {
       this.registry = previousRegistry;
       return { ok: false, error: `${file}: ${applied.error}` };
     }
-    this.table.refreshSchedulers();
-    const healthChanged = this.health.apply(next);
-    this.schedule.update(next.schedule ?? []);
+    // From here the table holds the new config: whatever follows the table follows it now,
+    // the data plane first (its replicas need the new plugin modules before the events that name them).
     this.desired = next;
+    this.table.refreshSchedulers();
     this.dataPlane?.reconfigure(this.registry, this.netConfig());
+    let healthChanged: HealthChange[] = [];
+    try {
+      healthChanged = this.health.apply(next);
+      this.schedule.update(next.schedule ?? []);
+    } catch (e) {
+      // operator plugin code (a checker) threw: the table is applied; say what did not follow it
+      this.log.error(`config ${file}: applied to the table, but health checks or scheduled actions could not follow: ${(e as Error).message}`);
+    }
     const { added, edited, removed } = applied.counts;
     for (const line of applied.skipped ?? []) this.log.debug(`config: ${line}`);
     this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);
