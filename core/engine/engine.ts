@@ -18,11 +18,11 @@ import {
   CF_FWD_MASK, CF_NOOUTPUT, CF_ONE_PACKET, CF_TEMPLATE, DIR_INPUT, DIR_OUTPUT, sctpEvent,
 } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
-import { addrBytes, bytesToIpv6, u32ToIpv4, ipv4ToU32 } from '../model/addr.js';
+import { addrBytes, bytesToIpv6, u32ToIpv4 } from '../model/addr.js';
 import { rd32 } from '../packet/checksum.js';
-import { sameServiceKey, type Counters, type Dest, type Service, type ServiceTable } from '../model/table.js';
+import { type Counters, type Dest, type Service, type ServiceTable } from '../model/table.js';
 import type { TableEvent } from '../model/events.js';
-import { FWD_NUM, PROTO_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
+import { FWD_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
 import {
   DROP_NONE, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_ICMP_TYPE,
   F_IN_DPORT, F_IN_DST_OFF, F_IN_ERR, F_IN_FAMILY, F_IN_PROTO, F_IN_SPORT, F_IN_SRC_OFF, F_IP_LEN, F_KIND,
@@ -42,6 +42,7 @@ import {
   DROP_COUNT, ENGINE_DROP_NAMES, FWD_BASE,
 } from './drops.js';
 import { Net, type NetSpec } from './net.js';
+import { ServiceIndex, fold32 } from './service-index.js';
 import { Xmit } from './xmit.js';
 import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
 import { AF_INET } from '../conn/store.js';
@@ -118,18 +119,6 @@ export interface EngineOptions {
 /** One line per frame for `lvsd replay --explain`. */
 export type ExplainSink = (line: string) => void;
 
-const fold32 = (b: Uint8Array, o: number): number =>
-  (((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!)
-  ^ ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!)
-  ^ ((b[o + 8]! << 24) | (b[o + 9]! << 16) | (b[o + 10]! << 8) | b[o + 11]!)
-  ^ ((b[o + 12]! << 24) | (b[o + 13]! << 16) | (b[o + 14]! << 8) | b[o + 15]!)) >>> 0;
-
-/** A service's 16 IPv6 address bytes against the packet's at `o`. */
-function sameAddr6(a: Uint8Array, buf: Uint8Array, o: number): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== buf[o + i]) return false;
-  return true;
-}
-
 function addCounts(st: Counters, inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
   st.inpkts += inPkts; st.inbytes += inBytes; st.outpkts += outPkts; st.outbytes += outBytes;
 }
@@ -164,12 +153,8 @@ export class Engine {
   private readonly hByDest = new Map<Dest, number>();
   private readonly hFree: number[] = [];
   private hRefs = new Int32Array(0);
-  // service index: built from the table once, then kept by its events (tableEvent)
-  private readonly svc4 = new Map<number, Service[]>();
-  private readonly svc6 = new Map<number, Service[]>();
-  /** The 16 address bytes of each svc6 bucket's services, in the same order (built with the index). */
-  private readonly svc6Addr = new Map<number, Uint8Array[]>();
-  private readonly svcMark = new Map<number, Service[]>();
+  /** Services by VIP and by fwmark: built from the table once, then kept by its events (tableEvent). */
+  private readonly services = new ServiceIndex();
   private nextEst = -1;
   private readonly rates: boolean;
   /**
@@ -209,7 +194,7 @@ export class Engine {
     this.xmit = new Xmit(this.net, null as unknown as TxBatch);
     this.rates = o.rates ?? true;
     if (this.rates) this.estimator.start(o.table);
-    for (const svc of o.table.list()) this.indexAdd(svc);
+    for (const svc of o.table.list()) this.services.add(svc);
     this.setTimeouts();
   }
 
@@ -264,12 +249,12 @@ export class Engine {
     switch (ev.type) {
       case 'service.added': {
         const svc = this.table.find(ev.service);
-        if (svc) this.indexAdd(svc);
+        if (svc) this.services.add(svc);
         break;
       }
-      case 'service.removed': this.indexRemove(ev.service); this.unheld = true; break;
+      case 'service.removed': this.services.remove(ev.service); this.unheld = true; break;
       case 'table.flushed':
-        this.svc4.clear(); this.svc6.clear(); this.svcMark.clear(); this.svc6Addr.clear();
+        this.services.clear();
         this.unheld = true;
         break;
       case 'dest.added': case 'dest.changed': {
@@ -301,35 +286,6 @@ export class Engine {
   private setTimeouts(): void {
     const t = this.table.timeouts;
     this.conns.timeouts.set(t.tcp, t.tcpfin, t.udp);
-  }
-
-  /** Where a service sits in the index: its map and key (and, IPv6, its address bytes). */
-  private slot(s: { family: string; addr: string; fwmark: number }): { m: Map<number, Service[]>; k: number; a: Uint8Array | null } {
-    if (s.fwmark > 0) return { m: this.svcMark, k: s.fwmark, a: null };
-    if (s.family === 'inet') return { m: this.svc4, k: ipv4ToU32(s.addr) ?? 0, a: null };
-    const a = addrBytes('inet6', s.addr);
-    return { m: this.svc6, k: fold32(a, 0), a };
-  }
-
-  private indexAdd(s: Service): void {
-    const { m, k, a } = this.slot(s.spec);
-    const l = m.get(k);
-    if (l) l.push(s); else m.set(k, [s]);
-    if (a) { const al = this.svc6Addr.get(k); if (al) al.push(a); else this.svc6Addr.set(k, [a]); }
-  }
-
-  private indexRemove(spec: Service['spec']): void {
-    const { m, k, a } = this.slot(spec);
-    const l = m.get(k);
-    const i = l ? l.findIndex((x) => sameServiceKey(x.spec, spec)) : -1;
-    if (!l || i < 0) return;
-    l.splice(i, 1);
-    if (l.length === 0) m.delete(k);
-    if (a) {
-      const al = this.svc6Addr.get(k)!;
-      al.splice(i, 1);
-      if (al.length === 0) this.svc6Addr.delete(k);
-    }
   }
 
   private resolveDest(info: DestInfo): void {
@@ -544,7 +500,7 @@ export class Engine {
     }
     // new connection
     const mark = this.classifiers.length > 0 ? this.classify(buf, len, r) : 0;
-    const svc = this.findService(v6, proto, buf, r, daddr, dport, mark);
+    const svc = this.services.find(v6, proto, buf, r[F_DST_OFF]!, daddr, dport, mark);
     if (!svc) return this.drop(D_NO_SERVICE);
     if (this.explain) this.say(`service ${svc.fwmark ? `FWM ${svc.fwmark}` : `${svc.protocol.toUpperCase()} ${v6 ? `[${svc.addr}]` : svc.addr}:${svc.port}`}`);
     if (proto === IPPROTO_UDP ? false : !newConn) return this.drop(D_NO_CONN);
@@ -559,29 +515,6 @@ export class Engine {
       if (m !== 0) return m;
     }
     return 0;
-  }
-
-  /** ip_vs_service_find: fwmark first, then (proto, VIP, port), then the port-0 service of the VIP. */
-  private findService(v6: boolean, proto: number, buf: Uint8Array, r: Int32Array, daddr: number, dport: number, mark: number): Service | null {
-    const fam = v6 ? 'inet6' : 'inet';
-    if (mark !== 0) {
-      const l = this.svcMark.get(mark);
-      if (l) for (const s of l) if (s.family === fam) return s;
-    }
-    const dst = r[F_DST_OFF]!;
-    const k = v6 ? fold32(buf, dst) : daddr;
-    const l = v6 ? this.svc6.get(k) : this.svc4.get(k);
-    if (!l) return null;
-    const addrs = v6 ? this.svc6Addr.get(k)! : null;
-    let zero: Service | null = null;
-    for (let i = 0; i < l.length; i++) {
-      const s = l[i]!;
-      if (PROTO_NUM[s.protocol] !== proto) continue;
-      if (addrs && !sameAddr6(addrs[i]!, buf, dst)) continue;
-      if (s.port === dport) return s;
-      if (s.port === 0) zero = s;
-    }
-    return zero;
   }
 
   private pickDest(svc: Service, v6: boolean, proto: number, buf: Uint8Array, r: Int32Array, saddr: number, sport: number, daddr: number, dport: number): Dest | null {
