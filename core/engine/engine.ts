@@ -11,16 +11,15 @@
 // Frames the pipeline cannot use are counted by reason (`drops`), never thrown.
 
 import {
-  COUNT_ACTIVE, COUNT_INACTIVE, COUNT_NONE, COUNT_PERSIST, ConnTable, EXIST_DROP, EXIST_USE,
-  loadAddr, maskPrefix6, persistConnDport, templateKey, type ConnDests, type ConnSysctls,
+  ConnTable, EXIST_DROP, EXIST_USE, loadAddr, maskPrefix6, persistConnDport, templateKey, type ConnSysctls,
 } from '../conn/table.js';
 import {
-  CF_FWD_MASK, CF_NOOUTPUT, CF_ONE_PACKET, CF_TEMPLATE, DIR_INPUT, DIR_OUTPUT, sctpEvent,
+  CF_FWD_MASK, CF_ONE_PACKET, CF_TEMPLATE, DIR_INPUT, DIR_OUTPUT, sctpEvent,
 } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
-import { addrBytes, bytesToIpv6, u32ToIpv4 } from '../model/addr.js';
+import { bytesToIpv6, u32ToIpv4 } from '../model/addr.js';
 import { rd32 } from '../packet/checksum.js';
-import { type Counters, type Dest, type Service, type ServiceTable } from '../model/table.js';
+import type { Dest, Service, ServiceTable } from '../model/table.js';
 import type { TableEvent } from '../model/events.js';
 import { FWD_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
 import {
@@ -41,6 +40,7 @@ import {
   D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
   DROP_COUNT, ENGINE_DROP_NAMES, FWD_BASE,
 } from './drops.js';
+import { Handles } from './handles.js';
 import { Net, type NetSpec } from './net.js';
 import { ServiceIndex, fold32 } from './service-index.js';
 import { Xmit } from './xmit.js';
@@ -48,16 +48,6 @@ import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
 import { AF_INET } from '../conn/store.js';
 
 const PROTO_NAME: Record<number, Protocol> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
-
-/** Per real server: what the forwarders need, resolved once. */
-interface DestInfo {
-  dest: Dest;
-  svc: Service;
-  fwd: FwdDest & { family: number; addr: Uint8Array; addr4: number; port: number; state: unknown };
-  link: FwdLink;
-  /** Connection flags of the method (fwd | NOOUTPUT unless its forwarder sees replies). */
-  connFlags: number;
-}
 
 class Pkt implements FwdPacket {
   buf: Uint8Array = new Uint8Array(0);
@@ -119,10 +109,6 @@ export interface EngineOptions {
 /** One line per frame for `lvsd replay --explain`. */
 export type ExplainSink = (line: string) => void;
 
-function addCounts(st: Counters, inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
-  st.inpkts += inPkts; st.inbytes += inBytes; st.outpkts += outPkts; st.outbytes += outBytes;
-}
-
 export class Engine {
   readonly table: ServiceTable;
   readonly conns: ConnTable;
@@ -145,32 +131,13 @@ export class Engine {
   private xmit: Xmit;
   private readonly cliLink: FwdLink = Net.link();
   private readonly tk = new Int32Array(3);
-  // Real servers by handle (the conn table stores handles). A handle is freed
-  // (null, its number on hFree) once its dest is no longer available and no
-  // entry holds it (hRefs, counted through ConnDests.move), so add/delete
-  // churn does not grow these or keep deleted Dest objects alive.
-  private readonly hInfo: (DestInfo | null)[] = [];
-  private readonly hByDest = new Map<Dest, number>();
-  private readonly hFree: number[] = [];
-  private hRefs = new Int32Array(0);
+  /** Real servers by handle (the conn table stores handles), and the batch's traffic by handle. */
+  private readonly handles: Handles;
   /** Services by VIP and by fwmark: built from the table once, then kept by its events (tableEvent). */
   private readonly services = new ServiceIndex();
   private nextEst = -1;
   private readonly rates: boolean;
-  /**
-   * Real servers whose counters or connection counts changed since the last
-   * takeChanged(), with their service: a replica reports only those.
-   */
-  private changed = new Map<Dest, Service>();
-  /** A real server or service was deleted since handles were last released. */
-  private unheld = false;
   private note = '';
-  // Per-batch traffic counters by real-server handle, added to the dest,
-  // service and global Counters once per batch (nothing reads them mid-batch).
-  private accPkts = new Float64Array(0);    // [in, out] per handle
-  private accBytes = new Float64Array(0);
-  private touched = new Int32Array(0);
-  private nTouched = 0;
   /** p.vaddr holds non-zero bytes past the first four (an IPv6 VIP was last). */
   private vaddrWide = false;
   private readonly holdUnresolved: boolean;
@@ -182,14 +149,10 @@ export class Engine {
     this.net = new Net(o.net, { holdUnresolved: this.holdUnresolved });
     this.classifiers = o.classifiers ?? [];
     this.setForwarders(o.forwarders);
-    const dests: ConnDests = {
-      move: (h, from, to) => this.move(h, from, to),
-      available: (h) => this.hInfo[h]!.dest.available,
-      weight: (h) => this.hInfo[h]!.dest.weight,
-    };
+    this.handles = new Handles(o.table, this.fwd, this.fwdReplies, this.net);
     this.conns = new ConnTable({
       maxConns: o.maxConns ?? 1 << 20, initialCapacity: o.initialConns ?? 1024, seed: o.seed, sysctls: o.sysctls,
-    }, dests);
+    }, this.handles);
     this.pkt = new Pkt(this.r);
     this.xmit = new Xmit(this.net, null as unknown as TxBatch);
     this.rates = o.rates ?? true;
@@ -204,6 +167,7 @@ export class Engine {
   reconfigure(net: NetSpec, forwarders: readonly ForwarderPlugin[], classifiers: readonly ClassifierPlugin[]): void {
     this.net = new Net(net, { holdUnresolved: this.holdUnresolved });
     this.xmit.setNet(this.net);
+    this.handles.net = this.net;
     this.setForwarders(forwarders);
     this.classifiers = classifiers;
     this.refresh();
@@ -220,26 +184,10 @@ export class Engine {
   }
 
   /** Re-resolve real servers' link data (a new Net) and let go of handles nothing holds any more. */
-  refresh(): void {
-    this.unheld = false;
-    const hi = this.hInfo;
-    for (let h = 0; h < hi.length; h++) {
-      const info = hi[h];
-      if (!info) continue;
-      if (!info.dest.available && this.hRefs[h] === 0) this.freeHandle(h);
-      else this.resolveDest(info);
-    }
-  }
+  refresh(): void { this.handles.refresh(); }
 
   /** Real-server handles in use (live Dest objects the engine resolves), for tests and stats. */
-  get handleCount(): number { return this.hInfo.length - this.hFree.length; }
-
-  private freeHandle(h: number): void {
-    const info = this.hInfo[h]!;
-    this.hByDest.delete(info.dest);
-    this.hInfo[h] = null;
-    this.hFree.push(h);
-  }
+  get handleCount(): number { return this.handles.size; }
 
   /**
    * The table's own announcement of a change (its `onEvent`): the engine
@@ -252,34 +200,20 @@ export class Engine {
         if (svc) this.services.add(svc);
         break;
       }
-      case 'service.removed': this.services.remove(ev.service); this.unheld = true; break;
+      case 'service.removed': this.services.remove(ev.service); this.handles.deleted(); break;
       case 'table.flushed':
         this.services.clear();
-        this.unheld = true;
+        this.handles.deleted();
         break;
       case 'dest.added': case 'dest.changed': {
         // a revived dest (same object, a handle held by its old connections) or a new method, address data
         const d = this.table.find(ev.service)?.findDest(ev.dest);
-        const h = d ? this.hByDest.get(d) : undefined;
-        if (h !== undefined) this.resolveDest(this.hInfo[h]!);
+        if (d) this.handles.changedDest(d);
         break;
       }
-      case 'dest.removed': this.unheld = true; break;
+      case 'dest.removed': this.handles.deleted(); break;
       case 'timeouts.changed': this.setTimeouts(); break;
       default: break;   // counters (-Z: the host's, not a replica's), sync daemons: nothing on the packet path
-    }
-  }
-
-  /**
-   * Handles of deleted real servers that no entry holds any more. Run when a
-   * handle is wanted after deletions (not per deletion: a burst of them stays linear).
-   */
-  private releaseHandles(): void {
-    this.unheld = false;
-    const hi = this.hInfo;
-    for (let h = 0; h < hi.length; h++) {
-      const info = hi[h];
-      if (info && !info.dest.available && this.hRefs[h] === 0) this.freeHandle(h);
     }
   }
 
@@ -288,72 +222,8 @@ export class Engine {
     this.conns.timeouts.set(t.tcp, t.tcpfin, t.udp);
   }
 
-  private resolveDest(info: DestInfo): void {
-    const d = info.dest;
-    const a = addrBytes(d.family, d.addr);
-    const f = info.fwd;
-    f.family = d.family === 'inet' ? 4 : 6;
-    f.addr = a;
-    f.addr4 = d.family === 'inet' ? rd32(a, 0) : 0;
-    f.port = d.port;
-    const m = FWD_NUM[d.spec.fwd];
-    const fwd = this.fwd[m];
-    // The forwarder's own per-real state (e.g. tunnel encapsulation), made here, not per packet.
-    f.state = fwd?.prepareDest ? fwd.prepareDest(d.spec) : undefined;
-    if (f.family === 4) this.net.resolve4(f.addr4, info.link); else this.net.resolve6(a, 0, info.link);
-    info.connFlags = m | (this.fwdReplies[m] === 1 ? 0 : CF_NOOUTPUT);
-  }
-
-  private handleOf(d: Dest, svc: Service): number {
-    let h = this.hByDest.get(d);
-    if (h === undefined) {
-      if (this.unheld) this.releaseHandles();
-      h = this.hFree.pop() ?? this.hInfo.length;
-      const info: DestInfo = {
-        dest: d, svc, link: Net.link(), connFlags: 0,
-        fwd: { family: 4, addr: new Uint8Array(4), addr4: 0, port: 0, state: undefined },
-      };
-      this.resolveDest(info);
-      this.hInfo[h] = info;
-      this.hByDest.set(d, h);
-      if (h >= this.touched.length) this.growAcc(h + 1);
-    }
-    return h;
-  }
-
-  private growAcc(n: number): void {
-    const cap = Math.max(16, n * 2);
-    const pk = new Float64Array(cap * 2); pk.set(this.accPkts); this.accPkts = pk;
-    const by = new Float64Array(cap * 2); by.set(this.accBytes); this.accBytes = by;
-    const t = new Int32Array(cap); t.set(this.touched); this.touched = t;
-    const rf = new Int32Array(cap); rf.set(this.hRefs); this.hRefs = rf;
-  }
-
-  /** ConnDests.move: ActiveConn / InActConn / PersistConn through the table's bind rules (OVERLOAD). */
-  private move(h: number, from: number, to: number): void {
-    const info = this.hInfo[h]!;
-    const d = info.dest;
-    this.changed.set(d, info.svc);
-    const kind = (c: number) => (c === COUNT_PERSIST ? 'template' : c === COUNT_ACTIVE ? 'active' : 'inactive');
-    if (from === COUNT_NONE) {
-      this.table.bindConn(d, kind(to));
-      this.hRefs[h]!++;
-    } else if (to === COUNT_NONE) {
-      this.table.unbindConn(d, kind(from));
-      // the last entry of a deleted real server: its handle can go
-      if (--this.hRefs[h]! === 0 && !d.available) this.freeHandle(h);
-    } else {
-      if (from === COUNT_ACTIVE) d.activeConns--; else if (from === COUNT_INACTIVE) d.inactConns--;
-      if (to === COUNT_ACTIVE) d.activeConns++; else if (to === COUNT_INACTIVE) d.inactConns++;
-    }
-  }
-
   /** The real servers (with their service) whose counters or connection counts changed since the last call. */
-  takeChanged(): Map<Dest, Service> {
-    const c = this.changed;
-    if (c.size > 0) this.changed = new Map();
-    return c;
-  }
+  takeChanged(): Map<Dest, Service> { return this.handles.takeChanged(); }
 
   /** Live connection entries, as `lvsadm -L -c` lists them (at most `max`). */
   connViews(max = Infinity): ConnView[] {
@@ -409,7 +279,7 @@ export class Engine {
         }
       }
     }
-    this.flushStats();
+    this.handles.flush(this.table.total);
   }
 
   /** `lvsd replay --explain`: one line per frame. */
@@ -423,24 +293,6 @@ export class Engine {
       }
       if (this.explain) { this.explain(this.note); this.note = ''; }
     }
-  }
-
-  /** Adds the batch's per-real-server packet and byte counts to dest, service and global stats. */
-  private flushStats(): void {
-    const t = this.touched, pk = this.accPkts, by = this.accBytes;
-    const tot = this.table.total;
-    for (let k = 0; k < this.nTouched; k++) {
-      const h = t[k]!;
-      const info = this.hInfo[h];
-      const ip = pk[h * 2]!, op = pk[h * 2 + 1]!, ib = by[h * 2]!, ob = by[h * 2 + 1]!;
-      pk[h * 2] = 0; pk[h * 2 + 1] = 0; by[h * 2] = 0; by[h * 2 + 1] = 0;
-      if (!info) continue;   // freed (its dest gone) since: nothing to credit
-      this.changed.set(info.dest, info.svc);
-      addCounts(info.dest.stats, ip, ib, op, ob);
-      addCounts(info.svc.stats, ip, ib, op, ob);
-      addCounts(tot, ip, ib, op, ob);
-    }
-    this.nTouched = 0;
   }
 
   private drop(reason: number): void {
@@ -562,14 +414,14 @@ export class Engine {
       }
       if (ct >= 0 && conns.checkTemplate(ct)) {
         h = s.dest[ct]!;
-        dest = this.hInfo[h]!.dest;
+        dest = this.handles.info[h]!.dest;
         if (this.explain) this.say(`persistence template → ${dest.addr}:${dest.port}`);
       } else {
         dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
         if (!dest) return this.noDest();
-        h = this.handleOf(dest, svc);
+        h = this.handles.of(dest, svc);
         const tdport = tk[2] ? dest.port : 0;
-        const info = this.hInfo[h]!;
+        const info = this.handles.info[h]!;
         if (!v6) ct = conns.create4(tk[0]!, snet, 0, vkey, tk[1]!, info.fwd.addr4, tdport, CF_TEMPLATE, h, mark, svc.spec.timeout * 1000);
         else {
           loadAddr(s.da, info.fwd.addr, 0, info.fwd.family === 6 ? 6 : 4);
@@ -582,10 +434,10 @@ export class Engine {
     } else {
       dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
       if (!dest) return this.noDest();
-      h = this.handleOf(dest, svc);
+      h = this.handles.of(dest, svc);
       if (this.explain) this.say(`scheduler ${svc.spec.scheduler} → ${dest.addr}:${dest.port}`);
     }
-    const info = this.hInfo[h]!;
+    const info = this.handles.info[h]!;
     const cdport = persistent ? persistConnDport(dport, svc.port, dest.port) : dest.port !== 0 ? dest.port : dport;
     const onePacket = (svc.flags & SVC_F_ONEPACKET) !== 0 && proto === IPPROTO_UDP;
     const flags = info.connFlags | (onePacket ? CF_ONE_PACKET : 0);
@@ -609,23 +461,13 @@ export class Engine {
     return 0;
   }
 
-  /** One packet of real server `h` (dest still available) into the batch's counters. */
-  private stats(h: number, inbound: boolean): void {
-    if (!this.hInfo[h]!.dest.available) return;
-    const pk = this.accPkts;
-    const i = inbound ? h * 2 : h * 2 + 1;
-    if (pk[h * 2] === 0 && pk[h * 2 + 1] === 0) this.touched[this.nTouched++] = h;
-    pk[i] = pk[i]! + 1;
-    this.accBytes[i] = this.accBytes[i]! + this.r[F_IP_LEN]!;
-  }
-
   /** Client → real server on entry `e`: state, stats, forwarder. */
   private inbound(e: number, proto: number): void {
     const s = this.conns.s;
     const h = s.dest[e]!;
     this.conns.update(e, DIR_INPUT, this.l4Event(proto));
-    const info = this.hInfo[h]!;
-    this.stats(h, true);
+    const info = this.handles.info[h]!;
+    this.handles.count(h, true, this.r[F_IP_LEN]!);
     const method = s.flags[e]! & CF_FWD_MASK;
     const fwd = this.fwd[method];
     if (!fwd) return this.drop(D_NO_FORWARDER);
@@ -678,10 +520,10 @@ export class Engine {
   private outbound(e: number, proto: number): void {
     const s = this.conns.s;
     const h = s.dest[e]!;
-    const info = this.hInfo[h]!;
+    const info = this.handles.info[h]!;
     if (this.explain) this.say('NAT reply');
     this.conns.update(e, DIR_OUTPUT, this.l4Event(proto));
-    this.stats(h, false);
+    this.handles.count(h, false, this.r[F_IP_LEN]!);
     const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
     if (!fwd?.outbound) return this.drop(D_NO_FORWARDER);
     const p = this.pkt;
@@ -714,9 +556,9 @@ export class Engine {
       const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
       if (!fwd?.icmpOut) return this.drop(D_ICMP_NOT_NAT);
       const h = s.dest[e]!;
-      const info = this.hInfo[h]!;
+      const info = this.handles.info[h]!;
       if (this.explain) this.say('ICMP error from real server');
-      this.stats(h, false);
+      this.handles.count(h, false, this.r[F_IP_LEN]!);
       p.dest = info.fwd;
       this.setVaddr(e);
       p.link = this.clientLink(buf, r[F_DST_OFF]!, v6);
@@ -728,12 +570,12 @@ export class Engine {
     else { loadAddr(s.ca, buf, qd, 6); loadAddr(s.va, buf, qs, 6); e = this.conns.lookupIn6(ip, qdport, qsport); }
     if (e < 0) return this.drop(D_ICMP_NO_CONN);
     const h = s.dest[e]!;
-    const info = this.hInfo[h]!;
+    const info = this.handles.info[h]!;
     if (!info.dest.available) return this.drop(D_DEST_UNAVAILABLE);
     const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
     if (!fwd) return this.drop(D_NO_FORWARDER);
     if (this.explain) this.say('ICMP error from client');
-    this.stats(h, true);
+    this.handles.count(h, true, this.r[F_IP_LEN]!);
     p.dest = info.fwd;
     p.link = info.link;
     this.setVaddr(e);
