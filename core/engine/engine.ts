@@ -11,10 +11,10 @@
 // Frames the pipeline cannot use are counted by reason (`drops`), never thrown.
 
 import {
-  ConnTable, EXIST_DROP, EXIST_USE, loadAddr, maskPrefix6, persistConnDport, templateKey, type ConnSysctls,
+  ConnTable, EXIST_DROP, EXIST_USE, loadAddr, type ConnSysctls,
 } from '../conn/table.js';
 import {
-  CF_FWD_MASK, CF_ONE_PACKET, CF_TEMPLATE, DIR_INPUT, DIR_OUTPUT, sctpEvent,
+  CF_FWD_MASK, CF_ONE_PACKET, DIR_INPUT, DIR_OUTPUT, sctpEvent,
 } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
 import { bytesToIpv6, u32ToIpv4 } from '../model/addr.js';
@@ -42,6 +42,7 @@ import {
 } from './drops.js';
 import { Handles } from './handles.js';
 import { Net, type NetSpec } from './net.js';
+import { Persistence, TEMPLATE_NO_KEY, persistConnDport } from './persist.js';
 import { ServiceIndex, fold32 } from './service-index.js';
 import { Xmit } from './xmit.js';
 import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
@@ -130,11 +131,11 @@ export class Engine {
   private readonly ctx: SchedContext;
   private xmit: Xmit;
   private readonly cliLink: FwdLink = Net.link();
-  private readonly tk = new Int32Array(3);
   /** Real servers by handle (the conn table stores handles), and the batch's traffic by handle. */
   private readonly handles: Handles;
   /** Services by VIP and by fwmark: built from the table once, then kept by its events (tableEvent). */
   private readonly services = new ServiceIndex();
+  private readonly persist: Persistence;
   private nextEst = -1;
   private readonly rates: boolean;
   private note = '';
@@ -153,6 +154,7 @@ export class Engine {
     this.conns = new ConnTable({
       maxConns: o.maxConns ?? 1 << 20, initialCapacity: o.initialConns ?? 1024, seed: o.seed, sysctls: o.sysctls,
     }, this.handles);
+    this.persist = new Persistence(this.conns);
     this.pkt = new Pkt(this.r);
     this.xmit = new Xmit(this.net, null as unknown as TxBatch);
     this.rates = o.rates ?? true;
@@ -400,19 +402,10 @@ export class Engine {
     let ct = -1;
     let h: number;
     if (persistent) {
-      const tk = this.tk;
-      if (!templateKey(svc.port, svc.fwmark, proto, dport, tk)) return this.drop(D_NO_SERVICE);
-      const vkey = svc.fwmark > 0 ? svc.fwmark : daddr;
-      let snet = 0;
-      if (!v6) {
-        snet = (saddr & svc.spec.netmask) >>> 0;
-        ct = conns.lookupTemplate4(tk[0]!, snet, vkey, tk[1]!);
-      } else {
-        maskPrefix6(s.ca, svc.spec.netmask);
-        if (svc.fwmark > 0) { s.va[0] = svc.fwmark; s.va[1] = 0; s.va[2] = 0; s.va[3] = 0; }
-        ct = conns.lookupTemplate6(tk[0]!, tk[1]!);
-      }
-      if (ct >= 0 && conns.checkTemplate(ct)) {
+      const pe = this.persist;
+      ct = pe.lookup(svc, v6, proto, saddr, daddr, dport);
+      if (ct === TEMPLATE_NO_KEY) return this.drop(D_NO_SERVICE);
+      if (ct >= 0) {
         h = s.dest[ct]!;
         dest = this.handles.info[h]!.dest;
         if (this.explain) this.say(`persistence template → ${dest.addr}:${dest.port}`);
@@ -420,17 +413,11 @@ export class Engine {
         dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
         if (!dest) return this.noDest();
         h = this.handles.of(dest, svc);
-        const tdport = tk[2] ? dest.port : 0;
-        const info = this.handles.info[h]!;
-        if (!v6) ct = conns.create4(tk[0]!, snet, 0, vkey, tk[1]!, info.fwd.addr4, tdport, CF_TEMPLATE, h, mark, svc.spec.timeout * 1000);
-        else {
-          loadAddr(s.da, info.fwd.addr, 0, info.fwd.family === 6 ? 6 : 4);
-          ct = conns.create6(tk[0]!, 0, tk[1]!, tdport, CF_TEMPLATE, h, mark, svc.spec.timeout * 1000);
-        }
+        ct = pe.create(svc, v6, h, this.handles.info[h]!, mark);
         if (ct < 0) return this.drop(D_CONN_LIMIT);
         if (this.explain) this.say(`scheduler ${svc.spec.scheduler} → ${dest.addr}:${dest.port} (new template)`);
       }
-      if (v6) { loadAddr(s.ca, buf, r[F_SRC_OFF]!, 6); loadAddr(s.va, buf, r[F_DST_OFF]!, 6); }
+      if (v6) pe.restore(buf, r[F_SRC_OFF]!, r[F_DST_OFF]!);
     } else {
       dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
       if (!dest) return this.noDest();
