@@ -40,6 +40,7 @@ import {
   D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
   DROP_COUNT, ENGINE_DROP_NAMES, FWD_BASE,
 } from './drops.js';
+import { ExplainTrace, type ExplainSink } from './explain.js';
 import { Handles } from './handles.js';
 import { Net, type NetSpec } from './net.js';
 import { Persistence, TEMPLATE_NO_KEY, persistConnDport } from './persist.js';
@@ -107,9 +108,6 @@ export interface EngineOptions {
   rates?: boolean;
 }
 
-/** One line per frame for `lvsd replay --explain`. */
-export type ExplainSink = (line: string) => void;
-
 export class Engine {
   readonly table: ServiceTable;
   readonly conns: ConnTable;
@@ -118,7 +116,8 @@ export class Engine {
   readonly estimator = new Estimator();
   /** Frames processed / transmitted by the pipeline. */
   frames = 0;
-  explain: ExplainSink | null = null;
+  /** Set while an explain sink is: the packet path's one check for tracing. */
+  private trace: ExplainTrace | null = null;
 
   private readonly r = createParseResult();
   private readonly pkt: Pkt;
@@ -138,7 +137,6 @@ export class Engine {
   private readonly persist: Persistence;
   private nextEst = -1;
   private readonly rates: boolean;
-  private note = '';
   /** p.vaddr holds non-zero bytes past the first four (an IPv6 VIP was last). */
   private vaddrWide = false;
   private readonly holdUnresolved: boolean;
@@ -162,6 +160,10 @@ export class Engine {
     for (const svc of o.table.list()) this.services.add(svc);
     this.setTimeouts();
   }
+
+  /** `lvsd replay --explain`: one line per frame to this sink (null: no tracing). */
+  get explain(): ExplainSink | null { return this.trace?.sink ?? null; }
+  set explain(sink: ExplainSink | null) { this.trace = sink ? new ExplainTrace(sink) : null; }
 
   // ------------------------------------------------------------------ control side
 
@@ -267,7 +269,7 @@ export class Engine {
     this.xmit.tx = tx;
     const n = rx.count;
     this.frames += n;
-    if (this.explain) this.processExplain(rx);
+    if (this.trace) this.processExplain(rx);
     else {
       // The guard is around the loop, not each frame: a frame that throws (a
       // bug) is counted and the loop resumes with the next one.
@@ -291,19 +293,15 @@ export class Engine {
         this.frame(rx.buf, rx.off[i]!, rx.len[i]!, rx.port[i]!, rx.room(i));
       } catch (e) {
         this.drops[D_INTERNAL] = this.drops[D_INTERNAL]! + 1;
-        this.note = `internal error: ${(e as Error).message}`;
+        this.trace?.internal(e);
       }
-      if (this.explain) { this.explain(this.note); this.note = ''; }
+      this.trace?.end();
     }
   }
 
   private drop(reason: number): void {
     this.drops[reason] = this.drops[reason]! + 1;
-    if (this.explain) this.note += `${this.note ? ', ' : ''}dropped: ${ENGINE_DROP_NAMES[reason]}`;
-  }
-
-  private say(text: string): void {
-    this.note += this.note ? `, ${text}` : text;
+    this.trace?.drop(reason);
   }
 
   private frame(buf: Uint8Array, off: number, len: number, port: number, room: number): void {
@@ -338,10 +336,10 @@ export class Engine {
       const d = this.conns.decideExisting(e, newConn, false);
       if (d === EXIST_DROP) return this.drop(D_DEST_UNAVAILABLE);
       if (d === EXIST_USE) {
-        if (this.explain) this.say('connection hit');
+        this.trace?.say('connection hit');
         return this.inbound(e, proto);
       }
-      if (this.explain) this.say('old entry expired, rescheduling');
+      this.trace?.say('old entry expired, rescheduling');
     } else {
       // a reply from a real server whose method sees replies (NAT)?
       if (!v6) e = this.conns.lookupOut4(proto, saddr, sport, daddr, dport);
@@ -356,7 +354,7 @@ export class Engine {
     const mark = this.classifiers.length > 0 ? this.classify(buf, len, r) : 0;
     const svc = this.services.find(v6, proto, buf, r[F_DST_OFF]!, daddr, dport, mark);
     if (!svc) return this.drop(D_NO_SERVICE);
-    if (this.explain) this.say(`service ${svc.fwmark ? `FWM ${svc.fwmark}` : `${svc.protocol.toUpperCase()} ${v6 ? `[${svc.addr}]` : svc.addr}:${svc.port}`}`);
+    this.trace?.service(svc, v6);
     if (proto === IPPROTO_UDP ? false : !newConn) return this.drop(D_NO_CONN);
     this.schedule(svc, v6, proto, buf, r, saddr, sport, daddr, dport, mark);
   }
@@ -408,21 +406,21 @@ export class Engine {
       if (ct >= 0) {
         h = s.dest[ct]!;
         dest = this.handles.info[h]!.dest;
-        if (this.explain) this.say(`persistence template → ${dest.addr}:${dest.port}`);
+        this.trace?.template(dest);
       } else {
         dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
         if (!dest) return this.noDest();
         h = this.handles.of(dest, svc);
         ct = pe.create(svc, v6, h, this.handles.info[h]!, mark);
         if (ct < 0) return this.drop(D_CONN_LIMIT);
-        if (this.explain) this.say(`scheduler ${svc.spec.scheduler} → ${dest.addr}:${dest.port} (new template)`);
+        this.trace?.scheduled(svc, dest, ' (new template)');
       }
       if (v6) pe.restore(buf, r[F_SRC_OFF]!, r[F_DST_OFF]!);
     } else {
       dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
       if (!dest) return this.noDest();
       h = this.handles.of(dest, svc);
-      if (this.explain) this.say(`scheduler ${svc.spec.scheduler} → ${dest.addr}:${dest.port}`);
+      this.trace?.scheduled(svc, dest, '');
     }
     const info = this.handles.info[h]!;
     const cdport = persistent ? persistConnDport(dport, svc.port, dest.port) : dest.port !== 0 ? dest.port : dport;
@@ -469,11 +467,7 @@ export class Engine {
 
   private result(c: number, name: string): void {
     if (c !== FWD_SENT) return this.drop(FWD_BASE + c);
-    if (this.explain) this.say(`${name} → ${this.linkText(this.pkt.link)}`);
-  }
-
-  private linkText(l: FwdLink): string {
-    return `${Array.from(l.mac, (x) => x.toString(16).padStart(2, '0')).join(':')} on ${this.net.ifaces[l.port]?.name ?? l.port}`;
+    this.trace?.sent(name, this.pkt.link, this.net);
   }
 
   private setVaddr(e: number): void {
@@ -508,7 +502,7 @@ export class Engine {
     const s = this.conns.s;
     const h = s.dest[e]!;
     const info = this.handles.info[h]!;
-    if (this.explain) this.say('NAT reply');
+    this.trace?.say('NAT reply');
     this.conns.update(e, DIR_OUTPUT, this.l4Event(proto));
     this.handles.count(h, false, this.r[F_IP_LEN]!);
     const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
@@ -544,7 +538,7 @@ export class Engine {
       if (!fwd?.icmpOut) return this.drop(D_ICMP_NOT_NAT);
       const h = s.dest[e]!;
       const info = this.handles.info[h]!;
-      if (this.explain) this.say('ICMP error from real server');
+      this.trace?.say('ICMP error from real server');
       this.handles.count(h, false, this.r[F_IP_LEN]!);
       p.dest = info.fwd;
       this.setVaddr(e);
@@ -561,7 +555,7 @@ export class Engine {
     if (!info.dest.available) return this.drop(D_DEST_UNAVAILABLE);
     const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
     if (!fwd) return this.drop(D_NO_FORWARDER);
-    if (this.explain) this.say('ICMP error from client');
+    this.trace?.say('ICMP error from client');
     this.handles.count(h, true, this.r[F_IP_LEN]!);
     p.dest = info.fwd;
     p.link = info.link;
