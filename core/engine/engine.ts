@@ -23,11 +23,10 @@ import type { Dest, Service, ServiceTable } from '../model/table.js';
 import type { TableEvent } from '../model/events.js';
 import { FWD_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
 import {
-  DROP_NONE, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_ICMP_TYPE,
-  F_IN_DPORT, F_IN_DST_OFF, F_IN_ERR, F_IN_FAMILY, F_IN_PROTO, F_IN_SPORT, F_IN_SRC_OFF, F_IP_LEN, F_KIND,
-  F_L3_OFF, F_L4_OFF, F_PROTO, F_SADDR4, F_SCTP_CHUNK, F_SCTP_CHUNK2, F_SPORT, F_SRC_OFF, F_TCP_FLAGS,
-  FRAG_IS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, KIND_ARP, KIND_IPV4, KIND_IPV6,
-  PF_ICMP_ERROR, PF_PORTS, SCTP_INIT, TCP_RST, TCP_SYN, createParseResult, parseFrame,
+  DROP_NONE, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_IP_LEN, F_KIND, F_L3_OFF, F_L4_OFF, F_PROTO,
+  F_SADDR4, F_SCTP_CHUNK, F_SCTP_CHUNK2, F_SPORT, F_SRC_OFF, F_TCP_FLAGS, FRAG_IS, IPPROTO_ICMP, IPPROTO_ICMPV6,
+  IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, KIND_ARP, KIND_IPV4, KIND_IPV6, PF_PORTS, SCTP_INIT, TCP_RST, TCP_SYN,
+  createParseResult, parseFrame,
 } from '../packet/parse.js';
 import {
   FWD_NO_ROUTE, FWD_SENT,
@@ -36,12 +35,12 @@ import {
 } from '../plugin.js';
 import type { FrameBatch, TxBatch } from './batch.js';
 import {
-  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_ICMP_NOT_ERROR, D_ICMP_NOT_NAT, D_ICMP_NO_CONN, D_ICMP_QUOTE,
-  D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
+  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_ICMP_NOT_NAT, D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
   DROP_COUNT, ENGINE_DROP_NAMES, FWD_BASE,
 } from './drops.js';
 import { ExplainTrace, type ExplainSink } from './explain.js';
 import { Handles } from './handles.js';
+import { IcmpRelay, portUnreachable } from './icmp.js';
 import { Net, type NetSpec } from './net.js';
 import { Persistence, TEMPLATE_NO_KEY, persistConnDport } from './persist.js';
 import { ServiceIndex, fold32 } from './service-index.js';
@@ -135,6 +134,7 @@ export class Engine {
   /** Services by VIP and by fwmark: built from the table once, then kept by its events (tableEvent). */
   private readonly services = new ServiceIndex();
   private readonly persist: Persistence;
+  private readonly relay: IcmpRelay;
   private nextEst = -1;
   private readonly rates: boolean;
   /** p.vaddr holds non-zero bytes past the first four (an IPv6 VIP was last). */
@@ -153,6 +153,7 @@ export class Engine {
       maxConns: o.maxConns ?? 1 << 20, initialCapacity: o.initialConns ?? 1024, seed: o.seed, sysctls: o.sysctls,
     }, this.handles);
     this.persist = new Persistence(this.conns);
+    this.relay = new IcmpRelay(this.conns);
     this.pkt = new Pkt(this.r);
     this.xmit = new Xmit(this.net, null as unknown as TxBatch);
     this.rates = o.rates ?? true;
@@ -382,11 +383,9 @@ export class Engine {
     return d ? d as Dest : null;
   }
 
+  /** schedulers.md §0.5: no real server: ICMP (v6) port unreachable to the client, packet dropped. */
   private noDest(): void {
-    // schedulers.md §0.5: ICMP (v6) port unreachable to the client, packet dropped
-    const p = this.pkt;
-    const l3 = this.r[F_L3_OFF]!;
-    if (this.r[F_FAMILY] === 4) this.xmit.icmpError(p, l3, 3, 3, 0); else this.xmit.icmpError(p, l3, 1, 4, 0);
+    portUnreachable(this.xmit, this.pkt, this.r);
     this.drop(D_NO_DEST);
   }
 
@@ -515,48 +514,33 @@ export class Engine {
     this.result(fwd.outbound(p, this.xmit), fwd.name);
   }
 
-  /** ICMP errors about our connections (forwarding.md §7.3). */
+  /** An ICMP error about one of our connections (icmp.ts finds it): on through the connection's forwarder. */
   private icmp(buf: Uint8Array, r: Int32Array, proto: number): void {
-    if ((r[F_FLAGS]! & PF_ICMP_ERROR) === 0) return this.drop(D_ICMP_NOT_ERROR);
-    const v6 = proto === IPPROTO_ICMPV6;
-    const t = r[F_ICMP_TYPE]!;
-    // IPv4: dest unreachable, source quench, time exceeded (not parameter problem)
-    if (!v6 && t !== 3 && t !== 4 && t !== 11) return this.drop(D_ICMP_NOT_ERROR);
-    if (r[F_IN_ERR] !== 0 || r[F_IN_SPORT]! < 0 || r[F_IN_FAMILY] !== (v6 ? 6 : 4)) return this.drop(D_ICMP_QUOTE);
-    const ip = r[F_IN_PROTO]!;
-    if (ip !== IPPROTO_TCP && ip !== IPPROTO_UDP && ip !== IPPROTO_SCTP) return this.drop(D_ICMP_QUOTE);
-    const qs = r[F_IN_SRC_OFF]!, qd = r[F_IN_DST_OFF]!;
-    const qsport = r[F_IN_SPORT]!, qdport = r[F_IN_DPORT]!;
+    const relay = this.relay;
+    const e = relay.find(buf, r, proto);
+    if (e < 0) return this.drop(-e);
     const s = this.conns.s;
     const p = this.pkt;
-    // from a real server, about a request (quoted: client → RIP)
-    let e: number;
-    if (!v6) e = this.conns.lookupOut4(ip, rd32(buf, qd), qdport, rd32(buf, qs), qsport);
-    else { loadAddr(s.da, buf, qd, 6); loadAddr(s.ca, buf, qs, 6); e = this.conns.lookupOut6(ip, qdport, qsport); }
-    if (e >= 0) {
+    const h = s.dest[e]!;
+    const info = this.handles.info[h]!;
+    if (relay.fromReal) {
+      // about a request: back to the client, as a reply (only a forwarder that sees replies relays it)
       const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
       if (!fwd?.icmpOut) return this.drop(D_ICMP_NOT_NAT);
-      const h = s.dest[e]!;
-      const info = this.handles.info[h]!;
       this.trace?.say('ICMP error from real server');
-      this.handles.count(h, false, this.r[F_IP_LEN]!);
+      this.handles.count(h, false, r[F_IP_LEN]!);
       p.dest = info.fwd;
       this.setVaddr(e);
-      p.link = this.clientLink(buf, r[F_DST_OFF]!, v6);
+      p.link = this.clientLink(buf, r[F_DST_OFF]!, proto === IPPROTO_ICMPV6);
       if (!p.link.ok) return this.drop(FWD_BASE + FWD_NO_ROUTE);
       return this.result(fwd.icmpOut(p, this.xmit), fwd.name);
     }
-    // from the client, about a reply (quoted: VIP → client), looked up as a request
-    if (!v6) e = this.conns.lookupIn4(ip, rd32(buf, qd), qdport, rd32(buf, qs), qsport);
-    else { loadAddr(s.ca, buf, qd, 6); loadAddr(s.va, buf, qs, 6); e = this.conns.lookupIn6(ip, qdport, qsport); }
-    if (e < 0) return this.drop(D_ICMP_NO_CONN);
-    const h = s.dest[e]!;
-    const info = this.handles.info[h]!;
+    // about a reply: on to the real server, as a request
     if (!info.dest.available) return this.drop(D_DEST_UNAVAILABLE);
     const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
     if (!fwd) return this.drop(D_NO_FORWARDER);
     this.trace?.say('ICMP error from client');
-    this.handles.count(h, true, this.r[F_IP_LEN]!);
+    this.handles.count(h, true, r[F_IP_LEN]!);
     p.dest = info.fwd;
     p.link = info.link;
     this.setVaddr(e);
