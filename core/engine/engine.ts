@@ -8,14 +8,15 @@
 // allocates: the parse result, the forwarder's packet object and the
 // scheduler's packet view are reused; connections live in typed arrays.
 //
-// Frames the pipeline cannot use are counted by reason (`drops`), never thrown.
+// Frames the pipeline cannot use are counted by reason (`drops`, drops.ts),
+// never thrown. The steps that are things of their own live beside it: the
+// service index (service-index.ts), real servers by handle and the batch's
+// counters (handles.ts), the persistence template (persist.ts), the ICMP
+// relay's rules (icmp.ts) and `--explain` tracing (explain.ts). This file
+// sequences them and calls the plugins.
 
-import {
-  ConnTable, EXIST_DROP, EXIST_USE, loadAddr, type ConnSysctls,
-} from '../conn/table.js';
-import {
-  CF_FWD_MASK, CF_ONE_PACKET, DIR_INPUT, DIR_OUTPUT, sctpEvent,
-} from '../conn/states.js';
+import { ConnTable, EXIST_DROP, EXIST_USE, loadAddr, type ConnSysctls } from '../conn/table.js';
+import { CF_FWD_MASK, CF_ONE_PACKET, DIR_INPUT, DIR_OUTPUT, sctpEvent } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
 import { bytesToIpv6, u32ToIpv4 } from '../model/addr.js';
 import { rd32 } from '../packet/checksum.js';
