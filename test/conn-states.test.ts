@@ -5,8 +5,9 @@ import { ipv4ToU32 } from '../core/model/addr.js';
 import * as S from '../core/conn/states.js';
 import {
   COUNT_ACTIVE, COUNT_INACTIVE, COUNT_NONE, COUNT_PERSIST, ConnTable, type ConnDests, EV_ACTIVE, EV_ASSURED, EV_INACTIVE,
-  EXIST_DROP, EXIST_RESCHEDULE, EXIST_USE, loadAddr, maskPrefix6, persistConnDport, templateKey,
+  EXIST_DROP, EXIST_RESCHEDULE, EXIST_USE, loadAddr,
 } from '../core/conn/table.js';
+import { maskPrefix6, persistConnDport, templateKey } from '../core/engine/persist.js';
 
 const SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04;
 const ip = (s: string): number => ipv4ToU32(s)!;

@@ -106,7 +106,7 @@ export class ConnTable {
     return this.s.findOut6(proto, dport, cport);
   }
 
-  /** Template lookup (key from templateKey(); snet already masked; fwmark services pass the mark as vaddr). */
+  /** Template lookup (key from engine/persist.ts templateKey(); snet already masked; fwmark services pass the mark as vaddr). */
   lookupTemplate4(proto: number, snet: number, vaddr: number, vport: number): number {
     return this.s.findIn4(proto, snet, 0, vaddr, vport, 1);
   }
@@ -478,33 +478,4 @@ export function loadAddr(reg: Uint32Array, buf: Uint8Array, off: number, af: num
     reg[i] = ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
   }
   for (let i = n; i < 4; i++) reg[i] = 0;
-}
-
-/** IPv6 prefix mask applied to a register in place (persistence netmask for IPv6). */
-export function maskPrefix6(reg: Uint32Array, prefix: number): void {
-  for (let i = 0; i < 4; i++) {
-    const bits = Math.max(0, Math.min(32, prefix - i * 32));
-    reg[i] = bits === 0 ? 0 : bits === 32 ? reg[i]! : (reg[i]! & (0xffffffff << (32 - bits))) >>> 0;
-  }
-}
-
-/**
- * Template key (§6) for a packet of a persistent service: writes
- * [protocol, vport, template dport mode] into `out`, returns false when the
- * packet cannot use a template of this service. Mode 1: template dport =
- * dest.port; mode 0: template dport = 0. The address part is snet (masked
- * client address) and the VIP — or, for fwmark services, the mark as vaddr.
- */
-export function templateKey(svcPort: number, svcFwmark: number, pktProto: number, pktDport: number, out: Int32Array): boolean {
-  if (svcFwmark > 0) { out[0] = 0; out[1] = 0; out[2] = 0; return true; }
-  if (svcPort === 0) { out[0] = pktProto; out[1] = 0; out[2] = 0; return true; }
-  if (svcPort === 21) { out[0] = pktProto; out[1] = 0; out[2] = 0; return true; } // control and passive data alike
-  if (pktDport !== svcPort) return false;
-  out[0] = pktProto; out[1] = svcPort; out[2] = 1;
-  return true;
-}
-
-/** Destination port of a connection created through a template (§6). */
-export function persistConnDport(pktDport: number, svcPort: number, destPort: number): number {
-  return pktDport === svcPort && destPort !== 0 ? destPort : pktDport;
 }

@@ -8,27 +8,26 @@
 // allocates: the parse result, the forwarder's packet object and the
 // scheduler's packet view are reused; connections live in typed arrays.
 //
-// Frames the pipeline cannot use are counted by reason (`drops`), never thrown.
+// Frames the pipeline cannot use are counted by reason (`drops`, drops.ts),
+// never thrown. The steps that are things of their own live beside it: the
+// service index (service-index.ts), real servers by handle and the batch's
+// counters (handles.ts), the persistence template (persist.ts), the ICMP
+// relay's rules (icmp.ts) and `--explain` tracing (explain.ts). This file
+// sequences them and calls the plugins.
 
-import {
-  COUNT_ACTIVE, COUNT_INACTIVE, COUNT_NONE, COUNT_PERSIST, ConnTable, EXIST_DROP, EXIST_USE,
-  loadAddr, maskPrefix6, persistConnDport, templateKey, type ConnDests, type ConnSysctls,
-} from '../conn/table.js';
-import {
-  CF_FWD_MASK, CF_NOOUTPUT, CF_ONE_PACKET, CF_TEMPLATE, DIR_INPUT, DIR_OUTPUT, sctpEvent,
-} from '../conn/states.js';
+import { ConnTable, EXIST_DROP, EXIST_USE, loadAddr, type ConnSysctls } from '../conn/table.js';
+import { CF_FWD_MASK, CF_ONE_PACKET, DIR_INPUT, DIR_OUTPUT, sctpEvent } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
-import { addrBytes, bytesToIpv6, u32ToIpv4, ipv4ToU32 } from '../model/addr.js';
+import { bytesToIpv6, u32ToIpv4 } from '../model/addr.js';
 import { rd32 } from '../packet/checksum.js';
-import { sameServiceKey, type Counters, type Dest, type Service, type ServiceTable } from '../model/table.js';
+import type { Dest, Service, ServiceTable } from '../model/table.js';
 import type { TableEvent } from '../model/events.js';
-import { FWD_NUM, PROTO_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
+import { FWD_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
 import {
-  DROP_NONE, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_ICMP_TYPE,
-  F_IN_DPORT, F_IN_DST_OFF, F_IN_ERR, F_IN_FAMILY, F_IN_PROTO, F_IN_SPORT, F_IN_SRC_OFF, F_IP_LEN, F_KIND,
-  F_L3_OFF, F_L4_OFF, F_PROTO, F_SADDR4, F_SCTP_CHUNK, F_SCTP_CHUNK2, F_SPORT, F_SRC_OFF, F_TCP_FLAGS,
-  FRAG_IS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, KIND_ARP, KIND_IPV4, KIND_IPV6,
-  PF_ICMP_ERROR, PF_PORTS, SCTP_INIT, TCP_RST, TCP_SYN, createParseResult, parseFrame,
+  DROP_NONE, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_IP_LEN, F_KIND, F_L3_OFF, F_L4_OFF, F_PROTO,
+  F_SADDR4, F_SCTP_CHUNK, F_SCTP_CHUNK2, F_SPORT, F_SRC_OFF, F_TCP_FLAGS, FRAG_IS, IPPROTO_ICMP, IPPROTO_ICMPV6,
+  IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, KIND_ARP, KIND_IPV4, KIND_IPV6, PF_PORTS, SCTP_INIT, TCP_RST, TCP_SYN,
+  createParseResult, parseFrame,
 } from '../packet/parse.js';
 import {
   FWD_NO_ROUTE, FWD_SENT,
@@ -37,26 +36,20 @@ import {
 } from '../plugin.js';
 import type { FrameBatch, TxBatch } from './batch.js';
 import {
-  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_ICMP_NOT_ERROR, D_ICMP_NOT_NAT, D_ICMP_NO_CONN, D_ICMP_QUOTE,
-  D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
+  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_ICMP_NOT_NAT, D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
   DROP_COUNT, ENGINE_DROP_NAMES, FWD_BASE,
 } from './drops.js';
+import { ExplainTrace, type ExplainSink } from './explain.js';
+import { Handles } from './handles.js';
+import { IcmpRelay, portUnreachable } from './icmp.js';
 import { Net, type NetSpec } from './net.js';
+import { Persistence, TEMPLATE_NO_KEY, persistConnDport } from './persist.js';
+import { ServiceIndex, fold32 } from './service-index.js';
 import { Xmit } from './xmit.js';
 import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
 import { AF_INET } from '../conn/store.js';
 
 const PROTO_NAME: Record<number, Protocol> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
-
-/** Per real server: what the forwarders need, resolved once. */
-interface DestInfo {
-  dest: Dest;
-  svc: Service;
-  fwd: FwdDest & { family: number; addr: Uint8Array; addr4: number; port: number; state: unknown };
-  link: FwdLink;
-  /** Connection flags of the method (fwd | NOOUTPUT unless its forwarder sees replies). */
-  connFlags: number;
-}
 
 class Pkt implements FwdPacket {
   buf: Uint8Array = new Uint8Array(0);
@@ -115,25 +108,6 @@ export interface EngineOptions {
   rates?: boolean;
 }
 
-/** One line per frame for `lvsd replay --explain`. */
-export type ExplainSink = (line: string) => void;
-
-const fold32 = (b: Uint8Array, o: number): number =>
-  (((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!)
-  ^ ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!)
-  ^ ((b[o + 8]! << 24) | (b[o + 9]! << 16) | (b[o + 10]! << 8) | b[o + 11]!)
-  ^ ((b[o + 12]! << 24) | (b[o + 13]! << 16) | (b[o + 14]! << 8) | b[o + 15]!)) >>> 0;
-
-/** A service's 16 IPv6 address bytes against the packet's at `o`. */
-function sameAddr6(a: Uint8Array, buf: Uint8Array, o: number): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== buf[o + i]) return false;
-  return true;
-}
-
-function addCounts(st: Counters, inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
-  st.inpkts += inPkts; st.inbytes += inBytes; st.outpkts += outPkts; st.outbytes += outBytes;
-}
-
 export class Engine {
   readonly table: ServiceTable;
   readonly conns: ConnTable;
@@ -142,7 +116,8 @@ export class Engine {
   readonly estimator = new Estimator();
   /** Frames processed / transmitted by the pipeline. */
   frames = 0;
-  explain: ExplainSink | null = null;
+  /** Set while an explain sink is: the packet path's one check for tracing. */
+  private trace: ExplainTrace | null = null;
 
   private readonly r = createParseResult();
   private readonly pkt: Pkt;
@@ -155,37 +130,14 @@ export class Engine {
   private readonly ctx: SchedContext;
   private xmit: Xmit;
   private readonly cliLink: FwdLink = Net.link();
-  private readonly tk = new Int32Array(3);
-  // Real servers by handle (the conn table stores handles). A handle is freed
-  // (null, its number on hFree) once its dest is no longer available and no
-  // entry holds it (hRefs, counted through ConnDests.move), so add/delete
-  // churn does not grow these or keep deleted Dest objects alive.
-  private readonly hInfo: (DestInfo | null)[] = [];
-  private readonly hByDest = new Map<Dest, number>();
-  private readonly hFree: number[] = [];
-  private hRefs = new Int32Array(0);
-  // service index: built from the table once, then kept by its events (tableEvent)
-  private readonly svc4 = new Map<number, Service[]>();
-  private readonly svc6 = new Map<number, Service[]>();
-  /** The 16 address bytes of each svc6 bucket's services, in the same order (built with the index). */
-  private readonly svc6Addr = new Map<number, Uint8Array[]>();
-  private readonly svcMark = new Map<number, Service[]>();
+  /** Real servers by handle (the conn table stores handles), and the batch's traffic by handle. */
+  private readonly handles: Handles;
+  /** Services by VIP and by fwmark: built from the table once, then kept by its events (tableEvent). */
+  private readonly services = new ServiceIndex();
+  private readonly persist: Persistence;
+  private readonly relay: IcmpRelay;
   private nextEst = -1;
   private readonly rates: boolean;
-  /**
-   * Real servers whose counters or connection counts changed since the last
-   * takeChanged(), with their service: a replica reports only those.
-   */
-  private changed = new Map<Dest, Service>();
-  /** A real server or service was deleted since handles were last released. */
-  private unheld = false;
-  private note = '';
-  // Per-batch traffic counters by real-server handle, added to the dest,
-  // service and global Counters once per batch (nothing reads them mid-batch).
-  private accPkts = new Float64Array(0);    // [in, out] per handle
-  private accBytes = new Float64Array(0);
-  private touched = new Int32Array(0);
-  private nTouched = 0;
   /** p.vaddr holds non-zero bytes past the first four (an IPv6 VIP was last). */
   private vaddrWide = false;
   private readonly holdUnresolved: boolean;
@@ -197,21 +149,23 @@ export class Engine {
     this.net = new Net(o.net, { holdUnresolved: this.holdUnresolved });
     this.classifiers = o.classifiers ?? [];
     this.setForwarders(o.forwarders);
-    const dests: ConnDests = {
-      move: (h, from, to) => this.move(h, from, to),
-      available: (h) => this.hInfo[h]!.dest.available,
-      weight: (h) => this.hInfo[h]!.dest.weight,
-    };
+    this.handles = new Handles(o.table, this.fwd, this.fwdReplies, this.net);
     this.conns = new ConnTable({
       maxConns: o.maxConns ?? 1 << 20, initialCapacity: o.initialConns ?? 1024, seed: o.seed, sysctls: o.sysctls,
-    }, dests);
+    }, this.handles);
+    this.persist = new Persistence(this.conns);
+    this.relay = new IcmpRelay(this.conns);
     this.pkt = new Pkt(this.r);
     this.xmit = new Xmit(this.net, null as unknown as TxBatch);
     this.rates = o.rates ?? true;
     if (this.rates) this.estimator.start(o.table);
-    for (const svc of o.table.list()) this.indexAdd(svc);
+    for (const svc of o.table.list()) this.services.add(svc);
     this.setTimeouts();
   }
+
+  /** `lvsd replay --explain`: one line per frame to this sink (null: no tracing). */
+  get explain(): ExplainSink | null { return this.trace?.sink ?? null; }
+  set explain(sink: ExplainSink | null) { this.trace = sink ? new ExplainTrace(sink) : null; }
 
   // ------------------------------------------------------------------ control side
 
@@ -219,6 +173,7 @@ export class Engine {
   reconfigure(net: NetSpec, forwarders: readonly ForwarderPlugin[], classifiers: readonly ClassifierPlugin[]): void {
     this.net = new Net(net, { holdUnresolved: this.holdUnresolved });
     this.xmit.setNet(this.net);
+    this.handles.net = this.net;
     this.setForwarders(forwarders);
     this.classifiers = classifiers;
     this.refresh();
@@ -235,26 +190,10 @@ export class Engine {
   }
 
   /** Re-resolve real servers' link data (a new Net) and let go of handles nothing holds any more. */
-  refresh(): void {
-    this.unheld = false;
-    const hi = this.hInfo;
-    for (let h = 0; h < hi.length; h++) {
-      const info = hi[h];
-      if (!info) continue;
-      if (!info.dest.available && this.hRefs[h] === 0) this.freeHandle(h);
-      else this.resolveDest(info);
-    }
-  }
+  refresh(): void { this.handles.refresh(); }
 
   /** Real-server handles in use (live Dest objects the engine resolves), for tests and stats. */
-  get handleCount(): number { return this.hInfo.length - this.hFree.length; }
-
-  private freeHandle(h: number): void {
-    const info = this.hInfo[h]!;
-    this.hByDest.delete(info.dest);
-    this.hInfo[h] = null;
-    this.hFree.push(h);
-  }
+  get handleCount(): number { return this.handles.size; }
 
   /**
    * The table's own announcement of a change (its `onEvent`): the engine
@@ -264,37 +203,23 @@ export class Engine {
     switch (ev.type) {
       case 'service.added': {
         const svc = this.table.find(ev.service);
-        if (svc) this.indexAdd(svc);
+        if (svc) this.services.add(svc);
         break;
       }
-      case 'service.removed': this.indexRemove(ev.service); this.unheld = true; break;
+      case 'service.removed': this.services.remove(ev.service); this.handles.deleted(); break;
       case 'table.flushed':
-        this.svc4.clear(); this.svc6.clear(); this.svcMark.clear(); this.svc6Addr.clear();
-        this.unheld = true;
+        this.services.clear();
+        this.handles.deleted();
         break;
       case 'dest.added': case 'dest.changed': {
         // a revived dest (same object, a handle held by its old connections) or a new method, address data
         const d = this.table.find(ev.service)?.findDest(ev.dest);
-        const h = d ? this.hByDest.get(d) : undefined;
-        if (h !== undefined) this.resolveDest(this.hInfo[h]!);
+        if (d) this.handles.changedDest(d);
         break;
       }
-      case 'dest.removed': this.unheld = true; break;
+      case 'dest.removed': this.handles.deleted(); break;
       case 'timeouts.changed': this.setTimeouts(); break;
       default: break;   // counters (-Z: the host's, not a replica's), sync daemons: nothing on the packet path
-    }
-  }
-
-  /**
-   * Handles of deleted real servers that no entry holds any more. Run when a
-   * handle is wanted after deletions (not per deletion: a burst of them stays linear).
-   */
-  private releaseHandles(): void {
-    this.unheld = false;
-    const hi = this.hInfo;
-    for (let h = 0; h < hi.length; h++) {
-      const info = hi[h];
-      if (info && !info.dest.available && this.hRefs[h] === 0) this.freeHandle(h);
     }
   }
 
@@ -303,101 +228,8 @@ export class Engine {
     this.conns.timeouts.set(t.tcp, t.tcpfin, t.udp);
   }
 
-  /** Where a service sits in the index: its map and key (and, IPv6, its address bytes). */
-  private slot(s: { family: string; addr: string; fwmark: number }): { m: Map<number, Service[]>; k: number; a: Uint8Array | null } {
-    if (s.fwmark > 0) return { m: this.svcMark, k: s.fwmark, a: null };
-    if (s.family === 'inet') return { m: this.svc4, k: ipv4ToU32(s.addr) ?? 0, a: null };
-    const a = addrBytes('inet6', s.addr);
-    return { m: this.svc6, k: fold32(a, 0), a };
-  }
-
-  private indexAdd(s: Service): void {
-    const { m, k, a } = this.slot(s.spec);
-    const l = m.get(k);
-    if (l) l.push(s); else m.set(k, [s]);
-    if (a) { const al = this.svc6Addr.get(k); if (al) al.push(a); else this.svc6Addr.set(k, [a]); }
-  }
-
-  private indexRemove(spec: Service['spec']): void {
-    const { m, k, a } = this.slot(spec);
-    const l = m.get(k);
-    const i = l ? l.findIndex((x) => sameServiceKey(x.spec, spec)) : -1;
-    if (!l || i < 0) return;
-    l.splice(i, 1);
-    if (l.length === 0) m.delete(k);
-    if (a) {
-      const al = this.svc6Addr.get(k)!;
-      al.splice(i, 1);
-      if (al.length === 0) this.svc6Addr.delete(k);
-    }
-  }
-
-  private resolveDest(info: DestInfo): void {
-    const d = info.dest;
-    const a = addrBytes(d.family, d.addr);
-    const f = info.fwd;
-    f.family = d.family === 'inet' ? 4 : 6;
-    f.addr = a;
-    f.addr4 = d.family === 'inet' ? rd32(a, 0) : 0;
-    f.port = d.port;
-    const m = FWD_NUM[d.spec.fwd];
-    const fwd = this.fwd[m];
-    // The forwarder's own per-real state (e.g. tunnel encapsulation), made here, not per packet.
-    f.state = fwd?.prepareDest ? fwd.prepareDest(d.spec) : undefined;
-    if (f.family === 4) this.net.resolve4(f.addr4, info.link); else this.net.resolve6(a, 0, info.link);
-    info.connFlags = m | (this.fwdReplies[m] === 1 ? 0 : CF_NOOUTPUT);
-  }
-
-  private handleOf(d: Dest, svc: Service): number {
-    let h = this.hByDest.get(d);
-    if (h === undefined) {
-      if (this.unheld) this.releaseHandles();
-      h = this.hFree.pop() ?? this.hInfo.length;
-      const info: DestInfo = {
-        dest: d, svc, link: Net.link(), connFlags: 0,
-        fwd: { family: 4, addr: new Uint8Array(4), addr4: 0, port: 0, state: undefined },
-      };
-      this.resolveDest(info);
-      this.hInfo[h] = info;
-      this.hByDest.set(d, h);
-      if (h >= this.touched.length) this.growAcc(h + 1);
-    }
-    return h;
-  }
-
-  private growAcc(n: number): void {
-    const cap = Math.max(16, n * 2);
-    const pk = new Float64Array(cap * 2); pk.set(this.accPkts); this.accPkts = pk;
-    const by = new Float64Array(cap * 2); by.set(this.accBytes); this.accBytes = by;
-    const t = new Int32Array(cap); t.set(this.touched); this.touched = t;
-    const rf = new Int32Array(cap); rf.set(this.hRefs); this.hRefs = rf;
-  }
-
-  /** ConnDests.move: ActiveConn / InActConn / PersistConn through the table's bind rules (OVERLOAD). */
-  private move(h: number, from: number, to: number): void {
-    const info = this.hInfo[h]!;
-    const d = info.dest;
-    this.changed.set(d, info.svc);
-    const kind = (c: number) => (c === COUNT_PERSIST ? 'template' : c === COUNT_ACTIVE ? 'active' : 'inactive');
-    if (from === COUNT_NONE) {
-      this.table.bindConn(d, kind(to));
-      this.hRefs[h]!++;
-    } else if (to === COUNT_NONE) {
-      this.table.unbindConn(d, kind(from));
-      // the last entry of a deleted real server: its handle can go
-      if (--this.hRefs[h]! === 0 && !d.available) this.freeHandle(h);
-    } else {
-      if (from === COUNT_ACTIVE) d.activeConns--; else if (from === COUNT_INACTIVE) d.inactConns--;
-      if (to === COUNT_ACTIVE) d.activeConns++; else if (to === COUNT_INACTIVE) d.inactConns++;
-    }
-  }
-
   /** The real servers (with their service) whose counters or connection counts changed since the last call. */
-  takeChanged(): Map<Dest, Service> {
-    const c = this.changed;
-    if (c.size > 0) this.changed = new Map();
-    return c;
-  }
+  takeChanged(): Map<Dest, Service> { return this.handles.takeChanged(); }
 
   /** Live connection entries, as `lvsadm -L -c` lists them (at most `max`). */
   connViews(max = Infinity): ConnView[] {
@@ -439,7 +271,7 @@ export class Engine {
     this.xmit.tx = tx;
     const n = rx.count;
     this.frames += n;
-    if (this.explain) this.processExplain(rx);
+    if (this.trace) this.processExplain(rx);
     else {
       // The guard is around the loop, not each frame: a frame that throws (a
       // bug) is counted and the loop resumes with the next one.
@@ -453,7 +285,7 @@ export class Engine {
         }
       }
     }
-    this.flushStats();
+    this.handles.flush(this.table.total);
   }
 
   /** `lvsd replay --explain`: one line per frame. */
@@ -463,37 +295,15 @@ export class Engine {
         this.frame(rx.buf, rx.off[i]!, rx.len[i]!, rx.port[i]!, rx.room(i));
       } catch (e) {
         this.drops[D_INTERNAL] = this.drops[D_INTERNAL]! + 1;
-        this.note = `internal error: ${(e as Error).message}`;
+        this.trace?.internal(e);
       }
-      if (this.explain) { this.explain(this.note); this.note = ''; }
+      this.trace?.end();
     }
-  }
-
-  /** Adds the batch's per-real-server packet and byte counts to dest, service and global stats. */
-  private flushStats(): void {
-    const t = this.touched, pk = this.accPkts, by = this.accBytes;
-    const tot = this.table.total;
-    for (let k = 0; k < this.nTouched; k++) {
-      const h = t[k]!;
-      const info = this.hInfo[h];
-      const ip = pk[h * 2]!, op = pk[h * 2 + 1]!, ib = by[h * 2]!, ob = by[h * 2 + 1]!;
-      pk[h * 2] = 0; pk[h * 2 + 1] = 0; by[h * 2] = 0; by[h * 2 + 1] = 0;
-      if (!info) continue;   // freed (its dest gone) since: nothing to credit
-      this.changed.set(info.dest, info.svc);
-      addCounts(info.dest.stats, ip, ib, op, ob);
-      addCounts(info.svc.stats, ip, ib, op, ob);
-      addCounts(tot, ip, ib, op, ob);
-    }
-    this.nTouched = 0;
   }
 
   private drop(reason: number): void {
     this.drops[reason] = this.drops[reason]! + 1;
-    if (this.explain) this.note += `${this.note ? ', ' : ''}dropped: ${ENGINE_DROP_NAMES[reason]}`;
-  }
-
-  private say(text: string): void {
-    this.note += this.note ? `, ${text}` : text;
+    this.trace?.drop(reason);
   }
 
   private frame(buf: Uint8Array, off: number, len: number, port: number, room: number): void {
@@ -528,10 +338,10 @@ export class Engine {
       const d = this.conns.decideExisting(e, newConn, false);
       if (d === EXIST_DROP) return this.drop(D_DEST_UNAVAILABLE);
       if (d === EXIST_USE) {
-        if (this.explain) this.say('connection hit');
+        this.trace?.say('connection hit');
         return this.inbound(e, proto);
       }
-      if (this.explain) this.say('old entry expired, rescheduling');
+      this.trace?.say('old entry expired, rescheduling');
     } else {
       // a reply from a real server whose method sees replies (NAT)?
       if (!v6) e = this.conns.lookupOut4(proto, saddr, sport, daddr, dport);
@@ -544,9 +354,9 @@ export class Engine {
     }
     // new connection
     const mark = this.classifiers.length > 0 ? this.classify(buf, len, r) : 0;
-    const svc = this.findService(v6, proto, buf, r, daddr, dport, mark);
+    const svc = this.services.find(v6, proto, buf, r[F_DST_OFF]!, daddr, dport, mark);
     if (!svc) return this.drop(D_NO_SERVICE);
-    if (this.explain) this.say(`service ${svc.fwmark ? `FWM ${svc.fwmark}` : `${svc.protocol.toUpperCase()} ${v6 ? `[${svc.addr}]` : svc.addr}:${svc.port}`}`);
+    this.trace?.service(svc, v6);
     if (proto === IPPROTO_UDP ? false : !newConn) return this.drop(D_NO_CONN);
     this.schedule(svc, v6, proto, buf, r, saddr, sport, daddr, dport, mark);
   }
@@ -559,29 +369,6 @@ export class Engine {
       if (m !== 0) return m;
     }
     return 0;
-  }
-
-  /** ip_vs_service_find: fwmark first, then (proto, VIP, port), then the port-0 service of the VIP. */
-  private findService(v6: boolean, proto: number, buf: Uint8Array, r: Int32Array, daddr: number, dport: number, mark: number): Service | null {
-    const fam = v6 ? 'inet6' : 'inet';
-    if (mark !== 0) {
-      const l = this.svcMark.get(mark);
-      if (l) for (const s of l) if (s.family === fam) return s;
-    }
-    const dst = r[F_DST_OFF]!;
-    const k = v6 ? fold32(buf, dst) : daddr;
-    const l = v6 ? this.svc6.get(k) : this.svc4.get(k);
-    if (!l) return null;
-    const addrs = v6 ? this.svc6Addr.get(k)! : null;
-    let zero: Service | null = null;
-    for (let i = 0; i < l.length; i++) {
-      const s = l[i]!;
-      if (PROTO_NUM[s.protocol] !== proto) continue;
-      if (addrs && !sameAddr6(addrs[i]!, buf, dst)) continue;
-      if (s.port === dport) return s;
-      if (s.port === 0) zero = s;
-    }
-    return zero;
   }
 
   private pickDest(svc: Service, v6: boolean, proto: number, buf: Uint8Array, r: Int32Array, saddr: number, sport: number, daddr: number, dport: number): Dest | null {
@@ -597,11 +384,9 @@ export class Engine {
     return d ? d as Dest : null;
   }
 
+  /** schedulers.md §0.5: no real server: ICMP (v6) port unreachable to the client, packet dropped. */
   private noDest(): void {
-    // schedulers.md §0.5: ICMP (v6) port unreachable to the client, packet dropped
-    const p = this.pkt;
-    const l3 = this.r[F_L3_OFF]!;
-    if (this.r[F_FAMILY] === 4) this.xmit.icmpError(p, l3, 3, 3, 0); else this.xmit.icmpError(p, l3, 1, 4, 0);
+    portUnreachable(this.xmit, this.pkt, this.r);
     this.drop(D_NO_DEST);
   }
 
@@ -615,44 +400,29 @@ export class Engine {
     let ct = -1;
     let h: number;
     if (persistent) {
-      const tk = this.tk;
-      if (!templateKey(svc.port, svc.fwmark, proto, dport, tk)) return this.drop(D_NO_SERVICE);
-      const vkey = svc.fwmark > 0 ? svc.fwmark : daddr;
-      let snet = 0;
-      if (!v6) {
-        snet = (saddr & svc.spec.netmask) >>> 0;
-        ct = conns.lookupTemplate4(tk[0]!, snet, vkey, tk[1]!);
-      } else {
-        maskPrefix6(s.ca, svc.spec.netmask);
-        if (svc.fwmark > 0) { s.va[0] = svc.fwmark; s.va[1] = 0; s.va[2] = 0; s.va[3] = 0; }
-        ct = conns.lookupTemplate6(tk[0]!, tk[1]!);
-      }
-      if (ct >= 0 && conns.checkTemplate(ct)) {
+      const pe = this.persist;
+      ct = pe.lookup(svc, v6, proto, saddr, daddr, dport);
+      if (ct === TEMPLATE_NO_KEY) return this.drop(D_NO_SERVICE);
+      if (ct >= 0) {
         h = s.dest[ct]!;
-        dest = this.hInfo[h]!.dest;
-        if (this.explain) this.say(`persistence template → ${dest.addr}:${dest.port}`);
+        dest = this.handles.info[h]!.dest;
+        this.trace?.template(dest);
       } else {
         dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
         if (!dest) return this.noDest();
-        h = this.handleOf(dest, svc);
-        const tdport = tk[2] ? dest.port : 0;
-        const info = this.hInfo[h]!;
-        if (!v6) ct = conns.create4(tk[0]!, snet, 0, vkey, tk[1]!, info.fwd.addr4, tdport, CF_TEMPLATE, h, mark, svc.spec.timeout * 1000);
-        else {
-          loadAddr(s.da, info.fwd.addr, 0, info.fwd.family === 6 ? 6 : 4);
-          ct = conns.create6(tk[0]!, 0, tk[1]!, tdport, CF_TEMPLATE, h, mark, svc.spec.timeout * 1000);
-        }
+        h = this.handles.of(dest, svc);
+        ct = pe.create(svc, v6, h, this.handles.info[h]!, mark);
         if (ct < 0) return this.drop(D_CONN_LIMIT);
-        if (this.explain) this.say(`scheduler ${svc.spec.scheduler} → ${dest.addr}:${dest.port} (new template)`);
+        this.trace?.scheduled(svc, dest, ' (new template)');
       }
-      if (v6) { loadAddr(s.ca, buf, r[F_SRC_OFF]!, 6); loadAddr(s.va, buf, r[F_DST_OFF]!, 6); }
+      if (v6) pe.restore(buf, r[F_SRC_OFF]!, r[F_DST_OFF]!);
     } else {
       dest = this.pickDest(svc, v6, proto, buf, r, saddr, sport, daddr, dport);
       if (!dest) return this.noDest();
-      h = this.handleOf(dest, svc);
-      if (this.explain) this.say(`scheduler ${svc.spec.scheduler} → ${dest.addr}:${dest.port}`);
+      h = this.handles.of(dest, svc);
+      this.trace?.scheduled(svc, dest, '');
     }
-    const info = this.hInfo[h]!;
+    const info = this.handles.info[h]!;
     const cdport = persistent ? persistConnDport(dport, svc.port, dest.port) : dest.port !== 0 ? dest.port : dport;
     const onePacket = (svc.flags & SVC_F_ONEPACKET) !== 0 && proto === IPPROTO_UDP;
     const flags = info.connFlags | (onePacket ? CF_ONE_PACKET : 0);
@@ -676,23 +446,13 @@ export class Engine {
     return 0;
   }
 
-  /** One packet of real server `h` (dest still available) into the batch's counters. */
-  private stats(h: number, inbound: boolean): void {
-    if (!this.hInfo[h]!.dest.available) return;
-    const pk = this.accPkts;
-    const i = inbound ? h * 2 : h * 2 + 1;
-    if (pk[h * 2] === 0 && pk[h * 2 + 1] === 0) this.touched[this.nTouched++] = h;
-    pk[i] = pk[i]! + 1;
-    this.accBytes[i] = this.accBytes[i]! + this.r[F_IP_LEN]!;
-  }
-
   /** Client → real server on entry `e`: state, stats, forwarder. */
   private inbound(e: number, proto: number): void {
     const s = this.conns.s;
     const h = s.dest[e]!;
     this.conns.update(e, DIR_INPUT, this.l4Event(proto));
-    const info = this.hInfo[h]!;
-    this.stats(h, true);
+    const info = this.handles.info[h]!;
+    this.handles.count(h, true, this.r[F_IP_LEN]!);
     const method = s.flags[e]! & CF_FWD_MASK;
     const fwd = this.fwd[method];
     if (!fwd) return this.drop(D_NO_FORWARDER);
@@ -707,11 +467,7 @@ export class Engine {
 
   private result(c: number, name: string): void {
     if (c !== FWD_SENT) return this.drop(FWD_BASE + c);
-    if (this.explain) this.say(`${name} → ${this.linkText(this.pkt.link)}`);
-  }
-
-  private linkText(l: FwdLink): string {
-    return `${Array.from(l.mac, (x) => x.toString(16).padStart(2, '0')).join(':')} on ${this.net.ifaces[l.port]?.name ?? l.port}`;
+    this.trace?.sent(name, this.pkt.link, this.net);
   }
 
   private setVaddr(e: number): void {
@@ -745,10 +501,10 @@ export class Engine {
   private outbound(e: number, proto: number): void {
     const s = this.conns.s;
     const h = s.dest[e]!;
-    const info = this.hInfo[h]!;
-    if (this.explain) this.say('NAT reply');
+    const info = this.handles.info[h]!;
+    this.trace?.say('NAT reply');
     this.conns.update(e, DIR_OUTPUT, this.l4Event(proto));
-    this.stats(h, false);
+    this.handles.count(h, false, this.r[F_IP_LEN]!);
     const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
     if (!fwd?.outbound) return this.drop(D_NO_FORWARDER);
     const p = this.pkt;
@@ -759,48 +515,33 @@ export class Engine {
     this.result(fwd.outbound(p, this.xmit), fwd.name);
   }
 
-  /** ICMP errors about our connections (forwarding.md §7.3). */
+  /** An ICMP error about one of our connections (icmp.ts finds it): on through the connection's forwarder. */
   private icmp(buf: Uint8Array, r: Int32Array, proto: number): void {
-    if ((r[F_FLAGS]! & PF_ICMP_ERROR) === 0) return this.drop(D_ICMP_NOT_ERROR);
-    const v6 = proto === IPPROTO_ICMPV6;
-    const t = r[F_ICMP_TYPE]!;
-    // IPv4: dest unreachable, source quench, time exceeded (not parameter problem)
-    if (!v6 && t !== 3 && t !== 4 && t !== 11) return this.drop(D_ICMP_NOT_ERROR);
-    if (r[F_IN_ERR] !== 0 || r[F_IN_SPORT]! < 0 || r[F_IN_FAMILY] !== (v6 ? 6 : 4)) return this.drop(D_ICMP_QUOTE);
-    const ip = r[F_IN_PROTO]!;
-    if (ip !== IPPROTO_TCP && ip !== IPPROTO_UDP && ip !== IPPROTO_SCTP) return this.drop(D_ICMP_QUOTE);
-    const qs = r[F_IN_SRC_OFF]!, qd = r[F_IN_DST_OFF]!;
-    const qsport = r[F_IN_SPORT]!, qdport = r[F_IN_DPORT]!;
+    const relay = this.relay;
+    const e = relay.find(buf, r, proto);
+    if (e < 0) return this.drop(-e);
     const s = this.conns.s;
     const p = this.pkt;
-    // from a real server, about a request (quoted: client → RIP)
-    let e: number;
-    if (!v6) e = this.conns.lookupOut4(ip, rd32(buf, qd), qdport, rd32(buf, qs), qsport);
-    else { loadAddr(s.da, buf, qd, 6); loadAddr(s.ca, buf, qs, 6); e = this.conns.lookupOut6(ip, qdport, qsport); }
-    if (e >= 0) {
+    const h = s.dest[e]!;
+    const info = this.handles.info[h]!;
+    if (relay.fromReal) {
+      // about a request: back to the client, as a reply (only a forwarder that sees replies relays it)
       const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
       if (!fwd?.icmpOut) return this.drop(D_ICMP_NOT_NAT);
-      const h = s.dest[e]!;
-      const info = this.hInfo[h]!;
-      if (this.explain) this.say('ICMP error from real server');
-      this.stats(h, false);
+      this.trace?.say('ICMP error from real server');
+      this.handles.count(h, false, r[F_IP_LEN]!);
       p.dest = info.fwd;
       this.setVaddr(e);
-      p.link = this.clientLink(buf, r[F_DST_OFF]!, v6);
+      p.link = this.clientLink(buf, r[F_DST_OFF]!, proto === IPPROTO_ICMPV6);
       if (!p.link.ok) return this.drop(FWD_BASE + FWD_NO_ROUTE);
       return this.result(fwd.icmpOut(p, this.xmit), fwd.name);
     }
-    // from the client, about a reply (quoted: VIP → client), looked up as a request
-    if (!v6) e = this.conns.lookupIn4(ip, rd32(buf, qd), qdport, rd32(buf, qs), qsport);
-    else { loadAddr(s.ca, buf, qd, 6); loadAddr(s.va, buf, qs, 6); e = this.conns.lookupIn6(ip, qdport, qsport); }
-    if (e < 0) return this.drop(D_ICMP_NO_CONN);
-    const h = s.dest[e]!;
-    const info = this.hInfo[h]!;
+    // about a reply: on to the real server, as a request
     if (!info.dest.available) return this.drop(D_DEST_UNAVAILABLE);
     const fwd = this.fwd[s.flags[e]! & CF_FWD_MASK];
     if (!fwd) return this.drop(D_NO_FORWARDER);
-    if (this.explain) this.say('ICMP error from client');
-    this.stats(h, true);
+    this.trace?.say('ICMP error from client');
+    this.handles.count(h, true, r[F_IP_LEN]!);
     p.dest = info.fwd;
     p.link = info.link;
     this.setVaddr(e);
