@@ -123,6 +123,11 @@ export function parseRequest(line: string): Request | { error: string } {
   if (nestsDeeper(line, MAX_DEPTH)) return { error: `request nests deeper than ${MAX_DEPTH} levels` };
   let v: unknown;
   try { v = JSON.parse(line); } catch { return { error: 'request is not valid JSON' }; }
+  return checkRequest(v);
+}
+
+/** A request already decoded (a control-plane plugin's call): the same checks as a line's, without the JSON round trip. */
+export function checkRequest(v: unknown): Request | { error: string } {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'request must be an object' };
   const op = (v as Record<string, unknown>)['op'];
   const schema = typeof op === 'string' ? REQUESTS.get(op) : undefined;

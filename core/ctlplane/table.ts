@@ -8,7 +8,7 @@ import { fail, ok, type Result } from '../errors.js';
 import type { ChangeSource } from '../model/events.js';
 import { CONN_TAB_SIZE, IPVS_VERSION, type ServiceTable } from '../model/table.js';
 import type { ConnView, Request } from '../control/protocol.js';
-import { parseRequest } from '../control/validate.js';
+import { checkRequest } from '../control/validate.js';
 import type { ControlTable } from '../plugin.js';
 
 export interface ControlTableDeps {
@@ -26,7 +26,7 @@ export function controlTable(deps: ControlTableDeps, source: ChangeSource): Cont
   /** The request as lvsadm would send it, checked by the control socket's validator. */
   const check = <R extends Request>(req: R): Result<R> => {
     if (!deps.live()) return fail('EPERM', `${source.by} ${source.name ?? ''} is stopped`.trim());
-    const r = parseRequest(JSON.stringify(req));
+    const r = checkRequest(req);
     return 'error' in r ? fail('EINVAL', r.error) : ok(r as R);
   };
   return {
