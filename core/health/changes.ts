@@ -5,7 +5,7 @@
 // makes its table changes itself.
 
 import { destKeyText, serviceKeyText, type DestKey, type ServiceKey } from '../model/types.js';
-import type { HealthInput, RealHealthSettings, ServiceHealthSettings } from './types.js';
+import type { HealthInput, HealthServiceInput, RealHealthSettings, ServiceHealthSettings } from './types.js';
 
 /**
  * One health-checking change. Only reals whose checker settings changed have
@@ -40,14 +40,56 @@ function realSettingsText(r: RealHealthSettings | undefined): string {
   return r ? JSON.stringify([r.inhibitOnFailure, r.notifyUp, r.notifyDown, r.slowStart, r.drainDeadline]) : '';
 }
 
-/** The changes from `prev` (null: nothing applied yet, so nothing "changed") to `next`. */
-export function healthChanges(prev: HealthInput | null, next: HealthInput): HealthChange[] {
+/**
+ * Whether two plain data values (config objects: no cycles, no classes) are
+ * equal in every field. Allocates nothing: a reload compares every service
+ * of the old config with the new one, and most are unchanged.
+ */
+export function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameData(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in ra) {
+    if (!Object.hasOwn(ra, k)) continue;
+    n++;
+    if (!Object.hasOwn(rb, k) || !sameData(ra[k], rb[k])) return false;
+  }
+  for (const k in rb) if (Object.hasOwn(rb, k)) n--;
+  return n === 0;
+}
+
+/** The same reals, in the same order (their settings aside). */
+export function sameDestKeys(a: readonly DestKey[], b: readonly DestKey[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.family !== y.family || x.addr !== y.addr || x.port !== y.port) return false;
+  }
+  return true;
+}
+
+/**
+ * The changes from `prev` (null: nothing applied yet, so nothing "changed") to `next`.
+ * `before`: prev's services by key text, when the caller has them.
+ */
+export function healthChanges(prev: HealthInput | null, next: HealthInput, before?: ReadonlyMap<string, HealthServiceInput>): HealthChange[] {
   if (!prev) return [];
   const out: HealthChange[] = [];
-  const before = new Map(prev.services.map((s) => [serviceKeyText(s.spec), s]));
+  before ??= servicesByKey(prev);
   for (const now of next.services) {
     const old = before.get(serviceKeyText(now.spec));
     if (!old) continue;
+    // Most services of a reload are unchanged: the same reals with the same settings compare field by field, no text.
+    if (sameDestKeys(old.dests, now.dests) && sameData(old.health, now.health)) continue;
     const oldReals = new Map(old.dests.map((d, i) => [destKeyText(d), old.health?.reals[i]]));
     if (serviceHealthText(old.health) !== serviceHealthText(now.health)) {
       out.push({ kind: 'settings', service: now.spec, what: 'quorum, sorry server, alpha or omega settings' });
@@ -71,6 +113,13 @@ export function healthChanges(prev: HealthInput | null, next: HealthInput): Heal
   const sb = JSON.stringify(next.schedule ?? []);
   if (sa !== sb) out.push({ kind: 'schedule', what: `${(prev.schedule ?? []).length} -> ${(next.schedule ?? []).length} entries` });
   return out;
+}
+
+/** A health input's services by service key text. */
+export function servicesByKey(input: HealthInput): Map<string, HealthServiceInput> {
+  const m = new Map<string, HealthServiceInput>();
+  for (const s of input.services) m.set(serviceKeyText(s.spec), s);
+  return m;
 }
 
 /** One line per change, in the style of the config plan's lines. */
