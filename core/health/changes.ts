@@ -79,13 +79,16 @@ export function sameDestKeys(a: readonly DestKey[], b: readonly DestKey[]): bool
 
 /**
  * The changes from `prev` (null: nothing applied yet, so nothing "changed") to `next`.
- * `before`: prev's services by key text, when the caller has them.
+ * `before`: prev's services by key text, when the caller has them; `same`:
+ * services of `next` the caller found equal to their previous selves.
  */
-export function healthChanges(prev: HealthInput | null, next: HealthInput, before?: ReadonlyMap<string, HealthServiceInput>): HealthChange[] {
+export function healthChanges(prev: HealthInput | null, next: HealthInput,
+  before?: ReadonlyMap<string, HealthServiceInput>, same?: ReadonlySet<HealthServiceInput>): HealthChange[] {
   if (!prev) return [];
   const out: HealthChange[] = [];
   before ??= servicesByKey(prev);
   for (const now of next.services) {
+    if (same?.has(now)) continue;
     const old = before.get(serviceKeyText(now.spec));
     if (!old) continue;
     // Most services of a reload are unchanged: the same reals with the same settings compare field by field, no text.

@@ -183,22 +183,29 @@ export class HealthManager {
   apply(next: HealthInput): HealthChange[] {
     const startup = this.input === null;
     const before = this.inputByKey;
-    const changes = startup ? null : healthChanges(this.input, next, before ?? undefined);
-    this.input = next;
     const byKey = new Map<string, HealthServiceInput>();
+    // Services unchanged in the config (most, on a reload): their reals, checkers and settings stay as they are.
+    const same = new Set<HealthServiceInput>();
+    const keys: string[] = [];
+    for (const s of next.services) {
+      const sk = serviceKeyText(s.spec);
+      keys.push(sk);
+      byKey.set(sk, s);
+      const old = before?.get(sk);
+      if (old && old !== s && sameData(old.spec, s.spec) && sameData(old.dests, s.dests) && sameData(old.health, s.health)) same.add(s);
+    }
+    const changes = startup ? null : healthChanges(this.input, next, before ?? undefined, same);
+    this.input = next;
     this.inputByKey = byKey;
     const now = this.clock.now();
     const restart = new Set((changes ?? []).filter((c) => c.kind === 'checks')
       .map((c) => `${serviceKeyText(c.service)}#${destKeyText((c as { dest: DestKey }).dest)}`));
     const lifecycleChanges = (changes ?? []).filter((c): c is Extract<HealthChange, { kind: 'lifecycle' }> => c.kind === 'lifecycle');
-    for (const s of next.services) {
-      const sk = serviceKeyText(s.spec);
-      byKey.set(sk, s);
+    for (const [i, s] of next.services.entries()) {
+      const sk = keys[i]!;
       let st = this.services.get(sk);
-      const old = before?.get(sk);
-      if (st && old && old !== s && sameData(old.spec, s.spec) && sameData(old.dests, s.dests) && sameData(old.health, s.health)) {
-        // Unchanged in the config: its reals, checkers and settings stay as they are
-        // (a reload costs what changed). Adopted reals gone from the table are forgotten, as below.
+      if (st && same.has(s)) {
+        // Adopted reals gone from the table are forgotten, as below.
         this.dropGoneAdopted(st);
         clampQuorum(st);
         continue;
