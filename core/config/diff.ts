@@ -82,7 +82,10 @@ function sameDests(a: readonly DestSpec[], b: readonly DestSpec[]): boolean {
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x.family !== y.family || x.addr !== y.addr || x.port !== y.port || destChanged(x, y)) return false;
+    // DEST_FIELDS written out (no closure per real)
+    if (x.family !== y.family || x.addr !== y.addr || x.port !== y.port || x.fwd !== y.fwd || x.weight !== y.weight
+      || x.uThreshold !== y.uThreshold || x.lThreshold !== y.lThreshold || x.tunType !== y.tunType || x.tunPort !== y.tunPort
+      || x.tunFlags !== y.tunFlags) return false;
   }
   return true;
 }

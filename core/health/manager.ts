@@ -30,7 +30,7 @@ import { sameServiceKey, type ServiceTable } from '../model/table.js';
 import { destKeyText, serviceKeyText, type DestKey, type ServiceKey, type ServiceSpec } from '../model/types.js';
 import type { HealthCheckPlugin, HealthResult, HealthTarget } from '../plugin.js';
 import type { PluginRegistry } from '../plugins/loader.js';
-import { healthChanges, sameData, type HealthChange } from './changes.js';
+import { healthChanges, sameServiceInput, type HealthChange } from './changes.js';
 import { CheckRunner, type Verdict } from './checker.js';
 import { systemClock, type Clock } from '../clock.js';
 import { applyLifecycleOp, DrainWatch, startFill } from './lifecycle.js';
@@ -192,7 +192,7 @@ export class HealthManager {
       keys.push(sk);
       byKey.set(sk, s);
       const old = before?.get(sk);
-      if (old && old !== s && sameData(old.spec, s.spec) && sameData(old.dests, s.dests) && sameData(old.health, s.health)) same.add(s);
+      if (old && old !== s && sameServiceInput(old, s)) same.add(s);
     }
     const changes = startup ? null : healthChanges(this.input, next, before ?? undefined, same);
     this.input = next;
