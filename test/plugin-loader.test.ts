@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +99,33 @@ describe('plugin loader', () => {
       old(lib, 30);
       const c = await loadPlugins([dir], { builtin: false });
       assert.deepEqual(c.names('scheduler'), ['cacheb']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // The compiled plugins are remembered on disk for the next start of lvsd:
+  // another process takes the change of a file, not the remembered module.
+  it('a new process takes a changed plugin file, not the module remembered on disk', async function () {
+    this.timeout(60000);
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-plugin-disk-'));
+    try {
+      const file = join(dir, 'schedulers', 'disk.ts');
+      mkdirSync(join(dir, 'schedulers'));
+      const write = (name: string, ago: number): void => {
+        writeFileSync(file, `import { defineScheduler } from 'lvsd';\n`
+          + `export default defineScheduler({ name: '${name}', init() { return null; }, schedule() { return null; } });\n`);
+        utimesSync(file, new Date(Date.now() - ago * 1000), new Date(Date.now() - ago * 1000));
+      };
+      const loader = new URL('../core/plugins/loader.ts', import.meta.url).pathname;
+      const names = (): string => execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+        `const { loadPlugins } = await import(${JSON.stringify(loader)}); `
+        + `console.log((await loadPlugins([${JSON.stringify(dir)}], { builtin: false })).names('scheduler').join())`], { encoding: 'utf8' }).trim();
+      write('diska', 60);
+      assert.equal(names(), 'diska');
+      assert.equal(names(), 'diska');
+      write('diskb', 30);
+      assert.equal(names(), 'diskb');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
