@@ -200,8 +200,11 @@ export class Daemon {
     const { added, edited, removed } = applied.counts;
     for (const line of applied.skipped ?? []) this.log.debug(`config: ${line}`);
     this.log.info(`config ${file} applied: ${added} added, ${edited} edited, ${removed} removed`);
-    const text = formatPlan(plan, healthChanged.map(formatHealthChange));
-    if (text !== 'no changes') this.log.debug(text);
+    // The plan's text (110 000 lines for a first load of 10 000 × 10) only when debug lines are written.
+    if (this.log.enabled?.('debug') ?? true) {
+      const text = formatPlan(plan, healthChanged.map(formatHealthChange));
+      if (text !== 'no changes') this.log.debug(text);
+    }
     this.bus.emit('config.applied', { file, added, edited, removed });
     if (this.ctlplaneUp) await this.ctlplane.apply(this.registry, next.pluginConfig ?? {});
     return { ok: true };

@@ -8,6 +8,8 @@ export interface Logger {
   info(msg: string): void;
   warn(msg: string): void;
   error(msg: string): void;
+  /** Whether lines of this level are written (absent: assume so); lets a caller skip building a long line nobody reads. */
+  enabled?(level: LogLevel): boolean;
 }
 
 export function createLogger(min: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
@@ -16,5 +18,5 @@ export function createLogger(min: LogLevel = 'info', write: (line: string) => vo
     const tag = level === 'info' ? '' : `${level}: `;
     for (const line of msg.split('\n')) write(`lvsd: ${tag}${line}\n`);
   };
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), enabled: (level) => ORDER[level] >= ORDER[min] };
 }

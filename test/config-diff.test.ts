@@ -50,6 +50,23 @@ function applied(t: ServiceTable, plan: Plan): { added: number; edited: number; 
 describe('config diff: planDiff and formatPlan', () => {
   const base = desired({ services: [web([R(8), R(9)], { scheduler: 'wrr' })] });
 
+  // Reloads skip unchanged services without comparing their reals by key: the
+  // plan must be the same as comparing everything (one change among many; the
+  // same reals in another order is no change).
+  it('among many unchanged services, plans only what changed', () => {
+    const svcs = (w: number, order: number[]) => Array.from({ length: 50 }, (_, i) => ({
+      address: `10.0.1.${i + 1}`, port: 80, forward: 'nat',
+      reals: order.map((n) => R(n, { weight: i === 25 && n === 9 ? w : 1 })),
+    }));
+    const a = desired({ services: svcs(1, [8, 9, 10]) });
+    assert.equal(formatPlan(planDiff(a, desired({ services: svcs(1, [8, 9, 10]) }))), 'no changes');
+    assert.equal(formatPlan(planDiff(a, desired({ services: svcs(1, [10, 8, 9]) }))), 'no changes');
+    assert.equal(formatPlan(planDiff(a, desired({ services: svcs(4, [8, 9, 10]) }))),
+      '~ real 192.168.10.9:8080 in tcp://10.0.1.26:80: weight 1 -> 4');
+    assert.equal(formatPlan(planDiff(a, desired({ services: svcs(1, [8, 9]) }))),
+      svcs(1, [8]).map((s) => `- real 192.168.10.10:8080 in tcp://${s.address}:80`).join('\n'));
+  });
+
   it('from nothing: everything is added, reals in config order', () => {
     const plan = planDiff(null, desired({ timeouts: { tcp: 600 }, workers: 2, services: [web([R(8), R(9, { weight: 3 })], { scheduler: 'wrr' })] }));
     assert.equal(formatPlan(plan), [

@@ -9,7 +9,7 @@ import { PluginRegistry } from '../core/plugins/loader.js';
 import { defineClassifier } from '../core/plugin.js';
 import { ServiceTable } from '../core/model/table.js';
 import { builtinScheduler } from '../plugins/schedulers/lib/builtin.js';
-import { DIR_IP, DIR_MAC, GW, GW_MAC, RS1, RS1_MAC, VIP, destSpec, svcSpec } from './engine-harness.js';
+import { DIR_IP, DIR_MAC, GW, GW_MAC, RS1, RS1_MAC, RS2, RS2_MAC, VIP, destSpec, svcSpec } from './engine-harness.js';
 import nat from '../plugins/forwarding/nat.js';
 import dr from '../plugins/forwarding/dr.js';
 import tun from '../plugins/forwarding/tun.js';
@@ -60,6 +60,29 @@ describe('data plane (memory wire)', () => {
     assert.deepEqual(wire.take().map((f) => f.ifname), ['lan0', 'lan0']);
     assert.throws(() => wire.inject(syn(DIR_MAC, 1004), 'eth0'), /no interface eth0/);
     assert.deepEqual(dp.engine.dropCounts(), {});
+    dp.stop();
+  });
+
+  // The replica takes the table it starts from as its first batch, applied in
+  // slices while the daemon answers requests; a frame waits for all of it.
+  it('starts from a large table: a frame right away finds the last service; the replica then equals the table', () => {
+    const table = new ServiceTable({ schedulers: builtinScheduler, forwarder: builtinForwarder, ctx: { now: () => 0, randomU32: () => 1, log: () => {} } });
+    const N = 3000;
+    const vip = (i: number): string => `10.20.${i >> 8}.${i & 255}`;
+    for (let i = 0; i < N; i++) {
+      assert.ok(table.addService(svcSpec({ addr: vip(i) })).ok);
+      for (const rs of [RS1, RS2]) assert.ok(table.addDest(svcSpec({ addr: vip(i) }), destSpec(rs)).ok);
+    }
+    const dp = new DataPlane(table, registry(), {
+      interfaces: [{ name: 'eth0', mac: DIR_MAC, addresses: [`${DIR_IP}/24`] }], neighbors: { [RS1]: RS1_MAC, [RS2]: RS2_MAC, [GW]: GW_MAC }, gateways: [GW],
+    });
+    dp.wire.inject(buildFrame({ dst: DIR_MAC, src: GW_MAC }, { src: '10.1.2.3', dst: vip(N - 1) },
+      { proto: 'tcp', sport: 1000, dport: 80, flags: TCP_SYN, seq: 1, ack: 0 }), 'eth0');
+    dp.poll();
+    assert.equal(dp.wire.take().length, 1);
+    assert.deepEqual(dp.engine.dropCounts(), {});
+    const specs = (t: ServiceTable): unknown => t.list().map((s) => ({ ...s.spec, dests: s.dests.map((d) => ({ ...d.spec })) }));
+    assert.deepEqual(specs(dp.replica.table), specs(table));
     dp.stop();
   });
 });

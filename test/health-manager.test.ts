@@ -124,6 +124,14 @@ describe('health manager (virtual clock)', () => {
     assert.ok(h.lines.some((l) => l.startsWith('Gained quorum 1+0=1 <= 4')), 'quorum gained at start');
   });
 
+  it('a service without health checks gains its quorum at start without a log line (its event is sent as for any)', () => {
+    const h = new Harness();
+    h.load({ services: [{ ...svc([real(8), real(9)]), health: undefined }, { ...svc([real(8)]), address: '10.0.0.2' }] });
+    assert.deepEqual(h.lines.filter((l) => l.startsWith('Gained quorum')), ['Gained quorum 1+0=1 <= 1 for VS [10.0.0.2]:tcp:80']);
+    assert.deepEqual(h.events.filter((e) => e.startsWith('quorum')), ['quorum up 2', 'quorum up 1']);
+    h.health.stop();
+  });
+
   it('an up server goes down after retry + 1 failures spaced by delayBeforeRetry; back after one success', async () => {
     const h = new Harness();
     h.load({ services: [svc([real(8), real(9)])] });

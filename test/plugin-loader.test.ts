@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadPluginFile, loadPlugins, checkPlugin, PluginError } from '../core/plugins/loader.js';
 
 const fx = (p: string) => new URL(`./fixtures/plugins/${p}`, import.meta.url).pathname;
@@ -72,5 +76,58 @@ describe('plugin loader', () => {
   it('loads the built-in schedulers', async () => {
     const reg = await loadPlugins([]);
     for (const n of ['rr', 'wlc']) assert.ok(reg.scheduler(n), `built-in ${n}`);
+  });
+
+  // Reloads take an unchanged plugin file without compiling it again; any
+  // change to the file (or to a file it imports) is compiled.
+  it('reloads a plugin file only when it or its imports changed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-plugin-cache-'));
+    try {
+      const file = join(dir, 'schedulers', 'cached.ts');
+      const lib = join(dir, 'lib', 'name.ts');
+      mkdirSync(join(dir, 'schedulers'));
+      mkdirSync(join(dir, 'lib'));
+      const old = (f: string, s: number): void => utimesSync(f, new Date(Date.now() - s * 1000), new Date(Date.now() - s * 1000));
+      writeFileSync(lib, `export const NAME = 'cachea';\n`);
+      writeFileSync(file, `import { defineScheduler } from 'lvsd';\nimport { NAME } from '../lib/name.js';\n`
+        + `export default defineScheduler({ name: NAME, init() { return null; }, schedule() { return null; } });\n`);
+      old(lib, 60); old(file, 60);
+      const a = await loadPlugins([dir], { builtin: false });
+      const b = await loadPlugins([dir], { builtin: false });
+      assert.equal(b.scheduler('cachea'), a.scheduler('cachea'), 'the same module, taken again');
+      writeFileSync(lib, `export const NAME = 'cacheb';\n`);
+      old(lib, 30);
+      const c = await loadPlugins([dir], { builtin: false });
+      assert.deepEqual(c.names('scheduler'), ['cacheb']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // The compiled plugins are remembered on disk for the next start of lvsd:
+  // another process takes the change of a file, not the remembered module.
+  it('a new process takes a changed plugin file, not the module remembered on disk', async function () {
+    this.timeout(60000);
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-plugin-disk-'));
+    try {
+      const file = join(dir, 'schedulers', 'disk.ts');
+      mkdirSync(join(dir, 'schedulers'));
+      const write = (name: string, ago: number): void => {
+        writeFileSync(file, `import { defineScheduler } from 'lvsd';\n`
+          + `export default defineScheduler({ name: '${name}', init() { return null; }, schedule() { return null; } });\n`);
+        utimesSync(file, new Date(Date.now() - ago * 1000), new Date(Date.now() - ago * 1000));
+      };
+      const loader = new URL('../core/plugins/loader.ts', import.meta.url).pathname;
+      const names = (): string => execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+        `const { loadPlugins } = await import(${JSON.stringify(loader)}); `
+        + `console.log((await loadPlugins([${JSON.stringify(dir)}], { builtin: false })).names('scheduler').join())`], { encoding: 'utf8' }).trim();
+      write('diska', 60);
+      assert.equal(names(), 'diska');
+      assert.equal(names(), 'diska');
+      write('diskb', 30);
+      assert.equal(names(), 'diskb');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

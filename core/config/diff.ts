@@ -72,6 +72,24 @@ function destChanged(a: DestSpec, b: DestSpec): boolean {
   return DEST_FIELDS.some((f) => a[f] !== b[f]);
 }
 
+/**
+ * The same reals in the same order with the same settings: the service needs
+ * no real-server action. Most services of a reload are unchanged; this is
+ * checked without building any key text.
+ */
+function sameDests(a: readonly DestSpec[], b: readonly DestSpec[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    // DEST_FIELDS written out (no closure per real)
+    if (x.family !== y.family || x.addr !== y.addr || x.port !== y.port || x.fwd !== y.fwd || x.weight !== y.weight
+      || x.uThreshold !== y.uThreshold || x.lThreshold !== y.lThreshold || x.tunType !== y.tunType || x.tunPort !== y.tunPort
+      || x.tunFlags !== y.tunFlags) return false;
+  }
+  return true;
+}
+
 function settingText(d: DesiredState, s: SettingChange['setting']): string {
   switch (s) {
     case 'plugins': return d.plugins.join(', ') || '(none)';
@@ -108,8 +126,11 @@ export function planDiff(prev: DesiredState | null, next: DesiredState,
   if ((['tcp', 'tcpfin', 'udp'] as const).some((k) => pt[k] !== nt[k])) {
     actions.push({ kind: 'set-timeouts', timeouts: { ...nt }, prev: { ...pt } });
   }
+  /** Services whose reals need no action (their removals are not looked for either). */
+  const sameReals = new Set<string>();
   for (const [k, now] of after) {
     const old = before.get(k);
+    if (old && !serviceChanged(old.spec, now.spec) && sameDests(old.dests, now.dests)) { sameReals.add(k); continue; }
     const words = flagWords(now.spec.scheduler);
     if (!old) actions.push(words ? { kind: 'add-service', spec: now.spec, words } : { kind: 'add-service', spec: now.spec });
     else if (serviceChanged(old.spec, now.spec)) {
@@ -129,6 +150,7 @@ export function planDiff(prev: DesiredState | null, next: DesiredState,
   for (const [k, old] of before) {
     const now = after.get(k);
     if (!now) { removedServices.push({ kind: 'remove-service', spec: old.spec, reals: old.dests.length }); continue; }
+    if (sameReals.has(k)) continue;
     const nowDests = new Set(now.dests.map(destKeyText));
     for (const d of old.dests) {
       if (!nowDests.has(destKeyText(d))) removals.push({ kind: 'remove-real', service: now.spec, spec: d });
@@ -351,24 +373,29 @@ function applyOne(table: ServiceTable, a: PlanAction): Step {
  * table exactly as it was: undoing a removal cannot restore counters or list order.
  */
 function precheck(table: ServiceTable, plan: Plan): { action: PlanAction; error: TableError } | null {
-  const present = new Set(table.list().map((s) => svcKey(s.spec)));
+  // What the plan has added (true) or removed (false) so far, over the live table:
+  // O(plan), where a set of every service's key cost O(table) per reload.
+  const overlay = new Map<string, boolean>();
+  const present = (k: ServiceKey, text: string): boolean => overlay.get(text) ?? table.find(k) !== undefined;
   const fresh = new Set<string>();
   const mk = (errno: Errno, message: string): TableError => new TableError(errno, message);
   for (const a of plan.actions) {
     switch (a.kind) {
-      case 'remove-service': present.delete(svcKey(a.spec)); break;
+      case 'remove-service': overlay.set(svcKey(a.spec), false); break;
       case 'edit-service':
-        if (!present.has(svcKey(a.spec))) return { action: a, error: mk('ESRCH', `no service ${serviceKeyText(a.spec)}`) };
+        if (!present(a.spec, svcKey(a.spec))) return { action: a, error: mk('ESRCH', `no service ${serviceKeyText(a.spec)}`) };
         break;
-      case 'add-service':
-        if (present.has(svcKey(a.spec))) return { action: a, error: mk('EEXIST', `service ${serviceKeyText(a.spec)} already exists`) };
-        present.add(svcKey(a.spec));
-        fresh.add(svcKey(a.spec));
+      case 'add-service': {
+        const k = svcKey(a.spec);
+        if (present(a.spec, k)) return { action: a, error: mk('EEXIST', `service ${serviceKeyText(a.spec)} already exists`) };
+        overlay.set(k, true);
+        fresh.add(k);
         break;
+      }
       case 'edit-real':
       case 'add-real': {
         const k = svcKey(a.service);
-        if (!present.has(k)) return { action: a, error: mk('ESRCH', `no service ${serviceKeyText(a.service)}`) };
+        if (!present(a.service, k)) return { action: a, error: mk('ESRCH', `no service ${serviceKeyText(a.service)}`) };
         if (fresh.has(k)) break;
         const exists = table.find(a.service)?.findDest(a.spec) !== undefined;
         // An edit of an absent real is skipped (applyOne), not refused.

@@ -30,7 +30,7 @@ import { sameServiceKey, type ServiceTable } from '../model/table.js';
 import { destKeyText, serviceKeyText, type DestKey, type ServiceKey, type ServiceSpec } from '../model/types.js';
 import type { HealthCheckPlugin, HealthResult, HealthTarget } from '../plugin.js';
 import type { PluginRegistry } from '../plugins/loader.js';
-import { healthChanges, type HealthChange } from './changes.js';
+import { healthChanges, sameServiceInput, type HealthChange } from './changes.js';
 import { CheckRunner, type Verdict } from './checker.js';
 import { systemClock, type Clock } from '../clock.js';
 import { applyLifecycleOp, DrainWatch, startFill } from './lifecycle.js';
@@ -80,8 +80,11 @@ export class HealthManager {
   private readonly unsubscribe: (() => void)[];
   /** The last applied input (to tell what changed). */
   private input: HealthInput | null = null;
-  /** The config being applied to the table right now (whileApplying), by service key text. */
-  private incoming: Map<string, Incoming> | null = null;
+  /** The config being applied to the table right now (whileApplying), by service key text; built at its first added real. */
+  private incomingMap: Map<string, Incoming> | null = null;
+  private incomingInput: HealthInput | null = null;
+  /** The last applied input's services by key text. */
+  private inputByKey: Map<string, HealthServiceInput> | null = null;
   private stopped = false;
 
   constructor(deps: HealthManagerDeps) {
@@ -111,12 +114,20 @@ export class HealthManager {
    * (alpha, lifecycle, sorry server) as its event arrives.
    */
   whileApplying<T>(next: HealthInput, applyConfig: () => T): T {
-    this.incoming = new Map(next.services.map((svc) => [serviceKeyText(svc.spec), { svc }]));
+    this.incomingInput = next;
     try {
       return applyConfig();
     } finally {
-      this.incoming = null;
+      this.incomingInput = null;
+      this.incomingMap = null;
     }
+  }
+
+  /** The config being applied, by service key (a reload that adds no real never needs it). */
+  private get incoming(): Map<string, Incoming> | null {
+    if (!this.incomingInput) return null;
+    this.incomingMap ??= new Map(this.incomingInput.services.map((svc) => [serviceKeyText(svc.spec), { svc }]));
+    return this.incomingMap;
   }
 
   /**
@@ -150,15 +161,16 @@ export class HealthManager {
       p = { present: true, weight: wantWeight(rs, now, ev.dest.weight) };
     }
     const table = this.deps.table;
-    const rl = `${label(ev.service.protocol, ev.dest)} of VS ${vsLabel(ev.service)}`;
+    // built only when a line is logged: 100 000 reals come through here at start
+    const rl = (): string => `${label(ev.service.protocol, ev.dest)} of VS ${vsLabel(ev.service)}`;
     if (!p.present) {
       const r = table.deleteDest(ev.service, ev.dest, HEALTH);
-      if (!r.ok) this.log.error(`cannot keep ${rl} out of the table: ${r.error.message}`);
-      else this.log.debug(`config added ${rl}: health holds it out until it is up and active`);
+      if (!r.ok) this.log.error(`cannot keep ${rl()} out of the table: ${r.error.message}`);
+      else this.log.debug(`config added ${rl()}: health holds it out until it is up and active`);
     } else if (p.weight !== ev.dest.weight) {
       const r = table.editDest(ev.service, { ...ev.dest, weight: p.weight }, HEALTH);
-      if (!r.ok) this.log.error(`cannot set the weight of ${rl}: ${r.error.message}`);
-      else this.log.debug(`config set ${rl} to weight ${ev.dest.weight}: health's weight is ${p.weight}`);
+      if (!r.ok) this.log.error(`cannot set the weight of ${rl()}: ${r.error.message}`);
+      else this.log.debug(`config set ${rl()} to weight ${ev.dest.weight}: health's weight is ${p.weight}`);
     }
   }
 
@@ -170,18 +182,35 @@ export class HealthManager {
    */
   apply(next: HealthInput): HealthChange[] {
     const startup = this.input === null;
-    const changes = startup ? null : healthChanges(this.input, next);
+    const before = this.inputByKey;
+    const byKey = new Map<string, HealthServiceInput>();
+    // Services unchanged in the config (most, on a reload): their reals, checkers and settings stay as they are.
+    const same = new Set<HealthServiceInput>();
+    const keys: string[] = [];
+    for (const s of next.services) {
+      const sk = serviceKeyText(s.spec);
+      keys.push(sk);
+      byKey.set(sk, s);
+      const old = before?.get(sk);
+      if (old && old !== s && sameServiceInput(old, s)) same.add(s);
+    }
+    const changes = startup ? null : healthChanges(this.input, next, before ?? undefined, same);
     this.input = next;
+    this.inputByKey = byKey;
     const now = this.clock.now();
     const restart = new Set((changes ?? []).filter((c) => c.kind === 'checks')
       .map((c) => `${serviceKeyText(c.service)}#${destKeyText((c as { dest: DestKey }).dest)}`));
     const lifecycleChanges = (changes ?? []).filter((c): c is Extract<HealthChange, { kind: 'lifecycle' }> => c.kind === 'lifecycle');
-    const seen = new Set<string>();
-    for (const s of next.services) {
-      const sk = serviceKeyText(s.spec);
-      seen.add(sk);
-      const settings = s.health ?? defaultServiceHealth(s.dests.length);
+    for (const [i, s] of next.services.entries()) {
+      const sk = keys[i]!;
       let st = this.services.get(sk);
+      if (st && same.has(s)) {
+        // Adopted reals gone from the table are forgotten, as below.
+        this.dropGoneAdopted(st);
+        clampQuorum(st);
+        continue;
+      }
+      const settings = s.health ?? defaultServiceHealth(s.dests.length);
       const fresh = !st;
       if (!st) { st = new SvcState(s.spec, settings); this.services.set(sk, st); }
       st.settings = settings;
@@ -223,7 +252,7 @@ export class HealthManager {
       if (fresh) startQuorum(this.ctx, st);
     }
     for (const [sk, st] of this.services) {
-      if (seen.has(sk)) continue;
+      if (byKey.has(sk)) continue;
       for (const rs of st.reals.values()) this.dropReal(rs);
       this.services.delete(sk);
     }
@@ -274,6 +303,15 @@ export class HealthManager {
     return t;
   }
 
+  /** Forgets the adopted reals (a lifecycle request for a real lvsadm added) that have left the table. */
+  private dropGoneAdopted(st: SvcState): void {
+    for (const [k, rs] of st.reals) {
+      if (rs.configured || this.deps.table.find(st.key)?.findDest(rs.spec)) continue;
+      this.dropReal(rs);
+      st.reals.delete(k);
+    }
+  }
+
   private dropReal(rs: RealState): void {
     for (const c of rs.checkers) c.stop();
     rs.checkers = [];
@@ -321,39 +359,49 @@ export class HealthManager {
   // ------------------------------------------------------------ the table
 
   private syncService(st: SvcState, why: string, source: ChangeSource): void {
-    for (const rs of st.reals.values()) this.syncReal(st, rs, why, source);
+    // The service is looked up once, and again only after a change (a follower of
+    // that change may have acted on the table): a reload syncs every service.
+    let svc = this.deps.table.find(st.key);
+    for (const rs of st.reals.values()) {
+      if (!svc) break;
+      if (this.syncReal(st, rs, why, source, svc)) svc = this.deps.table.find(st.key);
+    }
     syncSorry(this.ctx, st, source);
   }
 
-  /** Brings one real's table entry in line with what health, lifecycle and quorum want. */
-  private syncReal(st: SvcState, rs: RealState, why: string, source: ChangeSource): void {
+  /**
+   * Brings one real's table entry in line with what health, lifecycle and
+   * quorum want; true when it changed the table. `svc`: the service as the
+   * table holds it now, when the caller has it.
+   */
+  private syncReal(st: SvcState, rs: RealState, why: string, source: ChangeSource, svc = this.deps.table.find(st.key)): boolean {
     const table = this.deps.table;
-    const svc = table.find(st.key);
-    if (!svc) return;
+    if (!svc) return false;
     const live = svc.findDest(rs.spec);
     const p = want(st, rs, live !== undefined, this.clock.now());
+    if (!p.present && !live) return false;
+    if (p.present && live && live.spec.weight === p.weight) return false;
     const rl = label(st.key.protocol, rs.spec);
     const vl = vsLabel(st.key);
     if (!p.present) {
-      if (!live) return;
       const r = table.deleteDest(st.key, rs.spec, source);
-      if (!r.ok) { this.log.error(`cannot remove ${rl} from VS ${vl}: ${r.error.message}`); return; }
+      if (!r.ok) { this.log.error(`cannot remove ${rl} from VS ${vl}: ${r.error.message}`); return false; }
       this.log.info(`Removing service ${rl} from VS ${vl} (${why})`);
-      return;
+      return true;
     }
     if (!live) {
       const r = table.addDest(st.key, { ...rs.spec, weight: p.weight }, source);
-      if (!r.ok) { this.log.error(`cannot add ${rl} to VS ${vl}: ${r.error.message}`); return; }
+      if (!r.ok) { this.log.error(`cannot add ${rl} to VS ${vl}: ${r.error.message}`); return false; }
       this.log.info(`Adding service ${rl} to VS ${vl}${p.weight !== rs.spec.weight ? ` with weight ${p.weight}` : ''} (${why})`);
-      return;
+      return true;
     }
-    if (live.spec.weight === p.weight) return;
     const from = live.spec.weight;
     const r = table.editDest(st.key, { ...live.spec, weight: p.weight }, source);
-    if (!r.ok) { this.log.error(`cannot set the weight of ${rl} in VS ${vl}: ${r.error.message}`); return; }
+    if (!r.ok) { this.log.error(`cannot set the weight of ${rl} in VS ${vl}: ${r.error.message}`); return false; }
     if (p.weight === 0 && !rs.alive) this.log.info(`Disabling service ${rl} of VS ${vl} (${why})`);
     else if (from === 0 && rs.alive && rs.lifecycle === 'active') this.log.info(`Enabling service ${rl} of VS ${vl} (${why})`);
     else if (why !== 'slow start') this.log.info(`Changing weight from ${from} to ${p.weight} for active service ${rl} of VS ${vl} (${why})`);
+    return true;
   }
 
   // ------------------------------------------------------------ lifecycle

@@ -42,10 +42,11 @@ export function clampQuorum(st: SvcState): boolean {
   return false;
 }
 
-export function gainQuorum(ctx: HealthContext, st: SvcState, sum: number): void {
+/** `quiet`: the line is not logged (the event, the sorry server and quorum_up are as always). */
+export function gainQuorum(ctx: HealthContext, st: SvcState, sum: number, quiet = false): void {
   const h = st.settings.hysteresis;
   st.quorumUp = true;
-  ctx.log.info(`Gained quorum ${st.quorum}+${h}=${st.quorum + h} <= ${sum} for VS ${vsLabel(st.key)}`);
+  if (!quiet) ctx.log.info(`Gained quorum ${st.quorum}+${h}=${st.quorum + h} <= ${sum} for VS ${vsLabel(st.key)}`);
   if (st.sorryActive) {
     st.sorryActive = false;
     ctx.log.info(`Removing sorry server ${st.settings.sorryServer ? label(st.key.protocol, st.settings.sorryServer) : ''} from VS ${vsLabel(st.key)}`);
@@ -55,11 +56,20 @@ export function gainQuorum(ctx: HealthContext, st: SvcState, sum: number): void 
   if (st.settings.quorumUp) ctx.run(st.settings.quorumUp, `quorum_up of ${vsLabel(st.key)}`);
 }
 
-/** The first quorum of a new service: gained at once, or lost silently (keepalived alpha). */
+/**
+ * The first quorum of a new service: gained at once, or lost silently (keepalived alpha).
+ * The line "Gained quorum" is logged for services with health checks only: a
+ * config of 10 000 unchecked services logged 10 000 lines at start.
+ */
 export function startQuorum(ctx: HealthContext, st: SvcState): void {
   const sum = aliveWeight(st);
-  if (sum > 0 && sum >= st.quorum + st.settings.hysteresis) gainQuorum(ctx, st, sum);
+  if (sum > 0 && sum >= st.quorum + st.settings.hysteresis) gainQuorum(ctx, st, sum, !hasChecks(st));
   else st.sorryActive = !!st.settings.sorryServer;
+}
+
+function hasChecks(st: SvcState): boolean {
+  for (const rs of st.reals.values()) if (rs.settings.checkers.length > 0) return true;
+  return false;
 }
 
 /** Gains or loses the quorum as the alive weight says; swaps reals and sorry server in the table when that changes. */

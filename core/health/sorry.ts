@@ -8,8 +8,10 @@ import { label, vsLabel, type HealthContext, type SvcState } from './state.js';
 /** Brings the service's sorry server in the table in line with its quorum state and settings. */
 export function syncSorry(ctx: HealthContext, st: SvcState, source: ChangeSource): void {
   const table = ctx.table;
-  if (!table.find(st.key)) return;
   const sorry = st.settings.sorryServer;
+  // Nothing to put in or take out (most services): no lookup.
+  if (!sorry && !st.sorryInTable) return;
+  if (!table.find(st.key)) return;
   const vl = vsLabel(st.key);
   // A sorry server that the config changed or dropped leaves first.
   if (st.sorryInTable && (!sorry || destKeyText(sorry) !== destKeyText(st.sorryInTable))) {
