@@ -415,7 +415,7 @@ export class HealthManager {
    * what follows later (ramp steps, drain completion) is health's own.
    */
   lifecycle(req: LifecycleRequest, from: string, source: ChangeSource = HEALTH): Result<RealHealthView> {
-    const st = [...this.services.values()].find((s) => sameServiceKey(s.key, req.service));
+    const st = this.services.get(serviceKeyText(req.service));
     if (!st) return fail('ESRCH', `no service ${serviceKeyText(req.service)}`);
     let rs = st.reals.get(destKeyText(req.dest));
     if (!rs) {
@@ -514,6 +514,6 @@ export class HealthManager {
 
   /** The service key of a configured service (for schedule and control lookups). */
   serviceOf(spec: ServiceSpec): ServiceKey | undefined {
-    return [...this.services.values()].find((s) => sameServiceKey(s.key, spec))?.key;
+    return this.services.get(serviceKeyText(spec))?.key;
   }
 }
