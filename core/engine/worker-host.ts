@@ -286,7 +286,7 @@ export class WorkerDataPlane implements DataPlane {
         for (const h of hops.values()) if (!found.has(h.addr)) this.log.warn(`next hop ${h.addr} of ${h.of} does not answer ARP/ND`);
         const changed = found.size > 0;
         if (changed) this.net = { ...this.net, neighbors: { ...this.net.neighbors, ...Object.fromEntries(found) } };
-        if (changed && this.ws.length > 0) this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
+        if (changed && this.ws.length > 0) this.post({ t: 'net', net: this.net });
       }
     } finally { this.resolving = false; }
   }
@@ -313,7 +313,7 @@ export class WorkerDataPlane implements DataPlane {
       }
       if (found.size === 0 || this.stopped) return;
       this.net = { ...this.net, neighbors: { ...this.net.neighbors, ...Object.fromEntries(found) } };
-      this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
+      this.post({ t: 'net', net: this.net });
     } finally { for (const a of todo) this.hopsResolving.delete(a); }
   }
 
@@ -325,7 +325,7 @@ export class WorkerDataPlane implements DataPlane {
     const merged = { ...this.net.neighbors, ...k, ...this.cfg.neighbors };
     if (JSON.stringify(merged) === JSON.stringify(this.net.neighbors)) return;
     this.net = { ...this.net, neighbors: merged };
-    this.post({ t: 'net', net: this.net, modules: pluginModules(this.registry) });
+    this.post({ t: 'net', net: this.net });
   }
 
   /** A config reload: new plugins (interfaces and workers are fixed at start). */

@@ -84,7 +84,8 @@ export interface WorkerInit {
 export type ToWorker =
   /** Table events, in order: one batch, applied between two packet batches. */
   | { t: 'table'; events: ReplicaEvent[] }
-  | { t: 'net'; net: NetSpec; modules: PluginModules }
+  /** New links or neighbours; `modules` only when the plugins were reloaded. */
+  | { t: 'net'; net: NetSpec; modules?: PluginModules }
   /** List the connection entries (lvsadm -L -c), answered with the same `req`. */
   | { t: 'conns'; req: number }
   | { t: 'stop' };

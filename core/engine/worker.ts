@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     nextFilter = now + Math.max(50, 4 * (performance.now() - t));
   };
   let running = true;
-  const pending: { net: { net: NetSpec; modules: PluginModules } | null } = { net: null };
+  const pending: { net: { net: NetSpec; modules?: PluginModules } | null } = { net: null };
   /**
    * Next hops without a MAC: when the daemon was last asked about each (once a
    * second at most) and when traffic last needed it (forgotten after 10 s
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
       } else if (msg.t === 'net') {
         // new plugin modules first: a table batch after this message may name a scheduler only they have
         pending.net = msg;
-        return;
+        if (msg.modules) return;
       }
       else if (msg.t === 'conns') {
         const views = engine.connViews(init.connViewsMax);
@@ -144,13 +144,15 @@ async function main(): Promise<void> {
       if (pending.net) {
         const p = pending.net;
         pending.net = null;
-        // plugin modules load asynchronously: the loop yields once for that (a reload, rare)
-        mods = await loadModules(p.modules);
         net = p.net;
+        if (p.modules) {
+          // plugin modules load asynchronously: the loop yields once for that (a reload, rare)
+          mods = await loadModules(p.modules);
+          table.refreshSchedulers();
+          // a new forwarder may see replies where the old did not (or the reverse)
+          filterDue = true;
+        }
         engine.reconfigure(net, mods.forwarders, mods.classifiers);
-        table.refreshSchedulers();
-        // a new forwarder may see replies where the old did not (or the reverse)
-        filterDue = true;
       }
       if (now >= nextHousekeep) { nextHousekeep = now + 1000; replica.housekeep(); }
       if (engine.net.missed || wanted.size > 0) askResolve(now);
