@@ -8,13 +8,14 @@
 // config a clean global scope and lets us stop a runaway top-level loop.
 
 import { build, type Message, type Plugin } from 'esbuild';
-import { readFileSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { SourceMap, createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import { pluginFolders, validateConfig, type ConfigIssue, type DesiredState, type ValidateContext } from './schema.js';
 import { locateField, type Token } from './locate.js';
+import * as lvsdContract from '../index.js';
+import { PACKAGE_ROOT } from '../paths.js';
 
 /** Schema issues shown in one message; the rest are counted. */
 const MAX_SHOWN = 20;
@@ -49,9 +50,8 @@ export interface LoadOptions {
 
 const DEFAULT_TIMEOUT_MS = 5000;
 
-/** What `import … from 'lvsd'` resolves to: this package's core/index.ts. */
-const CORE_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
-const CORE_INDEX = ['index.ts', 'index.js'].map((f) => join(CORE_DIR, f)).find((f) => existsSync(f)) ?? join(CORE_DIR, 'index.ts');
+/** lvsd's own sources (not watched: the operator's files are). */
+const CORE_DIR = join(PACKAGE_ROOT, 'core');
 
 /** Files worth watching: the operator's, not lvsd's own core nor installed packages. */
 function isOperatorFile(f: string): boolean {
@@ -69,7 +69,9 @@ function recorder(loaded: Set<string>): Plugin {
   return {
     name: 'lvsd-config',
     setup(b) {
-      b.onResolve({ filter: /^lvsd$/ }, () => ({ path: CORE_INDEX }));
+      // 'lvsd' is the daemon's own loaded contract, served by the require() the
+      // config runs with: bundling it again (zod and ~100 files) cost most of a reload.
+      b.onResolve({ filter: /^lvsd$/ }, () => ({ path: 'lvsd', external: true }));
       b.onLoad({ filter: /.*/, namespace: 'file' }, (args) => { loaded.add(args.path); return undefined; });
     },
   };
@@ -83,7 +85,11 @@ function formatEsbuildMessage(m: Message, baseDir: string): string {
   return `${file}:${loc.line}:${loc.column + 1}: ${m.text}\n    ${loc.lineText}\n    ${caret}`;
 }
 
-async function bundle(file: string, loaded: Set<string>): Promise<BundleResult> {
+/**
+ * Bundles config.ts. The source map is built only when asked (to map a thrown
+ * error's stack): for a large literal config it costs a third of the bundle.
+ */
+async function bundle(file: string, loaded: Set<string>, withMap = false): Promise<BundleResult> {
   const baseDir = dirname(file);
   const bundleName = `${file}.lvsd-bundle.js`;
   try {
@@ -95,7 +101,7 @@ async function bundle(file: string, loaded: Set<string>): Promise<BundleResult> 
       platform: 'node',        // node builtins stay external: require() we pass in serves them
       format: 'cjs',
       target: 'node20',
-      sourcemap: 'external',
+      sourcemap: withMap ? 'external' : false,
       sourcesContent: false,
       outfile: bundleName,
       logLevel: 'silent',
@@ -169,10 +175,17 @@ function processView(env: Record<string, string | undefined> | undefined): NodeJ
   });
 }
 
+/** require() for the config: node's, except that 'lvsd' is this daemon's contract module. */
+function configRequire(file: string): NodeJS.Require {
+  const base = createRequire(file);
+  const req = ((id: string): unknown => (id === 'lvsd' ? lvsdContract : base(id))) as NodeJS.Require;
+  return Object.assign(req, { resolve: base.resolve, cache: base.cache, main: base.main, extensions: base.extensions });
+}
+
 function sandbox(file: string, opts: LoadOptions): { ctx: vm.Context; module: { exports: unknown } } {
   const module = { exports: {} as unknown };
   const globals: Record<string, unknown> = {
-    module, exports: module.exports, require: createRequire(file),
+    module, exports: module.exports, require: configRequire(file),
     __filename: file, __dirname: dirname(file),
     process: processView(opts.env), console, Buffer,
     setTimeout, clearTimeout, setInterval, clearInterval, setImmediate, clearImmediate, queueMicrotask,
@@ -182,7 +195,8 @@ function sandbox(file: string, opts: LoadOptions): { ctx: vm.Context; module: { 
   return { ctx: vm.createContext(globals, { name: `lvsd config ${file}` }), module };
 }
 
-type EvalResult = { ok: true; value: unknown } | { ok: false; error: string };
+/** A failure, or a throw to describe (with a source map, built then). */
+type EvalResult = { ok: true; value: unknown } | { ok: false; error: string } | { ok: false; thrown: unknown; when: string };
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
@@ -194,7 +208,7 @@ async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<Eva
   try {
     new vm.Script(b.code, { filename: b.bundleName }).runInContext(ctx, { timeout });
   } catch (e) {
-    return { ok: false, error: describeThrow(file, e, b, 'evaluating the config', timeout) };
+    return { ok: false, thrown: e, when: 'evaluating the config' };
   }
   const exp = module.exports as Record<string, unknown> | null;
   let value: unknown = typeof exp === 'object' && exp !== null && 'default' in exp ? exp.default : undefined;
@@ -207,7 +221,7 @@ async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<Eva
     try {
       value = new vm.Script('__lvsdDefault()', { filename: 'lvsd-call-default' }).runInContext(ctx, { timeout });
     } catch (e) {
-      return { ok: false, error: describeThrow(file, e, b, 'the default-exported function', timeout) };
+      return { ok: false, thrown: e, when: 'the default-exported function' };
     } finally {
       delete (ctx as Record<string, unknown>).__lvsdDefault;
     }
@@ -225,7 +239,7 @@ async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<Eva
       }
       value = settled;
     } catch (e) {
-      return { ok: false, error: describeThrow(file, e, b, 'the config\'s promise', timeout) };
+      return { ok: false, thrown: e, when: 'the config\'s promise' };
     } finally {
       clearTimeout(timer);
     }
@@ -273,6 +287,16 @@ export function describeIssues(file: string, issues: ConfigIssue[], files: strin
 
 // ------------------------------------------------------------------ entry
 
+/**
+ * The bundle again, with its source map. Same input, same code: positions in a
+ * stack taken from the first bundle are valid in this one (unless the file
+ * changed in between, which the watcher follows with a reload anyway).
+ */
+async function mapped(file: string, b: Bundle): Promise<Bundle> {
+  const again = await bundle(file, new Set(), true);
+  return again.ok && again.bundle.code === b.code ? again.bundle : b;
+}
+
 /** Loads, evaluates and validates config.ts. Never throws. */
 export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const abs = resolve(file);
@@ -287,7 +311,10 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   if (!b.ok) return { ok: false, error: b.error, files: filesOf() };
   const files = filesOf();
   const ev = await evaluate(abs, b.bundle, opts);
-  if (!ev.ok) return { ok: false, error: ev.error, files };
+  if (!ev.ok) {
+    if ('error' in ev) return { ok: false, error: ev.error, files };
+    return { ok: false, error: describeThrow(abs, ev.thrown, await mapped(abs, b.bundle), ev.when, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), files };
+  }
   let v: ReturnType<typeof validateConfig>;
   let pluginError: string | undefined;
   try {
@@ -304,7 +331,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     });
   } catch (e) {
     // A getter or proxy in the config object threw while we read it.
-    return { ok: false, error: describeThrow(abs, e, b.bundle, 'reading the config object', 0), files };
+    return { ok: false, error: describeThrow(abs, e, await mapped(abs, b.bundle), 'reading the config object', 0), files };
   }
   if (!v.ok && pluginError !== undefined) {
     // Without the plugins a root key may be unknown only because its plugin did not load.
