@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { isIPv4 } from 'node:net';
+import fc from 'fast-check';
 import {
   addrFold32, addrWords, bytesToIpv6, canonicalAddr, ipv4ToU32, ipv6ToBytes, maskToPrefix, u32ToIpv4,
 } from '../core/model/addr.js';
@@ -24,6 +26,20 @@ describe('addresses', () => {
     assert.deepEqual(canonicalAddr('10.0.0.1'), { family: 'inet', addr: '10.0.0.1' });
     assert.deepEqual(canonicalAddr('2001:DB8::0:1'), { family: 'inet6', addr: '2001:db8::1' });
     for (const bad of ['10.0.0.256', '1.2.3', 'abc', '', '2001:db8::1::2', 'fe80::1%eth0']) assert.equal(canonicalAddr(bad), null, bad);
+  });
+
+  it('reads dotted quads exactly as node:net isIPv4 accepts them', () => {
+    const byNode = (t: string): number | null => {
+      if (!isIPv4(t)) return null;
+      const p = t.split('.').map(Number);
+      return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+    };
+    for (const t of ['0.0.0.0', '255.255.255.255', '256.1.1.1', '01.2.3.4', '0.0.0.00', '1.2.3', '1.2.3.4.5', '1..2.3',
+      '', ' 1.2.3.4', '1.2.3.4 ', '1.2.3.4.', '.1.2.3', '1000.1.1.1', '1.2.3.-4', '1.2.3.４']) {
+      assert.equal(ipv4ToU32(t), byNode(t), JSON.stringify(t));
+    }
+    fc.assert(fc.property(fc.stringMatching(/^[0-9.]{0,16}$/), (t) => ipv4ToU32(t) === byNode(t)), { numRuns: 20000 });
+    fc.assert(fc.property(fc.ipV4(), (t) => ipv4ToU32(t) === byNode(t)), { numRuns: 5000 });
   });
 
   it('converts IPv4 and folds IPv6 as the kernel hashes them', () => {

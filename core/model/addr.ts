@@ -10,9 +10,26 @@ export const AF_NUM: Record<Family, number> = { inet: 2, inet6: 10 };
 
 /** Strict dotted-quad IPv4 to a host-order u32, or null. */
 export function ipv4ToU32(text: string): number | null {
-  if (!isIPv4(text)) return null;
-  const p = text.split('.').map(Number);
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+  // By hand, as node's isIPv4 reads it (four decimal octets, no leading zeros):
+  // the control plane converts every address of a 100 000-real table several times.
+  let n = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return null;
+      n = n * 256 + octet;
+      octet = 0; digits = 0; dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return null;  // leading zero
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return null;
+    } else return null;
+  }
+  if (dots !== 3 || digits === 0) return null;
+  return n * 256 + octet;
 }
 
 export function u32ToIpv4(n: number): string {
