@@ -30,17 +30,35 @@ export class MinIndex {
   /** win[node] = leaf index of the best dest under node, or -1. Leaves at size..2*size-1. */
   private win = new Int32Array(2);
   private neg = new Uint8Array(1);
-  /** Leaves whose num is negative (scan fallback needed while > 0). */
-  negatives = 0;
+  private negCount = 0;
+  /**
+   * The list a rebuild was asked for and not yet done. Rebuilds wait for the
+   * next read: loading a service's reals one by one (a config's first load,
+   * `ipvsadm -R`) would otherwise rebuild the tree once per real.
+   */
+  private pending: readonly SchedDest[] | null = null;
   private readonly out: KeyOut = { ok: false, num: 0, den: 1 };
   private readonly key: KeyFn;
 
   constructor(key: KeyFn) { this.key = key; }
 
-  /** Whether the index still describes this list (same length); hooks keep it so. */
-  covers(dests: readonly SchedDest[]): boolean { return dests.length === this.n; }
+  /** Leaves whose num is negative (scan fallback needed while > 0). */
+  get negatives(): number {
+    if (this.pending) this.build(this.pending);
+    return this.negCount;
+  }
 
-  rebuild(dests: readonly SchedDest[]): void {
+  /** Whether the index still describes this list (same length); hooks keep it so. */
+  covers(dests: readonly SchedDest[]): boolean {
+    if (this.pending) this.build(this.pending);
+    return dests.length === this.n;
+  }
+
+  /** Describe this list from now on (built when next read). */
+  rebuild(dests: readonly SchedDest[]): void { this.pending = dests; }
+
+  private build(dests: readonly SchedDest[]): void {
+    this.pending = null;
     const n = dests.length;
     let size = 1;
     while (size < n) size <<= 1;
@@ -52,7 +70,7 @@ export class MinIndex {
     this.den = new Float64Array(size);
     this.neg = new Uint8Array(size);
     this.win = new Int32Array(2 * size).fill(-1);
-    this.negatives = 0;
+    this.negCount = 0;
     for (let i = 0; i < n; i++) {
       this.pos.set(dests[i]!, i);
       this.setLeaf(i, dests[i]!);
@@ -62,6 +80,7 @@ export class MinIndex {
 
   /** A dest's key changed (counters, OVERLOAD, weight). */
   update(d: SchedDest): void {
+    if (this.pending) return;  // the build reads every dest as it is then
     const i = this.pos.get(d);
     if (i === undefined) return;
     this.setLeaf(i, d);
@@ -72,6 +91,7 @@ export class MinIndex {
 
   /** The first dest with the smallest ratio, or null when none may be chosen. */
   best(): SchedDest | null {
+    if (this.pending) this.build(this.pending);
     const w = this.win[1]!; // the root (for a single dest, its leaf)
     return w < 0 ? null : this.dests[w]!;
   }
@@ -83,7 +103,7 @@ export class MinIndex {
     // Any negative num (even of a dest that cannot be chosen first: in the kernel's
     // wlc scan a weight-0 dest with a negative overhead can win) means: scan.
     const isNeg = o.num < 0 ? 1 : 0;
-    this.negatives += isNeg - wasNeg;
+    this.negCount += isNeg - wasNeg;
     this.neg[i] = isNeg;
     this.num[i] = o.num;
     this.den[i] = o.den;

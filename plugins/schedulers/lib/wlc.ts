@@ -53,9 +53,16 @@ export class WlcTracker {
   private readonly idx = new MinIndex(wlcKey);
   private readonly low = new Map<SchedDest, boolean>();
   private lowCount = 0;
+  /** As MinIndex: the list to count, counted when next read. */
+  private pending: readonly SchedDest[] | null = null;
 
   rebuild(dests: readonly SchedDest[]): void {
     this.idx.rebuild(dests);
+    this.pending = dests;
+  }
+
+  private count(dests: readonly SchedDest[]): void {
+    this.pending = null;
     this.low.clear();
     this.lowCount = 0;
     for (const d of dests) {
@@ -67,6 +74,7 @@ export class WlcTracker {
 
   update(d: SchedDest): void {
     this.idx.update(d);
+    if (this.pending) return;
     const was = this.low.get(d);
     if (was === undefined) return;
     const l = d.activeConns * 2 < d.weight;
@@ -79,6 +87,7 @@ export class WlcTracker {
 
   overloaded(dest: SchedDest, svc: SchedService): boolean {
     if (dest.activeConns <= dest.weight) return false;
+    if (this.pending) this.count(this.pending);
     return this.idx.covers(svc.dests) ? this.lowCount > 0 : lblcOverloaded(dest, svc);
   }
 }
