@@ -18,6 +18,12 @@ export class Counters {
   cps = 0; inpps = 0; outpps = 0; inbps = 0; outbps = 0;
   /** Bumped by every zero() (`-Z`): the rate estimator restarts when it sees a new epoch. */
   epoch = 0;
+  /**
+   * The rate estimator's state for these counters (core/stats/estimator.ts),
+   * kept with them as the kernel keeps struct ip_vs_estimator in ip_vs_stats;
+   * null until the estimator first sees them.
+   */
+  est: Float64Array | null = null;
   zero(): void {
     this.epoch++;
     this.conns = this.inpkts = this.outpkts = this.inbytes = this.outbytes = 0;

@@ -16,20 +16,22 @@ const EPOCH = 15;
 /** Signed arithmetic shift right by 2 (floor division by 4), as the kernel's s64 `>>= 2`. */
 const asr2 = (x: number): number => Math.floor(x / 4);
 
+/**
+ * One per table: its state lives in each Counters' `est` slot (so a table of
+ * 100 000 reals costs no side map for the collector to trace).
+ */
 export class Estimator {
-  private readonly st = new WeakMap<Counters, Float64Array>();
-
   /**
    * A stats object first seen at a tick was created after start(): the kernel
    * started its estimator at creation (ip_vs_start_estimator, zeroed state),
    * so its whole total counts as traffic since then.
    */
   private state(c: Counters): Float64Array {
-    let s = this.st.get(c);
+    let s = c.est;
     if (!s) {
       s = new Float64Array(N);
       s[EPOCH] = c.epoch;
-      this.st.set(c, s);
+      c.est = s;
     }
     return s;
   }
@@ -37,12 +39,15 @@ export class Estimator {
   /** Begin with the objects that exist now: their present totals are the baseline (no spike from old traffic). */
   start(table: ServiceTable): void {
     const base = (c: Counters): void => {
-      if (this.st.has(c)) return;
-      const s = new Float64Array(N);
+      // Untouched counters need no baseline: state() starts them from zero, the same thing.
+      if (!c.est && c.conns === 0 && c.inpkts === 0 && c.outpkts === 0 && c.inbytes === 0 && c.outbytes === 0
+        && c.cps === 0 && c.inpps === 0 && c.outpps === 0 && c.inbps === 0 && c.outbps === 0) return;
+      const s = c.est ?? new Float64Array(N);
+      s.fill(0);
       s[0] = c.conns; s[1] = c.inpkts; s[2] = c.outpkts; s[3] = c.inbytes; s[4] = c.outbytes;
       s[10] = c.cps; s[11] = c.inpps; s[12] = c.outpps; s[13] = c.inbps; s[14] = c.outbps;
       s[EPOCH] = c.epoch;
-      this.st.set(c, s);
+      c.est = s;
     };
     base(table.total);
     for (const svc of table.list()) {
