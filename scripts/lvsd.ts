@@ -6,8 +6,10 @@ import { Daemon, type IoKind } from '../core/daemon.js';
 import { socketPath } from '../core/control/protocol.js';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { checkConfigFile } from '../core/config/check.js';
+import { PACKAGE_ROOT } from '../core/paths.js';
+import { join } from 'node:path';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 const HELP = `lvsd ${VERSION} - Linux Virtual Server director in userspace
 

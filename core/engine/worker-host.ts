@@ -9,6 +9,7 @@
 // so that `lvsadm -L --stats` and ActiveConn/InActConn read as one director.
 
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Bus } from '../bus.js';
 import type { ConnView } from '../control/protocol.js';
@@ -22,6 +23,7 @@ import { replyMethods } from '../plugin.js';
 import { EST_INTERVAL_MS } from '../stats/estimator.js';
 import { interfaceInfo } from './io/afpacket.js';
 import type { NetSpec } from './net.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { HostEstimator, type DataPlane, type DataPlaneConfig } from './dataplane.js';
 import { dataPlanePlugins } from './runner.js';
 import { ReplicaFeed } from './replica.js';
@@ -142,7 +144,6 @@ export class WorkerDataPlane implements DataPlane {
     });
     // fanout group ids are per network namespace; pid-derived so that two lvsd never share one
     const group = n > 1 ? (process.pid * 7) & 0xff00 : null;
-    const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
     const ready: Promise<void>[] = [];
     for (let id = 0; id < n; id++) {
       const { port1, port2 } = new MessageChannel();
@@ -151,7 +152,7 @@ export class WorkerDataPlane implements DataPlane {
         id, interfaces, net: this.net, modules: pluginModules(this.registry), replica: this.feed!.snapshot(),
         fanoutGroup: group, maxConns: this.cfg.maxConns, statsMs: 250, connViewsMax: 100_000,
       };
-      const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: { init, port: port2 }, transferList: [port2], execArgv });
+      const worker = new Worker(join(PACKAGE_ROOT, 'core', 'engine', 'worker-boot.mjs'), { workerData: { init, port: port2 }, transferList: [port2] });
       const w: W = { id, worker, port: port1, last: null, exited: false };
       this.ws.push(w);
       ready.push(new Promise<void>((res, rej) => {

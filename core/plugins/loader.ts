@@ -6,17 +6,18 @@ import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import {
   CONTROL_KINDS, KIND_DIRS, OPTIONAL_HOOKS, PLUGIN_KINDS, REQUIRED_HOOKS,
   type AnyPlugin, type ControlPlugin, type ForwarderPlugin, type PluginKind, type SchedulerPlugin,
 } from '../plugin.js';
 import type { ZodType } from 'zod';
 import type { FwdMethod } from '../model/types.js';
+import { PACKAGE_ROOT } from '../paths.js';
 
-const CORE_INDEX = resolve(dirname(fileURLToPath(import.meta.url)), '../index.ts');
+const CORE_INDEX = join(PACKAGE_ROOT, 'core', 'index.ts');
 /** The project's own plugins/ folder. */
-export const BUILTIN_PLUGIN_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../plugins');
+export const BUILTIN_PLUGIN_DIR = join(PACKAGE_ROOT, 'plugins');
 
 /** Keys a plugin object may carry besides its kind's hooks. */
 const COMMON_KEYS = ['kind', 'name', 'description'];
@@ -152,7 +153,7 @@ function isSchema(v: unknown): boolean {
   return typeof v === 'object' && v !== null && typeof (v as { safeParse?: unknown }).safeParse === 'function';
 }
 
-const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const PROJECT_ROOT = PACKAGE_ROOT;
 
 /**
  * lvsd's own dependencies stay external (native addons cannot be bundled); the
