@@ -84,7 +84,20 @@ export function cleanupStale(): string[] {
   return removed;
 }
 
-export interface LabOptions { reals?: number; offloadsOff?: boolean }
+export interface LabOptions {
+  reals?: number;
+  /**
+   * 'default': every link as the kernel sets it up (veth: TSO/GSO on, checksum
+   * offload on; what a real NIC has). 'off': segmentation, receive and
+   * checksum offloads off on every lab link (needs ethtool; the comparison variant).
+   */
+  offloads?: 'default' | 'off';
+}
+
+/** Why the lab cannot switch offloads off here, or null. */
+export function offloadsOffUnavailable(): string | null {
+  return spawnSync('sh', ['-c', 'command -v ethtool'], { stdio: 'ignore' }).status === 0 ? null : 'ethtool is missing (apt-get install -y ethtool)';
+}
 
 export class Lab {
   readonly tag: string;
@@ -129,7 +142,10 @@ export class Lab {
     this.sysctl(this.d, 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0',
       'net.ipv4.conf.all.accept_local=1', 'net.ipv4.conf.default.accept_local=1');
     for (const v of Object.values(VIP)) this.ip(this.d, 'addr', 'add', `${v}/32`, 'dev', 'lo');
-    const ethtool = spawnSync('sh', ['-c', 'command -v ethtool'], { stdio: 'ignore' }).status === 0;
+    const offloadsOff = opts.offloads === 'off';
+    if (offloadsOff) { const why = offloadsOffUnavailable(); if (why) throw new Error(`lab with offloads off: ${why}`); }
+    const off = (ns: string, dev: string): void => { this.exec(ns, 'ethtool', '-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off', 'tx', 'off', 'rx', 'off'); };
+    if (offloadsOff) { off(this.c, 'c0'); off(this.d, 'd0'); }
     this.r.forEach((ns, i) => {
       const n = i + 1;
       this.ip(this.d, 'link', 'add', `d${n}`, 'type', 'veth', 'peer', 'name', 'r0', 'netns', ns);
@@ -149,10 +165,8 @@ export class Lab {
       this.ip(ns, 'addr', 'add', `${VIP6.dr}/128`, 'dev', 'lo');
       this.ip(ns, 'addr', 'add', `${VIP.dr}/32`, 'dev', 'lo');
       this.ip(ns, 'addr', 'add', `${VIP.tun}/32`, 'dev', 'lo');
-      // TSO/GSO super-frames would exceed the director's frame slots; checksum offload stays on (lvsd completes partial checksums).
-      if (ethtool && opts.offloadsOff !== false) spawnSync('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'r0', 'tso', 'off', 'gso', 'off'], { stdio: 'ignore' });
+      if (offloadsOff) { off(ns, 'r0'); off(this.d, `d${n}`); }
     });
-    if (ethtool) spawnSync('ip', ['netns', 'exec', this.c, 'ethtool', '-K', 'c0', 'tso', 'off', 'gso', 'off'], { stdio: 'ignore' });
     await Promise.all(this.r.map((ns, i) => this.startHelper(ns, ['server', `rs${i + 1}`])));
   }
 
