@@ -59,9 +59,12 @@ export {
   inetSum, foldSum, inetChecksum, pseudoSum, l4Checksum, verifyL4Sum,
   ipv4HeaderChecksum, fillIpv4HeaderChecksum, verifyIpv4Header,
   crc32c, sctpChecksum, fillSctpChecksum, verifySctp,
-  csumReplace16, csumReplace32, CSUM_NONE, CSUM_TCP, CSUM_UDP, rewrite16, rewriteAddr4, rewriteAddr6,
+  csumReplace16, csumReplace32, CSUM_NONE, CSUM_TCP, CSUM_UDP, CSUM_PARTIAL, rewrite16, rewriteAddr4, rewriteAddr6,
   decTtl4, decHopLimit6,
 } from './packet/checksum.js';
+
+// ------------------------------------------------------------------ packets: offloads (FwdPacket.gsoType / csumPartial)
+export { GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, GSO_ECN, completePartial } from './packet/gso.js';
 
 // ------------------------------------------------------------------ packets: header writers (tunnels)
 export { outerTos, writeOuterIpv4, writeOuterIpv6 } from './packet/build.js';

@@ -192,6 +192,22 @@ export interface FwdPacket<S = unknown> {
   vport: number;
   /** Next hop for this frame (towards the real server inbound, towards the client outbound). */
   link: FwdLink;
+  /**
+   * The frame is an aggregate of segments of `gsoSize` payload bytes each (a
+   * GSO/GRO super-frame; 0: a plain frame), of kind `gsoType` (GSO_* in the
+   * contract). Only a forwarder declaring `aggregates` sees one; it leaves as
+   * one and the kernel cuts it on output. Its MTU checks are on the segment
+   * size (its headers plus gsoSize), as the kernel checks a GSO packet.
+   */
+  gsoSize: number;
+  gsoType: number;
+  /**
+   * The L4 checksum field (F_CSUM_OFF) holds only the pseudo-header sum
+   * (CHECKSUM_PARTIAL); the kernel or the NIC completes it on output. Only a
+   * forwarder declaring `partialChecksums` sees one: rewriting an address
+   * updates the field as a sum (CSUM_PARTIAL), a port change leaves it alone.
+   */
+  csumPartial: boolean;
 }
 
 /** What the engine does for a forwarder: transmit, fragment, answer with ICMP. */
@@ -255,6 +271,19 @@ export interface ForwarderCaps {
    * ipvsadm's --tun-*, config's `tunnel`), which its prepareDest reads.
    */
   readonly tunnelOptions?: boolean;
+  /**
+   * The forwarder keeps frames whose L4 checksum is partial (p.csumPartial)
+   * right, so they may leave partial for the kernel or the NIC to complete.
+   * Without it the engine completes the checksum before the forwarder runs.
+   */
+  readonly partialChecksums?: boolean;
+  /**
+   * The forwarder sends an aggregate (p.gsoSize > 0) on as one frame, for the
+   * kernel to segment on output (NAT, DR). Without it the engine cuts the
+   * aggregate into its segments first and runs the forwarder on each (IP
+   * tunnels: the kernel cannot be told to segment the inner packet).
+   */
+  readonly aggregates?: boolean;
 }
 
 /** The capabilities of the forwarder carrying out a method, or undefined when none does. */

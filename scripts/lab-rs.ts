@@ -6,6 +6,12 @@
 //                 unreachable") and re-injects the inner packet through an
 //                 IPPROTO_RAW socket; its destination, the VIP, is local (lo),
 //                 so the kernel delivers it as if the tunnel device had.
+//                 Across veth a packet keeps a partial checksum (CHECKSUM_PARTIAL,
+//                 as lvsd and the kernel's IPVS send tunnelled packets of
+//                 senders with checksum offload); a kernel tunnel device
+//                 accepts it as it is, but a raw socket cannot see that state:
+//                 the decapsulator completes an inner checksum that holds
+//                 exactly the pseudo-header sum, and leaves any other as it is.
 //   client URL N [CONC] [close]   N HTTP GETs, prints {"NAME": count, …, "errors": n}
 //   udp ADDR PORT N               N datagrams from N source ports, prints the answer counts
 
@@ -13,6 +19,8 @@ import { createServer, request, Agent } from 'node:http';
 import { createSocket } from 'node:dgram';
 import { connect as netConnect } from 'node:net';
 import { createRequire } from 'node:module';
+import { verifyL4Sum } from '../core/packet/checksum.js';
+import { completePartial, partialPseudo } from '../core/packet/gso.js';
 
 const [mode, ...args] = process.argv.slice(2);
 
@@ -25,6 +33,17 @@ interface RawSocket {
 /** The sockets stay referenced: raw-socket closes a socket whose object is collected. */
 const keep: RawSocket[] = [];
 
+/** An IPv4 TCP/UDP packet whose checksum field holds only its pseudo-header sum: complete it (what the NIC would have). */
+function completeIfPartial(p: Uint8Array): void {
+  const hl = (p[0]! & 15) * 4, proto = p[9]!;
+  const tot = Math.min(p.length, (p[2]! << 8) | p[3]!);
+  if ((proto !== 6 && proto !== 17) || tot < hl + 8) return;
+  const l4len = tot - hl, field = hl + (proto === 6 ? 16 : 6);
+  if (field + 2 > tot || verifyL4Sum(p, 4, 12, 16, proto, hl, l4len)) return;
+  if (((p[field]! << 8) | p[field + 1]!) !== partialPseudo(p, 4, 12, 16, proto, l4len)) return;
+  completePartial(p, hl, field, tot);
+}
+
 function decapsulator(): void {
   const raw = createRequire(import.meta.url)('raw-socket') as { createSocket(o: { protocol: number }): RawSocket };
   const rx = raw.createSocket({ protocol: 4 });
@@ -36,6 +55,7 @@ function decapsulator(): void {
     if (buf.length < ihl + 20 || (buf[ihl]! >> 4) !== 4) return;
     // a copy: raw-socket hands every packet in the same receive buffer, and the send below is asynchronous
     const inner = Buffer.from(buf.subarray(ihl));
+    completeIfPartial(inner);
     const dst = `${inner[16]}.${inner[17]}.${inner[18]}.${inner[19]}`;
     tx.send(inner, 0, inner.length, dst, () => { n++; });
   });

@@ -4,7 +4,7 @@
 
 import { strict as assert } from 'node:assert';
 import { fanoutProgram, runBpf, socketFilter, type FilterSpec } from '../core/engine/io/bpf.js';
-import { completeChecksum } from '../core/engine/io/csum-complete.js';
+import { completePartial } from '../core/packet/gso.js';
 import { filterSpec } from '../core/engine/worker-protocol.js';
 import { replyMethods } from '../core/plugin.js';
 import nat from '../plugins/forwarding/nat.js';
@@ -149,7 +149,7 @@ describe('afpacket: fanout program', () => {
   });
 });
 
-describe('afpacket: CHECKSUM_PARTIAL completion', () => {
+describe('CHECKSUM_PARTIAL completion (skb_checksum_help)', () => {
   for (const proto of [6, 17]) {
     it(`completes a ${proto === 6 ? 'TCP' : 'UDP'} checksum holding only the pseudo-header sum`, () => {
       const b = frame('10.91.0.2', '10.92.0.1', proto, 40000, 80, 13);
@@ -158,7 +158,7 @@ describe('afpacket: CHECKSUM_PARTIAL completion', () => {
       while (ps > 0xffff) ps = (ps & 0xffff) + (ps >>> 16);
       const co = 34 + (proto === 6 ? 16 : 6);
       b[co] = ps >> 8; b[co + 1] = ps & 255; // what a sender with tx offload leaves
-      assert.ok(completeChecksum(b, 0, b.length));
+      completePartial(b, 34, co, b.length);
       assert.ok(verifyL4Sum(b, 4, 26, 30, proto, 34, l4len));
     });
   }

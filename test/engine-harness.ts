@@ -2,7 +2,7 @@
 // table with the built-in schedulers, the nat/dr/tun plugins, a virtual
 // clock, and helpers that inject one frame and return what came out.
 
-import { FrameBatch, TxBatch } from '../core/engine/batch.js';
+import { FrameBatch, MAX_AGGREGATE, TxBatch, type FrameOffload } from '../core/engine/batch.js';
 import { Engine, type EngineOptions } from '../core/engine/engine.js';
 import { MemoryWire, type WireFrame } from '../core/engine/io/memory.js';
 import type { NetSpec } from '../core/engine/net.js';
@@ -59,7 +59,7 @@ export class Lab {
   readonly table: ServiceTable;
   readonly engine: Engine;
   readonly wire: MemoryWire;
-  readonly rx = new FrameBatch(64);
+  readonly rx = new FrameBatch(64, MAX_AGGREGATE, 1 << 20);
   readonly tx = new TxBatch();
 
   constructor(net: NetSpec = NET, opts: Partial<EngineOptions> = {}) {
@@ -93,6 +93,13 @@ export class Lab {
   /** Inject frames (at the current time) and return what the director sent. */
   send(...frames: Uint8Array[]): WireFrame[] {
     for (const f of frames) this.wire.inject(f, 0, this.now);
+    this.pump();
+    return this.wire.take();
+  }
+
+  /** A frame with an offload state (an aggregate, a partial checksum), as the kernel hands it over; what the director sent. */
+  sendOffloaded(frame: Uint8Array, offload: FrameOffload): WireFrame[] {
+    this.wire.inject(frame, 0, this.now, offload);
     this.pump();
     return this.wire.take();
   }

@@ -24,6 +24,8 @@ export const D_NO_DEST = n++;         // scheduler found no real server: ICMP po
 export const D_CONN_LIMIT = n++;      // connection table full
 export const D_NO_FORWARDER = n++;    // no plugin for the forwarding method
 export const D_INTERNAL = n++;        // a bug caught per frame (must stay 0)
+export const D_GSO_BAD = n++;         // an aggregate lvsd cannot cut (unknown GSO type, or not the protocol it says)
+export const D_GSO_NO_ROOM = n++;     // segments of an aggregate that did not fit the batch's segment space
 export const FWD_BASE = n;            // forwarder results follow (FWD_TTL …)
 n += FWD_NAMES.length;
 export const DROP_COUNT = n;
@@ -31,5 +33,5 @@ export const ENGINE_DROP_NAMES: readonly string[] = [
   ...DROP_NAMES,
   'not-ip', 'arp', 'not-host', 'fragment', 'unknown-proto', 'icmp-not-error', 'icmp-quote', 'icmp-no-conn',
   'icmp-not-nat', 'no-service', 'no-conn', 'port-zero', 'dest-unavailable', 'no-dest', 'conn-limit',
-  'no-forwarder', 'internal', ...FWD_NAMES,
+  'no-forwarder', 'internal', 'gso-bad', 'gso-no-room', ...FWD_NAMES,
 ];

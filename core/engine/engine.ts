@@ -19,12 +19,13 @@ import { ConnTable, EXIST_DROP, EXIST_USE, loadAddr, type ConnSysctls } from '..
 import { CF_FWD_MASK, CF_ONE_PACKET, DIR_INPUT, DIR_OUTPUT, sctpEvent } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
 import { bytesToIpv6, u32ToIpv4 } from '../model/addr.js';
-import { rd32 } from '../packet/checksum.js';
+import { fillSctpChecksum, rd32 } from '../packet/checksum.js';
 import type { Dest, Service, ServiceTable } from '../model/table.js';
 import type { TableEvent } from '../model/events.js';
 import { FWD_NUM, SVC_F_ONEPACKET, SVC_F_PERSISTENT, type Protocol } from '../model/types.js';
 import {
-  DROP_NONE, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_IP_LEN, F_KIND, F_L3_OFF, F_L4_OFF, F_PROTO,
+  DROP_NONE, F_CSUM_OFF, F_DADDR4, F_DPORT, F_DST_OFF, F_FAMILY, F_FLAGS, F_FRAG, F_IP_LEN, F_KIND, F_L3_OFF, F_L4_LEN, F_L4_OFF,
+  F_PAYLOAD_OFF, F_PROTO,
   F_SADDR4, F_SCTP_CHUNK, F_SCTP_CHUNK2, F_SPORT, F_SRC_OFF, F_TCP_FLAGS, FRAG_IS, IPPROTO_ICMP, IPPROTO_ICMPV6,
   IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, KIND_ARP, KIND_IPV4, KIND_IPV6, PF_PORTS, SCTP_INIT, TCP_RST, TCP_SYN,
   createParseResult, parseFrame,
@@ -34,9 +35,12 @@ import {
   type ClassifierPlugin, type ForwarderPlugin, type FrameView, type FwdDest, type FwdLink, type FwdPacket,
   type SchedContext, type SchedPacket,
 } from '../plugin.js';
-import type { FrameBatch, TxBatch } from './batch.js';
+import { FrameBatch, HEADROOM, MAX_FRAME, type TxBatch } from './batch.js';
 import {
-  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_ICMP_NOT_NAT, D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
+  GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, completePartial, segment, type SegmentSource,
+} from '../packet/gso.js';
+import {
+  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_GSO_BAD, D_GSO_NO_ROOM, D_ICMP_NOT_NAT, D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
   DROP_COUNT, ENGINE_DROP_NAMES, FWD_BASE,
 } from './drops.js';
 import { ExplainTrace, type ExplainSink } from './explain.js';
@@ -62,6 +66,9 @@ class Pkt implements FwdPacket {
   vaddr4 = 0;
   vport = 0;
   link!: FwdLink;
+  gsoSize = 0;
+  gsoType = 0;
+  csumPartial = false;
   constructor(r: Int32Array) { this.r = r; }
 }
 
@@ -102,6 +109,12 @@ export interface EngineOptions {
   /** Frames to next hops without a MAC are held in tx (tx.hold) rather than dropped: the I/O resolves them (afpacket). */
   holdUnresolved?: boolean;
   /**
+   * Bytes for the segments of aggregates the engine cuts itself (for a
+   * forwarder without `aggregates`) in one batch; default 1 MiB. About the
+   * receive batch's size and a quarter more (headers repeated, headroom).
+   */
+  segmentBytes?: number;
+  /**
    * Run the rate estimator on the table (default true). A data-plane replica
    * does not: its host estimates on the daemon's table, where the counters are folded.
    */
@@ -126,6 +139,27 @@ export class Engine {
   private readonly fwd: (ForwarderPlugin | undefined)[] = [];
   /** By method number: 1 when its forwarder sees replies (`replies`), so replies are looked up for it. */
   private readonly fwdReplies = new Uint8Array(CF_FWD_MASK + 1);
+  /** By method number: its forwarder's `partialChecksums` and `aggregates` (1 / 0). */
+  private readonly fwdPartial = new Uint8Array(CF_FWD_MASK + 1);
+  private readonly fwdAggregates = new Uint8Array(CF_FWD_MASK + 1);
+  /** The offload state of the frame being processed, from the receive batch (FrameOffload). */
+  private inGsoType = 0;
+  private inGsoSize = 0;
+  private inCsumStart = -1;
+  private inCsumOff = 0;
+  /** Segments of the aggregates this batch cuts (for forwarders without `aggregates`), alive until the batch is sent. */
+  private readonly segs: FrameBatch;
+  private readonly segSrc: SegmentSource = {
+    buf: new Uint8Array(0), off: 0, l3: 0, family: 4, proto: 6, l4: 0, payload: 0, end: 0, gsoSize: 0, partial: false,
+  };
+  /** What the segment loop runs each segment through (set per aggregate; bound once, no closure per packet). */
+  private segFwd: ForwarderPlugin | null = null;
+  private segDir = DIR_INPUT;
+  private segPort = 0;
+  private segPartial = false;
+  private segResult = FWD_SENT;
+  private readonly segPut = (len: number): number => (this.segResult === FWD_SENT ? this.segs.alloc(len) : -1);
+  private readonly segEach = (o: number, len: number): void => this.segmentThrough(o, len);
   private classifiers: readonly ClassifierPlugin[];
   private readonly ctx: SchedContext;
   private xmit: Xmit;
@@ -156,6 +190,7 @@ export class Engine {
     this.persist = new Persistence(this.conns);
     this.relay = new IcmpRelay(this.conns);
     this.pkt = new Pkt(this.r);
+    this.segs = new FrameBatch(8192, MAX_FRAME, o.segmentBytes ?? 1 << 20);
     this.xmit = new Xmit(this.net, null as unknown as TxBatch);
     this.rates = o.rates ?? true;
     if (this.rates) this.estimator.start(o.table);
@@ -182,10 +217,14 @@ export class Engine {
   private setForwarders(forwarders: readonly ForwarderPlugin[]): void {
     this.fwd.length = 0;
     this.fwdReplies.fill(0);
+    this.fwdPartial.fill(0);
+    this.fwdAggregates.fill(0);
     for (const f of forwarders) {
       const m = FWD_NUM[f.method];
       this.fwd[m] = f;
       this.fwdReplies[m] = f.replies === true ? 1 : 0;
+      this.fwdPartial[m] = f.partialChecksums === true ? 1 : 0;
+      this.fwdAggregates[m] = f.aggregates === true ? 1 : 0;
     }
   }
 
@@ -269,6 +308,7 @@ export class Engine {
   process(rx: FrameBatch, tx: TxBatch, now: number): void {
     this.advance(now);
     this.xmit.tx = tx;
+    this.segs.clear();
     const n = rx.count;
     this.frames += n;
     if (this.trace) this.processExplain(rx);
@@ -278,7 +318,10 @@ export class Engine {
       let i = 0;
       while (i < n) {
         try {
-          for (; i < n; i++) this.frame(rx.buf, rx.off[i]!, rx.len[i]!, rx.port[i]!, rx.room(i));
+          for (; i < n; i++) {
+            this.offloadOf(rx, i);
+            this.frame(rx.buf, rx.off[i]!, rx.len[i]!, rx.port[i]!, rx.room(i));
+          }
         } catch {
           this.drops[D_INTERNAL] = this.drops[D_INTERNAL]! + 1;
           i++;
@@ -292,6 +335,7 @@ export class Engine {
   private processExplain(rx: FrameBatch): void {
     for (let i = 0; i < rx.count; i++) {
       try {
+        this.offloadOf(rx, i);
         this.frame(rx.buf, rx.off[i]!, rx.len[i]!, rx.port[i]!, rx.room(i));
       } catch (e) {
         this.drops[D_INTERNAL] = this.drops[D_INTERNAL]! + 1;
@@ -299,6 +343,46 @@ export class Engine {
       }
       this.trace?.end();
     }
+  }
+
+  private offloadOf(rx: FrameBatch, i: number): void {
+    this.inGsoType = rx.gsoType[i]!;
+    this.inGsoSize = rx.gsoSize[i]!;
+    this.inCsumStart = rx.csumStart[i]!;
+    this.inCsumOff = rx.csumOff[i]!;
+  }
+
+  /**
+   * The frame's offload state onto the packet: a partial checksum stays
+   * partial only where the parse found the TCP/UDP checksum field it names
+   * (else it is completed here, as skb_checksum_help would: SCTP's CRC32c,
+   * anything else as an internet checksum); an aggregate must be TCP
+   * (GSO_TCPV4/6) or UDP (GSO_UDP_L4) of its family. False: dropped.
+   */
+  private offloads(buf: Uint8Array, off: number, r: Int32Array, proto: number): boolean {
+    const p = this.pkt;
+    p.csumPartial = false;
+    p.gsoSize = 0;
+    p.gsoType = GSO_NONE;
+    const cs = this.inCsumStart;
+    const end = r[F_L3_OFF]! + r[F_IP_LEN]!;
+    if (cs >= 0) {
+      const start = off + cs, field = start + this.inCsumOff;
+      if (start === r[F_L4_OFF] && field === r[F_CSUM_OFF] && (proto === IPPROTO_TCP || proto === IPPROTO_UDP)) p.csumPartial = true;
+      else if (proto === IPPROTO_SCTP && start === r[F_L4_OFF]) fillSctpChecksum(buf, start, r[F_L4_LEN]!);
+      else completePartial(buf, start, field, end);
+    }
+    const gs = this.inGsoSize;
+    const gt = this.inGsoType & ~GSO_ECN;
+    if (gs === 0 || gt === GSO_NONE) return true;
+    const v6 = r[F_FAMILY] === 6;
+    const ok = gt === GSO_UDP_L4 ? proto === IPPROTO_UDP : proto === IPPROTO_TCP && gt === (v6 ? GSO_TCPV6 : GSO_TCPV4);
+    if (!ok || r[F_PAYLOAD_OFF]! <= 0) { this.drop(D_GSO_BAD); return false; }
+    // one segment's worth or less is a plain packet
+    if (end - r[F_PAYLOAD_OFF]! <= gs) return true;
+    p.gsoSize = gs;
+    p.gsoType = this.inGsoType;
+    return true;
   }
 
   private drop(reason: number): void {
@@ -317,6 +401,7 @@ export class Engine {
     const p = this.pkt;
     p.buf = buf; p.off = off; p.len = len; p.room = room;
     const proto = r[F_PROTO]!;
+    if (!this.offloads(buf, off, r, proto)) return;
     if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) return this.icmp(buf, r, proto);
     if ((proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) || (r[F_FLAGS]! & PF_PORTS) === 0) {
       return this.drop(D_UNKNOWN_PROTO);
@@ -461,8 +546,66 @@ export class Engine {
     p.link = info.link;
     this.setVaddr(e);
     if (!p.link.ok) return this.drop(FWD_BASE + FWD_NO_ROUTE);
-    const c = fwd.inbound(p, this.xmit);
+    this.forward(fwd, method, DIR_INPUT);
+  }
+
+  /**
+   * Runs the forwarder on the packet, in the state it can take: a partial
+   * checksum completed first unless it keeps them (`partialChecksums`); an
+   * aggregate cut into segments first unless it sends them on (`aggregates`)
+   * and they fit the link (an IPv4 aggregate without DF whose segments exceed
+   * the MTU is cut, then each is fragmented, as the kernel's GSO then does).
+   */
+  private forward(fwd: ForwarderPlugin, method: number, dir: number): void {
+    const p = this.pkt, r = this.r;
+    if (p.csumPartial && this.fwdPartial[method] === 0) {
+      completePartial(p.buf, r[F_L4_OFF]!, r[F_CSUM_OFF]!, r[F_L3_OFF]! + r[F_IP_LEN]!);
+      p.csumPartial = false;
+    }
+    if (p.gsoSize > 0) {
+      const l3 = r[F_L3_OFF]!;
+      const v4 = r[F_FAMILY] === 4;
+      const tooBig = v4 && (p.buf[l3 + 6]! & 0x40) === 0 && r[F_PAYLOAD_OFF]! - l3 + p.gsoSize > p.link.mtu;
+      if (this.fwdAggregates[method] === 0 || tooBig) return this.segmented(fwd, dir);
+    }
+    this.result(dir === DIR_INPUT ? fwd.inbound(p, this.xmit) : fwd.outbound!(p, this.xmit), fwd.name);
+  }
+
+  /** Cuts the aggregate (core/packet/gso.ts) and runs the forwarder on each segment, in order. */
+  private segmented(fwd: ForwarderPlugin, dir: number): void {
+    const p = this.pkt, r = this.r, src = this.segSrc;
+    src.buf = p.buf; src.off = p.off; src.l3 = r[F_L3_OFF]!; src.family = r[F_FAMILY]!; src.proto = r[F_PROTO]!;
+    src.l4 = r[F_L4_OFF]!; src.payload = r[F_PAYLOAD_OFF]!; src.end = src.l3 + r[F_IP_LEN]!;
+    src.gsoSize = p.gsoSize;
+    src.partial = p.csumPartial;
+    this.segFwd = fwd;
+    this.segDir = dir;
+    this.segPort = 0;
+    this.segPartial = p.csumPartial;
+    this.segResult = FWD_SENT;
+    const total = Math.ceil((src.end - src.payload) / src.gsoSize);
+    const n = segment(src, this.segs.buf, this.segPut, this.segEach);
+    this.segFwd = null;
+    if (n < 0) return this.drop(D_GSO_BAD);
+    // a segment refused (too big for the tunnel: ICMP sent once, as for the whole GSO packet) ends the aggregate
+    if (this.segResult !== FWD_SENT) return;
+    if (n < total) this.drop(D_GSO_NO_ROOM);
+  }
+
+  /** One segment of `segmented`: parsed where it was written, then through the forwarder. */
+  private segmentThrough(o: number, len: number): void {
+    const segs = this.segs, p = this.pkt, r = this.r;
+    segs.commit(o, len, this.segPort, 0);
+    const why = parseFrame(segs.buf, o, len, r, 0);
+    if (why !== DROP_NONE) { this.segResult = -1; return this.drop(why); }
+    p.buf = segs.buf; p.off = o; p.len = len; p.room = o - HEADROOM;
+    p.gsoSize = 0; p.gsoType = GSO_NONE;
+    // each segment as segment() left it (a forwarder may have completed the last one's)
+    p.csumPartial = this.segPartial;
+    const fwd = this.segFwd!;
+    const c = this.segDir === DIR_INPUT ? fwd.inbound(p, this.xmit) : fwd.outbound!(p, this.xmit);
     this.result(c, fwd.name);
+    if (c !== FWD_SENT) this.segResult = c;
   }
 
   private result(c: number, name: string): void {
@@ -512,7 +655,7 @@ export class Engine {
     this.setVaddr(e);
     p.link = this.clientLink(p.buf, this.r[F_DST_OFF]!, this.r[F_FAMILY] === 6);
     if (!p.link.ok) return this.drop(FWD_BASE + FWD_NO_ROUTE);
-    this.result(fwd.outbound(p, this.xmit), fwd.name);
+    this.forward(fwd, s.flags[e]! & CF_FWD_MASK, DIR_OUTPUT);
   }
 
   /** An ICMP error about one of our connections (icmp.ts finds it): on through the connection's forwarder. */

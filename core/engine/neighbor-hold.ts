@@ -6,7 +6,8 @@
 
 import type { TxBatch } from './batch.js';
 
-interface Held { frame: Uint8Array; port: number; at: number }
+/** A held frame, with the offload state it leaves with (TxBatch's arrays: gsoType, gsoSize, hdrLen, csumStart, csumOff). */
+interface Held { frame: Uint8Array; port: number; at: number; offload: readonly number[] }
 
 export class HeldFrames {
   private readonly byHop = new Map<string, Held[]>();
@@ -23,11 +24,12 @@ export class HeldFrames {
 
   /** Moves the frames tx holds (tx.hold) in here, copied: tx's buffers are reused by the next batch. */
   take(tx: TxBatch, now: number): void {
-    tx.removeHeld((buf, off, len, port, hop) => {
+    tx.removeHeld((buf, off, len, port, hop, i) => {
       let q = this.byHop.get(hop);
       if (!q) { q = []; this.byHop.set(hop, q); }
       if (q.length >= this.perHop || this.count >= this.max) { this.dropped++; return; }
-      q.push({ frame: buf.slice(off, off + len), port, at: now });
+      const offload = [tx.gsoType[i]!, tx.gsoSize[i]!, tx.hdrLen[i]!, tx.csumStart[i]!, tx.csumOff[i]!];
+      q.push({ frame: buf.slice(off, off + len), port, at: now, offload });
       this.count++;
     });
   }
@@ -40,7 +42,8 @@ export class HeldFrames {
         while (q.length > 0 && tx.count < tx.cap) {
           const f = q.shift()!;
           f.frame.set(mac, 0);
-          tx.add(f.frame, 0, f.frame.length, f.port);
+          const [t, g, h, cs, co] = f.offload;
+          if (tx.add(f.frame, 0, f.frame.length, f.port)) tx.offloadLast(t!, g!, h!, cs!, co!);
           this.count--;
         }
       } else {

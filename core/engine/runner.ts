@@ -12,7 +12,7 @@ import type { ServiceTable } from '../model/table.js';
 import type { ClassifierPlugin, ForwarderPlugin } from '../plugin.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import { EST_INTERVAL_MS } from '../stats/estimator.js';
-import { FrameBatch, TxBatch } from './batch.js';
+import { FrameBatch, MAX_AGGREGATE, TxBatch } from './batch.js';
 import { HostEstimator, type DataPlane, type DataPlaneConfig } from './dataplane.js';
 import type { Engine } from './engine.js';
 import { MemoryWire } from './io/memory.js';
@@ -44,7 +44,8 @@ export class MemoryDataPlane implements DataPlane {
   readonly wire: MemoryWire;
   private readonly rep: Replica;
   private readonly feed: ReplicaFeed;
-  private readonly rx = new FrameBatch(64);
+  /** Packed: small frames and 64 KiB aggregates alike (a batch holds what fits in 1 MiB). */
+  private readonly rx = new FrameBatch(64, MAX_AGGREGATE, 1 << 20);
   private readonly tx = new TxBatch();
   private timers: NodeJS.Timeout[] = [];
   private readonly t0 = performance.now();

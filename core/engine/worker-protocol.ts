@@ -96,7 +96,9 @@ export interface StatsReport {
   rec: Float64Array;
   n: number;
   drops: Record<string, number>;
-  rx: number; tx: number; txErrors: number; csumCompleted: number; oversize: number; ringDrops: number; conns: number;
+  rx: number; tx: number; txErrors: number; oversize: number; ringDrops: number; conns: number;
+  /** Offloads: aggregates and partial checksums received and sent, frames read through the copy queue (AfPacketIo). */
+  aggregatesIn: number; csumPartialIn: number; copied: number; aggregatesOut: number; csumPartialOut: number;
 }
 
 export type FromWorker =

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { forwarderLookup, replyMethods, type ClassifierPlugin, type ForwarderPlugin, type SchedContext, type SchedulerPlugin } from '../plugin.js';
-import { FrameBatch, TxBatch } from './batch.js';
+import { FrameBatch, MAX_AGGREGATE, TxBatch } from './batch.js';
 import { AfPacketIo } from './io/afpacket.js';
 import { HeldFrames } from './neighbor-hold.js';
 import type { NetSpec } from './net.js';
@@ -19,6 +19,13 @@ import {
 } from './worker-protocol.js';
 
 const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
+/**
+ * A receive batch holds up to 512 frames in 4 MiB, packed: 512 small frames or
+ * ~60 aggregates of 64 KiB. Aggregates cut for a tunnel take about as much
+ * again plus a quarter (headers repeated per segment, headroom for the outer one).
+ */
+const RX_BYTES = 4 << 20;
+const SEGMENT_BYTES = RX_BYTES + (RX_BYTES >> 1);
 const send = (m: FromWorker): void => port.postMessage(m);
 
 async function importDefault<T>(file: string): Promise<T> {
@@ -46,7 +53,10 @@ async function main(): Promise<void> {
   let net: NetSpec = init.net;
   const replica = new Replica(init.replica, {
     schedulers: (n) => mods.schedulers.get(n), forwarder: (m) => mods.forwarder(m), ctx, log,
-    engine: { forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns, holdUnresolved: true },
+    engine: {
+      forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns, holdUnresolved: true,
+      segmentBytes: SEGMENT_BYTES,
+    },
   });
   const { table, engine } = replica;
   const held = new HeldFrames();
@@ -61,8 +71,8 @@ async function main(): Promise<void> {
   try { io.setFilter(filters(), fanout); } catch (e) { io.close(); throw e; }
   send({ t: 'ready', id: init.id });
 
-  const rx = new FrameBatch(256);
-  const tx = new TxBatch(1024);
+  const rx = new FrameBatch(512, MAX_AGGREGATE, RX_BYTES);
+  const tx = new TxBatch(4096);
   let ringDrops = 0;
   let nextStats = 0;
   let nextCtl = 0;
@@ -111,7 +121,8 @@ async function main(): Promise<void> {
     const st: StatsReport = {
       t: 'stats', id: init.id, rec, n: r.n,
       drops: held.dropped > 0 ? { ...engine.dropCounts(), 'neighbour-unresolved': held.dropped } : engine.dropCounts(), rx: io.rxFrames, tx: io.txFrames, txErrors: io.txErrors,
-      csumCompleted: io.csumCompleted, oversize: io.oversize, ringDrops: (ringDrops += io.ringStats().drops), conns: engine.conns.count,
+      oversize: io.oversize,
+      aggregatesIn: io.rxAggregates, csumPartialIn: io.rxCsumPartial, copied: io.rxCopied, aggregatesOut: io.txAggregates, csumPartialOut: io.txCsumPartial, ringDrops: (ringDrops += io.ringStats().drops), conns: engine.conns.count,
     };
     port.postMessage(st, [rec.buffer]);
   };

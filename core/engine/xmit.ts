@@ -5,7 +5,8 @@
 // ICMPv6: quote ≤ 1280-byte datagram).
 
 import { fillIpv4HeaderChecksum, inetChecksum, l4Checksum, rd16, rd32, wr16, wr32 } from '../packet/checksum.js';
-import { F_FLAGS, PF_ICMP_ERROR } from '../packet/parse.js';
+import { F_CSUM_OFF, F_FLAGS, F_IP_LEN, F_L3_OFF, F_L4_OFF, F_PAYLOAD_OFF, PF_ICMP_ERROR } from '../packet/parse.js';
+import { completePartial } from '../packet/gso.js';
 import type { FwdIo, FwdLink, FwdPacket } from '../plugin.js';
 import type { TxBatch } from './batch.js';
 import { Net } from './net.js';
@@ -37,18 +38,31 @@ export class Xmit implements FwdIo {
     return this.id;
   }
 
+  /** Queues the frame with its offload state, for the kernel (or the NIC) to segment and checksum on output. */
   send(p: FwdPacket): void {
-    this.queue(p.buf, p.off, p.len, p.link);
+    if (!this.queue(p.buf, p.off, p.len, p.link)) return;
+    if (!p.csumPartial && p.gsoSize === 0) return;
+    // offsets in the frame as it leaves (a tunnel moved its start; the inner L4 header stays put)
+    const r = p.r;
+    const cs = p.csumPartial ? r[F_L4_OFF]! - p.off : -1;
+    this.tx.offloadLast(p.gsoType, p.gsoSize, p.gsoSize > 0 ? r[F_PAYLOAD_OFF]! - p.off : 0, cs, cs >= 0 ? r[F_CSUM_OFF]! - r[F_L4_OFF]! : 0);
   }
 
-  /** Adds a frame for `link`; held (tx.hold) while its next hop is being resolved. */
-  private queue(buf: Uint8Array, off: number, len: number, link: FwdLink): void {
-    if (!this.tx.add(buf, off, len, link.port)) { this.txFull++; return; }
+  /** Adds a frame for `link`; held (tx.hold) while its next hop is being resolved. False when tx is full. */
+  private queue(buf: Uint8Array, off: number, len: number, link: FwdLink): boolean {
+    if (!this.tx.add(buf, off, len, link.port)) { this.txFull++; return false; }
     if (link.unresolved !== null) this.tx.holdLast(link.unresolved);
+    return true;
   }
 
   sendFragments(p: FwdPacket, l3: number, mtu: number): boolean {
     const b = p.buf;
+    // the L4 checksum spans every fragment: complete it first (ip_do_fragment does)
+    if (p.csumPartial) {
+      const r = p.r;
+      completePartial(b, r[F_L4_OFF]!, r[F_CSUM_OFF]!, r[F_L3_OFF]! + r[F_IP_LEN]!);
+      p.csumPartial = false;
+    }
     const hlen = (b[l3]! & 15) << 2;
     const tot = rd16(b, l3 + 2);
     const ff = rd16(b, l3 + 6);

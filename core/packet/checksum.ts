@@ -159,10 +159,17 @@ export function csumReplace32(csum: number, oldVal: number, newVal: number): num
 export const CSUM_NONE = 0;   // no L4 checksum to touch (ICMPv4 payload, SCTP: recompute CRC32c after)
 export const CSUM_TCP = 1;    // always updated (TCP, ICMPv6, DCCP-like)
 export const CSUM_UDP = 2;    // 0 means "none" over IPv4 and stays 0; a result of 0 is stored as 0xffff
+/**
+ * A partial checksum (CHECKSUM_PARTIAL, core/packet/gso.ts): the field holds the
+ * pseudo-header sum, not complemented. Addresses are in it (updated as a sum,
+ * as the kernel's inet_proto_csum_replace4 with pseudohdr); ports are not (left alone).
+ */
+export const CSUM_PARTIAL = 3;
 
 function l4Adjust(buf: Uint8Array, csumOff: number, kind: number, s: number): void {
   // s: sum of (~old words) + (new words) already accumulated
   const old = rd16(buf, csumOff);
+  if (kind === CSUM_PARTIAL) { wr16(buf, csumOff, foldSum(old + s)); return; }
   if (kind === CSUM_UDP && old === 0) return;
   let c = ~foldSum((~old & 0xffff) + s) & 0xffff;
   if (kind === CSUM_UDP && c === 0) c = 0xffff;
@@ -177,7 +184,7 @@ export function rewrite16(buf: Uint8Array, off: number, value: number, csumOff: 
   const old = rd16(buf, off);
   if (old === value) return;
   wr16(buf, off, value);
-  if (kind !== CSUM_NONE && csumOff >= 0) l4Adjust(buf, csumOff, kind, (~old & 0xffff) + value);
+  if (kind !== CSUM_NONE && kind !== CSUM_PARTIAL && csumOff >= 0) l4Adjust(buf, csumOff, kind, (~old & 0xffff) + value);
 }
 
 /**

@@ -22,7 +22,7 @@ export const BUILTIN_PLUGIN_DIR = join(PACKAGE_ROOT, 'plugins');
 /** Keys a plugin object may carry besides its kind's hooks. */
 const COMMON_KEYS = ['kind', 'name', 'description'];
 const EXTRA_KEYS: Partial<Record<PluginKind, string[]>> = {
-  scheduler: ['tickInterval', 'flags'], forwarder: ['method', 'replies', 'crossFamily', 'keepsPort', 'tunnelOptions'], health: ['defaults', 'options'],
+  scheduler: ['tickInterval', 'flags'], forwarder: ['method', 'replies', 'crossFamily', 'keepsPort', 'tunnelOptions', 'partialChecksums', 'aggregates'], health: ['defaults', 'options'],
   sync: ['configKey', 'options'], failover: ['configKey', 'options'],
 };
 /** A control-plane plugin's config key: a plain identifier, as config.ts's own root keys are. */

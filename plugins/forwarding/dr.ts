@@ -9,6 +9,9 @@ export default defineForwarder({
   name: 'dr',
   method: 'route',
   keepsPort: true,     // only the MAC changes: the packet still goes to the VIP's port
+  // nothing of L4 changes: a partial checksum and an aggregate go on as they came
+  partialChecksums: true,
+  aggregates: true,
   inbound(p, io) {
     const l3 = p.r[F_L3_OFF]!;
     const len = p.r[F_IP_LEN]!;

@@ -6,7 +6,7 @@
 // NAT connections get their outer and quoted addresses rewritten.
 
 import {
-  CSUM_NONE, CSUM_TCP, CSUM_UDP, fillIpv4HeaderChecksum, fillSctpChecksum, inetChecksum, l4Checksum, rd16,
+  CSUM_NONE, CSUM_PARTIAL, CSUM_TCP, CSUM_UDP, fillIpv4HeaderChecksum, fillSctpChecksum, inetChecksum, l4Checksum, rd16,
   rewrite16, rewriteAddr4, rewriteAddr6, verifyL4Sum, wr16, wr32, F_CSUM_OFF, F_DST_OFF, F_IN_DST_OFF, F_IN_L3_OFF,
   F_IN_L4_OFF, F_IN_SRC_OFF, F_IP_LEN, F_L3_OFF, F_L4_LEN, F_L4_OFF, F_PROTO, F_SRC_OFF, IPPROTO_SCTP, IPPROTO_TCP,
   IPPROTO_UDP, defineForwarder, FWD_BAD, FWD_NO_ROOM, FWD_TTL, decHopLimit6, decTtl4, type FwdPacket
@@ -19,8 +19,9 @@ function rewrite(p: FwdPacket, addrOff: number, addr4: number, addr: Uint8Array,
   const l3 = r[F_L3_OFF]!;
   const proto = r[F_PROTO]!;
   const csum = r[F_CSUM_OFF]!;
-  const kind = proto === IPPROTO_TCP ? CSUM_TCP : proto === IPPROTO_UDP ? CSUM_UDP : CSUM_NONE;
-  const udpZero = proto === IPPROTO_UDP && rd16(b, csum) === 0;
+  // a partial checksum (the kernel or the NIC completes it on output) holds the pseudo-header sum: addresses only
+  const kind = p.csumPartial ? CSUM_PARTIAL : proto === IPPROTO_TCP ? CSUM_TCP : proto === IPPROTO_UDP ? CSUM_UDP : CSUM_NONE;
+  const udpZero = !p.csumPartial && proto === IPPROTO_UDP && rd16(b, csum) === 0;
   if (isV6(b, l3)) rewriteAddr6(b, addrOff, addr, 0, csum, kind);
   else rewriteAddr4(b, l3, addrOff, addr4, csum, kind);
   rewrite16(b, portOff, port, csum, kind);
@@ -77,6 +78,9 @@ export default defineForwarder({
   method: 'masq',
   // The real servers answer through the director: replies come back to outbound().
   replies: true,
+  // rewrite() keeps a partial checksum's pseudo-header sum; an aggregate is rewritten once and leaves whole
+  partialChecksums: true,
+  aggregates: true,
   inbound(p, io) {
     const r = p.r;
     const l3 = r[F_L3_OFF]!;

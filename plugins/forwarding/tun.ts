@@ -29,6 +29,10 @@ export default defineForwarder<Tunnel>({
   keepsPort: true,
   // ipvsadm --tun-type/--tun-port/--tun-*csum: this forwarder's per-real options
   tunnelOptions: true,
+  // the inner packet is left as it is (a partial checksum is completed on output, where
+  // csum_start still points at it); aggregates are cut by the engine first: the kernel's
+  // virtio-net header cannot ask it to segment a packet inside an IPIP header
+  partialChecksums: true,
   // ip_vs_add_dest/ip_vs_edit_dest: a GUE tunnel without its UDP port is EINVAL
   checkDest: (d) => (d.tunType === 'gue' && d.tunPort === 0 ? 'GUE tunnel needs a port' : null),
   prepareDest: (d) => ({ type: d.tunType === 'gue' ? 1 : d.tunType === 'gre' ? 2 : 0, flags: d.tunFlags, port: d.tunPort }),

@@ -11,10 +11,16 @@
 //   per frame and wakes the reader for each one; at high rates the worker is
 //   not sleeping, so the wake-ups cost nothing.
 // * PACKET_IGNORE_OUTGOING: a worker never sees the frames it (or the host) sends.
-// * TP_STATUS_CSUMNOTREADY (veth / local senders with checksum offload): the L4
-//   checksum holds only the pseudo-header sum; it is completed on receive
-//   (csum-complete.ts) before the engine updates it incrementally, so nothing
-//   relies on offloads being off.
+// * Offloads on (the default of every NIC and of veth): PACKET_VNET_HDR puts
+//   the kernel's virtio-net header in front of every frame, both ways. Received
+//   frames say whether they are an aggregate (GSO on a local sender, GRO on a
+//   receiving NIC: up to 64 KiB) and whether their L4 checksum is partial
+//   (CHECKSUM_PARTIAL); the engine keeps that state (core/packet/gso.ts) and
+//   frames leave with it, so the kernel segments and checksums on output as it
+//   does for its own forwarding. A frame larger than a ring slot is read whole
+//   through the socket's queue (PACKET_COPY_THRESH: the kernel queues a copy
+//   of it and marks its truncated slot TP_STATUS_COPY), so slots stay sized
+//   for the MTU while aggregates still arrive.
 // * A classic BPF socket filter keeps a worker asleep for frames it cannot own;
 //   PACKET_FANOUT_CBPF spreads flows over workers keyed on the client side of
 //   a connection (so a NAT reply reaches the worker that owns the request).
@@ -25,9 +31,9 @@
 
 import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
-import { HEADROOM, type FrameBatch, type TxBatch } from '../batch.js';
+import { MAX_AGGREGATE, type FrameBatch, type FrameOffload, type TxBatch } from '../batch.js';
+import { VNET_NEEDS_CSUM } from '../../packet/gso.js';
 import { BPF_MAXINSNS, fanoutProgram, socketFilter, type BpfInsn, type FilterSpec } from './bpf.js';
-import { completeChecksum } from './csum-complete.js';
 import type { IoInterface, PacketIo } from './types.js';
 
 const AF_PACKET = 17;
@@ -40,6 +46,10 @@ const SO_ATTACH_FILTER = 26;
 const SOL_PACKET = 263;
 const PACKET_RX_RING = 5;
 const PACKET_STATISTICS = 6;
+const PACKET_COPY_THRESH = 7;
+const PACKET_VNET_HDR = 15;
+/** sizeof(struct virtio_net_hdr): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset (little-endian). */
+const VNET_HDR = 10;
 const PACKET_VERSION = 10;
 const PACKET_FANOUT = 18;
 const PACKET_QDISC_BYPASS = 20;
@@ -49,7 +59,7 @@ const TPACKET_V2 = 1;
 export const PACKET_FANOUT_HASH = 0;
 export const PACKET_FANOUT_CBPF = 6;
 const TP_STATUS_USER = 1;
-const TP_STATUS_CSUMNOTREADY = 8;
+const TP_STATUS_COPY = 2;
 const POLLIN = 1;
 const PROT_RW = 3;
 const MAP_SHARED = 1;
@@ -66,6 +76,7 @@ interface Libc {
   mmap(addr: null, len: number, prot: number, flags: number, fd: number, off: number): unknown;
   munmap(addr: number, len: number): number;
   poll(fds: number, n: number, timeout: number): number;
+  recv(fd: number, buf: number, len: number, flags: number): number;
   sendmmsg(fd: number, vec: number, n: number, flags: number): number;
   close(fd: number): number;
   if_nametoindex(name: string): number;
@@ -84,6 +95,7 @@ function lib(): Libc {
     mmap: l.func('void *mmap(void *, size_t, int, int, int, int64_t)'),
     munmap: l.func('int munmap(uintptr_t, size_t)'),
     poll: l.func('int poll(uintptr_t, uint64_t, int)'),
+    recv: l.func('long recv(int, uintptr_t, size_t, int)'),
     sendmmsg: l.func('int sendmmsg(int, uintptr_t, unsigned int, int)'),
     close: l.func('int close(int)'),
     if_nametoindex: l.func('unsigned int if_nametoindex(const char *)'),
@@ -128,6 +140,8 @@ export interface AfPacketOptions {
   fanoutGroup?: number;
   /** Largest burst handed to one sendmmsg(). */
   txBatch?: number;
+  /** Bytes of transmit staging (frames with their virtio-net headers, packed), per sendmmsg() at most. Default 8 MiB. */
+  stageBytes?: number;
 }
 
 interface Ring {
@@ -162,7 +176,7 @@ export class AfPacketIo implements PacketIo {
   private readonly txFd: number;
   private readonly ringBytes: number;
   private readonly txBatch: number;
-  /** Scratch: sockopt values, pollfds, mmsghdr + iovec + sockaddr_ll arrays, then the TX staging frames. */
+  /** Scratch: sockopt values, pollfds, mmsghdr + iovec + sockaddr_ll arrays, then the TX staging area. */
   private readonly scratch: Mem;
   private readonly optOff = 0;
   private readonly pollOff = 4096;
@@ -170,33 +184,47 @@ export class AfPacketIo implements PacketIo {
   private readonly iovOff: number;
   private readonly sllOff: number;
   private readonly stageOff: number;
-  private readonly stageSlot = 9216;
+  private readonly stageBytes: number;
   private next = 0;
   /** Where BPF programs are built for setsockopt (the kernel copies them). */
   private progMem: Mem | null = null;
+  /** Where a frame too large for its ring slot is read (virtio-net header + frame), then copied to the batch. */
+  private copyMem: Mem | null = null;
+  /** The offload state of the frame being received (copied by the batch). */
+  private readonly offload: FrameOffload = { gsoType: 0, gsoSize: 0, csumStart: -1, csumOff: 0 };
   rxFrames = 0;
   txFrames = 0;
   txErrors = 0;
-  csumCompleted = 0;
+  /** Frames larger than a batch takes (above 64 KiB), or cut in their slot with no copy queued (socket buffer full). */
   oversize = 0;
+  /** Received aggregates (GSO/GRO), frames with a partial checksum, frames read through the copy queue. */
+  rxAggregates = 0;
+  rxCsumPartial = 0;
+  rxCopied = 0;
+  /** Aggregates sent for the kernel to segment, and frames sent for it to checksum. */
+  txAggregates = 0;
+  txCsumPartial = 0;
 
   constructor(interfaces: readonly AfPacketInterface[], opts: AfPacketOptions = {}) {
     this.interfaces = interfaces;
     this.ringBytes = opts.ringBytes ?? 4 << 20;
     this.txBatch = opts.txBatch ?? 256;
+    this.stageBytes = Math.max(opts.stageBytes ?? 8 << 20, VNET_HDR + MAX_AGGREGATE);
     this.iovOff = this.msgOff + 64 * this.txBatch;
     this.sllOff = this.iovOff + 16 * this.txBatch;
     this.stageOff = (this.sllOff + 20 * this.txBatch + 4095) & ~4095;
-    this.scratch = new Mem(this.stageOff + this.stageSlot * this.txBatch);
+    this.scratch = new Mem(this.stageOff + this.stageBytes);
     const L = lib();
     this.txFd = L.socket(AF_PACKET, SOCK_RAW, 0);
     if (this.txFd < 0) throw sysErr('socket(AF_PACKET) for transmit');
     this.setInt(this.txFd, SOL_PACKET, PACKET_QDISC_BYPASS, 1);
+    // every frame sent starts with a virtio-net header: aggregates and partial checksums go to the kernel as they are
+    this.setInt(this.txFd, SOL_PACKET, PACKET_VNET_HDR, 1);
     this.setInt(this.txFd, SOL_SOCKET, SO_SNDBUFFORCE, 8 << 20);
     try {
       for (const [i, itf] of interfaces.entries()) this.rings.push(this.openRing(itf, opts.fanoutGroup === undefined ? undefined : opts.fanoutGroup + i));
     } catch (e) { this.close(); throw e; }
-    // The sockaddr_ll of each message is filled per frame; the constant fields once.
+    // The sockaddr_ll and iovec of each message are filled per frame; the constant fields once.
     const dv = this.scratch.dv;
     for (let i = 0; i < this.txBatch; i++) {
       const m = this.msgOff + 64 * i, v = this.iovOff + 16 * i, s = this.sllOff + 20 * i;
@@ -204,7 +232,6 @@ export class AfPacketIo implements PacketIo {
       dv.setUint32(m + 8, 20, true);
       dv.setBigUint64(m + 16, BigInt(this.scratch.addr + v), true);
       dv.setBigUint64(m + 24, 1n, true);
-      dv.setBigUint64(v, BigInt(this.scratch.addr + this.stageOff + this.stageSlot * i), true);
       dv.setUint16(s, AF_PACKET, true);
       dv.setUint8(s + 11, 6);
     }
@@ -223,6 +250,9 @@ export class AfPacketIo implements PacketIo {
     try {
       this.setInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2);
       this.setInt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
+      // before the ring: the kernel refuses PACKET_VNET_HDR once one is set up
+      this.setInt(fd, SOL_PACKET, PACKET_VNET_HDR, 1);
+      this.setInt(fd, SOL_PACKET, PACKET_COPY_THRESH, 1);
       this.setInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
       const dv = this.scratch.dv, o = this.optOff;
       const frameSize = frameSlotSize(itf.mtu);
@@ -287,6 +317,7 @@ export class AfPacketIo implements PacketIo {
 
   private drain(r: Ring, port: number, rx: FrameBatch): void {
     const u8 = r.mem.u8, dv = r.mem.dv, fs = r.frameSize;
+    const off = this.offload;
     while (rx.count < rx.cap) {
       const h = r.slot * fs;
       const status = dv.getUint32(h, true);
@@ -294,14 +325,31 @@ export class AfPacketIo implements PacketIo {
       const wire = dv.getUint32(h + 4, true);
       const snap = dv.getUint32(h + 8, true);
       const mac = h + dv.getUint16(h + 12, true);
-      if (snap === wire && snap <= rx.slot - HEADROOM) {
-        const i = rx.count;
-        const o = i * rx.slot + HEADROOM;
-        rx.buf.set(u8.subarray(mac, mac + snap), o);
-        rx.off[i] = o; rx.len[i] = snap; rx.port[i] = port; rx.time[i] = 0;
-        rx.count++;
-        if (status & TP_STATUS_CSUMNOTREADY) { if (completeChecksum(rx.buf, o, snap)) this.csumCompleted++; }
-      } else this.oversize++;  // cut to the slot: a GRO/GSO super-frame (turn GRO off) or an MTU above the slot
+      const copied = (status & TP_STATUS_COPY) !== 0;
+      const o = rx.alloc(wire);
+      // no room left in this batch for a frame that would fit an empty one: the next receive takes it
+      if (o < 0 && wire <= rx.maxFrame) return;
+      let src: Uint8Array | null = snap === wire ? u8 : null, at = mac, vh = mac - VNET_HDR;
+      if (copied) {
+        // the whole frame waits in the socket's queue, in slot order; read it even to drop it (or the queue would lag)
+        const m = this.copyMem ??= new Mem((VNET_HDR + MAX_AGGREGATE + 4095) & ~4095);
+        const n = lib().recv(r.fd, m.addr, m.len, MSG_DONTWAIT);
+        src = null;
+        if (n === VNET_HDR + wire) { src = m.u8; at = VNET_HDR; vh = 0; this.rxCopied++; }
+      }
+      if (o >= 0 && src !== null) {
+        const flags = src[vh]!;
+        off.gsoType = src[vh + 1]!;
+        off.gsoSize = src[vh + 4]! | (src[vh + 5]! << 8);
+        if (off.gsoType !== 0) this.rxAggregates++;
+        if (flags & VNET_NEEDS_CSUM) {
+          off.csumStart = src[vh + 6]! | (src[vh + 7]! << 8);
+          off.csumOff = src[vh + 8]! | (src[vh + 9]! << 8);
+          this.rxCsumPartial++;
+        } else { off.csumStart = -1; off.csumOff = 0; }
+        rx.buf.set(src.subarray(at, at + wire), o);
+        rx.commit(o, wire, port, 0, off);
+      } else this.oversize++;   // above 64 KiB, or cut in its slot with no copy queued (the socket's buffer was full)
       dv.setUint32(h, 0, true);  // TP_STATUS_KERNEL: the slot is the kernel's again
       r.slot = r.slot + 1 === r.frames ? 0 : r.slot + 1;
     }
@@ -329,20 +377,37 @@ export class AfPacketIo implements PacketIo {
 
   transmit(tx: TxBatch): void {
     const u8 = this.scratch.u8, dv = this.scratch.dv;
-    let n = 0;
+    const base = this.scratch.addr + this.stageOff;
+    let n = 0, used = 0;
     for (let i = 0; i < tx.count; i++) {
       const len = tx.len[i]!;
       const itf = this.interfaces[tx.port[i]!];
-      if (!itf || len > this.stageSlot) { this.txErrors++; continue; }
-      const st = this.stageOff + this.stageSlot * n;
+      const need = VNET_HDR + len;
+      if (!itf || need > this.stageBytes) { this.txErrors++; continue; }
+      if (n === this.txBatch || used + need > this.stageBytes) { this.flush(n); n = 0; used = 0; }
+      const st = this.stageOff + used;
+      // the virtio-net header: what the kernel is to do with the frame on output
+      const gso = tx.gsoSize[i]!, cs = tx.csumStart[i]!;
+      u8[st] = cs >= 0 ? VNET_NEEDS_CSUM : 0;
+      u8[st + 1] = gso > 0 ? tx.gsoType[i]! : 0;
+      dv.setUint16(st + 2, gso > 0 ? tx.hdrLen[i]! : 0, true);
+      dv.setUint16(st + 4, gso, true);
+      dv.setUint16(st + 6, cs >= 0 ? cs : 0, true);
+      dv.setUint16(st + 8, cs >= 0 ? tx.csumOff[i]! : 0, true);
+      if (gso > 0) this.txAggregates++;
+      if (cs >= 0) this.txCsumPartial++;
       const src = tx.bufs[i]!, off = tx.off[i]!;
-      u8.set(src.subarray(off, off + len), st);
-      dv.setUint32(this.iovOff + 16 * n + 8, len, true);
+      u8.set(src.subarray(off, off + len), st + VNET_HDR);
+      const v = this.iovOff + 16 * n, a = base + used;
+      dv.setUint32(v, a % 0x100000000, true);
+      dv.setUint32(v + 4, Math.floor(a / 0x100000000), true);
+      dv.setUint32(v + 8, need, true);
       const s = this.sllOff + 20 * n;
       dv.setUint16(s + 2, (src[off + 13]! << 8) | src[off + 12]!, true); // ethertype, network order
       dv.setInt32(s + 4, itf.ifindex, true);
       for (let j = 0; j < 6; j++) u8[s + 12 + j] = src[off + j]!;
-      if (++n === this.txBatch) { this.flush(n); n = 0; }
+      used = (used + need + 15) & ~15;
+      n++;
     }
     if (n > 0) this.flush(n);
   }
@@ -381,6 +446,8 @@ export class AfPacketIo implements PacketIo {
     this.rings.length = 0;
     this.progMem?.free();
     this.progMem = null;
+    this.copyMem?.free();
+    this.copyMem = null;
     if (this.txFd >= 0) L.close(this.txFd);
   }
 }

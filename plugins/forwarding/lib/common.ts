@@ -3,7 +3,7 @@
 // output with fragmentation of packets that may be fragmented.
 
 import {
-  decHopLimit6, decTtl4, rd16, F_FLAGS, PF_ICMP_ERROR, FWD_MTU, FWD_NO_ROOM, FWD_SENT, FWD_TTL, type FwdIo,
+  decHopLimit6, decTtl4, rd16, F_FLAGS, F_PAYLOAD_OFF, PF_ICMP_ERROR, FWD_MTU, FWD_NO_ROOM, FWD_SENT, FWD_TTL, type FwdIo,
   type FwdPacket
 } from 'lvsd';
 
@@ -32,12 +32,22 @@ export function ttlStep(p: FwdPacket, io: FwdIo, l3: number, fromOwn = false): n
 }
 
 /**
+ * The length the MTU is checked against: the packet's, or for an aggregate
+ * (GSO/GRO) its segments' — headers plus gsoSize — as the kernel checks a GSO
+ * packet (skb_gso_validate_network_len): a 64 KB aggregate of 1448-byte
+ * segments fits a 1500-byte link.
+ */
+export function mtuLength(p: FwdPacket, l3: number, len: number): number {
+  return p.gsoSize > 0 ? Math.min(len, p.r[F_PAYLOAD_OFF]! - l3 + p.gsoSize) : len;
+}
+
+/**
  * §3.4: a packet longer than `mtu` — IPv4 with DF, or any IPv6 — is refused
  * with ICMP frag-needed / packet-too-big carrying `mtu`, unless it is itself an
  * ICMP error. IPv4 without DF passes (it is fragmented on output).
  */
 export function mtuStep(p: FwdPacket, io: FwdIo, l3: number, len: number, mtu: number, fromOwn = false): number {
-  if (len <= mtu) return FWD_SENT;
+  if (mtuLength(p, l3, len) <= mtu) return FWD_SENT;
   const b = p.buf;
   const icmpErr = (p.r[F_FLAGS]! & PF_ICMP_ERROR) !== 0;
   if (isV6(b, l3)) {
@@ -65,7 +75,8 @@ export function writeEth(p: FwdPacket, l3: number, ipLen: number, ethertype: num
 
 /** Sends the packet at l3, cut into fragments when it exceeds the link MTU (IPv4 without DF only reach here). */
 export function output(p: FwdPacket, io: FwdIo, l3: number, ipLen: number): number {
-  if (ipLen > p.link.mtu) {
+  // an aggregate's segments fit (mtuStep; the engine cut those that would need fragments)
+  if (p.gsoSize === 0 && ipLen > p.link.mtu) {
     if (isV6(p.buf, l3)) return FWD_MTU;
     return io.sendFragments(p, l3, p.link.mtu) ? FWD_SENT : FWD_NO_ROOM;
   }
