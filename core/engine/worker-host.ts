@@ -372,7 +372,7 @@ export class WorkerDataPlane implements DataPlane {
     }))));
     for (const w of this.ws) {
       const r = w.last;
-      if (r) this.log.info(`afpacket worker ${w.id}: rx ${r.rx} tx ${r.tx} tx-errors ${r.txErrors} csum-completed ${r.csumCompleted} oversize ${r.oversize} ring-drops ${r.ringDrops}${Object.keys(r.drops).length ? ` drops ${Object.entries(r.drops).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`);
+      if (r) this.log.info(`afpacket worker ${w.id}: ${Object.entries(r.io).map(([k, v]) => `${k} ${v}`).join(' ')}${Object.keys(r.drops).length ? ` drops ${Object.entries(r.drops).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`);
     }
     await nftRemove();
     process.off('exit', this.onExit);

@@ -180,6 +180,15 @@ export class AfPacketIo implements PacketIo {
   csumCompleted = 0;
   oversize = 0;
 
+  /**
+   * The counters above by name, for the worker's stats report: the daemon,
+   * `lvsadm -L --drops` and the drop watch carry any name as it is, so a
+   * counter added here needs nothing else. The worker adds the rings' drops.
+   */
+  counters(): Record<string, number> {
+    return { 'rx': this.rxFrames, 'tx': this.txFrames, 'tx-errors': this.txErrors, 'csum-completed': this.csumCompleted, 'oversize': this.oversize };
+  }
+
   constructor(interfaces: readonly AfPacketInterface[], opts: AfPacketOptions = {}) {
     this.interfaces = interfaces;
     this.ringBytes = opts.ringBytes ?? 4 << 20;
