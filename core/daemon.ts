@@ -137,7 +137,7 @@ export class Daemon {
     for (const note of this.registry.notes) this.log.info(note);
     this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
     if (this.opts.io === 'memory') {
-      const mem = new MemoryDataPlane(this.table, this.registry, this.netConfig(), this.bus);
+      const mem = new MemoryDataPlane(this.table, this.registry, this.netConfig(), this.bus, this.log);
       mem.start();
       this.dataPlane = mem;
     } else if (this.opts.io === 'afpacket') {
