@@ -77,7 +77,9 @@ export type Request =
   | { op: 'disable'; service: ServiceKey; dest: DestKey }
   | { op: 'enable'; service: ServiceKey; dest: DestKey }
   /** Per-real-server health and lifecycle views, for `lvsadm -L --health`. */
-  | { op: 'get-health'; service?: ServiceKey };
+  | { op: 'get-health'; service?: ServiceKey }
+  /** The data plane's drop reasons and I/O counters (`lvsadm -L --drops`); `perWorker` adds each worker's counts. */
+  | { op: 'get-drops'; perWorker?: boolean };
 
 export type Reply<T = unknown> =
   | { ok: true; data: T }
@@ -92,6 +94,7 @@ export interface ReplyData {
   'get-daemons': SyncDaemonSpec[];
   'get-conns': ConnView[];
   'get-health': ServiceHealthView[];
+  'get-drops': DropsView;
   /** The real server's view after the change. */
   'drain': RealHealthView;
   'fill': RealHealthView;
