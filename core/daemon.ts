@@ -14,7 +14,7 @@ import type { Logger } from './log.js';
 import { ServiceTable } from './model/table.js';
 import type { SchedContext } from './plugin.js';
 import { loadPlugins, PluginRegistry } from './plugins/loader.js';
-import type { DataPlane, DataPlaneConfig } from './engine/dataplane.js';
+import { dropsView, type DataPlane, type DataPlaneConfig } from './engine/dataplane.js';
 import { MemoryDataPlane } from './engine/runner.js';
 import { WorkerDataPlane } from './engine/worker-host.js';
 import { formatHealthChange, type HealthChange } from './health/changes.js';
@@ -137,7 +137,7 @@ export class Daemon {
     for (const note of this.registry.notes) this.log.info(note);
     this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
     if (this.opts.io === 'memory') {
-      const mem = new MemoryDataPlane(this.table, this.registry, this.netConfig(), this.bus);
+      const mem = new MemoryDataPlane(this.table, this.registry, this.netConfig(), this.bus, this.log);
       mem.start();
       this.dataPlane = mem;
     } else if (this.opts.io === 'afpacket') {
@@ -146,7 +146,8 @@ export class Daemon {
     // Before the socket opens: plugins see every lvsadm change. Plugin failures are logged, never thrown.
     this.ctlplaneUp = true;
     await this.ctlplane.apply(this.registry, this.desired?.pluginConfig ?? {});
-    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [], health: this.health });
+    this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [],
+      drops: (perWorker) => (this.dataPlane ? dropsView(this.dataPlane.counters(), perWorker) : null), health: this.health });
     this.housekeeping = setInterval(() => this.housekeep(), 1000);
     this.housekeeping.unref();
     this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);

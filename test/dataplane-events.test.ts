@@ -240,6 +240,36 @@ const why = labUnavailable();
     assert.ok(m && Number(m[1]) <= 30 && Number(m[1]) >= 20, String(m));
   });
 
+  it('lvsadm -L --drops: the workers\' counts, summed and per worker (a VIP port that is no service: no-service)', async () => {
+    // the kernel refuses these (RST: nftables takes only the services' ports); a worker sees and counts each SYN
+    assert.deepEqual(lab.http(`http://${LAB_VIP.nat}:81/`, 3, 1), { errors: 3 });
+    let out = '';
+    // the workers report every 250 ms
+    for (let i = 0; i < 40 && !/^drop no-service +[1-9]/m.test(out); i++) { if (i > 0) await sleep(100); out = lab.lvsadm('-L', '--drops', '--per-worker'); }
+    assert.match(out, /^Data plane afpacket: 2 workers, counting for \d+ s\nKind Name +Count +w0 +w1\n/, out);
+    const row = (kind: string, name: string): number[] => {
+      const m = new RegExp(`^${kind} +${name} +(\\d+) +(\\d+) +(\\d+)$`, 'm').exec(out);
+      assert.ok(m, `${kind} ${name} in:\n${out}`);
+      const [total, w0, w1] = m.slice(1).map(Number) as [number, number, number];
+      assert.equal(total, w0 + w1, `${name}: the total is the workers' sum`);
+      return [total, w0, w1];
+    };
+    assert.ok(row('drop', 'no-service')[0]! >= 3, out);
+    assert.ok(row('io', 'rx')[0]! > 0, out);
+    for (const name of ['tx', 'tx-errors', 'oversize', 'aggregates-in', 'csum-partial-in', 'copied', 'aggregates-out', 'csum-partial-out', 'ring-drops']) row('io', name);
+    assert.match(lab.lvsadm('-L', '--drops'), /^drop no-service +\d+$/m);
+  });
+
+  it('the daemon logs a drop reason that starts to climb (no real server: no-dest), not the background (no-service)', async () => {
+    lab.lvsadm('-A', '-t', `${LAB_VIP.nat}:82`, '-s', 'rr');
+    await sleep(500);
+    assert.deepEqual(lab.http(`http://${LAB_VIP.nat}:82/`, 2, 1), { errors: 2 });
+    const warned = /warn: data plane: no-dest \+\d+ in [\d.]+ s \(first since lvsd started; \d+ in all\): the scheduler found no real server/;
+    for (let i = 0; i < 40 && !warned.test(lab.daemonLog); i++) await sleep(100);
+    assert.match(lab.daemonLog, warned);
+    assert.doesNotMatch(lab.daemonLog, /data plane: no-service/);
+  });
+
   it('flush: the VIP is no longer answered by lvsd', async () => {
     lab.lvsadm('-C');
     await sleep(500);

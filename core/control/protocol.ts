@@ -22,6 +22,30 @@ export interface ConnView {
   peData?: string;
 }
 
+/**
+ * One counter of `lvsadm -L --drops`: an engine drop reason (`drop`) or an
+ * I/O counter (`io`: frames received and sent, and what the packet I/O lost),
+ * summed over the data plane's workers since lvsd started.
+ */
+export interface DropCounterView {
+  kind: 'drop' | 'io';
+  name: string;
+  count: number;
+  /** Per worker, in the order of DropsView.workers (only when asked for). */
+  workers?: number[];
+}
+
+/** The data plane's drop reasons and I/O counters (`lvsadm -L --drops`). */
+export interface DropsView {
+  plane: 'memory' | 'afpacket';
+  /** Whole seconds the data plane has been counting. */
+  seconds: number;
+  /** The workers counted, by id (the memory wire has one, 0). */
+  workers: number[];
+  /** Drop reasons with a non-zero count (fixed order), then every I/O counter (the I/O's order). */
+  counters: DropCounterView[];
+}
+
 /** `ipvsadm`'s GET_INFO: version code and connection table size. */
 export interface InfoView {
   version: number;
@@ -53,7 +77,9 @@ export type Request =
   | { op: 'disable'; service: ServiceKey; dest: DestKey }
   | { op: 'enable'; service: ServiceKey; dest: DestKey }
   /** Per-real-server health and lifecycle views, for `lvsadm -L --health`. */
-  | { op: 'get-health'; service?: ServiceKey };
+  | { op: 'get-health'; service?: ServiceKey }
+  /** The data plane's drop reasons and I/O counters (`lvsadm -L --drops`); `perWorker` adds each worker's counts. */
+  | { op: 'get-drops'; perWorker?: boolean };
 
 export type Reply<T = unknown> =
   | { ok: true; data: T }
@@ -68,6 +94,7 @@ export interface ReplyData {
   'get-daemons': SyncDaemonSpec[];
   'get-conns': ConnView[];
   'get-health': ServiceHealthView[];
+  'get-drops': DropsView;
   /** The real server's view after the change. */
   'drain': RealHealthView;
   'fill': RealHealthView;

@@ -9,7 +9,7 @@ import type { Bus } from '../bus.js';
 import type { ChangeSource } from '../model/events.js';
 import type { Result } from '../errors.js';
 import { CONN_TAB_SIZE, IPVS_VERSION, type ServiceTable } from '../model/table.js';
-import type { ConnView, Reply, Request } from './protocol.js';
+import type { ConnView, DropsView, Reply, Request } from './protocol.js';
 import type { HealthManager } from '../health/manager.js';
 import type { LifecycleOp } from '../health/types.js';
 import { parseRequest } from './validate.js';
@@ -22,6 +22,8 @@ export interface ControlDeps {
   bus: Bus;
   /** Live connection entries (the data plane's; empty without one); afpacket workers answer asynchronously. */
   conns?: () => ConnView[] | Promise<ConnView[]>;
+  /** The data plane's drop reasons and I/O counters; absent or null: lvsd runs without a data plane. */
+  drops?: (perWorker: boolean) => DropsView | null;
   /** Health checking and real server lifecycle (absent: those requests get EOPNOTSUPP). */
   health?: HealthManager;
 }
@@ -60,6 +62,11 @@ export function handleRequest(req: Request, deps: ControlDeps): Reply {
       const v = deps.conns?.() ?? [];
       // the socket answers get-conns through answerLine(), which waits for the workers
       return Array.isArray(v) ? { ok: true, data: v } : { ok: false, errno: 'EPROTO', message: 'connection entries are listed asynchronously' };
+    }
+    case 'get-drops': {
+      const v = deps.drops?.(req.perWorker ?? false) ?? null;
+      if (!v) return { ok: false, errno: 'ENODEV', message: 'lvsd runs without a data plane: no frames are forwarded, so none are counted or dropped' };
+      return { ok: true, data: v };
     }
     case 'get-health':
       if (!deps.health) return { ok: false, errno: 'EOPNOTSUPP', message: 'health checking is not running in this lvsd' };

@@ -68,14 +68,16 @@ const deadline = z.number({ error: 'must be a number of seconds > 0..2678400' })
 const bare = object({});
 const withService = object({ service: serviceKey });
 const optService = object({ service: serviceKey.optional() });
-const lifecycle = (op: string, extra: readonly string[]): z.ZodType => {
-  const allowed = ['op', 'service', 'dest', ...extra];
+/** `shape`, with unknown keys refused (a typo'd `deadlin` would silently do nothing). */
+const only = (op: string, shape: z.ZodRawShape): z.ZodType => {
+  const allowed = ['op', ...Object.keys(shape)];
   return z.looseObject({}).superRefine((o, ctx) => {
-    // Unknown keys are refused here (a typo'd `deadlin` would silently do nothing).
     const bad = Object.keys(o).find((k) => !allowed.includes(k));
     if (bad) ctx.addIssue({ code: 'custom', path: [], message: `.${bad} is not known for ${op} (known: ${allowed.join(', ')})` });
-  }).pipe(object({ service: serviceKey, dest: destKey, ...(extra.includes('deadline') ? { deadline: deadline.optional() } : {}) }));
+  }).pipe(object(shape));
 };
+const lifecycle = (op: string, extra: readonly string[]): z.ZodType =>
+  only(op, { service: serviceKey, dest: destKey, ...(extra.includes('deadline') ? { deadline: deadline.optional() } : {}) });
 
 /** The schema of each op's request (its `op` aside). */
 const REQUESTS: ReadonlyMap<string, z.ZodType> = new Map<string, z.ZodType>([
@@ -90,6 +92,7 @@ const REQUESTS: ReadonlyMap<string, z.ZodType> = new Map<string, z.ZodType>([
   ['stop-daemon', object({ state: oneOf(['master', 'backup']), syncid: int(0, 255).optional() })],
   ['drain', lifecycle('drain', ['deadline'])], ['fill', lifecycle('fill', ['deadline'])],
   ['disable', lifecycle('disable', [])], ['enable', lifecycle('enable', [])],
+  ['get-drops', only('get-drops', { perWorker: z.boolean({ error: 'must be true or false' }).optional() })],
 ]);
 
 /** Top-level objects keep their own name in messages; top-level scalars are `request.x`. */

@@ -4,9 +4,10 @@
 // threads on real interfaces. Both are fed the table's events through the
 // same replica path (replica.ts) and fold their counters back the same way.
 
-import type { ConnView } from '../control/protocol.js';
+import type { ConnView, DropCounterView, DropsView } from '../control/protocol.js';
 import type { Service, ServiceTable } from '../model/table.js';
 import { Estimator } from '../stats/estimator.js';
+import { compareDropNames } from './drops.js';
 import type { NetSpec } from './net.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 
@@ -21,9 +22,48 @@ export interface DataPlane {
   readonly kind: 'memory' | 'afpacket';
   /** The connection entries (`lvsadm -L -c`). */
   conns(): ConnView[] | Promise<ConnView[]>;
+  /** Every replica's drop reasons and I/O counters since it started (`lvsadm -L --drops`, the drop watch). */
+  counters(): PlaneCounters;
   /** A config reload: new plugins (and, on the memory wire, interfaces and neighbours); connections are kept. */
   reconfigure(registry: PluginRegistry, cfg: DataPlaneConfig): void;
   stop(): Promise<void>;
+}
+
+/**
+ * One replica's counters since it started: engine drop reasons by name
+ * (Engine.dropCounts(), non-zero ones) and I/O counters by name (every one the
+ * I/O keeps, in its order). Both are open sets: a name is carried, summed and
+ * listed without being known here.
+ */
+export interface ReplicaCounters { id: number; drops: Record<string, number>; io: Record<string, number> }
+
+export interface PlaneCounters {
+  kind: DataPlane['kind'];
+  /** How long the data plane has been counting, ms. */
+  ms: number;
+  replicas: ReplicaCounters[];
+}
+
+/** The sums of a plane's counters as `lvsadm -L --drops` lists them (zero drop reasons left out; every I/O counter). */
+export function dropsView(c: PlaneCounters, perWorker: boolean): DropsView {
+  const row = (kind: DropCounterView['kind'], name: string, pick: (r: ReplicaCounters) => number): DropCounterView => {
+    const each = c.replicas.map(pick);
+    const count = each.reduce((a, b) => a + b, 0);
+    return perWorker ? { kind, name, count, workers: each } : { kind, name, count };
+  };
+  const names = (pick: (r: ReplicaCounters) => Record<string, number>): string[] => {
+    const seen = new Set<string>();
+    for (const r of c.replicas) for (const k of Object.keys(pick(r))) seen.add(k);
+    return [...seen];
+  };
+  const drops = names((r) => r.drops).sort(compareDropNames)
+    .map((n) => row('drop', n, (r) => r.drops[n] ?? 0)).filter((d) => d.count > 0);
+  // the I/O's own order (the first replica's, then names only later ones have)
+  const io = names((r) => r.io).map((n) => row('io', n, (r) => r.io[n] ?? 0));
+  return {
+    plane: c.kind, seconds: Math.max(0, Math.floor(c.ms / 1000)),
+    workers: c.replicas.map((r) => r.id), counters: [...drops, ...io],
+  };
 }
 
 /** Stats objects one estimator slice steps before it lets the event loop turn. */

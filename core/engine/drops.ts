@@ -35,3 +35,20 @@ export const ENGINE_DROP_NAMES: readonly string[] = [
   'icmp-not-nat', 'no-service', 'no-conn', 'port-zero', 'dest-unavailable', 'no-dest', 'conn-limit',
   'no-forwarder', 'internal', 'gso-bad', 'gso-no-room', ...FWD_NAMES,
 ];
+
+/**
+ * Drop counters Engine.dropCounts() names beside the index above, and the
+ * worker's held frames (neighbor-hold.ts): listed after the index's reasons.
+ */
+export const EXTRA_DROP_NAMES: readonly string[] = ['conn-table-full', 'tx-full', 'icmp-no-route', 'neighbour-unresolved'];
+
+const DROP_RANK: ReadonlyMap<string, number> = new Map([...ENGINE_DROP_NAMES, ...EXTRA_DROP_NAMES].map((name, i) => [name, i]));
+
+/** Drop reason names in a fixed order: the registry's, then names it does not know (a newer worker's), alphabetically. */
+export function compareDropNames(a: string, b: string): number {
+  const ra = DROP_RANK.get(a), rb = DROP_RANK.get(b);
+  if (ra !== undefined && rb !== undefined) return ra - rb;
+  if (ra !== undefined) return -1;
+  if (rb !== undefined) return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

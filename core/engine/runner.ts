@@ -7,13 +7,15 @@
 // so a listing read right after frames were injected shows them.
 
 import type { Bus } from '../bus.js';
+import type { Logger } from '../log.js';
 import type { ConnView } from '../control/protocol.js';
 import type { ServiceTable } from '../model/table.js';
 import type { ClassifierPlugin, ForwarderPlugin } from '../plugin.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import { EST_INTERVAL_MS } from '../stats/estimator.js';
 import { FrameBatch, MAX_AGGREGATE, TxBatch } from './batch.js';
-import { HostEstimator, type DataPlane, type DataPlaneConfig } from './dataplane.js';
+import { HostEstimator, type DataPlane, type DataPlaneConfig, type PlaneCounters } from './dataplane.js';
+import { DropWatch, summedCounters } from './drop-watch.js';
 import type { Engine } from './engine.js';
 import { MemoryWire } from './io/memory.js';
 import type { NetSpec } from './net.js';
@@ -26,6 +28,9 @@ import type { ReplicaEvent } from './worker-protocol.js';
  * way (3 ms made `info` wait ~11 ms while the first 110 000 events were applied).
  */
 const APPLY_SLICE_MS = 1;
+
+/** How often (in the plane's clock) the counters are looked at for a drop reason that climbs. */
+const DROP_WATCH_MS = 1000;
 
 export type { DataPlaneConfig } from './dataplane.js';
 
@@ -60,9 +65,12 @@ export class MemoryDataPlane implements DataPlane {
   private readonly batches: ReplicaEvent[][] = [];
   private batchAt = 0;
   private nextEst = -1;
+  /** Drop reasons that climb are logged (drop-watch.ts) when a logger is given; the next look, in the plane's clock. */
+  private dropWatch: DropWatch | null = null;
+  private nextWatch = -1;
 
-  /** Without a bus, the table is taken as it is now and not followed (tests). */
-  constructor(table: ServiceTable, registry: PluginRegistry, cfg: DataPlaneConfig, bus?: Bus) {
+  /** Without a bus, the table is taken as it is now and not followed (tests); without a log, drops are counted but not watched. */
+  constructor(table: ServiceTable, registry: PluginRegistry, cfg: DataPlaneConfig, bus?: Bus, private readonly log?: Logger) {
     this.feed = new ReplicaFeed(table, (events) => this.take(events), 1, bus);
     const { forwarders, classifiers } = dataPlanePlugins(registry);
     // The replica starts empty and takes the table as it is now as its first
@@ -163,6 +171,16 @@ export class MemoryDataPlane implements DataPlane {
       this.wire.transmit(this.tx);
     }
     if (frames) this.fold();
+    if (this.log) this.watchDrops(now, this.log);
+  }
+
+  /** Once a DROP_WATCH_MS of the plane's clock: logs the drop reasons that started to climb. */
+  private watchDrops(now: number, log: Logger): void {
+    // the clock may be a test's (dp.now replaced after construction): the watch starts at its first reading
+    if (this.nextWatch < 0) { this.dropWatch = new DropWatch(now); this.nextWatch = now + DROP_WATCH_MS; return; }
+    if (now < this.nextWatch || !this.dropWatch) return;
+    this.nextWatch = now + DROP_WATCH_MS;
+    for (const n of this.dropWatch.observe(now, summedCounters(this.counters()))) log[n.level](n.text);
   }
 
   private fold(): void {
@@ -171,6 +189,11 @@ export class MemoryDataPlane implements DataPlane {
   }
 
   conns(): ConnView[] { return this.rep.engine.connViews(); }
+
+  /** The replica's drop reasons and the wire's frame counts (one replica: id 0). */
+  counters(): PlaneCounters {
+    return { kind: this.kind, ms: performance.now() - this.t0, replicas: [{ id: 0, drops: this.rep.engine.dropCounts(), io: this.wire.counters() }] };
+  }
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);

@@ -24,7 +24,8 @@ import { EST_INTERVAL_MS } from '../stats/estimator.js';
 import { interfaceInfo } from './io/afpacket.js';
 import type { NetSpec } from './net.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { HostEstimator, type DataPlane, type DataPlaneConfig } from './dataplane.js';
+import { HostEstimator, type DataPlane, type DataPlaneConfig, type PlaneCounters } from './dataplane.js';
+import { DropWatch, summedCounters } from './drop-watch.js';
 import { dataPlanePlugins } from './runner.js';
 import { ReplicaFeed } from './replica.js';
 import {
@@ -50,6 +51,9 @@ const FOLD_SLICE = 4096;
 
 /** How long a listing waits for a busy worker before answering with what it has. */
 const CONNS_WAIT_MS = 2000;
+
+/** How often the workers' latest counters are looked at for a drop reason that climbs. */
+const DROP_WATCH_MS = 1000;
 
 export function defaultWorkers(): number { return Math.max(1, cpus().length - 1); }
 
@@ -81,6 +85,9 @@ export class WorkerDataPlane implements DataPlane {
   private readonly hopsWarned = new Set<string>();
   /** Stats reports being folded, and how far. */
   private readonly folds: { m: StatsReport; at: number }[] = [];
+  /** When the workers started counting (performance.now()), and what watches their drop reasons. */
+  private readonly since = performance.now();
+  private readonly dropWatch = new DropWatch(this.since);
 
   private constructor(
     private readonly table: ServiceTable, private registry: PluginRegistry,
@@ -120,6 +127,7 @@ export class WorkerDataPlane implements DataPlane {
     }
     dp.timers.push(setInterval(() => { void dp.refreshNeighbors(); }, 1000));
     dp.timers.push(setInterval(() => dp.estimator.tick(), EST_INTERVAL_MS));
+    dp.timers.push(setInterval(() => dp.watchDrops(), DROP_WATCH_MS));
     for (const t of dp.timers) t.unref();
     return dp;
   }
@@ -354,6 +362,20 @@ export class WorkerDataPlane implements DataPlane {
     });
   }
 
+  /**
+   * Each worker's drop reasons and I/O counters, as of its latest report (at
+   * most 250 ms old); a worker that exited counts with its last one.
+   */
+  counters(): PlaneCounters {
+    return { kind: this.kind, ms: performance.now() - this.since, replicas: this.ws.map((w) => ({ id: w.id, drops: w.last?.drops ?? {}, io: w.last?.io ?? {} })) };
+  }
+
+  /** Logs the drop reasons that started to climb since the last look (drop-watch.ts). */
+  private watchDrops(): void {
+    if (this.stopped) return;
+    for (const n of this.dropWatch.observe(performance.now(), summedCounters(this.counters()))) this.log[n.level](n.text);
+  }
+
   /** The workers' latest reports (benchmarks, tests). */
   reports(): StatsReport[] { return this.ws.flatMap((w) => (w.last ? [w.last] : [])); }
 
@@ -372,7 +394,7 @@ export class WorkerDataPlane implements DataPlane {
     }))));
     for (const w of this.ws) {
       const r = w.last;
-      if (r) this.log.info(`afpacket worker ${w.id}: rx ${r.rx} tx ${r.tx} tx-errors ${r.txErrors} oversize ${r.oversize} aggregates in/out ${r.aggregatesIn}/${r.aggregatesOut} partial-csum in/out ${r.csumPartialIn}/${r.csumPartialOut} copied ${r.copied} ring-drops ${r.ringDrops}${Object.keys(r.drops).length ? ` drops ${Object.entries(r.drops).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`);
+      if (r) this.log.info(`afpacket worker ${w.id}: ${Object.entries(r.io).map(([k, v]) => `${k} ${v}`).join(' ')}${Object.keys(r.drops).length ? ` drops ${Object.entries(r.drops).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`);
     }
     await nftRemove();
     process.off('exit', this.onExit);

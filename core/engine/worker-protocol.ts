@@ -95,10 +95,15 @@ export interface StatsReport {
   /** `n` records of REC numbers (what changed since the last report; the total always first). */
   rec: Float64Array;
   n: number;
+  /** Since the worker started: engine drop reasons (non-zero ones, and `neighbour-unresolved`), by name. */
   drops: Record<string, number>;
-  rx: number; tx: number; txErrors: number; oversize: number; ringDrops: number; conns: number;
-  /** Offloads: aggregates and partial checksums received and sent, frames read through the copy queue (AfPacketIo). */
-  aggregatesIn: number; csumPartialIn: number; copied: number; aggregatesOut: number; csumPartialOut: number;
+  /**
+   * Since the worker started: every I/O counter, by name, in the I/O's order
+   * (AfPacketIo.counters(), then `ring-drops`: rx, tx, tx-errors,
+   * oversize, aggregates-in, …, ring-drops). The daemon carries names it does not know.
+   */
+  io: Record<string, number>;
+  conns: number;
 }
 
 export type FromWorker =

@@ -120,9 +120,9 @@ async function main(): Promise<void> {
     const rec = r.rec.slice(0, r.n * REC);
     const st: StatsReport = {
       t: 'stats', id: init.id, rec, n: r.n,
-      drops: held.dropped > 0 ? { ...engine.dropCounts(), 'neighbour-unresolved': held.dropped } : engine.dropCounts(), rx: io.rxFrames, tx: io.txFrames, txErrors: io.txErrors,
-      oversize: io.oversize,
-      aggregatesIn: io.rxAggregates, csumPartialIn: io.rxCsumPartial, copied: io.rxCopied, aggregatesOut: io.txAggregates, csumPartialOut: io.txCsumPartial, ringDrops: (ringDrops += io.ringStats().drops), conns: engine.conns.count,
+      drops: held.dropped > 0 ? { ...engine.dropCounts(), 'neighbour-unresolved': held.dropped } : engine.dropCounts(),
+      // PACKET_STATISTICS counts since its last reading: summed here
+      io: { ...io.counters(), 'ring-drops': (ringDrops += io.ringStats().drops) }, conns: engine.conns.count,
     };
     port.postMessage(st, [rec.buffer]);
   };

@@ -1,11 +1,12 @@
 // lvsd's own lvsadm commands, outside ipvsadm's interface (which has no such
-// thing): real-server lifecycle and the health listing.
+// thing): real-server lifecycle, the health listing and the data plane's drops.
 //
 //   lvsadm --drain   -t|-u|--sctp-service VIP:PORT | -f MARK [-6]  -r RIP[:PORT] [--deadline S]
 //   lvsadm --fill    (same)  [--deadline S]     slow start; S is the ramp time
 //   lvsadm --disable (same)
 //   lvsadm --enable  (same)
 //   lvsadm -L --health [-n] [-t|-u|--sctp-service VIP:PORT | -f MARK [-6]]
+//   lvsadm -L --drops [--per-worker]      drop reasons and I/O counters (-n accepted, no effect)
 //
 // They are recognised before ipvsadm's parser sees the command line, so every
 // ipvsadm command line keeps its exact ipvsadm meaning.
@@ -18,7 +19,8 @@ export type LifecycleOp = 'drain' | 'fill' | 'disable' | 'enable';
 
 export type ExtCommand =
   | { op: LifecycleOp; service: ServiceKey; dest: DestKey; deadline?: number }
-  | { op: 'get-health'; service?: ServiceKey; numeric: boolean };
+  | { op: 'get-health'; service?: ServiceKey; numeric: boolean }
+  | { op: 'get-drops'; perWorker: boolean };
 
 const LIFECYCLE: Record<string, LifecycleOp> = { '--drain': 'drain', '--fill': 'fill', '--disable': 'disable', '--enable': 'enable' };
 const PROTO_OPTS: Record<string, [Protocol, ProtoNum]> = {
@@ -29,7 +31,7 @@ const MAX_DEADLINE = 86400 * 31;
 
 /** Whether a command line is one of lvsd's own (and not ipvsadm's). */
 export function isExtension(args: readonly string[]): boolean {
-  return args.some((a) => a in LIFECYCLE || a === '--health');
+  return args.some((a) => a in LIFECYCLE || a === '--health' || a === '--drops' || a === '--per-worker');
 }
 
 /** Splits `--opt=value` and expands short bundles like `-Ln`. */
@@ -47,16 +49,18 @@ function tokens(args: readonly string[]): string[] {
 /** Parses one of lvsd's own command lines; the error is a sentence for stderr. */
 export async function parseExtension(args: readonly string[], ns: NameService): Promise<{ ok: true; command: ExtCommand } | { ok: false; error: string }> {
   const t = tokens(args);
-  let op: LifecycleOp | 'get-health' | null = null;
+  let op: LifecycleOp | 'get-health' | 'get-drops' | null = null;
   let list = false;
+  let perWorker = false;
   let numeric = false;
   let svcText: { text: string; proto: Protocol; num: ProtoNum } | null = null;
   let fwmark = 0;
   let v6 = false;
   let real: string | null = null;
   let deadline: number | undefined;
-  const setOp = (o: LifecycleOp | 'get-health'): string | null => {
-    if (op !== null && op !== o) return 'only one of --drain, --fill, --disable, --enable, --health may be given';
+  const listing = t.includes('--drops') ? '-L --drops' : '-L --health';
+  const setOp = (o: LifecycleOp | 'get-health' | 'get-drops'): string | null => {
+    if (op !== null && op !== o) return 'only one of --drain, --fill, --disable, --enable, --health, --drops may be given';
     op = o;
     return null;
   };
@@ -66,6 +70,8 @@ export async function parseExtension(args: readonly string[], ns: NameService): 
     let err: string | null = null;
     if (a in LIFECYCLE) err = setOp(LIFECYCLE[a]!);
     else if (a === '--health') err = setOp('get-health');
+    else if (a === '--drops') err = setOp('get-drops');
+    else if (a === '--per-worker') perWorker = true;
     else if (a === '-L' || a === '-l' || a === '--list') list = true;
     else if (a === '-n' || a === '--numeric') numeric = true;
     else if (a === '-6' || a === '--ipv6') v6 = true;
@@ -90,11 +96,17 @@ export async function parseExtension(args: readonly string[], ns: NameService): 
       if (n < 0) return { ok: false, error: `--deadline takes seconds 0..${MAX_DEADLINE} (got ${v ?? 'nothing'})` };
       deadline = n;
     } else {
-      return { ok: false, error: `${a}: not an option of lvsadm ${op === 'get-health' || list ? '-L --health' : `--${op ?? 'drain'}`}` };
+      return { ok: false, error: `${a}: not an option of lvsadm ${op === 'get-health' || op === 'get-drops' || list ? listing : `--${op ?? 'drain'}`}` };
     }
     if (err) return { ok: false, error: err };
   }
-  if (op === null) return { ok: false, error: 'no command given' };
+  if (op === null) return { ok: false, error: perWorker ? '--per-worker goes with lvsadm -L --drops' : 'no command given' };
+  if (op === 'get-drops') {
+    if (!list) return { ok: false, error: '--drops is a listing: use lvsadm -L --drops' };
+    if (svcText || fwmark || v6 || real !== null || deadline !== undefined) return { ok: false, error: '-L --drops takes no service, -r or --deadline: it lists the whole data plane' };
+    return { ok: true, command: { op, perWorker } };
+  }
+  if (perWorker) return { ok: false, error: '--per-worker goes with lvsadm -L --drops' };
 
   let service: ServiceKey | undefined;
   if (svcText) {

@@ -99,6 +99,8 @@ lvsd's own commands (not in ipvsadm):
   --disable virtual-service -r server                 take the real server out now
   --enable  virtual-service -r server                 put it back
   -L --health [-n] [virtual-service]                  health, lifecycle and quorum listing
+  -L --drops [--per-worker]                           the data plane's drop reasons and I/O
+                                  counters since lvsd started (each worker's with --per-worker)
 
 lvsadm talks to lvsd over its control socket: --socket PATH, else $LVSD_SOCKET,
 else /run/lvsd/lvsd.sock.

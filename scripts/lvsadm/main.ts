@@ -6,7 +6,7 @@
 import { basename } from 'node:path';
 import { STRERROR, type Errno } from '../../core/errors.js';
 import { ControlConnection, ControlUnavailable, request } from '../../core/control/client.js';
-import { socketPath, type ConnView, type InfoView, type Reply, type Request } from '../../core/control/protocol.js';
+import { socketPath, type ConnView, type DropsView, type InfoView, type Reply, type Request } from '../../core/control/protocol.js';
 import type { Family } from '../../core/model/addr.js';
 import type { ServiceView, SyncDaemonSpec, Timeouts } from '../../core/model/types.js';
 import { parseCommandLine, tryHelp, type Command, type ParseError } from './parse.js';
@@ -18,6 +18,7 @@ import {
 import { restoreVectors } from './restore.js';
 import { helpText, LVSADM_VERSION, versionLine } from './help.js';
 import { isExtension, parseExtension } from './extensions.js';
+import { formatDrops } from './drops.js';
 import { formatHealthListing } from '../../core/health/format.js';
 import type { ServiceHealthView } from '../../core/health/types.js';
 
@@ -280,7 +281,7 @@ async function restore(ctx: Ctx, readingStdin: boolean): Promise<number> {
   return result;
 }
 
-/** lvsd's own commands (lifecycle, health listing): 0, 1 for a failed request, 2 for bad usage. */
+/** lvsd's own commands (lifecycle, health listing, drops): 0, 1 for a failed request (no data plane for --drops), 2 for bad usage. */
 async function extension(ctx: Ctx, args: readonly string[]): Promise<number> {
   const parsed = await parseExtension(args, ctx.ns);
   if (!parsed.ok) { ctx.io.err(`${ctx.prog}: ${parsed.error}\n`); return 2; }
@@ -289,6 +290,12 @@ async function extension(ctx: Ctx, args: readonly string[]): Promise<number> {
     const r = await call<ServiceHealthView[]>(ctx, c.service ? { op: 'get-health', service: c.service } : { op: 'get-health' });
     if (!r.ok) { ctx.io.err(`${ctx.prog}: ${r.message}\n`); return 1; }
     ctx.io.out(formatHealthListing(r.data, c.numeric));
+    return 0;
+  }
+  if (c.op === 'get-drops') {
+    const r = await call<DropsView>(ctx, c.perWorker ? { op: 'get-drops', perWorker: true } : { op: 'get-drops' });
+    if (!r.ok) { ctx.io.err(`${ctx.prog}: ${r.message}\n`); return 1; }
+    ctx.io.out(formatDrops(r.data));
     return 0;
   }
   const r = await call(ctx, c);

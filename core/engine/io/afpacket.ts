@@ -205,6 +205,19 @@ export class AfPacketIo implements PacketIo {
   txAggregates = 0;
   txCsumPartial = 0;
 
+  /**
+   * The counters above by name, for the worker's stats report: the daemon,
+   * `lvsadm -L --drops` and the drop watch carry any name as it is, so a
+   * counter added here needs nothing else. The worker adds the rings' drops.
+   */
+  counters(): Record<string, number> {
+    return {
+      'rx': this.rxFrames, 'tx': this.txFrames, 'tx-errors': this.txErrors, 'oversize': this.oversize,
+      'aggregates-in': this.rxAggregates, 'csum-partial-in': this.rxCsumPartial, 'copied': this.rxCopied,
+      'aggregates-out': this.txAggregates, 'csum-partial-out': this.txCsumPartial,
+    };
+  }
+
   constructor(interfaces: readonly AfPacketInterface[], opts: AfPacketOptions = {}) {
     this.interfaces = interfaces;
     this.ringBytes = opts.ringBytes ?? 4 << 20;

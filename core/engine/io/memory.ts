@@ -38,6 +38,9 @@ export class MemoryWire implements PacketIo {
   txBytes = 0;
   rxFrames = 0;
 
+  /** Frames received and sent, by name (`lvsadm -L --drops`, as AfPacketIo.counters()). */
+  counters(): Record<string, number> { return { rx: this.rxFrames, tx: this.txFrames }; }
+
   constructor(interfaces: readonly IoInterface[]) {
     this.ifaces = interfaces;
   }
