@@ -34,7 +34,7 @@ describe('drop watch: a drop reason that starts to climb is logged', () => {
     assert.deepEqual(h.tick({ 'io:rx': 5000, 'io:tx': 4800 }), [], 'frames received and sent are not losses');
     const n = h.tick({ 'io:oversize': 189 });
     assert.deepEqual(brief(n), ['warn data plane: oversize +189 in 1.0 s (first since lvsd started; 189 in all): '
-      + "frames larger than a ring slot: GRO/GSO aggregates or an MTU above the link's"]);
+      + "frames above 64 KiB (a BIG TCP aggregate?), or cut in their ring slot with no copy queued: the socket's receive buffer was full"]);
     assert.equal(n[0]!.kind, 'io');
     const r = h.tick({ 'io:ring-drops': 3 });
     assert.match(r[0]!.text, /^data plane: ring-drops \+3 in 1\.0 s .*more `workers`\?\)$/);
@@ -71,7 +71,7 @@ describe('drop watch: a drop reason that starts to climb is logged', () => {
     assert.deepEqual(h.tick({ 'io:oversize': 100 }, 50), []);                 // t=11..60 s
     const later = h.tick({}, 1);                                              // t=61 s
     assert.deepEqual(brief(later), ['warn data plane: oversize +10000 in 52 s (about 0.0078/s before; 10001 in all): '
-      + "frames larger than a ring slot: GRO/GSO aggregates or an MTU above the link's"]);
+      + "frames above 64 KiB (a BIG TCP aggregate?), or cut in their ring slot with no copy queued: the socket's receive buffer was full"]);
     assert.deepEqual(h.tick({}, 120), [], 'its lines told everything: no summary');
   });
 
