@@ -68,13 +68,13 @@ function deleteNs(ns: string): void {
   spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
 }
 
-/** Removes what a crashed lab run left: namespaces of lvl<pid>-… whose pid is gone. */
+/** Removes what a crashed lab run left: namespaces of lvl<pid>[suffix]-… whose pid is gone. */
 export function cleanupStale(): string[] {
   const removed: string[] = [];
   let list = '';
   try { list = sh('ip', ['netns', 'list']); } catch { return removed; }
   for (const line of list.split('\n')) {
-    const m = /^(lvl(\d+)-\w+)/.exec(line.trim());
+    const m = /^(lvl(\d+)[a-z]*-\w+)/.exec(line.trim()); // lvl<pid><tag suffix>-<role>
     if (!m) continue;
     const pid = Number(m[2]);
     let alive = true;
@@ -217,7 +217,7 @@ export class Lab {
 
   lvsadm(...args: string[]): string {
     return execFileSync(process.execPath, [join(ROOT, 'scripts/lvsadm.js'), ...args], {
-      encoding: 'utf8', env: { ...process.env, LVSD_SOCKET: this.socket },
+      encoding: 'utf8', env: { ...process.env, LVSD_SOCKET: this.socket }, timeout: 30_000, // a stuck daemon fails a test, never hangs it
     });
   }
 
