@@ -13,7 +13,8 @@
 // go back through the director's kernel, which forwards them: accept_local
 // because their source, the VIP, is also a director address). Real servers
 // hold the DR/TUN VIPs on lo with arp_ignore=1/arp_announce=2 and run
-// scripts/lab-rs.ts (HTTP :80, UDP :7000, IPIP decapsulator).
+// scripts/lab-rs.ts (HTTP :80 with bulk bodies both ways, UDP :7000, IPIP
+// decapsulator); Lab.http, udp and bulk run its client modes in the client.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,13 +69,13 @@ function deleteNs(ns: string): void {
   spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
 }
 
-/** Removes what a crashed lab run left: namespaces of lvl<pid>-… whose pid is gone. */
+/** Removes what a crashed lab run left: namespaces of lvl<pid>[suffix]-… whose pid is gone. */
 export function cleanupStale(): string[] {
   const removed: string[] = [];
   let list = '';
   try { list = sh('ip', ['netns', 'list']); } catch { return removed; }
   for (const line of list.split('\n')) {
-    const m = /^(lvl(\d+)-\w+)/.exec(line.trim());
+    const m = /^(lvl(\d+)[a-z]*-\w+)/.exec(line.trim()); // lvl<pid><tag suffix>-<role>
     if (!m) continue;
     const pid = Number(m[2]);
     let alive = true;
@@ -109,6 +110,8 @@ export class Lab {
   private procs: ChildProcess[] = [];
   daemon: ChildProcess | null = null;
   daemonLog = '';
+  /** As built (build's option). */
+  offloads: 'default' | 'off' = 'default';
   private up = false;
 
   constructor(opts: LabOptions = {}, tagSuffix = '') {
@@ -144,6 +147,7 @@ export class Lab {
     for (const v of Object.values(VIP)) this.ip(this.d, 'addr', 'add', `${v}/32`, 'dev', 'lo');
     const offloadsOff = opts.offloads === 'off';
     if (offloadsOff) { const why = offloadsOffUnavailable(); if (why) throw new Error(`lab with offloads off: ${why}`); }
+    this.offloads = offloadsOff ? 'off' : 'default';
     const off = (ns: string, dev: string): void => { this.exec(ns, 'ethtool', '-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off', 'tx', 'off', 'rx', 'off'); };
     if (offloadsOff) { off(this.c, 'c0'); off(this.d, 'd0'); }
     this.r.forEach((ns, i) => {
@@ -217,7 +221,7 @@ export class Lab {
 
   lvsadm(...args: string[]): string {
     return execFileSync(process.execPath, [join(ROOT, 'scripts/lvsadm.js'), ...args], {
-      encoding: 'utf8', env: { ...process.env, LVSD_SOCKET: this.socket },
+      encoding: 'utf8', env: { ...process.env, LVSD_SOCKET: this.socket }, timeout: 30_000, // a stuck daemon fails a test, never hangs it
     });
   }
 
@@ -230,6 +234,35 @@ export class Lab {
   udp(addr: string, port: number, n: number): Record<string, number> {
     const out = this.exec(this.c, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lab-rs.ts'), 'udp', addr, String(port), String(n));
     return JSON.parse(out.trim()) as Record<string, number>;
+  }
+
+  /**
+   * Bulk transfers from the client namespace (lab-rs.ts download|upload): `n`
+   * transfers of `bytes` each to URL (http://VIP/), `conc` at a time, each
+   * ended as failed when under `floor` bytes moved in `stall` s, or after
+   * `timeout` s in all.
+   * Never throws for a failed transfer: the result says what happened (a
+   * client that died or hung past every deadline is reported as a failure too).
+   */
+  bulk(kind: 'download' | 'upload', url: string, bytes: number, o: BulkOptions = {}): Promise<BulkResult> {
+    const n = o.n ?? 1, conc = o.conc ?? 1, timeout = o.timeout ?? 30, stall = o.stall ?? 5;
+    const args = [`n=${n}`, `conc=${conc}`, `timeout=${timeout}`, `stall=${stall}`, `floor=${o.floor ?? 1}`, `seed=${o.seed ?? 1}`, ...(o.port ? [`port=${o.port}`] : [])];
+    const p = spawn('ip', ['netns', 'exec', this.c, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lab-rs.ts'), kind, url, String(bytes), ...args],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    // the client's own watchdogs end every transfer; this guard only catches a client that is itself stuck
+    const guard = setTimeout(() => p.kill('SIGKILL'), (Math.ceil(n / conc) * timeout + 20) * 1000);
+    return new Promise((res) => {
+      p.once('exit', (code, sig) => {
+        clearTimeout(guard);
+        try { res(JSON.parse(out.trim()) as BulkResult); } catch {
+          const error = `client ${sig ? `killed (${sig})` : `exited ${code}`}: ${(err || out).trim().slice(-500)}`;
+          res({ mode: kind, url, bytes, ok: false, seconds: 0, servedBy: {}, transfers: [], error });
+        }
+      });
+    });
   }
 
   nftTables(): string {
@@ -248,9 +281,52 @@ export class Lab {
   }
 }
 
-/** The lab's services: NAT, DR and TUN web services (and UDP through NAT) over the real servers. */
-export function labConfig(lab: Lab, o: { workers?: number; scheduler?: string; weights?: number[] } = {}): object {
+export interface BulkOptions {
+  /** Transfers (1), how many at once (1). */
+  n?: number;
+  conc?: number;
+  /** Seconds: a transfer's whole time (30); the window in which at least `floor` bytes (1) must move (5). */
+  timeout?: number;
+  stall?: number;
+  floor?: number;
+  /** The first transfer's body pattern; the i-th uses seed + i (1). */
+  seed?: number;
+  /** Bind the i-th transfer to local port `port` + i (else the kernel picks). */
+  port?: number;
+}
+
+/** One bulk transfer as the client saw it (scripts/lab-rs.ts). */
+export interface BulkTransfer {
+  /** The real server that answered (x-rs), '' if none did. */
+  rs: string;
+  /** Bytes that arrived: at the client (download) or at the server (upload). */
+  bytes: number;
+  ok: boolean;
+  sha256ok: boolean;
+  seconds: number;
+  localPort: number;
+  error?: string;
+  /** Download: the first byte that differs from the pattern. */
+  badOffset?: number;
+}
+
+export interface BulkResult {
+  mode: string;
+  url: string;
+  bytes: number;
+  ok: boolean;
+  seconds: number;
+  /** Transfers answered per real server. */
+  servedBy: Record<string, number>;
+  transfers: BulkTransfer[];
+  /** The client itself failed (no transfers reported). */
+  error?: string;
+}
+
+/** The lab's services: NAT, DR and TUN web services (and UDP through NAT) over the real servers; with ipv6, IPv6 NAT and DR web services too. */
+export function labConfig(lab: Lab, o: { workers?: number; scheduler?: string; weights?: number[]; ipv6?: boolean } = {}): object {
   const reals = (fwd?: string) => lab.r.map((_, i) => ({ address: RIP(i + 1), port: 80, weight: o.weights?.[i] ?? 1, ...(fwd ? { forward: fwd } : {}) }));
+  const reals6 = () => lab.r.map((_, i) => ({ address: RIP6(i + 1), port: 80, weight: o.weights?.[i] ?? 1 }));
   return {
     interfaces: ['d0', ...lab.r.map((_, i) => `d${i + 1}`)],
     ...(o.workers ? { workers: o.workers } : {}),
@@ -259,6 +335,10 @@ export function labConfig(lab: Lab, o: { workers?: number; scheduler?: string; w
       { protocol: 'udp', address: VIP.nat, port: 7000, scheduler: 'rr', forward: 'nat', reals: lab.r.map((_, i) => ({ address: RIP(i + 1), port: 7000 })) },
       { protocol: 'tcp', address: VIP.dr, port: 80, scheduler: o.scheduler ?? 'rr', forward: 'dr', reals: reals() },
       { protocol: 'tcp', address: VIP.tun, port: 80, scheduler: o.scheduler ?? 'rr', forward: 'tun', reals: reals() },
+      ...(o.ipv6 ? [
+        { protocol: 'tcp', address: VIP6.nat, port: 80, scheduler: o.scheduler ?? 'rr', forward: 'nat', reals: reals6() },
+        { protocol: 'tcp', address: VIP6.dr, port: 80, scheduler: o.scheduler ?? 'rr', forward: 'dr', reals: reals6() },
+      ] : []),
     ],
   };
 }
