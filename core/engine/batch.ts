@@ -51,13 +51,16 @@ export class FrameBatch {
    * `cap` frames of at most `maxFrame` bytes each, in fixed slots; or, with
    * `bytes`, packed one after the other (each with its headroom) into a buffer
    * of that size: a batch of small frames and one of 64 KiB aggregates then
-   * cost the same memory.
+   * cost the same memory. `buf`: the buffer to use (the I/O's own memory, so
+   * that it can send from it without a copy), at least that size.
    */
-  constructor(cap = 64, maxFrame = MAX_FRAME, bytes = 0) {
+  constructor(cap = 64, maxFrame = MAX_FRAME, bytes = 0, buf: Uint8Array | null = null) {
     this.cap = cap;
     this.maxFrame = maxFrame;
     this.slot = bytes > 0 ? 0 : (HEADROOM + maxFrame + 63) & ~63;
-    this.buf = new Uint8Array(bytes > 0 ? Math.max(bytes, HEADROOM + maxFrame) : this.slot * cap);
+    const size = bytes > 0 ? Math.max(bytes, HEADROOM + maxFrame) : this.slot * cap;
+    if (buf && buf.length < size) throw new Error(`FrameBatch: a buffer of ${buf.length} bytes for ${size}`);
+    this.buf = buf ?? new Uint8Array(size);
     this.off = new Int32Array(cap);
     this.len = new Int32Array(cap);
     this.port = new Uint8Array(cap);
@@ -144,7 +147,8 @@ export class TxBatch {
   readonly hold: (string | null)[];
   held = 0;
 
-  constructor(cap = 512, scratchBytes = 1 << 20) {
+  /** `scratch`: the buffer to use for the director's own frames (the I/O's memory), else one of `scratchBytes`. */
+  constructor(cap = 512, scratchBytes = 1 << 20, scratch: Uint8Array | null = null) {
     this.cap = cap;
     this.bufs = new Array<Uint8Array>(cap);
     this.off = new Int32Array(cap);
@@ -155,7 +159,7 @@ export class TxBatch {
     this.hdrLen = new Uint16Array(cap);
     this.csumStart = new Int32Array(cap).fill(-1);
     this.csumOff = new Uint16Array(cap);
-    this.scratch = new Uint8Array(scratchBytes);
+    this.scratch = scratch ?? new Uint8Array(scratchBytes);
     for (let i = 0; i < cap; i++) this.bufs[i] = this.scratch;
     this.hold = new Array<string | null>(cap).fill(null);
   }

@@ -114,6 +114,8 @@ export interface EngineOptions {
    * receive batch's size and a quarter more (headers repeated, headroom).
    */
   segmentBytes?: number;
+  /** The buffer for those segments (the I/O's memory, sent from without a copy); else one of segmentBytes. */
+  segmentBuffer?: Uint8Array;
   /**
    * Run the rate estimator on the table (default true). A data-plane replica
    * does not: its host estimates on the daemon's table, where the counters are folded.
@@ -190,7 +192,7 @@ export class Engine {
     this.persist = new Persistence(this.conns);
     this.relay = new IcmpRelay(this.conns);
     this.pkt = new Pkt(this.r);
-    this.segs = new FrameBatch(8192, MAX_FRAME, o.segmentBytes ?? 1 << 20);
+    this.segs = new FrameBatch(8192, MAX_FRAME, o.segmentBuffer?.length ?? o.segmentBytes ?? 1 << 20, o.segmentBuffer ?? null);
     this.xmit = new Xmit(this.net, null as unknown as TxBatch);
     this.rates = o.rates ?? true;
     if (this.rates) this.estimator.start(o.table);

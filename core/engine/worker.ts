@@ -26,6 +26,8 @@ const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
  */
 const RX_BYTES = 4 << 20;
 const SEGMENT_BYTES = RX_BYTES + (RX_BYTES >> 1);
+/** The director's own frames per batch (ICMP errors, fragments). */
+const TX_SCRATCH = 1 << 20;
 const send = (m: FromWorker): void => port.postMessage(m);
 
 async function importDefault<T>(file: string): Promise<T> {
@@ -51,28 +53,32 @@ async function main(): Promise<void> {
   };
   const log = (message: string): void => send({ t: 'log', id: init.id, message });
   let net: NetSpec = init.net;
-  const replica = new Replica(init.replica, {
-    schedulers: (n) => mods.schedulers.get(n), forwarder: (m) => mods.forwarder(m), ctx, log,
-    engine: {
-      forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns, holdUnresolved: true,
-      segmentBytes: SEGMENT_BYTES,
-    },
-  });
-  const { table, engine } = replica;
-  const held = new HeldFrames();
   const io = new AfPacketIo(
     init.interfaces.map((i) => ({ name: i.name, ifindex: i.ifindex, mtu: i.mtu, mac: Uint8Array.from(i.mac.split(':').map((x) => parseInt(x, 16))) })),
     init.fanoutGroup === null ? {} : { fanoutGroup: init.fanoutGroup },
   );
+  // the sockets are the process's, not the thread's: closed if the worker cannot start
+  let replica: Replica;
+  try {
+    replica = new Replica(init.replica, {
+      schedulers: (n) => mods.schedulers.get(n), forwarder: (m) => mods.forwarder(m), ctx, log,
+      engine: {
+        forwarders: mods.forwarders, classifiers: mods.classifiers, net, maxConns: init.maxConns, holdUnresolved: true,
+        segmentBuffer: io.alloc(SEGMENT_BYTES),
+      },
+    });
+  } catch (e) { io.close(); throw e; }
+  const { table, engine } = replica;
+  const held = new HeldFrames();
   const fanout = init.fanoutGroup !== null;
   /** What the socket filter and the fanout program must know, from the table and the forwarders' reply capability. */
   const filters = () => filterSpec(tableSnapshot(table), replyMethods(mods.forwarders));
-  // the sockets are the process's, not the thread's: close them if the worker cannot start
   try { io.setFilter(filters(), fanout); } catch (e) { io.close(); throw e; }
   send({ t: 'ready', id: init.id });
 
-  const rx = new FrameBatch(512, MAX_AGGREGATE, RX_BYTES);
-  const tx = new TxBatch(4096);
+  // in the I/O's own memory: frames are sent from where they were received, large ones received in place
+  const rx = new FrameBatch(512, MAX_AGGREGATE, RX_BYTES, io.alloc(RX_BYTES));
+  const tx = new TxBatch(4096, TX_SCRATCH, io.alloc(TX_SCRATCH));
   let ringDrops = 0;
   let nextStats = 0;
   let nextCtl = 0;

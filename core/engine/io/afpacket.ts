@@ -140,7 +140,7 @@ export interface AfPacketOptions {
   fanoutGroup?: number;
   /** Largest burst handed to one sendmmsg(). */
   txBatch?: number;
-  /** Bytes of transmit staging (frames with their virtio-net headers, packed), per sendmmsg() at most. Default 8 MiB. */
+  /** Bytes of transmit staging for frames not in our memory (copied there, packed), per sendmmsg() at most. Default 8 MiB. */
   stageBytes?: number;
 }
 
@@ -181,15 +181,20 @@ export class AfPacketIo implements PacketIo {
   private readonly optOff = 0;
   private readonly pollOff = 4096;
   private readonly msgOff = 8192;
+  /** Two iovecs per message: its virtio-net header (at hdrOff), then the frame (in place, or staged). */
   private readonly iovOff: number;
+  private readonly hdrOff: number;
   private readonly sllOff: number;
   private readonly stageOff: number;
   private readonly stageBytes: number;
   private next = 0;
   /** Where BPF programs are built for setsockopt (the kernel copies them). */
   private progMem: Mem | null = null;
-  /** Where a frame too large for its ring slot is read (virtio-net header + frame), then copied to the batch. */
+  /** Where a frame too large for its ring slot is read when the batch is not in our memory (then copied to it). */
   private copyMem: Mem | null = null;
+  /** Buffers in memory of our own (alloc): their address, so frames in them are sent and received in place. */
+  private readonly native = new Map<ArrayBufferLike, Mem>();
+  private readonly nativeList: Mem[] = [];
   /** The offload state of the frame being received (copied by the batch). */
   private readonly offload: FrameOffload = { gsoType: 0, gsoSize: 0, csumStart: -1, csumOff: 0 };
   rxFrames = 0;
@@ -224,7 +229,8 @@ export class AfPacketIo implements PacketIo {
     this.txBatch = opts.txBatch ?? 256;
     this.stageBytes = Math.max(opts.stageBytes ?? 8 << 20, VNET_HDR + MAX_AGGREGATE);
     this.iovOff = this.msgOff + 64 * this.txBatch;
-    this.sllOff = this.iovOff + 16 * this.txBatch;
+    this.hdrOff = this.iovOff + 32 * this.txBatch;
+    this.sllOff = this.hdrOff + 16 * this.txBatch;
     this.stageOff = (this.sllOff + 20 * this.txBatch + 4095) & ~4095;
     this.scratch = new Mem(this.stageOff + this.stageBytes);
     const L = lib();
@@ -237,17 +243,38 @@ export class AfPacketIo implements PacketIo {
     try {
       for (const [i, itf] of interfaces.entries()) this.rings.push(this.openRing(itf, opts.fanoutGroup === undefined ? undefined : opts.fanoutGroup + i));
     } catch (e) { this.close(); throw e; }
-    // The sockaddr_ll and iovec of each message are filled per frame; the constant fields once.
+    // The sockaddr_ll and the frame's iovec of each message are filled per frame; the constant fields once.
     const dv = this.scratch.dv;
     for (let i = 0; i < this.txBatch; i++) {
-      const m = this.msgOff + 64 * i, v = this.iovOff + 16 * i, s = this.sllOff + 20 * i;
+      const m = this.msgOff + 64 * i, v = this.iovOff + 32 * i, s = this.sllOff + 20 * i;
       dv.setBigUint64(m, BigInt(this.scratch.addr + s), true);
       dv.setUint32(m + 8, 20, true);
       dv.setBigUint64(m + 16, BigInt(this.scratch.addr + v), true);
-      dv.setBigUint64(m + 24, 1n, true);
+      dv.setBigUint64(m + 24, 2n, true);
+      dv.setBigUint64(v, BigInt(this.scratch.addr + this.hdrOff + 16 * i), true);
+      dv.setBigUint64(v + 8, BigInt(VNET_HDR), true);
       dv.setUint16(s, AF_PACKET, true);
       dv.setUint8(s + 11, 6);
     }
+  }
+
+  /**
+   * A buffer in memory of our own, for the receive batch, the transmit
+   * scratch and the engine's segments: frames in it leave without being
+   * copied (sendmmsg reads them in place) and large frames are received
+   * straight into it.
+   */
+  alloc(bytes: number): Uint8Array {
+    const m = new Mem((bytes + 4095) & ~4095);
+    this.native.set(m.u8.buffer, m);
+    this.nativeList.push(m);
+    return m.u8.subarray(0, bytes);
+  }
+
+  /** The address of buf[off], when buf is in memory of our own; else -1. */
+  private addressOf(buf: Uint8Array, off: number): number {
+    const m = this.native.get(buf.buffer);
+    return m ? m.addr + buf.byteOffset + off : -1;
   }
 
   private setInt(fd: number, level: number, name: number, v: number): void {
@@ -343,12 +370,18 @@ export class AfPacketIo implements PacketIo {
       // no room left in this batch for a frame that would fit an empty one: the next receive takes it
       if (o < 0 && wire <= rx.maxFrame) return;
       let src: Uint8Array | null = snap === wire ? u8 : null, at = mac, vh = mac - VNET_HDR;
+      let inPlace = false;
       if (copied) {
-        // the whole frame waits in the socket's queue, in slot order; read it even to drop it (or the queue would lag)
-        const m = this.copyMem ??= new Mem((VNET_HDR + MAX_AGGREGATE + 4095) & ~4095);
-        const n = lib().recv(r.fd, m.addr, m.len, MSG_DONTWAIT);
+        // the whole frame waits in the socket's queue, in slot order; read it even to drop it (or the queue would lag).
+        // Into the batch itself when it is ours (its header lands in the frame's headroom), else aside.
+        const direct = o >= 0 ? this.addressOf(rx.buf, o - VNET_HDR) : -1;
+        const m = direct < 0 ? this.copyMem ??= new Mem((VNET_HDR + MAX_AGGREGATE + 4095) & ~4095) : null;
+        const n = lib().recv(r.fd, m ? m.addr : direct, m ? m.len : VNET_HDR + wire, MSG_DONTWAIT);
         src = null;
-        if (n === VNET_HDR + wire) { src = m.u8; at = VNET_HDR; vh = 0; this.rxCopied++; }
+        if (n === VNET_HDR + wire) {
+          this.rxCopied++;
+          if (m) { src = m.u8; at = VNET_HDR; vh = 0; } else { src = rx.buf; at = o; vh = o - VNET_HDR; inPlace = true; }
+        }
       }
       if (o >= 0 && src !== null) {
         const flags = src[vh]!;
@@ -360,7 +393,7 @@ export class AfPacketIo implements PacketIo {
           off.csumOff = src[vh + 8]! | (src[vh + 9]! << 8);
           this.rxCsumPartial++;
         } else { off.csumStart = -1; off.csumOff = 0; }
-        rx.buf.set(src.subarray(at, at + wire), o);
+        if (!inPlace) rx.buf.set(src.subarray(at, at + wire), o);
         rx.commit(o, wire, port, 0, off);
       } else this.oversize++;   // above 64 KiB, or cut in its slot with no copy queued (the socket's buffer was full)
       dv.setUint32(h, 0, true);  // TP_STATUS_KERNEL: the slot is the kernel's again
@@ -395,31 +428,35 @@ export class AfPacketIo implements PacketIo {
     for (let i = 0; i < tx.count; i++) {
       const len = tx.len[i]!;
       const itf = this.interfaces[tx.port[i]!];
-      const need = VNET_HDR + len;
-      if (!itf || need > this.stageBytes) { this.txErrors++; continue; }
-      if (n === this.txBatch || used + need > this.stageBytes) { this.flush(n); n = 0; used = 0; }
-      const st = this.stageOff + used;
+      if (!itf || len > this.stageBytes) { this.txErrors++; continue; }
+      const src = tx.bufs[i]!, off = tx.off[i]!;
+      // in place when the frame is in our memory; else staged (a copy)
+      let a = this.addressOf(src, off);
+      if (n === this.txBatch || (a < 0 && used + len > this.stageBytes)) { this.flush(n); n = 0; used = 0; }
+      if (a < 0) {
+        u8.set(src.subarray(off, off + len), this.stageOff + used);
+        a = base + used;
+        used = (used + len + 15) & ~15;
+      }
       // the virtio-net header: what the kernel is to do with the frame on output
+      const h = this.hdrOff + 16 * n;
       const gso = tx.gsoSize[i]!, cs = tx.csumStart[i]!;
-      u8[st] = cs >= 0 ? VNET_NEEDS_CSUM : 0;
-      u8[st + 1] = gso > 0 ? tx.gsoType[i]! : 0;
-      dv.setUint16(st + 2, gso > 0 ? tx.hdrLen[i]! : 0, true);
-      dv.setUint16(st + 4, gso, true);
-      dv.setUint16(st + 6, cs >= 0 ? cs : 0, true);
-      dv.setUint16(st + 8, cs >= 0 ? tx.csumOff[i]! : 0, true);
+      u8[h] = cs >= 0 ? VNET_NEEDS_CSUM : 0;
+      u8[h + 1] = gso > 0 ? tx.gsoType[i]! : 0;
+      dv.setUint16(h + 2, gso > 0 ? tx.hdrLen[i]! : 0, true);
+      dv.setUint16(h + 4, gso, true);
+      dv.setUint16(h + 6, cs >= 0 ? cs : 0, true);
+      dv.setUint16(h + 8, cs >= 0 ? tx.csumOff[i]! : 0, true);
       if (gso > 0) this.txAggregates++;
       if (cs >= 0) this.txCsumPartial++;
-      const src = tx.bufs[i]!, off = tx.off[i]!;
-      u8.set(src.subarray(off, off + len), st + VNET_HDR);
-      const v = this.iovOff + 16 * n, a = base + used;
+      const v = this.iovOff + 32 * n + 16;
       dv.setUint32(v, a % 0x100000000, true);
       dv.setUint32(v + 4, Math.floor(a / 0x100000000), true);
-      dv.setUint32(v + 8, need, true);
+      dv.setUint32(v + 8, len, true);
       const s = this.sllOff + 20 * n;
       dv.setUint16(s + 2, (src[off + 13]! << 8) | src[off + 12]!, true); // ethertype, network order
       dv.setInt32(s + 4, itf.ifindex, true);
       for (let j = 0; j < 6; j++) u8[s + 12 + j] = src[off + j]!;
-      used = (used + need + 15) & ~15;
       n++;
     }
     if (n > 0) this.flush(n);
@@ -461,6 +498,9 @@ export class AfPacketIo implements PacketIo {
     this.progMem = null;
     this.copyMem?.free();
     this.copyMem = null;
+    for (const m of this.nativeList) m.free();
+    this.nativeList.length = 0;
+    this.native.clear();
     if (this.txFd >= 0) L.close(this.txFd);
   }
 }
