@@ -87,6 +87,7 @@ for (const r of values.rows.split(',')) {
   const add = r === 'all' ? ALL : r === 'small' ? SMALL : r === 'bulk' ? BULK : (ALL as readonly string[]).includes(r) ? [r as RowName] : usage(`no row ${r}`);
   for (const x of add) if (!ROWS.includes(x)) ROWS.push(x);
 }
+ROWS.sort((a, b) => ALL.indexOf(a) - ALL.indexOf(b));
 const rowsOf = <T extends RowName>(set: readonly T[]): T[] => set.filter((r) => ROWS.includes(r));
 
 ensureNft((l) => process.stdout.write(`bench: ${l}\n`));
@@ -364,8 +365,10 @@ notes:
   * CPU = the whole machine's CPU time (/proc/stat user+nice+system+irq+softirq+steal, all ${cpus().length} cores, USER_HZ ${HZ}) over the
     measurement window; fwd = the director's forwarded frames in the same window: the sum of tx_packets / tx_bytes of its
     links d0-d${lab.r.length} (/proc/<pid>/net/dev of a process in the director namespace, = /sys/class/net/*/statistics there;
-    Ethernet frame bytes; a GSO super-frame counts as one packet). Generator, real servers and clients share the machine
-    and are inside the CPU figure for lvsd and the kernel alike.
+    Ethernet frame bytes; a GSO super-frame counts as one packet, so with offloads on, CPU per byte is the figure to
+    compare for bulk rows). Both directions count: in this lab the real servers route via the director, so DR/TUN
+    replies and ACKs are forwarded by the director's kernel, for lvsd rows as for kernel rows. Generator, real servers
+    and clients share the machine and are inside the CPU figure for lvsd and the kernel alike.
   * The kernel's small-packet rows (udp, syn) are bounded by the generator: its DNAT runs in the sender's softirq, on
     the generator's own time, so its packet rate says little of its capacity; CPU per forwarded packet is the honest comparison.
   * Bulk rows: ${STREAMS} TCP streams for ${BULK_SECONDS} s between the client and real server 1, payload Gb/s; every stream's byte
