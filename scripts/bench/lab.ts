@@ -1,116 +1,178 @@
 // `npm run bench` (root): lvsd --io afpacket against the kernel's own
-// nftables DNAT of the same VIP, in the namespace lab (scripts/lab-net.ts).
-//   * small UDP packets/s: a generator in the client namespace (AF_PACKET +
+// forwarding of the same traffic, in the namespace lab (scripts/lab-net.ts).
+// Rows (--rows):
+//   * udp: small UDP packets/s. A generator in the client namespace (AF_PACKET +
 //     sendmmsg, 60-byte frames, 4096 flows) sends to VIP:9 as fast as it can;
 //     "delivered" is what the real servers' netdev-ingress counters saw.
-//   * TCP new connections/s, two ways:
-//     - SYN/s: the same generator sends TCP SYNs to VIP:80, each from a new
-//       client address and port (10.91.0.10-249 × 64000 ports), so every one
-//       makes the director schedule and create a connection (the kernel: a
-//       conntrack entry and a DNAT binding); "delivered" as for UDP. This is
-//       the director's connection-setup capacity.
-//     - HTTP conn/s: complete HTTP GETs with Connection: close from a node
-//       client (16 in flight) to node HTTP servers on the real servers. Bound
-//       by latency and by the node processes sharing the 2 cores.
-// lvsd runs NAT and DR with 1 worker, then 2 workers; the kernel runs
-// `dnat to numgen inc mod 3 map {…}` (conntrack) with lvsd stopped. After a
-// warm-up of the real servers, each run measures the kernel and then lvsd, so
-// drift over the benchmark falls on both; the figures are medians over runs.
-// Everything shares this box's 2 cores (generator, director, real servers):
-// figures are ratios on the same box in the same run, and the load is printed.
+//   * syn: TCP SYNs/s, the same generator, each SYN from a new client address and
+//     port (10.91.0.10-249 × 64000 ports), so every one makes the director
+//     schedule and create a connection (the kernel: a conntrack entry and a DNAT
+//     binding); delivered as for UDP. The director's connection-setup capacity.
+//   * http: complete HTTP GETs with the server closing, 16 in flight, from a node
+//     client to the node HTTP servers on the real servers.
+//   * nat-down, nat-up, dr-up, tun-up: bulk TCP, STREAMS parallel streams for
+//     --bulk-seconds between the client and real server 1 (scripts/bench/traffic.ts
+//     `server`), payload Gb/s; each stream's byte count is checked against the
+//     other end's, and a stream without progress for --stall seconds fails the run.
+// Kernel baselines, in the same lab with lvsd stopped: the small rows and NAT bulk
+// rows through nftables DNAT with conntrack (small rows `dnat to numgen inc mod 3`
+// over the 3 real servers as before; bulk to real server 1 only, as lvsd's bulk
+// services have one real). DR and TUN bulk rows: the kernel's plain IP forwarding
+// of the client's stream to real server 1's own address (no NAT rule): what a
+// director that only routes does, and the kernel here has no IPIP to tunnel with.
 //
-//   npm run bench [-- --seconds 4 --runs 3]
-//   (internal) bench/lab.ts gen udp|syn IFACE DSTMAC SRC DST SECONDS
+// CPU: each measurement window's CPU time of the whole machine (/proc/stat: user
+// + nice + system + irq + softirq + steal) and the director's forwarded frames
+// (the sum of tx packets and bytes of its links d0-dN, read from /proc/<pid>/net/dev
+// of a process in the director namespace: the same counters as its
+// /sys/class/net/*/statistics) are sampled by the agent in the client namespace
+// right before the first packet and right after the last, for lvsd and the kernel alike.
+//
+// Each run measures every selected row for the kernel and for lvsd with each
+// --workers count, in an order rotated from run to run so that drift on this
+// shared box falls on all alike; figures are medians over the runs.
+//
+//   npm run bench [-- --rows all|small|bulk|udp,syn,http,nat-down,nat-up,dr-up,tun-up]
+//                 [--offloads default|off] [--repeat 3] [--workers 1,2] [--seconds 3]
+//                 [--bulk-seconds 4] [--streams 4] [--stall 3]
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { TxBatch } from '../../core/engine/batch.js';
-import { AfPacketIo, interfaceInfo } from '../../core/engine/io/afpacket.js';
-import { fillIpv4HeaderChecksum, l4Checksum, wr16 } from '../../core/packet/checksum.js';
-import { CLIENT, Lab, RIP, ROOT, VIP, cleanupStale, labUnavailable, ensureNft } from '../lab-net.js';
+import { CLIENT, Lab, RIP, ROOT, VIP, cleanupStale, ensureNft, labUnavailable, offloadsOffUnavailable } from '../lab-net.js';
+import type { BulkReply, Cmd, ErrorReply, GenReply, HttpReply, Win } from './traffic.js';
 
-const FLOWS = 4096;
+const SMALL = ['udp', 'syn', 'http'] as const;
+const BULK = ['nat-down', 'nat-up', 'dr-up', 'tun-up'] as const;
+type RowName = typeof SMALL[number] | typeof BULK[number];
+const ALL: readonly RowName[] = [...BULK, ...SMALL];
+const BULK_PORT = 5001;
 
-/** 60-byte frames as fast as sendmmsg takes them: UDP to DST:9 over 4096 flows, or TCP SYNs to DST:80 each from a new client. */
-function generator(mode: string, ifname: string, dstMac: string, src: string, dst: string, seconds: number): void {
-  const info = interfaceInfo(ifname);
-  const io = new AfPacketIo([{ name: ifname, ...info }], { ringBytes: 1 << 17, txBatch: 256 });
-  const syn = mode === 'syn';
-  const len = 60;
-  const ip = (t: string) => t.split('.').map(Number);
-  const frames = syn ? 256 : FLOWS;
-  const buf = new Uint8Array(frames * 64);
-  for (let f = 0; f < frames; f++) {
-    const o = f * 64;
-    buf.set(dstMac.split(':').map((x) => parseInt(x, 16)), o);
-    buf.set(info.mac, o + 6);
-    buf[o + 12] = 0x08; buf[o + 13] = 0;
-    const l3 = o + 14;
-    buf[l3] = 0x45; buf[l3 + 3] = syn ? 40 : 46; buf[l3 + 8] = 64; buf[l3 + 9] = syn ? 6 : 17;
-    buf.set(ip(src), l3 + 12); buf.set(ip(dst), l3 + 16);
-    if (syn) {
-      buf[l3 + 23] = 80; buf[l3 + 24] = 0x12; buf[l3 + 32] = 0x50; buf[l3 + 33] = 0x02; buf[l3 + 34] = 0xff; buf[l3 + 35] = 0xff;
-    } else {
-      const sport = 1024 + f;
-      buf[l3 + 20] = sport >> 8; buf[l3 + 21] = sport & 255; buf[l3 + 23] = 9; buf[l3 + 25] = 26; // UDP csum 0: none
-      fillIpv4HeaderChecksum(buf, l3);
-    }
-  }
-  const tx = new TxBatch(256, 64);
-  const end = performance.now() + seconds * 1000;
-  let f = 0, n = 0;
-  while (performance.now() < end) {
-    tx.clear();
-    for (let i = 0; i < 256; i++) {
-      if (syn) {
-        // a new client for every SYN: address 10.91.0.10-249, port 1024-65023
-        const o = i * 64, l3 = o + 14;
-        buf[l3 + 15] = 10 + (n % 240);
-        const sport = 1024 + (Math.floor(n / 240) % 64000);
-        buf[l3 + 20] = sport >> 8; buf[l3 + 21] = sport & 255;
-        fillIpv4HeaderChecksum(buf, l3);
-        wr16(buf, l3 + 36, l4Checksum(buf, 4, l3 + 12, l3 + 16, 6, l3 + 20, 20, l3 + 36));
-        tx.add(buf, o, len, 0);
-        n++;
-      } else { tx.add(buf, f * 64, len, 0); f = (f + 1) % FLOWS; }
-    }
-    io.transmit(tx);
-  }
-  process.stdout.write(`${JSON.stringify({ sent: io.txFrames, errors: io.txErrors })}\n`);
-  io.close();
+function usage(msg: string): never {
+  process.stderr.write(`bench: ${msg}\nusage: npm run bench -- [--rows all|small|bulk|${ALL.join(',')}] [--offloads default|off] [--repeat N] [--workers 1,2] [--seconds S] [--bulk-seconds S] [--streams N] [--stall S]\n`);
+  process.exit(2);
 }
 
-if (process.argv[2] === 'gen') {
-  const [, , , mode, ifname, mac, src, dst, sec] = process.argv;
-  generator(mode!, ifname!, mac!, src!, dst!, Number(sec));
-  process.exit(0);
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: 'all' },
+    offloads: { type: 'string', default: 'default' },
+    repeat: { type: 'string' },
+    runs: { type: 'string' }, // the older name of --repeat
+    workers: { type: 'string', default: '1,2' },
+    seconds: { type: 'string', default: '3' },
+    'bulk-seconds': { type: 'string', default: '4' },
+    streams: { type: 'string', default: '4' },
+    stall: { type: 'string', default: '3' },
+  },
+});
+const num = (name: string, v: string | undefined, min: number): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) usage(`--${name} wants a number ≥ ${min}, not ${v}`);
+  return n;
+};
+const REPEAT = Math.floor(num('repeat', values.repeat ?? values.runs ?? '3', 1));
+const SECONDS = num('seconds', values.seconds, 0.5);
+const BULK_SECONDS = num('bulk-seconds', values['bulk-seconds'], 0.5);
+const STREAMS = Math.floor(num('streams', values.streams, 1));
+const STALL = num('stall', values.stall, 0.5);
+const WORKERS = values.workers.split(',').map((w) => Math.floor(num('workers', w, 1)));
+const OFFLOADS = values.offloads;
+if (OFFLOADS !== 'default' && OFFLOADS !== 'off') usage(`--offloads is default or off, not ${OFFLOADS}`);
+const ROWS: RowName[] = [];
+for (const r of values.rows.split(',')) {
+  const add = r === 'all' ? ALL : r === 'small' ? SMALL : r === 'bulk' ? BULK : (ALL as readonly string[]).includes(r) ? [r as RowName] : usage(`no row ${r}`);
+  for (const x of add) if (!ROWS.includes(x)) ROWS.push(x);
 }
+ROWS.sort((a, b) => ALL.indexOf(a) - ALL.indexOf(b));
+const rowsOf = <T extends RowName>(set: readonly T[]): T[] => set.filter((r) => ROWS.includes(r));
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, runs: { type: 'string', default: '3' } } });
-const SECONDS = Number(values.seconds), RUNS = Number(values.runs);
 ensureNft((l) => process.stdout.write(`bench: ${l}\n`));
-const why = labUnavailable();
+const why = labUnavailable() ?? (OFFLOADS === 'off' ? offloadsOffUnavailable() : null);
 if (why) { process.stderr.write(`bench: ${why}\n`); process.exit(1); }
 cleanupStale();
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const say = (s: string): void => { process.stdout.write(`${s}\n`); };
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const HZ = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 function busy(): string {
-  // other processes using CPU right now (the box is shared): top 5 by %CPU, ours excluded
+  // other processes using CPU right now (the box is shared): top 5 by %CPU
   const out = execFileSync('ps', ['-eo', 'pid,pcpu,comm', '--sort=-pcpu'], { encoding: 'utf8' }).split('\n').slice(1, 6);
   return out.map((l) => l.trim()).filter(Boolean).join('; ');
 }
 
+// ------------------------------------------------------------ helpers in the namespaces
+
+/** A traffic.ts process in a namespace: one JSON line per command, answered in order. */
+class Helper {
+  private waiting: ((line: string) => void)[] = [];
+  private exited = false;
+  private constructor(readonly name: string, readonly proc: ChildProcess) {
+    createInterface({ input: proc.stdout! }).on('line', (l) => this.waiting.shift()?.(l));
+    proc.once('exit', () => { this.exited = true; for (const w of this.waiting.splice(0)) w(''); });
+  }
+
+  static async start(ns: string, args: string[]): Promise<Helper> {
+    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/bench/traffic.ts'), ...args],
+      { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+    const h = new Helper(`${args[0]} in ${ns}`, p);
+    const ready = await h.next(30_000);
+    if (ready !== 'ready') throw new Error(`${h.name} did not start`);
+    return h;
+  }
+
+  private next(ms: number): Promise<string> {
+    if (this.exited) return Promise.reject(new Error(`${this.name} has exited`));
+    return new Promise((res, rej) => {
+      const t = setTimeout(() => { this.waiting = this.waiting.filter((w) => w !== got); rej(new Error(`${this.name}: no answer in ${ms / 1000} s`)); }, ms);
+      const got = (line: string): void => { clearTimeout(t); if (this.exited && line === '') rej(new Error(`${this.name} has exited`)); else res(line); };
+      this.waiting.push(got);
+    });
+  }
+
+  /** Runs one command; `ms` bounds the wait (the helper's own timeouts come first). */
+  async ask<T>(cmd: Cmd, ms: number): Promise<T> {
+    const answer = this.next(ms);
+    this.proc.stdin!.write(`${JSON.stringify(cmd)}\n`);
+    const r = JSON.parse(await answer) as T | ErrorReply;
+    if (typeof r === 'object' && r !== null && 'error' in r) throw new Error(`${this.name}: ${r.error}`);
+    return r as T;
+  }
+
+  kill(): void { if (!this.exited) this.proc.kill('SIGKILL'); }
+}
+
+// ------------------------------------------------------------ the lab
+
 const lab = new Lab();
+let agent: Helper | null = null;
+let server: Helper | null = null;
+let anchor: ChildProcess | null = null;
 let torn: Promise<void> | null = null;
-const teardown = () => (torn ??= lab.teardown());
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void teardown().then(() => process.exit(130)); });
+const teardown = (): Promise<void> => (torn ??= (async () => {
+  agent?.kill(); server?.kill();
+  if (anchor && anchor.exitCode === null) anchor.kill('SIGKILL');
+  await lab.teardown(); // stops lvsd, kills what is left in the namespaces, deletes them
+})());
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`bench: ${sig}: tearing the lab down\n`);
+    void teardown().then(() => process.exit(130));
+  });
+}
 
 function benchConfig(workers: number): object {
   const reals = (port: number) => lab.r.map((_, i) => ({ address: RIP(i + 1), port }));
+  const bulk = (vip: string, forward: string) => ({ protocol: 'tcp', address: vip, port: BULK_PORT, scheduler: 'rr', forward, reals: [{ address: RIP(1), port: BULK_PORT }] });
   return {
     interfaces: ['d0', ...lab.r.map((_, i) => `d${i + 1}`)], workers, maxConnections: 1 << 22,
     services: [
@@ -118,9 +180,21 @@ function benchConfig(workers: number): object {
       { protocol: 'udp', address: VIP.dr, port: 9, scheduler: 'rr', forward: 'dr', reals: reals(9) },
       { protocol: 'tcp', address: VIP.nat, port: 80, scheduler: 'rr', forward: 'nat', reals: reals(80) },
       { protocol: 'tcp', address: VIP.dr, port: 80, scheduler: 'rr', forward: 'dr', reals: reals(80) },
+      bulk(VIP.nat, 'nat'), bulk(VIP.dr, 'dr'), bulk(VIP.tun, 'tun'),
     ],
   };
 }
+
+const kernelOn = (): void => {
+  // bulk NAT to real server 1 (where the bulk peer runs), everything else to VIP.nat over the 3 as before
+  execFileSync('ip', ['netns', 'exec', lab.d, 'nft', '-f', '-'], {
+    input: `table ip kbench {\n chain pre { type nat hook prerouting priority -100;\n  ip daddr ${VIP.nat} tcp dport ${BULK_PORT} dnat to ${RIP(1)};\n  ip daddr ${VIP.nat} dnat to numgen inc mod 3 map { 0 : ${RIP(1)}, 1 : ${RIP(2)}, 2 : ${RIP(3)} };\n }\n}\n`,
+  });
+};
+const kernelOff = (): void => {
+  lab.exec(lab.d, 'nft', 'delete', 'table', 'ip', 'kbench');
+  lab.exec(lab.d, 'sh', '-c', 'command -v conntrack >/dev/null && conntrack -F >/dev/null 2>&1; true');
+};
 
 /** Packets the real servers' ingress sinks counted (and dropped): table `sink` for UDP, `synsink` for SYNs. */
 function sinkCount(table: string): number {
@@ -132,94 +206,220 @@ function sinkCount(table: string): number {
   return n;
 }
 
-function genRun(mode: 'udp' | 'syn', vip: string, d0mac: string): { pps: number; offered: number } {
-  const table = mode === 'udp' ? 'sink' : 'synsink';
-  const before = sinkCount(table);
-  const out = lab.exec(lab.c, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/bench/lab.ts'), 'gen', mode, 'c0', d0mac, CLIENT, vip, String(SECONDS));
-  const { sent } = JSON.parse(out) as { sent: number };
-  return { pps: (sinkCount(table) - before) / SECONDS, offered: sent / SECONDS };
+// ------------------------------------------------------------ measurements
+
+/**
+ * Packets real server 1's IPIP sockets dropped (their receive queue full): the lab's userspace decapsulator
+ * (lab-rs.ts) falling behind. /proc/<pid>/net/raw of the bulk server, which lives in that namespace.
+ */
+function decapDrops(): number {
+  let n = 0;
+  for (const l of readFileSync(`/proc/${server!.proc.pid}/net/raw`, 'utf8').split('\n').slice(1)) {
+    const f = l.trim().split(/\s+/);
+    if (f[1]?.endsWith(':0004')) n += Number(f.at(-1)) || 0;
+  }
+  return n;
 }
 
-function tcpRun(vip: string): number {
-  const out = lab.exec(lab.c, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lab-rs.ts'), 'clientfor', `http://${vip}/`, String(SECONDS), '16');
-  const r = JSON.parse(out) as { ok: number; errors: number; seconds: number };
-  return r.errors > r.ok / 100 ? 0 : r.ok / r.seconds;
-}
-
-interface Row { label: string; udp: number[]; offered: number[]; syn: number[]; synOffered: number[]; tcp: number[] }
-const rows = new Map<string, Row>();
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function measure(label: string, vip: string, d0mac: string): Promise<void> {
-  let row = rows.get(label);
-  if (!row) rows.set(label, row = { label, udp: [], offered: [], syn: [], synOffered: [], tcp: [] });
-  const u = genRun('udp', vip, d0mac);
-  row.udp.push(u.pps); row.offered.push(u.offered);
-  await pause(1500); // let the backlog drain
-  const y = genRun('syn', vip, d0mac);
-  row.syn.push(y.pps); row.synOffered.push(y.offered);
-  await pause(1500);
-  const t = tcpRun(vip);
-  row.tcp.push(t);
-  process.stdout.write(`  ${label.padEnd(28)} udp ${Math.round(u.pps)} pps (offered ${Math.round(u.offered)})  syn ${Math.round(y.pps)}/s (offered ${Math.round(y.offered)})  http ${Math.round(t)} conn/s   [load ${load()}]\n`);
-}
-
-const KERNEL = 'kernel nftables DNAT (rr)';
-const kernelOn = (): void => {
-  execFileSync('ip', ['netns', 'exec', lab.d, 'nft', '-f', '-'], {
-    input: `table ip kbench {\n chain pre { type nat hook prerouting priority -100; ip daddr ${VIP.nat} dnat to numgen inc mod 3 map { 0 : ${RIP(1)}, 1 : ${RIP(2)}, 2 : ${RIP(3)} }; }\n}\n`,
-  });
+/** One measurement: its rate (null: failed, and why), and its window's CPU and forwarded frames. */
+interface Point { rate: number | null; why?: string; offered?: number; win: Win; note?: string }
+interface Series { row: RowName; path: string; points: Point[] }
+const series = new Map<string, Series>();
+const record = (row: RowName, path: string, p: Point): void => {
+  const k = `${row}|${path}`;
+  let s = series.get(k);
+  if (!s) series.set(k, s = { row, path, points: [] });
+  s.points.push(p);
 };
-const kernelOff = (): void => {
-  lab.exec(lab.d, 'nft', 'delete', 'table', 'ip', 'kbench');
-  lab.exec(lab.d, 'sh', '-c', 'command -v conntrack >/dev/null && conntrack -F >/dev/null 2>&1; true');
+
+const cpuSec = (w: Win): number => w.busy / HZ;
+const usPerPkt = (w: Win): number => (w.txPackets > 0 ? (cpuSec(w) * 1e6) / w.txPackets : NaN);
+const nsPerByte = (w: Win): number => (w.txBytes > 0 ? (cpuSec(w) * 1e9) / w.txBytes : NaN);
+const cores = (w: Win): number => (w.sec > 0 ? cpuSec(w) / w.sec : NaN);
+
+const UNIT: Record<RowName, string> = { udp: 'pps', syn: 'SYN/s', http: 'conn/s', 'nat-down': 'Gb/s', 'nat-up': 'Gb/s', 'dr-up': 'Gb/s', 'tun-up': 'Gb/s' };
+const fmtRate = (row: RowName, v: number): string => (UNIT[row] === 'Gb/s' ? `${v.toFixed(2)} Gb/s` : v >= 10_000 ? `${Math.round(v / 1000)} k ${UNIT[row]}` : `${Math.round(v)} ${UNIT[row]}`);
+const fmtK = (v: number): string => (!Number.isFinite(v) ? '–' : v >= 10_000 ? `${Math.round(v / 1000)} k` : v >= 1000 ? `${(v / 1000).toFixed(1)} k` : `${Math.round(v)}`);
+const fmtWin = (w: Win): string => `CPU ${cores(w).toFixed(2)} cores, ${usPerPkt(w).toFixed(2)} µs/pkt, ${nsPerByte(w).toFixed(2)} ns/B, fwd ${fmtK(w.txPackets / w.sec)} pkt/s`;
+
+let d0mac = '';
+
+async function measure(row: RowName, path: string, target: string): Promise<void> {
+  let p: Point;
+  if (row === 'udp' || row === 'syn') {
+    const table = row === 'udp' ? 'sink' : 'synsink';
+    const before = sinkCount(table);
+    const r = await agent!.ask<GenReply>({ cmd: 'gen', mode: row, ifname: 'c0', dstMac: d0mac, src: CLIENT, dst: target, seconds: SECONDS }, SECONDS * 1000 + 30_000);
+    p = { rate: (sinkCount(table) - before) / r.win.sec, offered: r.sent / r.win.sec, win: r.win };
+    await pause(1000); // let the backlog drain
+  } else if (row === 'http') {
+    const r = await agent!.ask<HttpReply>({ cmd: 'http', url: `http://${target}/`, seconds: SECONDS, conc: 16 }, SECONDS * 1000 + 30_000);
+    p = r.errors > r.ok / 100 ? { rate: null, why: `${r.errors} errors, ${r.ok} answers`, win: r.win } : { rate: r.ok / r.win.sec, win: r.win };
+  } else {
+    const id = `${row}-${path.replace(/\W+/g, '')}-${Date.now()}`;
+    const drops0 = row === 'tun-up' ? decapDrops() : 0;
+    const r = await agent!.ask<BulkReply>({ cmd: 'bulk', dir: row === 'nat-down' ? 'down' : 'up', host: target, port: BULK_PORT, streams: STREAMS, seconds: BULK_SECONDS, stall: STALL, id },
+      BULK_SECONDS * 1000 + 45_000);
+    p = r.failed ? { rate: null, why: r.failed, win: r.win } : { rate: (r.bytes * 8) / r.win.sec / 1e9, win: r.win };
+    if (row === 'tun-up' && path !== KERNEL) p.note = `real 1's IPIP decapsulator dropped ${decapDrops() - drops0} packets`;
+    await pause(500); // the streams' FIN/TIME_WAIT exchanges out of the next window
+  }
+  record(row, path, p);
+  const what = p.rate === null ? `FAILED (${p.why})` : `${fmtRate(row, p.rate)}${p.offered !== undefined ? ` (offered ${fmtRate(row, p.offered)})` : ''}`;
+  say(`  ${row.padEnd(8)} ${path.padEnd(22)} ${what.padEnd(38)} ${p.win.sec > 0 ? fmtWin(p.win) : ''}   [load ${load()}]${p.note ? `\n${' '.repeat(33)}(${p.note})` : ''}`);
+}
+
+const KERNEL = 'kernel';
+const lvsdPath = (fwd: string, w: number): string => `lvsd ${fwd}, ${w} worker${w > 1 ? 's' : ''}`;
+const BULK_TARGET: Record<typeof BULK[number], { lvsd: string; kernel: string; fwd: string }> = {
+  'nat-down': { lvsd: VIP.nat, kernel: VIP.nat, fwd: 'NAT' },
+  'nat-up': { lvsd: VIP.nat, kernel: VIP.nat, fwd: 'NAT' },
+  'dr-up': { lvsd: VIP.dr, kernel: RIP(1), fwd: 'DR' },
+  'tun-up': { lvsd: VIP.tun, kernel: RIP(1), fwd: 'TUN' },
 };
+
+async function kernelSide(): Promise<void> {
+  kernelOn();
+  try {
+    for (const row of rowsOf(BULK)) {
+      // dr-up and tun-up have the same kernel baseline (forwarding to real 1): measured once, counted for both
+      const twin = row === 'tun-up' && ROWS.includes('dr-up') ? series.get(`dr-up|${KERNEL}`)?.points.at(-1) : undefined;
+      if (twin) { record(row, KERNEL, twin); say(`  ${row.padEnd(8)} ${KERNEL.padEnd(22)} (the dr-up kernel measurement: the same forwarding)`); }
+      else await measure(row, KERNEL, BULK_TARGET[row].kernel);
+    }
+    for (const row of rowsOf(SMALL)) await measure(row, KERNEL, VIP.nat);
+  } finally { kernelOff(); }
+}
+
+async function lvsdSide(workers: number, last: boolean): Promise<void> {
+  await lab.startDaemon(lab.writeConfig(benchConfig(workers), `bench${workers}.config.ts`));
+  try {
+    for (const row of rowsOf(BULK)) await measure(row, lvsdPath(BULK_TARGET[row].fwd, workers), BULK_TARGET[row].lvsd);
+    for (const [fwd, vip] of [['NAT', VIP.nat], ['DR', VIP.dr]] as const) {
+      for (const row of rowsOf(SMALL)) await measure(row, lvsdPath(fwd, workers), vip);
+    }
+    if (last && rowsOf(BULK).length > 0) {
+      // the bulk services' counters: connections, packets and bytes lvsd forwarded for them
+      let inBulk = false;
+      const stats = lab.lvsadm('-L', '-n', '--stats').split('\n').filter((l, i) => {
+        if (!l.startsWith('  ->')) inBulk = l.includes(`:${BULK_PORT} `);
+        return i < 3 || inBulk;
+      });
+      say(`    lvsadm -L -n --stats (bulk services, ${workers} worker${workers > 1 ? 's' : ''}):`);
+      for (const l of stats) say(`      ${l}`);
+    }
+  } finally {
+    await lab.stopDaemon();
+    // the workers' exit lines: frames, tx errors, oversize (super-frames cut to the ring slot), ring drops
+    for (const l of lab.daemonLog.split('\n').filter((x) => /afpacket worker/.test(x))) say(`    ${l.trim()}`);
+  }
+}
+
+// ------------------------------------------------------------ report
+
+function ethtoolState(): string {
+  try {
+    const k = lab.exec(lab.d, 'ethtool', '-k', 'd0');
+    const get = (name: string): string => new RegExp(`^${name}: (\\w+)`, 'm').exec(k)?.[1] ?? '?';
+    return `director d0: tso ${get('tcp-segmentation-offload')}, gso ${get('generic-segmentation-offload')}, gro ${get('generic-receive-offload')}, tx-csum ${get('tx-checksumming')}, rx-csum ${get('rx-checksumming')}`;
+  } catch { return 'director d0: ethtool -k unavailable'; }
+}
+
+const BASELINE: Record<RowName, string> = {
+  udp: 'nftables DNAT (numgen over 3 reals), conntrack', syn: 'nftables DNAT (numgen over 3 reals), conntrack',
+  http: 'nftables DNAT (numgen over 3 reals), conntrack', 'nat-down': 'nftables DNAT to real 1, conntrack',
+  'nat-up': 'nftables DNAT to real 1, conntrack', 'dr-up': 'plain IP forwarding, client → real 1 (no NAT)',
+  'tun-up': 'plain IP forwarding, client → real 1 (no NAT, no tunnel)',
+};
+
+function report(): void {
+  const fx = (v: number, d: number): string => (Number.isFinite(v) ? v.toFixed(d) : '–');
+  const lines: string[] = [
+    '| row | path | result (median) | vs kernel | CPU busy (cores) | fwd packets/s | CPU-µs / fwd packet | vs kernel | CPU-ns / fwd byte | vs kernel | runs ok |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of ROWS) {
+    const all = [...series.values()].filter((s) => s.row === row);
+    const med = (s: Series | undefined, f: (p: Point) => number): number => {
+      const ok = s?.points.filter((p) => p.rate !== null) ?? [];
+      return ok.length ? median(ok.map(f)) : NaN;
+    };
+    const k = all.find((s) => s.path === KERNEL);
+    const kRate = med(k, (p) => p.rate!), kPkt = med(k, (p) => usPerPkt(p.win)), kByte = med(k, (p) => nsPerByte(p.win));
+    for (const s of all) {
+      const ok = s.points.filter((p) => p.rate !== null).length;
+      const rate = med(s, (p) => p.rate!), pkt = med(s, (p) => usPerPkt(p.win)), byte = med(s, (p) => nsPerByte(p.win));
+      const isK = s.path === KERNEL;
+      const ratio = (a: number, b: number): string => (isK ? '1.00' : fx(a / b, 2));
+      const offered = med(s, (p) => p.offered ?? NaN);
+      const result = !ok ? '**failed**' : Number.isFinite(offered) ? `${fmtRate(row, rate)} (offered ${fmtK(offered)})` : fmtRate(row, rate);
+      lines.push(`| ${row} | ${isK ? `kernel: ${BASELINE[row]}` : s.path} | ${result} | ${ok ? ratio(rate, kRate) : '–'} | ${fx(med(s, (p) => cores(p.win)), 2)} | ${ok ? fmtK(med(s, (p) => p.win.txPackets / p.win.sec)) : '–'} | ${fx(pkt, 2)} | ${ok ? ratio(pkt, kPkt) : '–'} | ${fx(byte, 2)} | ${ok ? ratio(byte, kByte) : '–'} | ${ok}/${s.points.length} |`);
+    }
+  }
+  say('\nmarkdown (medians over the runs that did not fail):\n');
+  for (const l of lines) say(l);
+  const failures = [...series.values()].flatMap((s) => s.points.filter((p) => p.rate === null).map((p) => `${s.row} ${s.path}: ${p.why}`));
+  if (failures.length) { say('\nfailed runs:'); for (const f of failures) say(`  ${f}`); }
+  say(`
+notes:
+  * CPU = the whole machine's CPU time (/proc/stat user+nice+system+irq+softirq+steal, all ${cpus().length} cores, USER_HZ ${HZ}) over the
+    measurement window; fwd = the director's forwarded frames in the same window: the sum of tx_packets / tx_bytes of its
+    links d0-d${lab.r.length} (/proc/<pid>/net/dev of a process in the director namespace, = /sys/class/net/*/statistics there;
+    Ethernet frame bytes; a GSO super-frame counts as one packet, so with offloads on, CPU per byte is the figure to
+    compare for bulk rows). Both directions count: in this lab the real servers route via the director, so DR/TUN
+    replies and ACKs are forwarded by the director's kernel, for lvsd rows as for kernel rows. Generator, real servers
+    and clients share the machine and are inside the CPU figure for lvsd and the kernel alike.
+  * The kernel's small-packet rows (udp, syn) are bounded by the generator: its DNAT runs in the sender's softirq, on
+    the generator's own time, so its packet rate says little of its capacity; CPU per forwarded packet is the honest comparison.
+  * Bulk rows: ${STREAMS} TCP streams for ${BULK_SECONDS} s between the client and real server 1, payload Gb/s; every stream's byte
+    count checked against the other end's. TUN: the real server decapsulates IPIP in userspace (scripts/lab-rs.ts, node raw
+    sockets; this kernel has no ipip), which bounds the lvsd TUN row and is inside its CPU figure; the kernel row needs none.
+  * "vs kernel" for CPU: lvsd's CPU per forwarded packet or byte over the kernel's (below 1: lvsd spends less).`);
+}
+
+// ------------------------------------------------------------ main
 
 let failed = false;
 try {
-  process.stdout.write(`bench: ${SECONDS}s windows, ${RUNS} runs each (medians); load before: ${load()}; busiest processes: ${busy()}\n`);
-  await lab.build();
+  say(`bench: ${['npm run bench --', ...process.argv.slice(2)].join(' ')}   (node ${process.argv.slice(1).join(' ')})`);
+  say(`bench: ${new Date().toISOString()}, Linux ${release()}, node ${process.version}, ${cpus().length} CPUs, offloads ${OFFLOADS}, load average ${load()}`);
+  say(`bench: rows ${ROWS.join(',')}; lvsd workers ${WORKERS.join(',')}; ${REPEAT} runs; small windows ${SECONDS} s; bulk ${STREAMS} streams × ${BULK_SECONDS} s, stall limit ${STALL} s`);
+  say(`bench: busiest processes: ${busy()}`);
+  await lab.build({ offloads: OFFLOADS });
+  say(`bench: ${ethtoolState()}`);
   for (const ns of lab.r) {
     execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: 'table netdev sink {\n chain in { type filter hook ingress device "r0" priority 0; udp dport 9 counter drop; }\n}\n' });
     // the SYN generator's clients (10.91.0.10-249), not the HTTP client (10.91.0.2)
     execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: `table netdev synsink {\n chain in { type filter hook ingress device "r0" priority 1; ip saddr != ${CLIENT} tcp dport 80 counter drop; }\n}\n` });
   }
-  const d0mac = lab.exec(lab.d, 'cat', '/sys/class/net/d0/address').trim();
-  // Warm the real servers' HTTP code first, then interleave kernel and lvsd runs so that
-  // drift on this shared box (other load, JIT, caches) falls on both alike.
+  // the kernel's DR/TUN baseline: the client reaches real server 1's own address through the director
+  lab.ip(lab.c, 'route', 'add', `${RIP(1)}/32`, 'via', '10.91.0.1');
+  d0mac = lab.exec(lab.d, 'cat', '/sys/class/net/d0/address').trim();
+  // a process that lives in the director namespace, for its /proc/<pid>/net/dev (ip netns exec execs sleep: same pid)
+  anchor = spawn('ip', ['netns', 'exec', lab.d, 'sleep', 'infinity'], { stdio: 'ignore' });
+  server = await Helper.start(lab.r[0]!, ['server', String(BULK_PORT)]);
+  agent = await Helper.start(lab.c, ['agent', String(anchor.pid)]);
+  // Warm the real servers' HTTP code and the bulk peer through the kernel first
   kernelOn();
-  lab.exec(lab.c, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lab-rs.ts'), 'clientfor', `http://${VIP.nat}/`, '2', '16');
+  if (ROWS.includes('http')) await agent.ask<HttpReply>({ cmd: 'http', url: `http://${VIP.nat}/`, seconds: 2, conc: 16 }, 40_000);
+  if (rowsOf(BULK).length) await agent.ask<BulkReply>({ cmd: 'bulk', dir: 'up', host: VIP.nat, port: BULK_PORT, streams: STREAMS, seconds: 1, stall: STALL, id: 'warm' }, 60_000);
   kernelOff();
-  for (let run = 1; run <= RUNS; run++) {
-    process.stdout.write(`run ${run}/${RUNS}\n`);
-    kernelOn();
-    await measure(KERNEL, VIP.nat, d0mac);
-    kernelOff();
-    for (const workers of [1, 2]) {
-      await lab.startDaemon(lab.writeConfig(benchConfig(workers), `bench${workers}.config.ts`));
-      await measure(`lvsd NAT, ${workers} worker${workers > 1 ? 's' : ''}`, VIP.nat, d0mac);
-      await measure(`lvsd DR, ${workers} worker${workers > 1 ? 's' : ''}`, VIP.dr, d0mac);
-      await lab.stopDaemon();
-      if (run === RUNS) process.stdout.write(lab.daemonLog.split('\n').filter((l) => /afpacket worker/.test(l)).map((l) => `    ${l}\n`).join(''));
+  for (let run = 1; run <= REPEAT; run++) {
+    say(`run ${run}/${REPEAT}`);
+    const order: (number | 'kernel')[] = ['kernel', ...WORKERS];
+    const k = (run - 1) % order.length;
+    for (const side of [...order.slice(k), ...order.slice(0, k)]) {
+      if (interrupted) break;
+      if (side === 'kernel') await kernelSide();
+      else await lvsdSide(side, run === REPEAT);
     }
   }
-  const all = [...rows.values()];
-  process.stdout.write('\nmedians:\n');
-  for (const r of all) {
-    process.stdout.write(`  ${r.label.padEnd(28)} udp ${Math.round(median(r.udp))} pps (offered ${Math.round(median(r.offered))})  syn ${Math.round(median(r.syn))}/s (offered ${Math.round(median(r.synOffered))})  http ${Math.round(median(r.tcp))} conn/s\n`);
-  }
-  const k = rows.get(KERNEL)!;
-  process.stdout.write('\nratios to kernel nftables DNAT (medians):\n');
-  for (const r of all.slice(1)) {
-    process.stdout.write(`  ${r.label.padEnd(24)} udp ${(median(r.udp) / median(k.udp)).toFixed(2)}x   tcp syn/s ${(median(r.syn) / median(k.syn)).toFixed(2)}x   http conn/s ${(median(r.tcp) / median(k.tcp)).toFixed(2)}x\n`);
-  }
-  const w1 = rows.get('lvsd NAT, 1 worker'), w2 = rows.get('lvsd NAT, 2 workers');
-  if (w1 && w2) process.stdout.write(`  scaling NAT udp 1 -> 2 workers: ${(median(w2.udp) / median(w1.udp)).toFixed(2)}x\n`);
-  process.stdout.write(`load after: ${load()}; busiest processes: ${busy()}\n`);
+  if (!interrupted) report();
+  say(`\nload after: ${load()}; busiest processes: ${busy()}`);
 } catch (e) {
   failed = true;
-  process.stderr.write(`bench failed: ${(e as Error).message}\n${lab.daemonLog}\n`);
+  if (!interrupted) process.stderr.write(`bench failed: ${(e as Error).message}\n${lab.daemonLog}\n`);
 } finally {
   await teardown();
 }
-process.exit(failed ? 1 : 0);
+process.exit(interrupted ? 130 : failed ? 1 : 0);
