@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Bus } from './bus.js';
 import { closeControl, listenControl } from './control/server.js';
 import { prepareConfig } from './config/check.js';
-import { applyPlan, formatPlan, planDiff } from './config/diff.js';
+import { applyPlan, formatPlan, planReassert } from './config/diff.js';
 import type { DesiredState } from './config/schema.js';
 import { watchConfig } from './config/watch.js';
 import type { Logger } from './log.js';
@@ -178,7 +178,10 @@ export class Daemon {
 
     const previousRegistry = this.registry;
     this.registry = registry;
-    const plan = planDiff(this.desired, next, (n) => this.registry.scheduler(n)?.flags);
+    // Against the running table: what the file declares is put back and reset, whatever lvsadm did
+    // in between; what only lvsadm added stays; health keeps the reals it holds out (README: reloads).
+    const plan = planReassert(this.table, this.desired, next, (n) => this.registry.scheduler(n)?.flags,
+      (svc, dest) => this.health.placement(svc, dest));
     if (this.desired !== null) {
       for (const s of plan.settings) {
         const atStart = (s.setting === 'workers' && this.dataPlane?.kind === 'afpacket') || (s.setting === 'maxConnections' && this.dataPlane);
