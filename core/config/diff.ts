@@ -227,13 +227,19 @@ export function planReassert(table: ServiceTable, prev: DesiredState | null, nex
   }
   if (tChange) actions.push({ kind: 'set-timeouts', timeouts: { ...nt }, prev: tPrev });
 
-  const before = prev ? new Map(prev.services.map((s) => [svcKey(s.spec), s])) : null;
+  // The previous config by key: built only if a weight question needs it (not on a no-op reload).
+  let beforeMap: Map<string, DesiredState['services'][number]> | null = null;
+  const before = (k: string): DesiredState['services'][number] | undefined => {
+    if (!prev) return undefined;
+    beforeMap ??= new Map(prev.services.map((s) => [svcKey(s.spec), s]));
+    return beforeMap.get(k);
+  };
   for (const now of next.services) {
     const svc = table.find(now.spec);
     // The file's previous version of this service, looked up only when a weight question needs it.
     let prevSvc: DesiredState['services'][number] | undefined | null = null;
     const fileChangedWeight = (d: DestSpec): boolean => {
-      if (prevSvc === null) prevSvc = before?.get(svcKey(now.spec));
+      if (prevSvc === null) prevSvc = before(svcKey(now.spec));
       return weightChanged(prevSvc, d);
     };
     const words = flagWords(now.spec.scheduler);
