@@ -195,6 +195,18 @@ describe('daemon', function () {
     });
   });
 
+  it('--io memory takes no per-namespace lock: two daemons on two sockets run side by side', async () => {
+    await start();
+    const other = new Daemon({ socket: join(dir, 'other.sock'), io: 'memory', pluginDirs: [], log: createLogger('error') });
+    try {
+      await other.start();
+      const r = await request<ServiceView[]>(join(dir, 'other.sock'), { op: 'get-services' });
+      assert.deepEqual(r, { ok: true, data: [] });
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('runs scheduler ticks when due (LBLC garbage collection and the like)', async () => {
     const file = writeConfig(dir, { '192.168.1.1': 1 });
     writeFileSync(file, readFileSync(file, 'utf8').replace("'rr'", "'ticking'"));
