@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Bus } from './bus.js';
 import { closeControl, listenControl } from './control/server.js';
 import { prepareConfig } from './config/check.js';
-import { applyPlan, formatPlan, planDiff } from './config/diff.js';
+import { applyPlan, formatPlan, planReassert } from './config/diff.js';
 import type { DesiredState } from './config/schema.js';
 import { watchConfig } from './config/watch.js';
 import type { Logger } from './log.js';
@@ -22,6 +22,7 @@ import { HealthManager } from './health/manager.js';
 import { systemClock, type Clock } from './clock.js';
 import { ScheduleRunner, type CronSource } from './schedule/runner.js';
 import { ControlPlaneHost } from './ctlplane/host.js';
+import { acquireInstance, type InstanceLock } from './instance.js';
 
 export type IoKind = 'memory' | 'afpacket';
 
@@ -96,6 +97,8 @@ export class Daemon {
   /** Control-plane plugins (sync, failover): started once the data plane is up, kept in step with each reload. */
   readonly ctlplane: ControlPlaneHost;
   private ctlplaneUp = false;
+  /** This network namespace's lvsd lock (--io afpacket), held from start to stop. */
+  private instance: InstanceLock | null = null;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -127,6 +130,9 @@ export class Daemon {
   }
 
   private async startParts(): Promise<void> {
+    // First, before anything is touched (nftables, the control socket): a second
+    // afpacket daemon in this namespace stops here, naming the running one.
+    if (this.opts.io === 'afpacket') this.instance = await acquireInstance(this.opts.socket, this.opts.io);
     // With a config, loading it loads the plugins too (the command line's folders and the config's).
     if (this.opts.configFile) {
       const r = await this.loadAndApply();
@@ -172,7 +178,10 @@ export class Daemon {
 
     const previousRegistry = this.registry;
     this.registry = registry;
-    const plan = planDiff(this.desired, next, (n) => this.registry.scheduler(n)?.flags);
+    // Against the running table: what the file declares is put back and reset, whatever lvsadm did
+    // in between; what only lvsadm added stays; health keeps the reals it holds out (README: reloads).
+    const plan = planReassert(this.table, this.desired, next, (n) => this.registry.scheduler(n)?.flags,
+      (svc, dest) => this.health.placement(svc, dest));
     if (this.desired !== null) {
       for (const s of plan.settings) {
         const atStart = (s.setting === 'workers' && this.dataPlane?.kind === 'afpacket') || (s.setting === 'maxConnections' && this.dataPlane);
@@ -265,5 +274,8 @@ export class Daemon {
     this.watcher = null;
     if (this.server) await closeControl(this.server, this.opts.socket);
     this.server = null;
+    // Last: until here the table and the socket are ours.
+    await this.instance?.release();
+    this.instance = null;
   }
 }

@@ -18,7 +18,11 @@ Usage:
       Run the director. Without --config it starts with an empty table that
       lvsadm fills, as the kernel's IPVS is filled by ipvsadm. The config file
       is watched (with every file it imports) and re-applied as a diff when it
-      changes; SIGHUP reloads it too; SIGTERM exits.
+      changes; SIGHUP reloads it too; SIGTERM exits. A reload applies the
+      difference between the file and the running table: what the file
+      declares is put back as declared, whatever lvsadm did in between.
+      One --io afpacket lvsd per network namespace: a second one exits with
+      status 1, naming the running one, having touched nothing.
   lvsd --check FILE [--plugins DIR]...
       Validate a config and print what applying it to an empty table would do.
   lvsd replay --config FILE --in IN.pcap --out OUT.pcap [--explain]

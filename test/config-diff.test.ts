@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { applyPlan, formatPlan, planDiff, type Plan } from '../core/config/diff.js';
+import { applyPlan, formatPlan, planDiff, planReassert, type Plan } from '../core/config/diff.js';
 import { validateConfig, type DesiredState } from '../core/config/schema.js';
 import { ServiceTable } from '../core/model/table.js';
 import { defineScheduler, type SchedulerPlugin } from '../core/plugin.js';
@@ -241,5 +241,71 @@ describe('config diff: applyPlan', () => {
     assert.equal(!r.ok && r.error, 'cannot add service tcp://10.0.0.1:443: Scheduler or persistence engine not found '
       + '(scheduler "fancy" not found); every change already made was undone');
     assert.deepEqual(dump(t), before);
+  });
+});
+
+describe('config diff: planReassert (a reload: the file against the running table)', () => {
+  it('puts back what lvsadm deleted and resets what it changed, keeps what it added', () => {
+    const t = newTable();
+    const a = desired({ timeouts: { udp: 60 }, services: [web([R(8), R(9)], { scheduler: 'wrr' }), web([R(8)], { port: 443 })] });
+    applied(t, planReassert(t, null, a));
+    const first = dump(t);
+    assert.equal(formatPlan(planReassert(t, a, a)), 'no changes');
+    // lvsadm: -D 443, -e .9 weight 4 and -x 10, -E -s rr, -a .20, --set 0 0 90, -A :8080
+    assert.ok(t.deleteService({ ...WEB, port: 443 }).ok);
+    const d9 = t.find(WEB)!.findDest({ family: 'inet', addr: '192.168.10.9', port: 8080 })!;
+    assert.ok(t.editDest(WEB, { ...d9.spec, weight: 4, uThreshold: 10 }).ok);
+    assert.ok(t.editService({ ...t.find(WEB)!.spec, scheduler: 'rr' }).ok);
+    assert.ok(t.addDest(WEB, { ...d9.spec, addr: '192.168.10.20' }).ok);
+    assert.ok(t.setTimeouts({ tcp: 0, tcpfin: 0, udp: 90 }).ok);
+    assert.ok(t.addService({ ...t.find(WEB)!.spec, port: 8080 }).ok);
+    const plan = planReassert(t, a, a);
+    assert.equal(formatPlan(plan), [
+      '~ timeouts udp 90 -> 60',
+      '~ service tcp://10.0.0.1:80: scheduler rr -> wrr',
+      '~ real 192.168.10.9:8080 in tcp://10.0.0.1:80: weight 4 -> 1, upperThreshold 10 -> 0',
+      '+ service tcp://10.0.0.1:443 scheduler wlc',
+      '+ real 192.168.10.8:8080 in tcp://10.0.0.1:443 nat weight 1',
+    ].join('\n'));
+    assert.deepEqual(applied(t, plan), { added: 2, edited: 3, removed: 0 });
+    assert.ok(t.find(WEB)!.findDest({ family: 'inet', addr: '192.168.10.20', port: 8080 }), 'the real lvsadm added stays');
+    assert.ok(t.find({ ...WEB, port: 8080 }), 'the service lvsadm added stays');
+    assert.ok(t.deleteDest(WEB, { family: 'inet', addr: '192.168.10.20', port: 8080 }).ok);
+    assert.ok(t.deleteService({ ...WEB, port: 8080 }).ok);
+    const norm = (x: unknown) => JSON.stringify((x as { services: { port: number }[] }).services.slice().sort((p, q) => p.port - q.port));
+    assert.equal(norm(dump(t)), norm(first));
+  });
+
+  it('what the file stops declaring goes, deleted at run time or not; a file-declared service lvsadm added is taken over', () => {
+    const t = newTable();
+    const a = desired({ services: [web([R(8), R(9)])] });
+    applied(t, planReassert(t, null, a));
+    assert.ok(t.deleteDest(WEB, { family: 'inet', addr: '192.168.10.9', port: 8080 }).ok);
+    assert.ok(t.addService({ ...t.find(WEB)!.spec, port: 443, scheduler: 'rr' }).ok);
+    const b = desired({ services: [web([R(8)]), web([R(7)], { port: 443 })] });
+    const r = applyPlan(t, planReassert(t, a, b));
+    assert.ok(r.ok, !r.ok ? r.error : '');
+    assert.deepEqual(r.ok && r.skipped, ['- real 192.168.10.9:8080 in tcp://10.0.0.1:80: already absent']);
+    assert.equal(t.find({ ...WEB, port: 443 })!.spec.scheduler, 'wlc');
+    assert.deepEqual(t.find({ ...WEB, port: 443 })!.dests.map((d) => d.addr), ['192.168.10.7']);
+  });
+
+  it('asks health before putting a real back, and leaves the weight of a real health follows to health', () => {
+    const t = newTable();
+    const a = desired({ services: [web(Array.from({ length: 20 }, (_, i) => R(i + 1)))] });   // > 16 reals: the keyed lookup
+    applied(t, planReassert(t, null, a));
+    const k = (n: number) => ({ family: 'inet' as const, addr: `192.168.10.${n}`, port: 8080 });
+    for (const n of [1, 2, 3]) assert.ok(t.deleteDest(WEB, k(n)).ok);
+    assert.ok(t.editDest(WEB, { ...t.find(WEB)!.findDest(k(4))!.spec, weight: 0 }).ok);
+    // health: 1 held out (down), 2 inhibited (weight 0), 3 not followed; 4 followed
+    const health = (_s: ServiceKey, d: { addr: string }) => (d.addr.endsWith('.1') ? { present: false, weight: 0 }
+      : d.addr.endsWith('.2') ? { present: true, weight: 0 } : d.addr.endsWith('.3') ? undefined : { present: true, weight: 1 });
+    assert.equal(formatPlan(planReassert(t, a, a, undefined, health)), [
+      '+ real 192.168.10.2:8080 in tcp://10.0.0.1:80 nat weight 0',
+      '+ real 192.168.10.3:8080 in tcp://10.0.0.1:80 nat weight 1',
+    ].join('\n'));
+    // the file changes 4's weight: the file's weight goes in (health adjusts it as it follows the event)
+    const b = desired({ services: [web(Array.from({ length: 20 }, (_, i) => R(i + 1, i === 3 ? { weight: 5 } : {})))] });
+    assert.match(formatPlan(planReassert(t, a, b, undefined, health)), /~ real 192\.168\.10\.4:8080 in tcp:\/\/10\.0\.0\.1:80: weight 0 -> 5/);
   });
 });

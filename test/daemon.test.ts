@@ -105,7 +105,7 @@ describe('daemon', function () {
     assert.deepEqual(reals(), ['192.168.1.1:4']);
   });
 
-  it('leaves lvsadm-made changes alone on reload unless the file changed the same thing', async () => {
+  it('keeps a real lvsadm added (the file never declared it) across a reload', async () => {
     const file = writeConfig(dir, { '192.168.1.1': 1 });
     await start(file);
     const sock = join(dir, 'lvsd.sock');
@@ -116,6 +116,95 @@ describe('daemon', function () {
     writeConfig(dir, { '192.168.1.1': 2 });
     assert.equal(await daemon.reload(), true);
     assert.deepEqual(reals().sort(), ['192.168.1.1:2', '192.168.1.9:9']);
+  });
+
+  describe('a reload re-asserts the file over the running table', () => {
+    /** Services on 10.1.0.1, by port: their reals' last octet → weight. */
+    const writeServices = (svcs: Record<number, Record<number, number>>, scheduler = 'wlc'): string => {
+      const file = join(dir, 'config.ts');
+      const list = Object.entries(svcs).map(([port, reals]) => `{ protocol: 'tcp', address: '10.1.0.1', port: ${port}, scheduler: '${scheduler}', forward: 'nat', reals: [${
+        Object.entries(reals).map(([n, w]) => `{ address: '192.168.1.${n}', port: 80, weight: ${w} }`).join(', ')}] }`);
+      writeFileSync(file, `export default { services: [${list.join(', ')}] };\n`);
+      return file;
+    };
+    const key = (port: number) => ({ family: 'inet' as const, protocol: 'tcp' as const, addr: '10.1.0.1', port, fwmark: 0 });
+    const dest = (n: number, weight: number) => ({ family: 'inet' as const, addr: `192.168.1.${n}`, port: 80,
+      fwd: 'masq' as const, weight, uThreshold: 0, lThreshold: 0, tunType: 'ipip' as const, tunPort: 0, tunFlags: 0 });
+    /** port → "n:weight" sorted, scheduler. */
+    const dump = () => Object.fromEntries(daemon.table.list().map((s) => [s.spec.port,
+      `${s.spec.scheduler} ${s.dests.map((d) => `${d.addr.split('.')[3]}:${d.weight}`).sort().join(' ')}`]));
+    const ask = async (req: Parameters<typeof request>[1]) => {
+      const r = await request(join(dir, 'lvsd.sock'), req);
+      assert.equal(r.ok, true, JSON.stringify(r));
+    };
+
+    it('lvsadm -C, then a reload: the config\'s services are back', async () => {
+      await start(writeServices({ 80: { 1: 1, 2: 2 }, 443: { 3: 1 } }));
+      const before = dump();
+      await ask({ op: 'flush' });
+      assert.deepEqual(dump(), {});
+      assert.equal(await daemon.reload(), true);
+      assert.deepEqual(dump(), before);
+      assert.ok(lines.some((l) => /applied: 5 added, 0 edited, 0 removed/.test(l)), lines.join(''));
+    });
+
+    it('lvsadm -D of one service, then an edit of another: both are applied', async () => {
+      const file = writeServices({ 80: { 1: 1 }, 443: { 3: 1 } });
+      await start(file);
+      await ask({ op: 'delete-service', service: key(443) });
+      writeServices({ 80: { 1: 5 }, 443: { 3: 1 } });
+      assert.equal(await daemon.reload(), true);
+      assert.deepEqual(dump(), { 80: 'wlc 1:5', 443: 'wlc 3:1' });
+      // and lvsadm -d of a real, then an edit of that real: put back with the file's settings
+      await ask({ op: 'delete-dest', service: key(80), dest: dest(1, 5) });
+      writeServices({ 80: { 1: 6 }, 443: { 3: 1 } });
+      assert.equal(await daemon.reload(), true);
+      assert.deepEqual(dump(), { 80: 'wlc 1:6', 443: 'wlc 3:1' });
+    });
+
+    it('what lvsadm added stays; what the file declares is reset to the file: weights, scheduler', async () => {
+      const file = writeServices({ 80: { 1: 1, 2: 2 } });
+      await start(file);
+      await ask({ op: 'add-service', service: { ...key(8080), scheduler: 'rr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' } });
+      await ask({ op: 'add-dest', service: key(8080), dest: dest(7, 7) });
+      await ask({ op: 'add-dest', service: key(80), dest: dest(9, 9) });
+      await ask({ op: 'edit-dest', service: key(80), dest: dest(2, 8) });
+      await ask({ op: 'edit-service', service: { ...daemon.table.find(key(80))!.spec, scheduler: 'rr' } });
+      assert.equal(await daemon.reload(), true);
+      assert.deepEqual(dump(), { 80: 'wlc 1:1 2:2 9:9', 8080: 'rr 7:7' });
+      // a service lvsadm added and the file now declares: taken over, not a failed reload
+      writeServices({ 80: { 1: 1, 2: 2 }, 8080: { 7: 3, 8: 1 } });
+      assert.equal(await daemon.reload(), true);
+      assert.deepEqual(dump(), { 80: 'wlc 1:1 2:2 9:9', 8080: 'wlc 7:3 8:1' });
+      // once declared, the file removes what it stops declaring; lvsadm's real stays
+      writeServices({ 80: { 1: 1 } });
+      assert.equal(await daemon.reload(), true);
+      assert.deepEqual(dump(), { 80: 'wlc 1:1 9:9' });
+    });
+
+    it('a reload with nothing changed changes nothing in the table', async () => {
+      const file = writeServices({ 80: { 1: 1, 2: 2 }, 443: { 3: 1 } });
+      await start(file);
+      await ask({ op: 'add-dest', service: key(80), dest: dest(9, 9) });
+      const seen: string[] = [];
+      const off = daemon.bus.on('table', (ev) => seen.push(ev.type));
+      assert.equal(await daemon.reload(), true);
+      off();
+      assert.deepEqual(seen, []);
+      assert.ok(lines.some((l) => /applied: 0 added, 0 edited, 0 removed/.test(l)), lines.join(''));
+    });
+  });
+
+  it('--io memory takes no per-namespace lock: two daemons on two sockets run side by side', async () => {
+    await start();
+    const other = new Daemon({ socket: join(dir, 'other.sock'), io: 'memory', pluginDirs: [], log: createLogger('error') });
+    try {
+      await other.start();
+      const r = await request<ServiceView[]>(join(dir, 'other.sock'), { op: 'get-services' });
+      assert.deepEqual(r, { ok: true, data: [] });
+    } finally {
+      await other.stop();
+    }
   });
 
   it('runs scheduler ticks when due (LBLC garbage collection and the like)', async () => {
@@ -179,6 +268,33 @@ describe('daemon', function () {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it('runs as a process: lvsadm -C, then SIGHUP restores the config\'s services', async function () {
+    const file = writeConfig(dir, { '192.168.1.1': 1, '192.168.1.2': 3 });
+    const sock = join(dir, 'proc.sock');
+    const child = spawn(process.execPath, [LVSD, '--config', file, '--socket', sock, '--io', 'memory'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    const lvsadm = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'scripts/lvsadm.js'), ...args],
+      { encoding: 'utf8', env: { ...process.env, LVSD_SOCKET: sock } });
+    try {
+      const get = async () => {
+        const r = await request<ServiceView[]>(sock, { op: 'get-services' }).catch(() => undefined);
+        return r && r.ok ? r.data : undefined;
+      };
+      await until('daemon up', get);
+      const listed = lvsadm('-L', '-n').stdout;
+      assert.match(listed, /10\.1\.0\.1:80/);
+      assert.equal(lvsadm('-C').status, 0);
+      assert.deepEqual(await get(), []);
+      child.kill('SIGHUP');
+      await until('reload', async () => ((await get())?.[0]?.dests.length === 2 ? true : undefined));
+      assert.equal(lvsadm('-L', '-n').stdout, listed);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    void err;
   });
 
   it('lvsd --check prints the plan, or the error with exit status 1', () => {

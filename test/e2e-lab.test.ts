@@ -4,7 +4,8 @@
 // in `after`, also when a test fails.
 
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, RIP, RIP6, ROOT, VIP, VIP6, cleanupStale, labConfig, labUnavailable } from '../scripts/lab-net.js';
 
@@ -154,6 +155,30 @@ function statsRows(text: string): Map<string, number[]> {
     const nat = new RegExp(`TCP  \\[${VIP6.nat}\\]:80\\s+30\\s`);
     assert.match(stats, nat, stats);
     for (const vip of [VIP6.nat, VIP6.dr]) lab.lvsadm('-D', '-t', `[${vip}]:80`);
+  });
+
+  it('one lvsd per network namespace: a second one is refused, naming the first, and touches nothing', async function () {
+    this.timeout(90_000);
+    const first = lab.daemon!.pid!;
+    const table = (): string => lab.exec(lab.d, 'nft', 'list', 'table', 'netdev', 'lvsd');
+    const before = table();
+    // another socket (the usual mistake), then the first one's own socket
+    for (const socket of [join(lab.dir, 'second.sock'), lab.socket]) {
+      const r = spawnSync('ip', ['netns', 'exec', lab.d, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lvsd.ts'),
+        '--config', config, '--io', 'afpacket', '--socket', socket], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 1, r.stderr);
+      assert.ok(r.stderr.includes(`another lvsd runs in this network namespace (pid ${first}, control socket ${lab.socket}, io afpacket)`), r.stderr);
+      assert.doesNotMatch(r.stderr + r.stdout, /stale|listening on/);
+    }
+    assert.equal(existsSync(join(lab.dir, 'second.sock')), false);
+    assert.equal(existsSync(lab.socket), true, 'the first daemon keeps its socket');
+    assert.equal(table(), before, 'the first daemon keeps its nftables table');
+    const listing = lab.lvsadm('-L', '-n');
+    assert.ok(listing.includes(`${VIP.nat}:80`), listing);
+    // earlier tests changed the NAT reals' weights: every request answered is what counts
+    const r = lab.http(`http://${VIP.nat}/`, 12, 3);
+    assert.equal(r.errors, 0, JSON.stringify(r));
+    assert.equal((r.rs1 ?? 0) + (r.rs2 ?? 0) + (r.rs3 ?? 0), 12);
   });
 
   it('after SIGKILL the stale nftables table is replaced on the next start, and removed on exit', async function () {

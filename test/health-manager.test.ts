@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { Bus } from '../core/bus.js';
-import { applyPlan, formatPlan, planDiff } from '../core/config/diff.js';
+import { applyPlan, formatPlan, planDiff, planReassert } from '../core/config/diff.js';
 import { validateConfig, type DesiredState } from '../core/config/schema.js';
 import { handleRequest } from '../core/control/server.js';
 import { parseRequest } from '../core/control/validate.js';
@@ -89,7 +89,7 @@ class Harness {
   load(raw: unknown): void {
     const next = desired(raw);
     assert.deepEqual(healthIssues(next, this.reg), []);
-    const plan = planDiff(this.prev, next);
+    const plan = planReassert(this.table, this.prev, next, undefined, (s, d) => this.health.placement(s, d));
     const r = this.health.whileApplying(next, () => applyPlan(this.table, plan));
     if (!r.ok) assert.fail(r.error);
     this.health.apply(next);
@@ -380,6 +380,70 @@ describe('health manager (virtual clock)', () => {
     assert.deepEqual(hc.map((c) => c.kind), ['checks']);
     assert.match(formatPlan(p2, hc.map(formatHealthChange)), /~ health of real 192\.168\.10\.9:80 in tcp:\/\/10\.0\.0\.1:80: fake every 2s -> fake every 5s \(its checkers restart\)/);
     void before;
+  });
+
+  it('a reload re-asserting the file after lvsadm -C and -e keeps what health holds: down, inhibited, disabled', async () => {
+    const h = new Harness();
+    const cfg = { services: [svc([real(6), real(7, { inhibitOnFailure: true }), real(8, { weight: 3 }), real(9, { lifecycle: 'disabled' })])] };
+    script.set('192.168.10.6', false);
+    script.set('192.168.10.7', false);
+    h.load(cfg);
+    await h.tick(1); await h.tick(1); await h.tick(1);
+    assert.deepEqual(h.reals(), ['7:0', '8:3'], '6 down: out; 7 down: inhibited; 9 disabled');
+    // a no-op reload changes nothing in the table
+    const seen: string[] = [];
+    const off = h.bus.on('table', (ev) => seen.push(ev.type));
+    h.load(cfg);
+    assert.deepEqual(seen, []);
+    // lvsadm -e: 8 at weight 9, 7 at weight 5; the reload puts back health's weights
+    const d = (n: number) => ({ ...h.table.find(VIP)!.findDest({ family: 'inet', addr: `192.168.10.${n}`, port: 80 })!.spec });
+    assert.ok(h.table.editDest(VIP, { ...d(8), weight: 9 }).ok);
+    assert.ok(h.table.editDest(VIP, { ...d(7), weight: 5 }).ok);
+    h.load(cfg);
+    assert.deepEqual(h.reals(), ['7:0', '8:3']);
+    // lvsadm -C: the reload restores the service with exactly what health wants there, nothing added and removed again
+    assert.ok(h.table.flush().ok);
+    seen.length = 0;
+    h.load(cfg);
+    off();
+    assert.deepEqual(h.reals(), ['7:0', '8:3']);
+    assert.deepEqual(seen, ['service.added', 'dest.added', 'dest.added']);
+    // health goes on: 6 comes back when up
+    script.set('192.168.10.6', true);
+    await h.tick(2);
+    assert.deepEqual(h.reals(), ['6:1', '7:0', '8:3']);
+  });
+
+  it('a reload after lvsadm -C with the sorry server active puts back only the sorry server', async () => {
+    const h = new Harness();
+    const cfg = { services: [svc([real(8), real(9)], { quorum: 2, sorryServer: { address: '10.0.0.5' } })] };
+    h.load(cfg);
+    await h.tick(1);
+    assert.deepEqual(h.reals(), ['8:1', '9:1']);
+    script.set('192.168.10.9', false);
+    await h.tick(2); await h.tick(1); await h.tick(1);
+    assert.deepEqual(h.reals(), ['5:1'], 'quorum lost: the sorry server only');
+    assert.ok(h.table.flush().ok);
+    h.load(cfg);
+    assert.deepEqual(h.reals(), ['5:1']);
+  });
+
+  it('a draining real is not put back by a reload after lvsadm -d, nor re-weighted after lvsadm -e', async () => {
+    const h = new Harness();
+    const cfg = { services: [svc([real(8), real(9)])] };
+    h.load(cfg);
+    await h.tick(1);
+    const deps = { table: h.table, bus: h.bus, health: h.health };
+    const d8 = h.table.find(VIP)!.findDest({ family: 'inet', addr: '192.168.10.8', port: 80 })!;
+    h.table.bindConn(d8, 'active');
+    assert.ok(handleRequest({ op: 'drain', service: VIP, dest: d8 }, deps).ok);
+    assert.deepEqual(h.reals(), ['8:0', '9:1']);
+    assert.ok(h.table.editDest(VIP, { ...d8.spec, weight: 7 }).ok);
+    h.load(cfg);
+    assert.deepEqual(h.reals(), ['8:0', '9:1'], 'draining: weight 0 is health\'s');
+    assert.ok(h.table.deleteDest(VIP, d8.spec).ok);
+    h.load(cfg);
+    assert.deepEqual(h.reals(), ['9:1'], 'draining and out: stays out');
   });
 
   it('a real added by a reload is in the table at once and needs retry + 1 failures', async () => {

@@ -1,18 +1,21 @@
-// The difference between the previous config and the new one, as a plan of
-// table operations, and its all-or-nothing application.
+// The difference between a config and what runs, as a plan of table
+// operations, and its all-or-nothing application.
 //
-// The plan is computed config against config, not config against the live
-// table: changes made at run time with lvsadm survive a reload unless the file
-// itself changed the same thing. Applying an edit therefore changes only the
-// fields the file changed, on top of whatever the live service or real has.
+// planDiff compares config with config (`lvsd --check`, replay, tests: what a
+// file changes). A reload uses planReassert: the new config against the
+// RUNNING TABLE, so that whatever lvsadm did in between (-C, -D, -d, -e, -E),
+// what the file declares is there afterwards with the file's settings, and a
+// run-time deletion never makes a reload fail. What the file never declared
+// (added with lvsadm) stays until the file says otherwise.
 //
-// The plan is applied as the config says; nothing rewrites it first. Whoever
-// keeps reals out of the table at run time (health: down, disabled, sorry
-// server; lvsadm -d) is not overruled: removing or editing a real that is not
-// in the table is skipped, the way the kernel's absent real cannot be edited.
-// Health follows the table's events and makes its own changes to what the
-// config added or edited (source 'health'), and uses a held-out real's new
-// settings when it puts it back.
+// Whoever keeps reals out of the table at run time for a reason (health:
+// down, disabled, draining, sorry server) is not overruled: planReassert asks
+// health where it wants a real before putting one back, leaves the weight of
+// the reals health follows to health (unless the file changed it), and
+// applyPlan skips editing or removing a real that is not in the table. Health
+// follows the table's events and makes its own changes to what the config
+// added or edited (source 'health'), and uses a held-out real's new settings
+// when it puts it back.
 
 import { u32ToIpv4 } from '../model/addr.js';
 import { DEFAULT_TIMEOUTS, type ServiceTable } from '../model/table.js';
@@ -165,6 +168,130 @@ export function planDiff(prev: DesiredState | null, next: DesiredState,
     if (from !== to) settings.push({ setting: s, from, to });
   }
   return { actions, settings };
+}
+
+// ------------------------------------------------------------------ re-assert
+
+/**
+ * Where health wants a real the running config declares and health follows
+ * (lifecycle, checks, sorry server, quorum), when that real is not in the
+ * table; undefined when health does not follow it (the file's settings stand).
+ */
+export type HealthPlacement = (service: ServiceKey, dest: DestSpec) => { present: boolean; weight: number } | undefined;
+
+function sameServiceSpec(live: ServiceSpec, want: ServiceSpec): boolean {
+  return !serviceChanged(live, want);
+}
+
+/** The live reals by key, for services with many (findDest is a scan). */
+function destIndex(svc: { dests: readonly { spec: DestSpec }[] }): Map<string, DestSpec> | null {
+  if (svc.dests.length <= 16) return null;
+  return new Map(svc.dests.map((d) => [destKeyText(d.spec), d.spec]));
+}
+
+/**
+ * What to do so that the table holds what config `next` declares, starting
+ * from the RUNNING TABLE (not from the previous config): services and reals
+ * the file declares are put back if deleted at run time, and their settings
+ * reset to the file's if changed at run time (the file wins for what it
+ * declares). What the previous config `prev` declared and `next` no longer
+ * does is removed; what only lvsadm added (never declared) stays.
+ *
+ * Health keeps the say it has today over the reals it follows: a real it holds
+ * out (down, disabled, draining, the sorry server active) is not put back, and
+ * their weight is health's (health's own sync after the apply re-asserts it),
+ * except where the file changed the weight since `prev`.
+ *
+ * Nothing changed on either side: no action, and no key text is built for a
+ * real whose live settings already match (a 10 000 × 10 no-op reload is a scan).
+ */
+export function planReassert(table: ServiceTable, prev: DesiredState | null, next: DesiredState,
+  flagWords: (scheduler: string) => SchedFlagWords | undefined = () => undefined,
+  health: HealthPlacement = () => undefined): Plan {
+  const base = planDiff(prev, next, flagWords);   // its settings, and what prev declared that next does not
+  const actions: PlanAction[] = [];
+  const removals: PlanAction[] = [];
+  const removedServices: PlanAction[] = [];
+
+  // Timeouts: the file's values where it sets them; one it dropped returns to the default.
+  const pt = prev?.timeouts ?? {};
+  const nt = next.timeouts;
+  const live = table.timeouts;
+  const tPrev: Partial<Timeouts> = {};
+  let tChange = false;
+  for (const k of ['tcp', 'tcpfin', 'udp'] as const) {
+    const want = nt[k] ?? (pt[k] !== undefined ? DEFAULT_TIMEOUTS[k] : undefined);
+    if (want === undefined || live[k] === want) { if (nt[k] !== undefined) tPrev[k] = nt[k]; continue; }
+    tChange = true;
+    tPrev[k] = nt[k] === undefined ? pt[k] : live[k];
+  }
+  if (tChange) actions.push({ kind: 'set-timeouts', timeouts: { ...nt }, prev: tPrev });
+
+  // The previous config by key: built only if a weight question needs it (not on a no-op reload).
+  let beforeMap: Map<string, DesiredState['services'][number]> | null = null;
+  const before = (k: string): DesiredState['services'][number] | undefined => {
+    if (!prev) return undefined;
+    beforeMap ??= new Map(prev.services.map((s) => [svcKey(s.spec), s]));
+    return beforeMap.get(k);
+  };
+  for (const now of next.services) {
+    const svc = table.find(now.spec);
+    // The file's previous version of this service, looked up only when a weight question needs it.
+    let prevSvc: DesiredState['services'][number] | undefined | null = null;
+    const fileChangedWeight = (d: DestSpec): boolean => {
+      if (prevSvc === null) prevSvc = before(svcKey(now.spec));
+      return weightChanged(prevSvc, d);
+    };
+    const words = flagWords(now.spec.scheduler);
+    if (!svc) {
+      // Not in the table (never added, or deleted at run time): added with the reals health would have there.
+      actions.push(words ? { kind: 'add-service', spec: now.spec, words } : { kind: 'add-service', spec: now.spec });
+      for (const d of now.dests) {
+        const p = health(now.spec, d);
+        if (p && !p.present) continue;
+        const w = p && !fileChangedWeight(d) ? p.weight : d.weight;
+        actions.push({ kind: 'add-real', service: now.spec, spec: w === d.weight ? d : { ...d, weight: w } });
+      }
+      continue;
+    }
+    if (!sameServiceSpec(svc.spec, now.spec)) {
+      const prevWords = flagWords(svc.spec.scheduler);
+      actions.push({ kind: 'edit-service', spec: now.spec, prev: { ...svc.spec }, ...(words ? { words } : {}), ...(prevWords ? { prevWords } : {}) });
+    }
+    const index = destIndex(svc);
+    const adds: PlanAction[] = [];
+    for (const d of now.dests) {
+      const liveSpec = index ? index.get(destKeyText(d)) : svc.findDest(d)?.spec;
+      if (!liveSpec) {
+        const p = health(now.spec, d);
+        if (p && !p.present) continue;   // health holds it out: not the file's to put back
+        const w = p && !fileChangedWeight(d) ? p.weight : d.weight;
+        adds.push({ kind: 'add-real', service: now.spec, spec: w === d.weight ? d : { ...d, weight: w } });
+        continue;
+      }
+      if (!destChanged(liveSpec, d)) continue;
+      // The weight of a real health follows is health's, unless the file changed it.
+      const owned = liveSpec.weight !== d.weight && health(now.spec, d) !== undefined && !fileChangedWeight(d);
+      const want = owned ? { ...d, weight: liveSpec.weight } : d;
+      if (!destChanged(liveSpec, want)) continue;
+      actions.push({ kind: 'edit-real', service: now.spec, spec: want, prev: { ...liveSpec } });
+    }
+    actions.push(...adds);
+  }
+  // Removals: what prev declared and next does not (planDiff's), present or not (applyOne skips the absent).
+  for (const a of base.actions) {
+    if (a.kind === 'remove-real') removals.push(a);
+    else if (a.kind === 'remove-service') removedServices.push(a);
+  }
+  actions.push(...removals, ...removedServices);
+  return { actions, settings: base.settings };
+}
+
+/** Whether the file changed a real's weight since the config `old` (a real new to the file: no). */
+function weightChanged(old: DesiredState['services'][number] | undefined, d: DestSpec): boolean {
+  if (!old) return false;
+  const o = old.dests.find((x) => x.family === d.family && x.addr === d.addr && x.port === d.port);
+  return o !== undefined && o.weight !== d.weight;
 }
 
 // ------------------------------------------------------------------ text

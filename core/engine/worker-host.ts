@@ -17,6 +17,7 @@ import type { TableEvent } from '../model/events.js';
 import { kernelGateways, kernelInterfaces, kernelNeighbors, resolveNeighbors, routeGet } from '../kernel.js';
 import type { Logger } from '../log.js';
 import type { ServiceTable } from '../model/table.js';
+import { InstanceBusy, takeoverStale } from '../instance.js';
 import { nftApply, nftRemove, nftRemoveSync, nftRules, nftTableExists, requireNft } from '../nft.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import { replyMethods } from '../plugin.js';
@@ -105,6 +106,9 @@ export class WorkerDataPlane implements DataPlane {
     requireNft();
     if (cfg.interfaces.length === 0) throw new Error('--io afpacket needs `interfaces` in the config (the links lvsd forwards on)');
     if (nftTableExists()) {
+      // Stale only when its owner is provably gone (core/instance.ts): a live lvsd's table is not ours to replace.
+      const t = await takeoverStale();
+      if (!t.stale) throw new InstanceBusy(t.owner);
       log.warn('removing a stale nftables table netdev lvsd (left by an lvsd that did not exit cleanly)');
       await nftRemove();
     }

@@ -123,6 +123,18 @@ export class HealthManager {
     }
   }
 
+  /**
+   * Where health wants a real of the running config that is not in the table
+   * (a reload re-asserting the file asks before putting one back); undefined
+   * when health does not follow it (not a configured real of a known service).
+   */
+  placement(service: ServiceKey, dest: DestKey): Placement | undefined {
+    const st = this.services.get(serviceKeyText(service));
+    const rs = st?.reals.get(destKeyText(dest));
+    if (!st || !rs?.configured) return undefined;
+    return want(st, rs, false, this.clock.now());
+  }
+
   /** The config being applied, by service key (a reload that adds no real never needs it). */
   private get incoming(): Map<string, Incoming> | null {
     if (!this.incomingInput) return null;
