@@ -283,3 +283,77 @@ describe('security: secrets stay out of logs and listings', function () {
     }
   });
 });
+
+describe('security: capabilities once started', function () {
+  this.timeout(120_000);
+
+  it('as root lvsd keeps cap_net_admin, cap_net_raw, cap_setuid, cap_setgid, cap_kill; the control socket and exec checks still work', async function () {
+    needRoot(this);
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-caps-'));
+    chmodSync(dir, 0o755);
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    const u = scriptUser();
+    if (!('error' in u)) chownSync(out, u.uid, u.gid);
+    const check = join(dir, 'check.sh');
+    writeFileSync(check, `#!/bin/sh\ngrep CapEff /proc/self/status > ${out}/ran\n`, { mode: 0o755 });
+    const file = join(dir, 'config.ts');
+    writeFileSync(file, `export default {
+  services: [{ protocol: 'tcp', address: '10.1.0.1', port: 80, scheduler: 'rr', forward: 'nat',
+    health: { check: 'exec', command: ${JSON.stringify(check)}, interval: 1 },
+    reals: [{ address: '10.1.0.2', port: 80 }] }],
+};
+`, { mode: 0o644 });
+    const sock = join(dir, 'lvsd.sock');
+    const p = spawn(process.execPath, [join(PACKAGE_ROOT, 'scripts', 'lvsd.js'), '--config', file, '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    try {
+      await until('lvsd to drop its capabilities', () => /capabilities: kept/.test(err), 60_000);
+      const status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
+      const eff = /CapEff:\s*([0-9a-f]+)/.exec(status)![1];
+      const bnd = /CapBnd:\s*([0-9a-f]+)/.exec(status)![1];
+      assert.equal(BigInt(`0x${eff}`), 0x30e0n, `CapEff ${eff}`);
+      assert.equal(BigInt(`0x${bnd}`), 0x30e0n, `CapBnd ${bnd}`);
+      assert.match(err, /kept cap_net_admin, cap_net_raw, cap_setuid, cap_setgid, cap_kill/);
+      // the control socket still answers; the exec check still runs (as the script user)
+      const r = await request(sock, { op: 'get-health' });
+      assert.equal(r.ok, true);
+      await until('the exec check to run', () => existsSync(join(out, 'ran')));
+      assert.match(readFileSync(join(out, 'ran'), 'utf8'), /CapEff:\s*0+$/m, 'the script user has no capabilities');
+    } finally {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a thread that dropped them: nft works, another user\'s private file is out of reach', function () {
+    needRoot(this);
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-caps2-'));
+    try {
+      const secret = join(dir, 'secret');
+      writeFileSync(secret, 'x', { mode: 0o600 });
+      chownSync(secret, nobody!.uid, nobody!.gid);
+      chmodSync(dir, 0o755);
+      const code = `import { dropCapabilities } from ${JSON.stringify(join(PACKAGE_ROOT, 'core/security/caps.ts'))};
+import { spawnSync } from 'node:child_process'; import { readFileSync } from 'node:fs';
+const before = (() => { try { readFileSync(${JSON.stringify(secret)}); return 'read'; } catch (e) { return e.code; } })();
+const r = dropCapabilities();
+const after = (() => { try { readFileSync(${JSON.stringify(secret)}); return 'read'; } catch (e) { return e.code; } })();
+const nft = spawnSync('nft', ['list', 'ruleset']).status;
+const child = /CapEff:\\s*(\\w+)/.exec(spawnSync('cat', ['/proc/self/status'], { encoding: 'utf8' }).stdout)[1];
+console.log(JSON.stringify({ ok: r.ok, before, after, nft, child }));`;
+      const f = join(dir, 'drop.mts');
+      writeFileSync(f, code);
+      const r = spawnSync(process.execPath, ['--import', 'tsx', f], { encoding: 'utf8', cwd: PACKAGE_ROOT });
+      const got = JSON.parse(r.stdout.trim()) as { ok: boolean; before: string; after: string; nft: number | null; child: string };
+      assert.equal(got.ok, true);
+      assert.equal(got.before, 'read');
+      assert.equal(got.after, 'EACCES');
+      const hasNft = spawnSync('nft', ['--version']).status === 0;
+      if (hasNft) assert.equal(got.nft, 0, 'nft still works with cap_net_admin');
+      assert.equal(BigInt(`0x${got.child}`), 0x30e0n);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});
