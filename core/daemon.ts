@@ -23,6 +23,7 @@ import { systemClock, type Clock } from './clock.js';
 import { ScheduleRunner, type CronSource } from './schedule/runner.js';
 import { ControlPlaneHost } from './ctlplane/host.js';
 import { acquireInstance, type InstanceLock } from './instance.js';
+import { setScriptUser } from './health/script.js';
 
 export type IoKind = 'memory' | 'afpacket';
 
@@ -188,10 +189,13 @@ export class Daemon {
         if (atStart) this.log.warn(`config: ${s.setting} ${s.from} -> ${s.to} takes effect when lvsd restarts`);
       }
     }
+    // Programs (notify, exec checks) run as the new config's scriptUser from here on.
+    setScriptUser(next.scriptUser);
     // The plan goes in as written; health follows the table's events and places what it holds (alpha, down, disabled).
     const applied = this.health.whileApplying(next, () => applyPlan(this.table, plan));
     if (!applied.ok) {
       this.registry = previousRegistry;
+      setScriptUser(this.desired?.scriptUser);
       return { ok: false, error: `${file}: ${applied.error}` };
     }
     // From here the table holds the new config: whatever follows the table follows it now,

@@ -4,5 +4,15 @@
 // instead of ~0.4 s through tsx); see core/bundle-cache.mjs.
 import { importBundled } from '../core/bundle-cache.mjs';
 
-const { cli } = await importBundled('scripts/lvsadm/main.ts', 'lvsadm');
-await cli();
+import { UnsafePathError } from '../core/security/safe-path.mjs';
+
+let mod;
+try {
+  mod = await importBundled('scripts/lvsadm/main.ts', 'lvsadm');
+} catch (e) {
+  // a cache someone else could write to: the message says which and why
+  if (!(e instanceof UnsafePathError)) throw e;
+  console.error(`lvsadm: ${e.message}`);
+  process.exit(2);
+}
+await mod.cli();

@@ -5,4 +5,13 @@
 // core/bundle-cache.mjs. LVSD_NO_BUNDLE=1 runs the sources through tsx.
 import { importBundled } from '../core/bundle-cache.mjs';
 
-await importBundled('scripts/lvsd.ts', 'lvsd');
+import { UnsafePathError } from '../core/security/safe-path.mjs';
+
+try {
+  await importBundled('scripts/lvsd.ts', 'lvsd');
+} catch (e) {
+  // a cache someone else could write to: the message says which and why
+  if (!(e instanceof UnsafePathError)) throw e;
+  console.error(`lvsd: ${e.message}`);
+  process.exit(1);
+}

@@ -1,6 +1,7 @@
 // lvsd: the daemon, plus its offline tools (--check, sched-trace, replay).
 
 import { parseArgs } from 'node:util';
+import { dropCapabilities } from '../core/security/caps.js';
 import { readFileSync } from 'node:fs';
 import { Daemon, type IoKind } from '../core/daemon.js';
 import { socketPath } from '../core/control/protocol.js';
@@ -14,7 +15,7 @@ const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'ut
 const HELP = `lvsd ${VERSION} - Linux Virtual Server director in userspace
 
 Usage:
-  lvsd [--config FILE] [--socket PATH] [--io memory|afpacket] [--plugins DIR]... [--log-level LEVEL]
+  lvsd [--config FILE] [--socket PATH] [--io memory|afpacket] [--plugins DIR]... [--log-level LEVEL] [--keep-capabilities]
       Run the director. Without --config it starts with an empty table that
       lvsadm fills, as the kernel's IPVS is filled by ipvsadm. The config file
       is watched (with every file it imports) and re-applied as a diff when it
@@ -38,6 +39,9 @@ Options:
   --io KIND         packet I/O: memory (in-process wire, no root) or afpacket
   --plugins DIR     an extra plugin folder (repeatable)
   --log-level L     debug, info (default), warn, error
+  --keep-capabilities  as root, do not drop capabilities once started (by
+                    default only cap_net_admin, cap_net_raw, cap_setuid,
+                    cap_setgid and cap_kill are kept; see README "Security")
   -h, --help        this text
   -v, --version     the version
 `;
@@ -65,7 +69,7 @@ async function main(argv: string[]): Promise<void> {
       options: {
         config: { type: 'string' }, socket: { type: 'string' }, io: { type: 'string', default: 'memory' },
         plugins: { type: 'string', multiple: true, default: [] }, check: { type: 'string' },
-        'log-level': { type: 'string', default: 'info' },
+        'log-level': { type: 'string', default: 'info' }, 'keep-capabilities': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
       },
     }));
@@ -95,6 +99,12 @@ async function main(argv: string[]): Promise<void> {
     await daemon.start();
   } catch (e) {
     fail((e as Error).message, 1);
+  }
+  // Sockets, rings and the data plane are open: keep only what running needs (README "Security").
+  if (!values['keep-capabilities'] && process.geteuid?.() === 0) {
+    const r = dropCapabilities();
+    if (r.ok) log.info(`capabilities: kept ${r.kept.join(', ')}; the rest dropped (--keep-capabilities keeps all)`);
+    else log.warn(`capabilities: could not drop them, lvsd keeps all: ${r.error}`);
   }
   let stopping = false;
   const stop = (sig: string) => {

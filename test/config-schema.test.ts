@@ -286,7 +286,7 @@ describe('config schema: what plugins add', () => {
       'sync.interface: must be an interface name',
     ]);
     // Without the plugin, its key is an unknown setting as any other.
-    assert.equal(one({ sync: {} }), 'sync: unknown setting (known here: interfaces, timeouts, plugins, neighbors, gateway, workers, maxConnections, services, schedule)');
+    assert.equal(one({ sync: {} }), 'sync: unknown setting (known here: interfaces, timeouts, plugins, neighbors, gateway, workers, maxConnections, scriptUser, services, schedule)');
   });
 
   it('scheduler flag words come from the scheduler plugins', () => {

@@ -1,11 +1,12 @@
 // notify_down / notify_up with the real program runner (other tests inject a fake one).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../core/daemon.js';
 import { createLogger } from '../core/log.js';
+import { scriptUser } from '../core/health/script.js';
 
 async function until(what: string, f: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
@@ -28,7 +29,13 @@ describe('health: notify programs run for real', function () {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as { port: number }).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const down = join(dir, 'down'), up = join(dir, 'up');
+    // As root the programs run as the script user (lvsd-script or nobody): their
+    // output folder is theirs; the config's folder stays root's (StrictModes).
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    const runAs = scriptUser();
+    if (process.geteuid?.() === 0 && !('error' in runAs)) { chownSync(out, runAs.uid, runAs.gid); chmodSync(dir, 0o755); }
+    const down = join(out, 'down'), up = join(out, 'up');
     const file = join(dir, 'config.ts');
     writeFileSync(file, `import { defineConfig } from 'lvsd';
 export default defineConfig({

@@ -261,6 +261,8 @@ describe('health checkers against local servers', function () {
 
   describe('exec', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lvsd-exec-'));
+    // as root the scripts run as the script user (nobody here): it must reach them
+    chmodSync(dir, 0o755);
     const script = (name: string, body: string): string => {
       const f = join(dir, name);
       writeFileSync(f, `#!/bin/sh\n${body}\n`);

@@ -16,6 +16,7 @@ import { pluginFolders, validateConfig, type ConfigIssue, type DesiredState, typ
 import { locateField, type Token } from './locate.js';
 import * as lvsdContract from '../index.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { unsafePathReason } from '../security/safe-path.mjs';
 
 /** Schema issues shown in one message; the rest are counted. */
 const MAX_SHOWN = 20;
@@ -310,6 +311,12 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   const b = await bundle(abs, loaded);
   if (!b.ok) return { ok: false, error: b.error, files: filesOf() };
   const files = filesOf();
+  // StrictModes (README "Security"): the config runs with lvsd's privileges,
+  // so none of its files may be another user's to change. Checked before it runs.
+  for (const f of loaded) {
+    const why = unsafePathReason(f);
+    if (why !== null) return { ok: false, error: `${f}: refusing to run this config file: ${why}`, files };
+  }
   const ev = await evaluate(abs, b.bundle, opts);
   if (!ev.ok) {
     if ('error' in ev) return { ok: false, error: ev.error, files };

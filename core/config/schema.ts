@@ -30,7 +30,7 @@ import {
   DEFAULT_PERSISTENCE, allowsCrossFamily, destRuleError, keepsVirtualPort, serviceRuleError, takesTunnelOptions,
 } from '../model/rules.js';
 import { validateDetailed as validateCron } from 'node-cron';
-import { commandArgv } from '../health/script.js';
+import { commandArgv, lookupUser } from '../health/script.js';
 import type {
   CheckerSettings, LifecycleOp, RealHealthSettings, ScheduleEntry, ServiceHealthSettings, SlowStart,
 } from '../health/types.js';
@@ -63,6 +63,8 @@ export interface DesiredState {
   gateways?: string[];
   workers?: number;
   maxConnections?: number;
+  /** Who notify programs and exec checks run as (config scriptUser; undefined: the default). */
+  scriptUser?: string;
   /** Control-plane plugins' root keys (ValidateContext.pluginKeys) as their schemas parsed them; only keys present. */
   pluginConfig: Record<string, unknown>;
 }
@@ -902,6 +904,13 @@ export function validateConfig(raw: unknown, ctx: ValidateContext, opts: { trust
   if (raw.maxConnections !== undefined) {
     const m = c.at(lvsdShape.maxConnections, '', 'maxConnections', raw.maxConnections);
     if (m !== undefined) desired.maxConnections = m;
+  }
+  if (raw.scriptUser !== undefined) {
+    const u = c.at(lvsdShape.scriptUser, '', 'scriptUser', raw.scriptUser);
+    if (u !== undefined) {
+      if (lookupUser(u) === null) c.err('scriptUser', `user ${u} does not exist (not in /etc/passwd); create it, e.g. useradd -r -s /usr/sbin/nologin ${u}`);
+      else desired.scriptUser = u;
+    }
   }
   if (raw.services !== undefined) {
     const seen = new Map<string, number>();

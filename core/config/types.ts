@@ -358,6 +358,12 @@ export const lvsdShape = {
    * full). New connections beyond it are dropped and counted. Read at start-up.
    */
   maxConnections: int(1024, 1 << 24).optional(),
+  /**
+   * The user notify programs and exec checks run as (keepalived's script_user);
+   * default when lvsd runs as root: lvsd-script if that user exists, else
+   * nobody. 'root' only if you mean it. See README "Security".
+   */
+  scriptUser: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}\$?$|^\d+$/i, { error: 'must be a user name or a numeric uid' }).optional(),
   services: array(serviceSchema).optional(),
   /** Scheduled actions (drain at night, weights during business hours …). */
   schedule: array(scheduleSchema).optional(),

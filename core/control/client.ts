@@ -3,6 +3,7 @@
 
 import { connect, type Socket } from 'node:net';
 import type { Reply, Request } from './protocol.js';
+import { untrustedPeer } from './peer.js';
 
 export class ControlUnavailable extends Error {
   readonly code: string;
@@ -10,6 +11,15 @@ export class ControlUnavailable extends Error {
     super(`cannot reach lvsd at ${path}: ${detail}`);
     this.name = 'ControlUnavailable';
     this.code = code;
+  }
+}
+
+/** The socket answers, but not as root (or lvsadm's own user): see peer.ts. */
+export class UntrustedPeer extends ControlUnavailable {
+  constructor(path: string, detail: string) {
+    super(path, 'EUNTRUSTED', detail);
+    this.name = 'UntrustedPeer';
+    this.message = `refusing to talk to ${detail}`;
   }
 }
 
@@ -62,7 +72,17 @@ export function request<T = unknown>(path: string, req: Request, timeoutMs = 10_
       }
     });
     sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
+    sock.on('connect', () => {
+      const why = untrustedPeer(sock, path);
+      if (why !== null) {
+        done = true;
+        clearTimeout(timer);
+        sock.destroy();
+        reject(new UntrustedPeer(path, why));
+        return;
+      }
+      sock.write(JSON.stringify(req) + '\n');
+    });
     sock.on('data', (chunk: string) => {
       if (done) return;
       arm();   // a long reply still arriving is not a timeout
@@ -115,6 +135,8 @@ export class ControlConnection {
       sock.once('error', onError);
       sock.once('connect', () => {
         sock.off('error', onError);
+        const why = untrustedPeer(sock, path);
+        if (why !== null) { sock.destroy(); reject(new UntrustedPeer(path, why)); return; }
         resolve(new ControlConnection(sock, path, timeoutMs));
       });
     });

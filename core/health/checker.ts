@@ -7,6 +7,7 @@
 // (defaults 1/1 = keepalived exactly). Every delay is counted from the end of
 // the previous attempt, as keepalived does.
 
+import { redact } from '../security/redact.js';
 import type { HealthCheckPlugin, HealthFailure, HealthResult, HealthTarget } from '../plugin.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { CheckerSettings } from './types.js';
@@ -177,6 +178,8 @@ export class CheckRunner {
     this.inflight = null;
     if (this.stopped) return;
     this.runs++;
+    // what a check says is logged and listed: no token from its target in it
+    r = r.ok ? (r.detail ? { ...r, detail: redact(r.detail) } : r) : { ...r, reason: redact(r.reason) };
     this.last = r.ok ? (r.detail ? `ok: ${r.detail}` : 'ok') : `${r.failure}: ${r.reason}`;
     if (!r.ok) this.lastFailure = r.failure;
     try { this.deps.onAttempt(this, r); } catch (e) { this.fault('onAttempt', e); }

@@ -14,6 +14,7 @@ import {
 import type { ZodType } from 'zod';
 import type { FwdMethod } from '../model/types.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { unsafePathReason } from '../security/safe-path.mjs';
 
 const CORE_INDEX = join(PACKAGE_ROOT, 'core', 'index.ts');
 /** The project's own plugins/ folder. */
@@ -166,9 +167,20 @@ function projectDependencies(): string[] {
   } catch { return []; }
 }
 
+/**
+ * StrictModes (README "Security"): a plugin runs with lvsd's privileges, so
+ * it, every file it imports, its folder and every folder above them must
+ * belong to root or to lvsd's user and be writable by no one else.
+ */
+function assertSafe(path: string, what: string): void {
+  const why = unsafePathReason(path);
+  if (why !== null) throw new PluginError(path, `refusing ${what}: ${why}`);
+}
+
 function cacheDir(): string {
   const d = join(PROJECT_ROOT, 'node_modules', '.cache', 'lvsd-plugins');
   mkdirSync(d, { recursive: true, mode: 0o700 });
+  assertSafe(d, 'to load compiled plugins from it');
   return d;
 }
 
@@ -248,8 +260,12 @@ export async function loadPluginFile(file: string, expectedKind?: PluginKind): P
   const externals = projectDependencies();
   const externalKey = externals.join('\n');
   const hit = compiled.get(abs) ?? readManifest(abs);
+  assertSafe(abs, 'to load it');
   if (hit && unchanged(hit, externalKey) && existsSync(hit.module)) {
     if (!hit.value) {
+      // what it was compiled from was checked then; the inputs may have been chmod'ed since
+      for (const i of hit.inputs) assertSafe(i.path, `to load ${abs}, which imports it`);
+      assertSafe(hit.module, 'to load this compiled plugin');
       try {
         hit.value = { v: (await import(pathToFileURL(hit.module).href) as { default?: unknown }).default };
       } catch (e) {
@@ -274,12 +290,14 @@ export async function loadPluginFile(file: string, expectedKind?: PluginKind): P
     code = out.outputFiles[0]!.text;
     for (const rel of Object.keys(out.metafile.inputs)) {
       const path = resolve(cwd, rel);
+      if (existsSync(path)) assertSafe(path, `to load ${abs}, which imports it`);
       const st = stat(path);
       // not a plain file (a virtual module), or changed while it compiled: not cached
       if (st === null || st.mtimeNs > started - SETTLED_NS) { inputs = null; break; }
       inputs.push({ path, stamp: st.stamp });
     }
   } catch (e) {
+    if (e instanceof PluginError) throw e;
     const errs = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;
     const first = errs?.[0];
     const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : '';
@@ -293,6 +311,7 @@ export async function loadPluginFile(file: string, expectedKind?: PluginKind): P
     writeFileSync(tmp, code, { mode: 0o600 });
     renameSync(tmp, module);
   }
+  assertSafe(module, 'to load this compiled plugin');
   let mod: { default?: unknown };
   try {
     mod = await import(pathToFileURL(module).href) as { default?: unknown };
@@ -354,6 +373,7 @@ export async function loadPlugins(extraDirs: readonly string[], opts: { builtin?
     if (dir !== BUILTIN_PLUGIN_DIR && (!existsSync(dir) || !statSync(dir).isDirectory())) {
       throw new PluginError(dir, 'is not a folder');
     }
+    if (existsSync(dir)) assertSafe(dir, 'to load plugins from it');
     for (const { file, kind } of pluginFilesIn(dir)) {
       const p = await loadPluginFile(file, kind);
       reg.add(p);

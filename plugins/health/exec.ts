@@ -23,7 +23,8 @@ export default defineHealthCheck({
     dynamic: bool().optional(),
   }).transform((o) => ({ argv: commandArgv(o.command) as string[], dynamic: o.dynamic ?? false })),
   async check(t, o, ctx): Promise<HealthResult> {
-    const env = { ...process.env, LVSD_REAL_ADDR: t.addr, LVSD_REAL_PORT: String(t.port) };
+    // runProgram adds PATH only: nothing of the daemon's environment reaches the program
+    const env = { LVSD_REAL_ADDR: t.addr, LVSD_REAL_PORT: String(t.port) };
     const r = await runProgram(o.argv, { signal: ctx.signal, env });
     const what = `${o.argv[0]} for ${t.label}`;
     if (r.timedOut) return { ok: false, failure: 'timeout', reason: `${what}: still running after ${ctx.timeout} s, killed` };

@@ -5,7 +5,7 @@
 
 import { basename } from 'node:path';
 import { STRERROR, type Errno } from '../../core/errors.js';
-import { ControlConnection, ControlUnavailable, request } from '../../core/control/client.js';
+import { ControlConnection, ControlUnavailable, UntrustedPeer, request } from '../../core/control/client.js';
 import { socketPath, type ConnView, type DropsView, type InfoView, type Reply, type Request } from '../../core/control/protocol.js';
 import type { Family } from '../../core/model/addr.js';
 import type { ServiceView, SyncDaemonSpec, Timeouts } from '../../core/model/types.js';
@@ -83,6 +83,10 @@ const SYS_ERRORS: Record<string, string> = {
 
 /** ipvsadm's "Can't initialize ipvs" failure, with where lvsd was looked for. */
 function initFailure(ctx: Pick<Ctx, 'io' | 'socket'>, e: ControlUnavailable): never {
+  if (e instanceof UntrustedPeer) {
+    ctx.io.err(`Can't initialize ipvs: ${e.message}\n`);
+    throw new Exit(2);
+  }
   ctx.io.err(`Can't initialize ipvs: ${SYS_ERRORS[e.code] ?? e.code}\n`
     + `Is lvsd running? Its control socket was looked for at ${ctx.socket} (--socket, $LVSD_SOCKET).\n`);
   throw new Exit(2);
