@@ -126,9 +126,11 @@ function suite(getLab: () => Lab, workers: number, n: number, methods: readonly 
     if (workers > 1) {
       it('both workers carried transfers (their counters at lvsd\'s stops)', async () => {
         await d.stop();
-        // one 8 MB transfer alone is some 5 800 full-sized frames
+        // one 8 MB transfer alone is some 5 800 full-sized frames, or (offloads on) ~130
+        // aggregates and their ACKs; a worker that carried none sees a few stray frames
+        const least = d.lab.offloads === 'off' ? 5000 : 300;
         const rx = Array.from({ length: workers }, (_, w) => d.rx.get(w) ?? 0);
-        assert.ok(rx.every((n) => n > 5000), `frames received by each worker: ${rx.join(', ')}`);
+        assert.ok(rx.every((n) => n > least), `frames received by each worker: ${rx.join(', ')} (each more than ${least})`);
       });
     }
   });
