@@ -161,6 +161,35 @@ export class ConnTable {
     return e;
   }
 
+  /**
+   * A saved entry again (restart, snapshot.ts): addresses from the ca/va/da
+   * registers (IPv4: word 0), fields as saved, hashed if it was, its dest
+   * counting it in its class, its timer `leftMs` from now.
+   */
+  restoreEntry(af: number, proto: number, state: number, cport: number, vport: number, dport: number, flags: number,
+    dest: number, fwmark: number, timeoutMs: number, leftMs: number, inPkts: number): number {
+    const s = this.s;
+    const e = s.allocEntry(af);
+    if (e === NIL) return NIL;
+    if (af === AF_INET) { s.caddr[e] = s.ca[0]!; s.vaddr[e] = s.va[0]!; s.daddr[e] = s.da[0]!; }
+    else { s.setAddrs6(e); s.vaddr[e] = 0; s.daddr[e] = 0; }
+    s.proto[e] = proto; s.state[e] = state;
+    s.cport[e] = cport; s.vport[e] = vport; s.dport[e] = dport;
+    s.flags[e] = flags & ~CF_HASHED;
+    s.dest[e] = dest; s.fwmark[e] = fwmark; s.timeout[e] = timeoutMs; s.inPkts[e] = inPkts;
+    s.computeHashes(e);
+    if (flags & CF_HASHED) s.hash(e);
+    if (dest >= 0) this.dests.move(dest, COUNT_NONE, (flags & CF_TEMPLATE) ? COUNT_PERSIST : (flags & CF_INACTIVE) ? COUNT_INACTIVE : COUNT_ACTIVE);
+    s.arm(e, s.now + leftMs);
+    return e;
+  }
+
+  /** Is an entry with this "in" key (addresses in the ca/va registers) in the table? */
+  findSame(af: number, proto: number, cport: number, vport: number, template: boolean): boolean {
+    const s = this.s, m = template ? 1 : 0;
+    return (af === AF_INET ? s.findIn4(proto, s.ca[0]!, cport, s.va[0]!, vport, m) : s.findIn6(proto, cport, vport, m)) !== NIL;
+  }
+
   /** ip_vs_conn_fill_cport: the first packet of a NO_CPORT entry gives it its client port. */
   fillCport(e: number, cport: number): void {
     const s = this.s;

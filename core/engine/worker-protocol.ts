@@ -79,6 +79,14 @@ export interface WorkerInit {
   statsMs: number;
   /** Connection entries sent back at most this many per report. */
   connViewsMax: number;
+  /** Workers in this daemon (the fanout group's size). */
+  workers: number;
+  /** Where this worker saves its connection snapshot (core/conn/snapshot.ts), null: not saved. */
+  stateDir: string | null;
+  /** The previous daemon's snapshots, read by the host (shared memory, not copied per worker). */
+  restore: { file: string; bytes: Uint8Array }[];
+  /** This daemon's start number (one more than the newest snapshot's). */
+  generation: number;
 }
 
 export type ToWorker =
@@ -110,6 +118,8 @@ export type FromWorker =
   | { t: 'ready'; id: number }
   | { t: 'error'; id: number; message: string }
   | { t: 'log'; id: number; message: string }
+  /** Logged at info level (a log is a warning). */
+  | { t: 'info'; id: number; message: string }
   | StatsReport
   | { t: 'conns'; id: number; req: number; views: ConnView[]; truncated: boolean }
   /** Next hops the worker found no MAC for: the daemon has the kernel resolve them and sends a new net. */

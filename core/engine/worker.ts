@@ -10,7 +10,9 @@ import { pathToFileURL } from 'node:url';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { forwarderLookup, replyMethods, type ClassifierPlugin, type ForwarderPlugin, type SchedContext, type SchedulerPlugin } from '../plugin.js';
 import { FrameBatch, MAX_AGGREGATE, TxBatch } from './batch.js';
+import { decodeSnapshot, encodeSnapshot, restoreSnapshots, SnapshotError, writeSnapshot } from '../conn/snapshot.js';
 import { AfPacketIo } from './io/afpacket.js';
+import { fanoutIndex, fanoutProgram } from './io/bpf.js';
 import { HeldFrames } from './neighbor-hold.js';
 import type { NetSpec } from './net.js';
 import { Replica } from './replica.js';
@@ -74,6 +76,42 @@ async function main(): Promise<void> {
   /** What the socket filter and the fanout program must know, from the table and the forwarders' reply capability. */
   const filters = () => filterSpec(tableSnapshot(table), replyMethods(mods.forwarders));
   try { io.setFilter(filters(), fanout); } catch (e) { io.close(); throw e; }
+
+  // The previous daemon's connections (README "Restarts"): those whose packets the fanout gives this worker.
+  let saveFailed = false;
+  const save = (): void => {
+    if (init.stateDir === null) return;
+    try {
+      writeSnapshot(init.stateDir, init.id, encodeSnapshot(engine.conns, (h) => engine.destRef(h),
+        { worker: init.id, workers: init.workers, generation: init.generation, wallNow: Date.now() }));
+      saveFailed = false;
+    } catch (e) {
+      // said once per failing stretch, not every second
+      if (!saveFailed) log(`worker ${init.id}: connection snapshot not saved (a restart would lose connections): ${(e as Error).message}`);
+      saveFailed = true;
+    }
+  };
+  if (init.restore.length > 0) {
+    const prog = fanoutProgram(filters());
+    const pkt = new Uint8Array(44);
+    const all = (): boolean => true;
+    const mine = (af: number, proto: number, ca: Uint32Array, cport: number, va: Uint32Array, vport: number): boolean =>
+      fanoutIndex(prog, pkt, init.workers, af, proto, ca, cport, va, vport) === init.id;
+    const got = { restored: 0, expired: 0, noDest: 0, duplicate: 0 };
+    for (const r of init.restore) {
+      const snap = decodeSnapshot(r.file, r.bytes);
+      if (snap instanceof SnapshotError) continue; // the host said why
+      // as many workers as before: the same fanout, so a file's entries are its worker's
+      if (init.workers > 1 && snap.workers === init.workers && snap.worker !== init.id) continue;
+      const owns = init.workers === 1 || snap.workers === init.workers ? all : mine;
+      const x = restoreSnapshots(engine.conns, [snap], { handle: (d) => engine.destHandle(d), owns, wallNow: Date.now() });
+      got.restored += x.restored; got.expired += x.expired; got.noDest += x.noDest; got.duplicate += x.duplicate;
+    }
+    send({ t: 'info', id: init.id, message: `worker ${init.id}: ${got.restored} connection entries restored`
+      + `${got.expired ? `, ${got.expired} expired during the restart` : ''}${got.noDest ? `, ${got.noDest} of real servers no longer configured` : ''}` });
+  }
+  // saved before ready: the host then removes the files of workers this daemon does not have
+  save();
   send({ t: 'ready', id: init.id });
 
   // in the I/O's own memory: frames are sent from where they were received, large ones received in place
@@ -171,7 +209,7 @@ async function main(): Promise<void> {
         }
         engine.reconfigure(net, mods.forwarders, mods.classifiers);
       }
-      if (now >= nextHousekeep) { nextHousekeep = now + 1000; replica.housekeep(); }
+      if (now >= nextHousekeep) { nextHousekeep = now + 1000; replica.housekeep(); save(); }
       if (engine.net.missed || wanted.size > 0) askResolve(now);
       if (held.size > 0) {
         tx.clear();
@@ -188,6 +226,8 @@ async function main(): Promise<void> {
     if (engine.net.missed) askResolve(now);
   }
   report();
+  // the last word: what the next daemon starts from (nftables keeps dropping until then)
+  save();
   io.close();
 }
 
