@@ -53,41 +53,58 @@ interface EchoResult { opened: number; ok: number; failures: string[]; maxLatenc
     await lab.teardown();
   });
 
-  it('20 NAT + 20 DR + 10 TUN connections: a SIGTERM restart (2 → 1 workers) and a SIGKILL restart (1 → 2) lose none', async function () {
-    const client = node(lab.c, 'client', JSON.stringify({
-      targets: [{ addr: VIP.nat, port: PORT, n: 20 }, { addr: VIP.dr, port: PORT, n: 20 }, { addr: VIP.tun, port: PORT, n: 10 }],
-      seconds: 30, everyMs: 200,
-    }));
+  /** Starts an echo client; resolves once its connections are open, with its result to come. */
+  const echo = async (targets: { addr: string; port: number; n: number }[], seconds: number): Promise<{ done: Promise<EchoResult> }> => {
+    const client = node(lab.c, 'client', JSON.stringify({ targets, seconds, everyMs: 200 }));
     let out = '', err = '';
     client.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     client.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
     const done = new Promise<EchoResult>((res, rej) => client.once('exit', (c) => {
       try { res(JSON.parse(out.trim()) as EchoResult); } catch { rej(new Error(`echo client (${c}): ${out}${err}`)); }
     }));
-    while (!/opened/.test(err)) { if (client.exitCode !== null) break; await sleep(100); }
+    while (!/opened/.test(err) && client.exitCode === null) await sleep(50);
+    // wrapped: an async function returning a promise would wait for it
+    return { done };
+  };
+
+  it('20 NAT + 20 DR + 10 TUN connections: a SIGTERM restart (2 → 1 workers) and a SIGKILL restart (1 → 2) lose none', async function () {
+    const t0 = Date.now();
+    const at = (what: string): void => { console.log(`      ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`); };
+    const { done } = await echo([{ addr: VIP.nat, port: PORT, n: 20 }, { addr: VIP.dr, port: PORT, n: 20 }, { addr: VIP.tun, port: PORT, n: 10 }], 30);
     await sleep(2000);
     const stats = (): string => lab.lvsadm('-L', '-n', '--stats', '--exact');
     const conns = (s: string): number => Number(new RegExp(`TCP  ${VIP.nat.replace(/\./g, '\\.')}:${PORT}\\s+(\\d+)`).exec(s)?.[1] ?? -1);
     assert.equal(conns(stats()), 20, stats());
 
     // a planned restart, with fewer workers: the takeover stays, the entries are re-spread
+    at('SIGTERM');
     assert.equal(await lab.stopDaemon('SIGTERM'), 0);
+    at('stopped');
     assert.match(lab.nftTables(), /table netdev lvsd/, 'a stop keeps the takeover table (no resets in the gap)');
     await sleep(500);
     await lab.startDaemon(config(1));
+    at('started');
     assert.match(lab.daemonLog, /connection entries restored/);
     await sleep(3000);
     assert.equal(conns(stats()), 20, `the counters continue: ${stats()}`);
 
-    // a crash, then a start with more workers
+    console.log(`      ${lab.daemonLog.split('\n').filter((l) => /restored/.test(l)).join('\n      ')}`);
+    // a crash, then a start with more workers; some connections opened just before it (the journal has them at once)
+    const { done: late } = await echo([{ addr: VIP.nat, port: PORT, n: 5 }, { addr: VIP.dr, port: PORT, n: 5 }], 10);
+    at('SIGKILL');
     await lab.stopDaemon('SIGKILL');
     await sleep(500);
     await lab.startDaemon(config(2));
+    at('started');
+    console.log(`      ${lab.daemonLog.split('\n').filter((l) => /restored/.test(l)).join('\n      ')}`);
     await sleep(2000);
     const listing = lab.lvsadm('-L', '-n', '-c');
     const established = listing.split('\n').filter((l) => /ESTABLISHED/.test(l) && l.includes(`${VIP.nat}:${PORT}`) || /ESTABLISHED/.test(l) && (l.includes(`${VIP.dr}:${PORT}`) || l.includes(`${VIP.tun}:${PORT}`)));
-    assert.equal(established.length, 50, listing);
+    assert.equal(established.length, 60, listing);
 
+    const l = await late;
+    assert.deepEqual(l.failures, [], 'connections opened just before the crash');
+    assert.equal(l.ok, 10);
     const r = await done;
     assert.equal(r.opened, 50);
     assert.deepEqual(r.failures, []);

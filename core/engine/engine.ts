@@ -242,6 +242,9 @@ export class Engine {
     return { svc: { family: k.family, protocol: k.protocol, addr: k.addr, port: k.port, fwmark: k.fwmark }, family: i.dest.family, addr: i.dest.addr, port: i.dest.port };
   }
 
+  /** What a handle stands for now (a reused handle: another object), for the connection journal. */
+  destIdentity(h: number): object | null { return this.handles.info[h] ?? null; }
+
   /** The handle of a saved entry's real server in this table, -1 when it is not there (or no longer available). */
   destHandle(ref: DestRef): number {
     const svc = this.table.find(ref.svc);

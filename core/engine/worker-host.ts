@@ -9,7 +9,7 @@
 // so that `lvsadm -L --stats` and ActiveConn/InActConn read as one director.
 
 import { cpus } from 'node:os';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Bus } from '../bus.js';
@@ -19,7 +19,7 @@ import { kernelGateways, kernelInterfaces, kernelNeighbors, resolveNeighbors, ro
 import type { Logger } from '../log.js';
 import type { ServiceTable } from '../model/table.js';
 import { nftApply, nftRules, nftTableExists, requireNft } from '../nft.js';
-import { readSnapshots, removeSnapshotsFrom } from '../conn/snapshot.js';
+import { readSnapshots, removeSnapshotsFrom, type Snapshot } from '../conn/snapshot.js';
 import { restoreCounters, saveCounters } from '../stats/saved.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import { replyMethods } from '../plugin.js';
@@ -168,18 +168,16 @@ export class WorkerDataPlane implements DataPlane {
     const group = n > 1 ? (process.pid * 7) & 0xff00 : null;
     // the previous daemon's connections: read once, shared with every worker (each keeps those the fanout gives it)
     const dir = this.cfg.stateDir ?? null;
-    const restore: { file: string; bytes: Uint8Array }[] = [];
+    let restore: Snapshot[] = [];
     let generation = 1;
     if (dir !== null) {
       const { snapshots, refused } = readSnapshots(dir);
       for (const r of refused) this.log.warn(r.message);
       for (const sn of snapshots) {
         generation = Math.max(generation, sn.generation + 1);
-        const b = readFileSync(sn.file);
-        const shared = new Uint8Array(new SharedArrayBuffer(b.length));
-        shared.set(b);
-        restore.push({ file: sn.file, bytes: shared });
+        if (sn.torn > 0) this.log.warn(`${sn.file}: ${sn.torn} records torn by a crash mid-write left out`);
       }
+      restore = snapshots;
     }
     const ready: Promise<void>[] = [];
     for (let id = 0; id < n; id++) {

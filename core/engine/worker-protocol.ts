@@ -11,6 +11,7 @@
 // what changed only. Plugins travel as module paths (the loader compiles
 // them to importable .mjs files). Connection entries come back as views.
 
+import type { Snapshot } from '../conn/snapshot.js';
 import type { ConnView } from '../control/protocol.js';
 import { addrWords } from '../model/addr.js';
 import type { ServiceTable } from '../model/table.js';
@@ -83,8 +84,8 @@ export interface WorkerInit {
   workers: number;
   /** Where this worker saves its connection snapshot (core/conn/snapshot.ts), null: not saved. */
   stateDir: string | null;
-  /** The previous daemon's snapshots, read by the host (shared memory, not copied per worker). */
-  restore: { file: string; bytes: Uint8Array }[];
+  /** The previous daemon's connection files, read and validated by the host (records in shared memory, not copied per worker). */
+  restore: Snapshot[];
   /** This daemon's start number (one more than the newest snapshot's). */
   generation: number;
 }
