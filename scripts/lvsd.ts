@@ -9,6 +9,7 @@ import { checkConfigFile } from '../core/config/check.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { dirname, join } from 'node:path';
 import { rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { nftRemoveSync } from '../core/nft.js';
 import { removeAllSnapshots } from '../core/conn/snapshot.js';
 import { countersPath } from '../core/stats/saved.js';
@@ -91,7 +92,15 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (values.release) {
-    const dir = dirname(socketPath(values.socket));
+    const sock = socketPath(values.socket);
+    // a running lvsd would forward on without its takeover (the kernel answering its VIPs too)
+    const live = await new Promise<boolean>((res) => {
+      const c = createConnection(sock);
+      c.once('connect', () => { c.destroy(); res(true); });
+      c.once('error', () => res(false));
+    });
+    if (live) fail(`lvsd is running on ${sock}: stop it first (or empty its table with lvsadm -C: the kernel then answers the VIPs again)`, 1);
+    const dir = dirname(sock);
     const removed = nftRemoveSync();
     removeAllSnapshots(dir);
     rmSync(countersPath(dir), { force: true });

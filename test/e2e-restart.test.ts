@@ -113,9 +113,11 @@ interface EchoResult { opened: number; ok: number; failures: string[]; maxLatenc
     assert.ok(r.maxLatencyMs < 12_000, `longest echo ${r.maxLatencyMs} ms`);
     console.log(`      (longest echo across the restarts: ${r.maxLatencyMs} ms)`);
 
-    // a final stop: lvsd --release gives the VIPs back to the kernel
+    // a final stop: lvsd --release gives the VIPs back to the kernel (refused while lvsd runs)
+    const release = (): string => lab.exec(lab.d, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lvsd.ts'), '--release', '--socket', lab.socket);
+    assert.throws(release, /lvsd is running/);
     assert.equal(await lab.stopDaemon('SIGTERM'), 0);
-    lab.exec(lab.d, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lvsd.ts'), '--release', '--socket', lab.socket);
+    assert.match(release(), /table netdev lvsd deleted/);
     assert.doesNotMatch(lab.nftTables(), /lvsd/);
   });
 });

@@ -80,7 +80,7 @@ export class WorkerDataPlane implements DataPlane {
   private readonly devices: string[];
   private readonly own: string[];
   private stopped = false;
-  /** Counters not saved since this many failures in a row were said (once). */
+  /** Saving the counters failed and was said: said once per failing stretch, not every 2 s. */
   private countersFailed = false;
   private resolving = false;
   /** Addresses of real servers (and gateways) whose next hop is to be resolved, and those done. */
