@@ -92,6 +92,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (values.release) {
+    if (process.getuid?.() !== 0) fail('--release needs root (it deletes the nftables table netdev lvsd)', 1);
     const sock = socketPath(values.socket);
     // a running lvsd would forward on without its takeover (the kernel answering its VIPs too)
     const live = await new Promise<boolean>((res) => {
