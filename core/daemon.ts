@@ -1,6 +1,7 @@
 // The daemon: wires the service table, plugins, config (load, diff, apply,
 // watch) and the control socket. It owns no policy of its own.
 
+import { dirname } from 'node:path';
 import type { Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -39,6 +40,8 @@ export interface DaemonOptions {
   /** Health checks' time source and scheduled actions' cron (tests: virtual ones). */
   healthClock?: Clock;
   cron?: CronSource;
+  /** Connection snapshots and counters kept across restarts (--io afpacket); default: the control socket's folder. */
+  stateDir?: string;
 }
 
 /** Kernel-style log lines (e.g. "no destination available") at most once per 5 s each. */
@@ -148,7 +151,7 @@ export class Daemon {
       mem.start();
       this.dataPlane = mem;
     } else if (this.opts.io === 'afpacket') {
-      this.dataPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers }, this.log, this.bus);
+      this.dataPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers, stateDir: this.opts.stateDir ?? dirname(this.opts.socket) }, this.log, this.bus);
     }
     // Before the socket opens: plugins see every lvsadm change. Plugin failures are logged, never thrown.
     this.ctlplaneUp = true;

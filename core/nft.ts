@@ -4,8 +4,10 @@
 // port of a service, and for NAT the replies of real servers (not those to the
 // director's own addresses: health checks still work). AF_PACKET taps see
 // frames before the ingress hook. The table is replaced atomically (one `nft
-// -f` transaction) when services change, deleted on exit, and a stale one left
-// by a crash is replaced on the next start. Nothing else is touched.
+// -f` transaction) when services change. It outlives lvsd (a stop or a crash:
+// the kernel must not reset lvsd's connections before the next lvsd runs) and
+// the next start replaces it; `lvsd --release` deletes it (README "Restarts").
+// Nothing else is touched.
 
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';

@@ -8,7 +8,12 @@ import { socketPath } from '../core/control/protocol.js';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { checkConfigFile } from '../core/config/check.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { nftRemoveSync } from '../core/nft.js';
+import { removeAllSnapshots } from '../core/conn/snapshot.js';
+import { countersPath } from '../core/stats/saved.js';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -19,11 +24,17 @@ Usage:
       Run the director. Without --config it starts with an empty table that
       lvsadm fills, as the kernel's IPVS is filled by ipvsadm. The config file
       is watched (with every file it imports) and re-applied as a diff when it
-      changes; SIGHUP reloads it too; SIGTERM exits. A reload applies the
-      difference between the file and the running table: what the file
-      declares is put back as declared, whatever lvsadm did in between.
-      One --io afpacket lvsd per network namespace: a second one exits with
-      status 1, naming the running one, having touched nothing.
+      changes; SIGHUP reloads it too; SIGTERM exits (restart-safe:
+      connections and counters are saved, the kernel takeover stays). A
+      reload applies the difference between the file and the running table:
+      what the file declares is put back as declared, whatever lvsadm did in
+      between. One --io afpacket lvsd per network namespace: a second one
+      exits with status 1, naming the running one, having touched nothing.
+  lvsd --release [--socket PATH]
+      After stopping lvsd for good: give its VIPs back to the kernel (delete
+      the nftables table netdev lvsd, which a stop or crash leaves so that a
+      restarted lvsd keeps every connection) and forget the saved connections
+      and counters (README "Restarts").
   lvsd --check FILE [--plugins DIR]...
       Validate a config and print what applying it to an empty table would do.
   lvsd replay --config FILE --in IN.pcap --out OUT.pcap [--explain]
@@ -68,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
       args: argv, allowPositionals: false, strict: true,
       options: {
         config: { type: 'string' }, socket: { type: 'string' }, io: { type: 'string', default: 'memory' },
-        plugins: { type: 'string', multiple: true, default: [] }, check: { type: 'string' },
+        plugins: { type: 'string', multiple: true, default: [] }, check: { type: 'string' }, release: { type: 'boolean' },
         'log-level': { type: 'string', default: 'info' }, 'keep-capabilities': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
       },
@@ -86,6 +97,23 @@ async function main(argv: string[]): Promise<void> {
     const r = await checkConfigFile(values.check, values.plugins);
     if (!r.ok) { process.stderr.write(`${r.error}\n`); process.exitCode = 1; return; }
     process.stdout.write(`${values.check}: valid\n${r.plan}\n`);
+    return;
+  }
+  if (values.release) {
+    if (process.getuid?.() !== 0) fail('--release needs root (it deletes the nftables table netdev lvsd)', 1);
+    const sock = socketPath(values.socket);
+    // a running lvsd would forward on without its takeover (the kernel answering its VIPs too)
+    const live = await new Promise<boolean>((res) => {
+      const c = createConnection(sock);
+      c.once('connect', () => { c.destroy(); res(true); });
+      c.once('error', () => res(false));
+    });
+    if (live) fail(`lvsd is running on ${sock}: stop it first (or empty its table with lvsadm -C: the kernel then answers the VIPs again)`, 1);
+    const dir = dirname(sock);
+    const removed = nftRemoveSync();
+    removeAllSnapshots(dir);
+    rmSync(countersPath(dir), { force: true });
+    process.stdout.write(`${removed ? 'nftables table netdev lvsd deleted: the kernel answers the VIPs again' : 'no nftables table netdev lvsd'}; saved connections and counters in ${dir} removed\n`);
     return;
   }
   const io = values.io;

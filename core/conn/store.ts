@@ -55,8 +55,16 @@ export interface StoreOptions {
   seed?: number;
 }
 
+/** Where entries are kept across restarts (journal.ts): told of every change but per-packet timer re-arms. */
+export interface EntrySink {
+  write(e: number): void;
+  clear(e: number): void;
+}
+
 export class ConnStore {
   cap = 0;
+  /** Set by a worker that keeps its entries across restarts; null: nothing told. */
+  journal: EntrySink | null = null;
   readonly maxConns: number;
   count = 0;
   /** Allocations refused because maxConns was reached. */
@@ -214,6 +222,7 @@ export class ConnStore {
 
   /** Free an entry that is neither hashed nor in the wheel. */
   freeEntry(e: number): void {
+    this.journal?.clear(e);
     if (this.af[e] === AF_INET6) this.v6Release(this.caddr[e]!);
     this.af[e] = 0;
     this.tNext[e] = this.freeHead;
@@ -371,6 +380,7 @@ export class ConnStore {
     this.inInsert(e);
     if (this.outHashed(e)) this.outInsert(e);
     if (this.flags[e]! & 0x0800) { const k = this.af[e] === AF_INET6 ? 1 : 0; this.noCport[k] = this.noCport[k]! + 1; }
+    this.journal?.write(e);
   }
 
   /** Take an entry out of the indexes (it stays allocated and in the wheel). */
@@ -380,6 +390,7 @@ export class ConnStore {
     if (this.outHashed(e)) this.idxDelete(this.outIdx, this.outHash, e);
     if (this.flags[e]! & 0x0800) { const k = this.af[e] === AF_INET6 ? 1 : 0; this.noCport[k] = this.noCport[k]! - 1; }
     this.flags[e] = this.flags[e]! & ~0x40;
+    this.journal?.write(e);
     return true;
   }
 

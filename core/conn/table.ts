@@ -161,6 +161,35 @@ export class ConnTable {
     return e;
   }
 
+  /**
+   * A saved entry again (restart, snapshot.ts): addresses from the ca/va/da
+   * registers (IPv4: word 0), fields as saved, hashed if it was, its dest
+   * counting it in its class, its timer `leftMs` from now.
+   */
+  restoreEntry(af: number, proto: number, state: number, cport: number, vport: number, dport: number, flags: number,
+    dest: number, fwmark: number, timeoutMs: number, leftMs: number, inPkts: number): number {
+    const s = this.s;
+    const e = s.allocEntry(af);
+    if (e === NIL) return NIL;
+    if (af === AF_INET) { s.caddr[e] = s.ca[0]!; s.vaddr[e] = s.va[0]!; s.daddr[e] = s.da[0]!; }
+    else { s.setAddrs6(e); s.vaddr[e] = 0; s.daddr[e] = 0; }
+    s.proto[e] = proto; s.state[e] = state;
+    s.cport[e] = cport; s.vport[e] = vport; s.dport[e] = dport;
+    s.flags[e] = flags & ~CF_HASHED;
+    s.dest[e] = dest; s.fwmark[e] = fwmark; s.timeout[e] = timeoutMs; s.inPkts[e] = inPkts;
+    s.computeHashes(e);
+    if (flags & CF_HASHED) s.hash(e); else s.journal?.write(e);
+    if (dest >= 0) this.dests.move(dest, COUNT_NONE, (flags & CF_TEMPLATE) ? COUNT_PERSIST : (flags & CF_INACTIVE) ? COUNT_INACTIVE : COUNT_ACTIVE);
+    s.arm(e, s.now + leftMs);
+    return e;
+  }
+
+  /** Is an entry with this "in" key (addresses in the ca/va registers) in the table? */
+  findSame(af: number, proto: number, cport: number, vport: number, template: boolean): boolean {
+    const s = this.s, m = template ? 1 : 0;
+    return (af === AF_INET ? s.findIn4(proto, s.ca[0]!, cport, s.va[0]!, vport, m) : s.findIn6(proto, cport, vport, m)) !== NIL;
+  }
+
   /** ip_vs_conn_fill_cport: the first packet of a NO_CPORT entry gives it its client port. */
   fillCport(e: number, cport: number): void {
     const s = this.s;
@@ -179,6 +208,7 @@ export class ConnTable {
     const s = this.s;
     s.control[e] = ct;
     s.nControl[ct] = s.nControl[ct]! + 1;
+    s.journal?.write(e);
   }
 
   /** A new connection used the template: re-arm it with its own timeout (never by packets of existing ones). */
@@ -265,6 +295,8 @@ export class ConnTable {
     const s = this.s;
     const proto = s.proto[e]!;
     let ev = 0;
+    // what a restart needs changes with the state or flags only: not written per packet
+    const st0 = s.state[e]!, f0 = s.flags[e]!;
     if (dir === DIR_INPUT) s.inPkts[e] = (s.inPkts[e]! + 1) >>> 0;
     if (proto === PROTO_TCP || proto === PROTO_SCTP) {
       let f = s.flags[e]!;
@@ -306,6 +338,7 @@ export class ConnTable {
       if (dir === DIR_OUTPUT && this.assure(e)) ev |= EV_ASSURED;
     }
     s.arm(e, s.now + s.timeout[e]!);
+    if (s.journal && (s.state[e] !== st0 || s.flags[e] !== f0)) s.journal.write(e);
     return ev;
   }
 
@@ -315,6 +348,7 @@ export class ConnTable {
     const ct = s.control[e]!;
     if (ct === NIL || s.state[ct] === CTPL_ASSURED || (s.flags[ct]! & CF_TEMPLATE) === 0) return false;
     s.state[ct] = CTPL_ASSURED;
+    s.journal?.write(ct);
     return true;
   }
 
@@ -383,6 +417,7 @@ export class ConnTable {
       // still controls live connections: keep it, 60 s at a time, and keep 60 s as its timeout
       s.timeout[e] = KEEPALIVE_MS;
       s.arm(e, s.now + KEEPALIVE_MS);
+      s.journal?.write(e);
       return false;
     }
     s.unhash(e);

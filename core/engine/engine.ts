@@ -45,6 +45,7 @@ import {
 } from './drops.js';
 import { ExplainTrace, type ExplainSink } from './explain.js';
 import { Handles } from './handles.js';
+import type { DestRef } from '../conn/snapshot.js';
 import { IcmpRelay, portUnreachable } from './icmp.js';
 import { Net, type NetSpec } from './net.js';
 import { Persistence, TEMPLATE_NO_KEY, persistConnDport } from './persist.js';
@@ -232,6 +233,24 @@ export class Engine {
 
   /** Re-resolve real servers' link data (a new Net) and let go of handles nothing holds any more. */
   refresh(): void { this.handles.refresh(); }
+
+  /** A handle's real server as a connection snapshot names it (core/conn/snapshot.ts); null for a freed handle. */
+  destRef(h: number): DestRef | null {
+    const i = this.handles.info[h];
+    if (!i) return null;
+    const k = i.svc.spec;
+    return { svc: { family: k.family, protocol: k.protocol, addr: k.addr, port: k.port, fwmark: k.fwmark }, family: i.dest.family, addr: i.dest.addr, port: i.dest.port };
+  }
+
+  /** What a handle stands for now (a reused handle: another object), for the connection journal. */
+  destIdentity(h: number): object | null { return this.handles.info[h] ?? null; }
+
+  /** The handle of a saved entry's real server in this table, -1 when it is not there (or no longer available). */
+  destHandle(ref: DestRef): number {
+    const svc = this.table.find(ref.svc);
+    const d = svc?.findDest(ref);
+    return svc && d && d.available ? this.handles.of(d, svc) : -1;
+  }
 
   /** Real-server handles in use (live Dest objects the engine resolves), for tests and stats. */
   get handleCount(): number { return this.handles.size; }

@@ -9,6 +9,7 @@
 // so that `lvsadm -L --stats` and ActiveConn/InActConn read as one director.
 
 import { cpus } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Bus } from '../bus.js';
@@ -18,7 +19,9 @@ import { kernelGateways, kernelInterfaces, kernelNeighbors, resolveNeighbors, ro
 import type { Logger } from '../log.js';
 import type { ServiceTable } from '../model/table.js';
 import { InstanceBusy, takeoverStale } from '../instance.js';
-import { nftApply, nftRemove, nftRemoveSync, nftRules, nftTableExists, requireNft } from '../nft.js';
+import { nftApply, nftRules, nftTableExists, requireNft } from '../nft.js';
+import { readSnapshots, removeSnapshotsFrom, type Snapshot } from '../conn/snapshot.js';
+import { restoreCounters, saveCounters } from '../stats/saved.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import { replyMethods } from '../plugin.js';
 import { EST_INTERVAL_MS } from '../stats/estimator.js';
@@ -36,6 +39,11 @@ import {
 export interface WorkerPlaneConfig extends DataPlaneConfig {
   /** Worker threads; default cores − 1, at least 1. */
   workers?: number;
+  /**
+   * Where connection snapshots and counters are kept across restarts
+   * (README "Restarts"); none: a restart starts empty.
+   */
+  stateDir?: string;
 }
 
 interface W { id: number; worker: Worker; port: MessagePort; last: StatsReport | null; exited: boolean }
@@ -73,7 +81,8 @@ export class WorkerDataPlane implements DataPlane {
   private readonly devices: string[];
   private readonly own: string[];
   private stopped = false;
-  private readonly onExit = (): void => { nftRemoveSync(); };
+  /** Saving the counters failed and was said: said once per failing stretch, not every 2 s. */
+  private countersFailed = false;
   private resolving = false;
   /** Addresses of real servers (and gateways) whose next hop is to be resolved, and those done. */
   private readonly toResolve = new Set<string>();
@@ -105,16 +114,23 @@ export class WorkerDataPlane implements DataPlane {
     if (process.getuid?.() !== 0) throw new Error('--io afpacket needs root (AF_PACKET sockets and nftables)');
     requireNft();
     if (cfg.interfaces.length === 0) throw new Error('--io afpacket needs `interfaces` in the config (the links lvsd forwards on)');
+    // Kept, not removed: it keeps dropping (TCP retransmits) until this daemon's
+    // rules replace it in one transaction, so the kernel never answers the
+    // previous daemon's connections with resets (README "Restarts"). Only when its
+    // owner is provably gone (core/instance.ts): a live lvsd's table is not ours.
     if (nftTableExists()) {
-      // Stale only when its owner is provably gone (core/instance.ts): a live lvsd's table is not ours to replace.
       const t = await takeoverStale();
       if (!t.stale) throw new InstanceBusy(t.owner);
-      log.warn('removing a stale nftables table netdev lvsd (left by an lvsd that did not exit cleanly)');
-      await nftRemove();
+      log.info('nftables table netdev lvsd left by the previous lvsd: kept until this lvsd\'s rules replace it');
     }
     const { net, own } = await WorkerDataPlane.netFromKernel(cfg);
     const dp = new WorkerDataPlane(table, registry, cfg, log, net, own);
-    process.on('exit', dp.onExit);
+    if (cfg.stateDir) {
+      try { mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 }); } catch (e) { log.warn(`state folder ${cfg.stateDir}: ${(e as Error).message}`); }
+      // after the estimator's start: its saved state is put back with the totals
+      const note = restoreCounters(table, cfg.stateDir);
+      if (note) log.info(note);
+    }
     const n = cfg.workers ?? defaultWorkers();
     try {
       // followed from now on: what changes while the workers start reaches them (a snapshot, then batches)
@@ -130,7 +146,7 @@ export class WorkerDataPlane implements DataPlane {
       throw e;
     }
     dp.timers.push(setInterval(() => { void dp.refreshNeighbors(); }, 1000));
-    dp.timers.push(setInterval(() => dp.estimator.tick(), EST_INTERVAL_MS));
+    dp.timers.push(setInterval(() => { dp.estimator.tick(); dp.saveCounters(); }, EST_INTERVAL_MS));
     dp.timers.push(setInterval(() => dp.watchDrops(), DROP_WATCH_MS));
     for (const t of dp.timers) t.unref();
     return dp;
@@ -156,6 +172,19 @@ export class WorkerDataPlane implements DataPlane {
     });
     // fanout group ids are per network namespace; pid-derived so that two lvsd never share one
     const group = n > 1 ? (process.pid * 7) & 0xff00 : null;
+    // the previous daemon's connections: read once, shared with every worker (each keeps those the fanout gives it)
+    const dir = this.cfg.stateDir ?? null;
+    let restore: Snapshot[] = [];
+    let generation = 1;
+    if (dir !== null) {
+      const { snapshots, refused } = readSnapshots(dir);
+      for (const r of refused) this.log.warn(r.message);
+      for (const sn of snapshots) {
+        generation = Math.max(generation, sn.generation + 1);
+        if (sn.torn > 0) this.log.warn(`${sn.file}: ${sn.torn} records torn by a crash mid-write left out`);
+      }
+      restore = snapshots;
+    }
     const ready: Promise<void>[] = [];
     for (let id = 0; id < n; id++) {
       const { port1, port2 } = new MessageChannel();
@@ -163,6 +192,7 @@ export class WorkerDataPlane implements DataPlane {
       const init: WorkerInit = {
         id, interfaces, net: this.net, modules: pluginModules(this.registry), replica: this.feed!.snapshot(),
         fanoutGroup: group, maxConns: this.cfg.maxConns, statsMs: 250, connViewsMax: 100_000,
+        workers: n, stateDir: dir, restore, generation,
       };
       const worker = new Worker(join(PACKAGE_ROOT, 'core', 'engine', 'worker-boot.mjs'), { workerData: { init, port: port2 }, transferList: [port2] });
       const w: W = { id, worker, port: port1, last: null, exited: false };
@@ -189,11 +219,14 @@ export class WorkerDataPlane implements DataPlane {
       await ready[id];
     }
     await Promise.all(ready);
+    // every worker saved its own: the files of workers this daemon does not have are in theirs now
+    if (dir !== null) removeSnapshotsFrom(dir, n);
     this.log.info(`afpacket: ${n} worker${n > 1 ? 's' : ''} on ${this.devices.join(', ')}`);
   }
 
   private onMessage(w: W, m: FromWorker): void {
     if (m.t === 'log') this.log.warn(m.message);
+    else if (m.t === 'info') this.log.info(m.message);
     else if (m.t === 'conns') {
       const r = this.connsRequests.get(m.req);
       if (r) { r.views.push(m.views); if (r.views.length === r.want) r.done(r.views.flat()); }
@@ -400,7 +433,29 @@ export class WorkerDataPlane implements DataPlane {
       const r = w.last;
       if (r) this.log.info(`afpacket worker ${w.id}: ${Object.entries(r.io).map(([k, v]) => `${k} ${v}`).join(' ')}${Object.keys(r.drops).length ? ` drops ${Object.entries(r.drops).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`);
     }
-    await nftRemove();
-    process.off('exit', this.onExit);
+    // the workers' last reports (a turn of the event loop for messages behind the exits), then the totals the next daemon continues from
+    await new Promise<void>((res) => setImmediate(res));
+    this.drainFolds();
+    this.saveCounters();
+    // nftables table netdev lvsd stays: see README "Restarts" (lvsd --release gives the VIPs back to the kernel)
+  }
+
+  /** Folds what the workers reported last (folding is sliced while running, stopped with the plane). */
+  private drainFolds(): void {
+    for (const f of this.folds) this.feed?.fold(f.m.id, f.m.rec, f.m.n, f.at);
+    this.folds.length = 0;
+  }
+
+  /** The table's counters for the next daemon (every estimator tick, and at stop). */
+  private saveCounters(): void {
+    const dir = this.cfg.stateDir;
+    if (!dir) return;
+    try {
+      saveCounters(this.table, dir);
+      this.countersFailed = false;
+    } catch (e) {
+      if (!this.countersFailed) this.log.warn(`counters not saved (a restart would start them at 0): ${(e as Error).message}`);
+      this.countersFailed = true;
+    }
   }
 }

@@ -11,6 +11,7 @@
 // what changed only. Plugins travel as module paths (the loader compiles
 // them to importable .mjs files). Connection entries come back as views.
 
+import type { Snapshot } from '../conn/snapshot.js';
 import type { ConnView } from '../control/protocol.js';
 import { addrWords } from '../model/addr.js';
 import type { ServiceTable } from '../model/table.js';
@@ -79,6 +80,14 @@ export interface WorkerInit {
   statsMs: number;
   /** Connection entries sent back at most this many per report. */
   connViewsMax: number;
+  /** Workers in this daemon (the fanout group's size). */
+  workers: number;
+  /** Where this worker saves its connection snapshot (core/conn/snapshot.ts), null: not saved. */
+  stateDir: string | null;
+  /** The previous daemon's connection files, read and validated by the host (records in shared memory, not copied per worker). */
+  restore: Snapshot[];
+  /** This daemon's start number (one more than the newest snapshot's). */
+  generation: number;
 }
 
 export type ToWorker =
@@ -110,6 +119,8 @@ export type FromWorker =
   | { t: 'ready'; id: number }
   | { t: 'error'; id: number; message: string }
   | { t: 'log'; id: number; message: string }
+  /** Logged at info level (a log is a warning). */
+  | { t: 'info'; id: number; message: string }
   | StatsReport
   | { t: 'conns'; id: number; req: number; views: ConnView[]; truncated: boolean }
   /** Next hops the worker found no MAC for: the daemon has the kernel resolve them and sends a new net. */

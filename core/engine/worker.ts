@@ -10,7 +10,10 @@ import { pathToFileURL } from 'node:url';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { forwarderLookup, replyMethods, type ClassifierPlugin, type ForwarderPlugin, type SchedContext, type SchedulerPlugin } from '../plugin.js';
 import { FrameBatch, MAX_AGGREGATE, TxBatch } from './batch.js';
+import { ConnJournal } from '../conn/journal.js';
+import { restoreSnapshots } from '../conn/snapshot.js';
 import { AfPacketIo } from './io/afpacket.js';
+import { fanoutIndex, fanoutProgram } from './io/bpf.js';
 import { HeldFrames } from './neighbor-hold.js';
 import type { NetSpec } from './net.js';
 import { Replica } from './replica.js';
@@ -74,6 +77,42 @@ async function main(): Promise<void> {
   /** What the socket filter and the fanout program must know, from the table and the forwarders' reply capability. */
   const filters = () => filterSpec(tableSnapshot(table), replyMethods(mods.forwarders));
   try { io.setFilter(filters(), fanout); } catch (e) { io.close(); throw e; }
+
+  // Entries kept in a mapped file from now on (journal.ts), then the previous daemon's
+  // connections whose packets the fanout gives this worker (README "Restarts").
+  let journal: ConnJournal | null = null;
+  if (init.stateDir !== null) {
+    try {
+      journal = new ConnJournal({ dir: init.stateDir, worker: init.id, workers: init.workers, generation: init.generation, slots: engine.conns.s.maxConns },
+        engine.conns.s, { ref: (h) => engine.destRef(h), identity: (h) => engine.destIdentity(h) });
+      engine.conns.s.journal = journal;
+    } catch (e) { log(`worker ${init.id}: ${(e as Error).message}: its connections will not survive a restart`); }
+  }
+  if (init.restore.length > 0) {
+    const prog = fanoutProgram(filters());
+    const pkt = new Uint8Array(44);
+    const all = (): boolean => true;
+    const mine = (af: number, proto: number, ca: Uint32Array, cport: number, va: Uint32Array, vport: number): boolean =>
+      fanoutIndex(prog, pkt, init.workers, af, proto, ca, cport, va, vport) === init.id;
+    const got = { restored: 0, expired: 0, noDest: 0, duplicate: 0 };
+    for (const snap of init.restore) {
+      // as many workers as before: the same fanout, so a file's entries are its worker's
+      if (init.workers > 1 && snap.workers === init.workers && snap.worker !== init.id) continue;
+      const owns = init.workers === 1 || snap.workers === init.workers ? all : mine;
+      const x = restoreSnapshots(engine.conns, [snap], { handle: (d) => engine.destHandle(d), owns, wallNow: Date.now() });
+      got.restored += x.restored; got.expired += x.expired; got.noDest += x.noDest; got.duplicate += x.duplicate;
+    }
+    send({ t: 'info', id: init.id, message: `worker ${init.id}: ${got.restored} connection entries restored`
+      + `${got.expired ? `, ${got.expired} expired during the restart` : ''}${got.noDest ? `, ${got.noDest} of real servers no longer configured` : ''}` });
+  }
+  // in place of the previous daemon's file before ready: the host then removes the files of workers this daemon does not have
+  try { journal?.publish(); } catch (e) { log(`worker ${init.id}: ${(e as Error).message}`); }
+  let listWarned = false;
+  const heartbeat = (): void => {
+    if (!journal) return;
+    journal.heartbeat(Date.now());
+    if (journal.listFull && !listWarned) { listWarned = true; log(`worker ${init.id}: too many real servers for ${journal.file}'s list: connections to the newest will not survive a restart`); }
+  };
   send({ t: 'ready', id: init.id });
 
   // in the I/O's own memory: frames are sent from where they were received, large ones received in place
@@ -171,7 +210,7 @@ async function main(): Promise<void> {
         }
         engine.reconfigure(net, mods.forwarders, mods.classifiers);
       }
-      if (now >= nextHousekeep) { nextHousekeep = now + 1000; replica.housekeep(); }
+      if (now >= nextHousekeep) { nextHousekeep = now + 1000; replica.housekeep(); heartbeat(); }
       if (engine.net.missed || wanted.size > 0) askResolve(now);
       if (held.size > 0) {
         tx.clear();
@@ -188,6 +227,9 @@ async function main(): Promise<void> {
     if (engine.net.missed) askResolve(now);
   }
   report();
+  // the last word: exact times left for the next daemon (nftables keeps dropping until then)
+  journal?.finish(Date.now());
+  journal?.close();
   io.close();
 }
 

@@ -247,3 +247,26 @@ export function runBpf(prog: readonly BpfInsn[], b: Uint8Array, protocol = 0): n
   }
   return 0;
 }
+
+/**
+ * The worker a client→VIP packet of a connection goes to, as the kernel picks
+ * it (the fanout program's result modulo the group size): restored connection
+ * entries go where their packets will. `pkt` is scratch of at least 44 bytes;
+ * `ca`/`va` are 4 words (IPv4: word 0).
+ */
+export function fanoutIndex(prog: readonly BpfInsn[], pkt: Uint8Array, workers: number, af: number, proto: number,
+  ca: Uint32Array, cport: number, va: Uint32Array, vport: number): number {
+  pkt.fill(0);
+  const put32 = (o: number, w: number): void => { pkt[o] = w >>> 24; pkt[o + 1] = (w >>> 16) & 255; pkt[o + 2] = (w >>> 8) & 255; pkt[o + 3] = w & 255; };
+  const put16 = (o: number, v: number): void => { pkt[o] = v >>> 8; pkt[o + 1] = v & 255; };
+  if (af === 4) {
+    pkt[0] = 0x45; pkt[9] = proto;
+    put32(12, ca[0]!); put32(16, va[0]!);
+    put16(20, cport); put16(22, vport);
+    return runBpf(prog, pkt.subarray(0, 24), 0x0800) % workers;
+  }
+  pkt[0] = 0x60; pkt[6] = proto;
+  for (let i = 0; i < 4; i++) { put32(8 + i * 4, ca[i]!); put32(24 + i * 4, va[i]!); }
+  put16(40, cport); put16(42, vport);
+  return runBpf(prog, pkt.subarray(0, 44), 0x86dd) % workers;
+}
