@@ -5,7 +5,7 @@ import type { Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { Bus } from './bus.js';
-import { closeControl, listenControl } from './control/server.js';
+import { closeControl, listenControl, type ControlLimits } from './control/server.js';
 import { prepareConfig } from './config/check.js';
 import { applyPlan, formatPlan, planDiff } from './config/diff.js';
 import type { DesiredState } from './config/schema.js';
@@ -37,6 +37,8 @@ export interface DaemonOptions {
   /** Health checks' time source and scheduled actions' cron (tests: virtual ones). */
   healthClock?: Clock;
   cron?: CronSource;
+  /** Control socket limits (tests: short timeouts); default core/control/server.ts defaultLimits(). */
+  controlLimits?: Partial<ControlLimits>;
 }
 
 /** Kernel-style log lines (e.g. "no destination available") at most once per 5 s each. */
@@ -147,7 +149,8 @@ export class Daemon {
     this.ctlplaneUp = true;
     await this.ctlplane.apply(this.registry, this.desired?.pluginConfig ?? {});
     this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [],
-      drops: (perWorker) => (this.dataPlane ? dropsView(this.dataPlane.counters(), perWorker) : null), health: this.health });
+      drops: (perWorker) => (this.dataPlane ? dropsView(this.dataPlane.counters(), perWorker) : null), health: this.health },
+      this.opts.controlLimits);
     this.housekeeping = setInterval(() => this.housekeep(), 1000);
     this.housekeeping.unref();
     this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);
