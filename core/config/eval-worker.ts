@@ -1,0 +1,156 @@
+// The worker thread that evaluates one config.ts bundle (core/config/load.ts
+// sends it, then terminates the thread). Whatever the config does — loops in
+// a timer or a promise callback, throws in a timer, leaves a rejection
+// unhandled, calls process.exit() — happens in this thread: the daemon sees a
+// message, an error or an exit, or hears nothing and terminates it. Its
+// timers die with the thread, so nothing of one evaluation runs after it.
+//
+// node:vm still gives the config a clean global scope and stops a runaway
+// synchronous loop with a precise message; `import … from 'lvsd'` is served
+// from this thread's own import of the contract.
+
+import { parentPort } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import vm from 'node:vm';
+import * as lvsdContract from '../index.js';
+import type { EvalJob, EvalMessage, ThrownData } from './eval-protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('core/config/eval-worker.ts runs as a worker thread');
+
+function thrownData(e: unknown): ThrownData {
+  if (typeof e === 'object' && e !== null && 'message' in e) {
+    const o = e as { name?: unknown; message?: unknown; stack?: unknown; code?: unknown };
+    return {
+      error: true,
+      name: typeof o.name === 'string' ? o.name : 'Error',
+      message: String(o.message),
+      ...(typeof o.stack === 'string' ? { stack: o.stack } : {}),
+      ...(typeof o.code === 'string' ? { code: o.code } : {}),
+    };
+  }
+  let text: string;
+  try { text = typeof e === 'string' ? JSON.stringify(e) : String(e); } catch { text = 'a value that cannot be shown'; }
+  return { error: false, text };
+}
+
+let phase = 'evaluating the config';
+const send = (m: EvalMessage): void => port.postMessage(m);
+const enter = (p: string): void => { phase = p; send({ kind: 'phase', phase: p }); };
+
+// A throw in a timer or an unhandled rejection ends the load with that error (the daemon terminates this thread after).
+process.on('uncaughtException', (e) => send({ kind: 'thrown', thrown: thrownData(e), when: `a timer or callback of the config (while ${phase})` }));
+process.on('unhandledRejection', (e) => send({ kind: 'thrown', thrown: thrownData(e), when: `an unhandled promise rejection (while ${phase})` }));
+
+/** `process` as the config sees it: this thread's, with `env` replaced and abort() refused (it would end the daemon too). */
+function processView(env: Record<string, string | undefined> | undefined): NodeJS.Process {
+  return new Proxy(process, {
+    get: (target, prop) => {
+      if (prop === 'env' && env) return env;
+      if (prop === 'abort') return () => { throw new Error('process.abort() is not allowed in config.ts'); };
+      return Reflect.get(target, prop, target);
+    },
+  });
+}
+
+function configRequire(file: string): NodeJS.Require {
+  const base = createRequire(file);
+  const req = ((id: string): unknown => (id === 'lvsd' ? lvsdContract : base(id))) as NodeJS.Require;
+  return Object.assign(req, { resolve: base.resolve, cache: base.cache, main: base.main, extensions: base.extensions });
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Where in `v` the first value is that cannot cross to the daemon (a function,
+ * a symbol…), for the message; iterative, so a deep structure cannot overflow.
+ */
+function uncloneable(v: unknown): string | null {
+  const stack: { path: string; v: unknown }[] = [{ path: 'config', v }];
+  const seen = new Set<unknown>();
+  while (stack.length) {
+    const { path, v: x } = stack.pop()!;
+    if (typeof x === 'function') return `${path} is a function`;
+    if (typeof x === 'symbol') return `${path} is a symbol`;
+    if (typeof x !== 'object' || x === null || seen.has(x)) continue;
+    seen.add(x);
+    try { structuredClone(x); continue; } catch { /* look inside */ }
+    for (const [k, c] of Object.entries(x)) stack.push({ path: Array.isArray(x) ? `${path}[${k}]` : `${path}.${k}`, v: c });
+  }
+  return null;
+}
+
+async function evaluate(job: EvalJob): Promise<void> {
+  const { file, timeoutMs: timeout } = job;
+  const module = { exports: {} as unknown };
+  const ctx = vm.createContext({
+    module, exports: module.exports, require: configRequire(file),
+    __filename: file, __dirname: dirname(file),
+    process: processView(job.env), console, Buffer,
+    setTimeout, clearTimeout, setInterval, clearInterval, setImmediate, clearImmediate, queueMicrotask,
+    URL, URLSearchParams, TextEncoder, TextDecoder, AbortController, AbortSignal,
+    structuredClone, atob, btoa, performance, fetch,
+  }, { name: `lvsd config ${file}` });
+  try {
+    new vm.Script(job.code, { filename: job.bundleName }).runInContext(ctx, { timeout });
+  } catch (e) {
+    send({ kind: 'thrown', thrown: thrownData(e), when: 'evaluating the config' });
+    return;
+  }
+  const exp = module.exports as Record<string, unknown> | null;
+  let value: unknown = typeof exp === 'object' && exp !== null && 'default' in exp ? exp.default : undefined;
+  if (value === undefined) {
+    send({ kind: 'failed', error: `${file}: has no default export; write \`export default defineConfig({ … })\`` });
+    return;
+  }
+  if (typeof value === 'function') {
+    enter('the default-exported function');
+    // Called from inside the context so that the time limit applies to it too.
+    (ctx as Record<string, unknown>).__lvsdDefault = value;
+    try {
+      value = new vm.Script('__lvsdDefault()', { filename: 'lvsd-call-default' }).runInContext(ctx, { timeout });
+    } catch (e) {
+      send({ kind: 'thrown', thrown: thrownData(e), when: 'the default-exported function' });
+      return;
+    }
+  }
+  if (isThenable(value)) {
+    enter('the config\'s promise');
+    let timer: NodeJS.Timeout | undefined;
+    const expired = Symbol('expired');
+    try {
+      const settled = await Promise.race([
+        Promise.resolve(value),
+        new Promise<typeof expired>((res) => { timer = setTimeout(() => res(expired), timeout); }),
+      ]);
+      if (settled === expired) {
+        send({ kind: 'failed', error: `${file}: the config's promise did not settle within ${timeout} ms` });
+        return;
+      }
+      value = settled;
+    } catch (e) {
+      send({ kind: 'thrown', thrown: thrownData(e), when: 'the config\'s promise' });
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  enter('handing the config over');
+  // A turn later: a rejection left unhandled by the evaluation is reported first.
+  setImmediate(() => {
+    try {
+      send({ kind: 'value', value });
+    } catch (e) {
+      // DataCloneError, or a getter that threw while the value was copied
+      const where = uncloneable(value);
+      if (where) send({ kind: 'failed', error: `${file}: the config must be plain data (objects, arrays, strings, numbers, booleans): ${where}` });
+      else send({ kind: 'thrown', thrown: thrownData(e), when: 'reading the config object' });
+    }
+  });
+}
+
+port.on('message', (job: EvalJob) => { void evaluate(job); });
+send({ kind: 'ready' });
