@@ -176,6 +176,9 @@ const GRACE_MS = 500;
 /** How long a worker may take to start (import the contract); a cold bundle cache is built then. */
 const START_MS = 60_000;
 
+/** How long after an evaluation the next spare worker is started. */
+const SPARE_DELAY_MS = 300;
+
 let spare: Promise<Worker> | null = null;
 
 function spawnWorker(): Promise<Worker> {
@@ -239,6 +242,7 @@ async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<Eva
       const onMessage = (m: EvalMessage): void => {
         if (m.kind === 'phase') { phase = m.phase; deadline.refresh(); }
         else if (m.kind === 'value') done({ ok: true, value: m.value });
+        else if (m.kind === 'json') done({ ok: true, value: JSON.parse(m.text) as unknown });
         else if (m.kind === 'failed') done({ ok: false, error: m.error });
         else if (m.kind === 'thrown') done({ ok: false, thrown: m.thrown, when: m.when });
       };
@@ -251,7 +255,8 @@ async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<Eva
   } finally {
     // used once: its timers, its globals and anything still running go with it
     void w.terminate();
-    setImmediate(prewarmConfigWorker);
+    // the next one a little later: starting it competes for the CPU with applying what was just loaded
+    setTimeout(prewarmConfigWorker, SPARE_DELAY_MS).unref();
   }
 }
 
