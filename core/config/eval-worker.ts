@@ -5,9 +5,11 @@
 // message, an error or an exit, or hears nothing and terminates it. Its
 // timers die with the thread, so nothing of one evaluation runs after it.
 //
-// node:vm still gives the config a clean global scope and stops a runaway
-// synchronous loop with a precise message; `import … from 'lvsd'` is served
-// from this thread's own import of the contract.
+// node:vm still gives the config a clean global scope, without vm's own
+// timeout: its watchdog is one more thread per evaluation, and node aborts the
+// whole process when that thread cannot start; the daemon's deadline stops any
+// loop, synchronous or not. `import … from 'lvsd'` is served from this
+// thread's own import of the contract.
 
 import { parentPort } from 'node:worker_threads';
 import { createRequire } from 'node:module';
@@ -129,7 +131,7 @@ async function evaluate(job: EvalJob): Promise<void> {
     structuredClone, atob, btoa, performance, fetch,
   }, { name: `lvsd config ${file}` });
   try {
-    new vm.Script(job.code, { filename: job.bundleName }).runInContext(ctx, { timeout });
+    new vm.Script(job.code, { filename: job.bundleName }).runInContext(ctx);
   } catch (e) {
     send({ kind: 'thrown', thrown: thrownData(e), when: 'evaluating the config' });
     return;
@@ -142,10 +144,8 @@ async function evaluate(job: EvalJob): Promise<void> {
   }
   if (typeof value === 'function') {
     enter('the default-exported function');
-    // Called from inside the context so that the time limit applies to it too.
-    (ctx as Record<string, unknown>).__lvsdDefault = value;
     try {
-      value = new vm.Script('__lvsdDefault()', { filename: 'lvsd-call-default' }).runInContext(ctx, { timeout });
+      value = (value as () => unknown)();
     } catch (e) {
       send({ kind: 'thrown', thrown: thrownData(e), when: 'the default-exported function' });
       return;

@@ -171,18 +171,24 @@ function describeThrow(file: string, e: ThrownData, b: Bundle, when: string, tim
 // kept ready: taken by the next evaluation, replaced once that one is over.
 
 const EVAL_BOOT = join(PACKAGE_ROOT, 'core', 'config', 'eval-boot.mjs');
-/** Beyond a step's own time limit, how long a worker that does not answer is given before it is terminated. */
-const GRACE_MS = 500;
+/** Beyond a step's time limit, how long the worker is given to say so itself (a promise that never settles) before it is terminated. */
+const GRACE_MS = 250;
 /** How long a worker may take to start (import the contract); a cold bundle cache is built then. */
 const START_MS = 60_000;
 
-/** How long after an evaluation the next spare worker is started. */
-const SPARE_DELAY_MS = 300;
+/** Heap of an evaluation (a 10 000 × 10 config needs < 200 MB). */
+const MAX_HEAP_MB = 2048;
 
 let spare: Promise<Worker> | null = null;
 
 function spawnWorker(): Promise<Worker> {
-  const w = new Worker(EVAL_BOOT);
+  let w: Worker;
+  try {
+    // resourceLimits: a config that allocates without end meets this heap's limit, not the daemon's
+    w = new Worker(EVAL_BOOT, { resourceLimits: { maxOldGenerationSizeMb: MAX_HEAP_MB } });
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));   // no thread to be had: this load fails, the daemon stays
+  }
   // An idle spare must not keep a process (lvsd --check, a test) alive.
   w.unref();
   // An 'error' nobody listens to would be thrown in the daemon; evaluate() listens for its own.
@@ -235,10 +241,11 @@ async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<Eva
         w.removeListener('message', onMessage).removeListener('error', onError).removeListener('exit', onExit);
         res(r);
       };
-      // The worker stops a synchronous loop and a promise that never settles itself; this
-      // catches what it cannot: a loop in a timer or a promise callback blocks its own timers.
+      // Each step (evaluating, calling the default export, awaiting its promise) has `timeout`;
+      // a worker that does not answer by then is stuck in a loop, in the config's code or in
+      // a timer or promise callback of it (which its own timers cannot interrupt): terminated.
       const deadline = setTimeout(() => done({ ok: false,
-        error: `${file}: ${phase} did not finish within ${timeout} ms and was stopped (a runaway loop, perhaps in a timer or a promise callback?)` }), timeout + GRACE_MS);
+        error: `${file}: ${phase} did not finish within ${timeout} ms and was stopped (a runaway loop${phase === 'evaluating the config' ? '' : ', perhaps in a timer or a promise callback'}?)` }), timeout + GRACE_MS);
       const onMessage = (m: EvalMessage): void => {
         if (m.kind === 'phase') { phase = m.phase; deadline.refresh(); }
         else if (m.kind === 'value') done({ ok: true, value: m.value });
@@ -255,8 +262,8 @@ async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<Eva
   } finally {
     // used once: its timers, its globals and anything still running go with it
     void w.terminate();
-    // the next one a little later: starting it competes for the CPU with applying what was just loaded
-    setTimeout(prewarmConfigWorker, SPARE_DELAY_MS).unref();
+    // the next one at once: a reload that follows closely (SIGHUP twice) finds it ready
+    setImmediate(prewarmConfigWorker);
   }
 }
 
