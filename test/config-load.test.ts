@@ -211,6 +211,18 @@ describe('config load: nothing config.ts does freezes or kills the daemon', func
       /fn\.ts: the config must be plain data \(.*\): config\.extra\.hook is a function/);
   });
 
+  it('a large config crosses in pieces, whole and in order; a value JSON would change (NaN) still reaches validation as is', async () => {
+    const gen = (weight: string): string => `export default { services: Array.from({ length: 1200 }, (_, i) => ({
+  protocol: 'tcp', address: \`10.0.\${i >> 8}.\${i & 255}\`, port: 80, scheduler: 'rr', forward: 'nat',
+  reals: [{ address: '192.168.0.1', port: 80, weight: i === 700 ? ${weight} : 1 }] })) };\n`;
+    const r = await load('big.ts', gen('3'));
+    if (!r.ok) assert.fail(r.error);
+    assert.equal(r.desired.services.length, 1200);
+    assert.deepEqual(r.desired.services.map((x) => x.spec.addr).slice(698, 702), ['10.0.2.186', '10.0.2.187', '10.0.2.188', '10.0.2.189']);
+    assert.equal(r.desired.services[700]!.dests[0]!.weight, 3);
+    assert.match(failed(await load('nan.ts', gen('NaN'))), /services\[700\]\.reals\[0\]\.weight: .*NaN/);
+  });
+
   it('a good config still loads after all that', async () => {
     const r = await load('good.ts', ok);
     assert.equal(r.ok, true, r.ok ? '' : r.error);

@@ -20,7 +20,9 @@ export type EvalMessage =
   /** The evaluation entered a new step; its time limit starts again. */
   | { kind: 'phase'; phase: string }
   | { kind: 'value'; value: unknown }
-  /** The value as JSON text, when JSON carries it exactly (faster to take in than a structured clone). */
-  | { kind: 'json'; text: string }
+  /** The value as JSON text, when JSON carries it exactly (faster to take in than a structured clone)… */
+  | { kind: 'json'; text: string; pieces?: string[] }
+  /** …whose top-level arrays named in `pieces` came before it, in pieces (JSON arrays) appended in order. */
+  | { kind: 'json-piece'; key: string; text: string }
   | { kind: 'failed'; error: string }
   | { kind: 'thrown'; thrown: ThrownData; when: string };

@@ -119,6 +119,48 @@ function jsonExact(v: unknown): boolean {
   return true;
 }
 
+/** Elements of a top-level array per message: the daemon parses one piece while the next is written. */
+const PIECE = 500;
+
+/**
+ * Sends `value` as JSON text when JSON carries it exactly; large top-level
+ * arrays (`services`) go first in pieces, so that writing (here) and parsing
+ * (on the daemon's thread) overlap. False: send a structured clone instead.
+ */
+function sendJson(value: unknown): boolean {
+  try {
+    const plainObject = typeof value === 'object' && value !== null && !Array.isArray(value)
+      && Object.prototype.toString.call(value) === '[object Object]' && typeof (value as { toJSON?: unknown }).toJSON !== 'function';
+    if (!plainObject) {
+      if (!jsonExact(value)) return false;
+      send({ kind: 'json', text: JSON.stringify(value) });
+      return true;
+    }
+    const rest: Record<string, unknown> = {};
+    const parts: string[] = [];
+    for (const [k, v] of Object.entries(value)) {
+      if (Array.isArray(v) && v.length > PIECE) {
+        rest[k] = [];            // keeps the key's place; the daemon puts the pieces there
+        parts.push(k);
+        // each piece checked then written while the daemon parses the one before; a piece
+        // that JSON cannot carry (or a cycle, thrown) ends this: the daemon takes the clone instead
+        for (let i = 0; i < v.length; i += PIECE) {
+          const slice = v.slice(i, i + PIECE);
+          if (!jsonExact(slice)) return false;
+          send({ kind: 'json-piece', key: k, text: JSON.stringify(slice) });
+        }
+      } else {
+        rest[k] = v;
+      }
+    }
+    if (!jsonExact(rest)) return false;
+    send({ kind: 'json', text: JSON.stringify(rest), pieces: parts });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function evaluate(job: EvalJob): Promise<void> {
   const { file, timeoutMs: timeout } = job;
   const module = { exports: {} as unknown };
@@ -176,9 +218,7 @@ async function evaluate(job: EvalJob): Promise<void> {
   // A turn later: a rejection left unhandled by the evaluation is reported first.
   setImmediate(() => {
     try {
-      let text: string | undefined;
-      try { if (jsonExact(value)) text = JSON.stringify(value); } catch { /* a cycle, a getter that throws: the clone says */ }
-      send(text !== undefined ? { kind: 'json', text } : { kind: 'value', value });
+      if (!sendJson(value)) send({ kind: 'value', value });
     } catch (e) {
       // DataCloneError, or a getter that threw while the value was copied
       const where = uncloneable(value);

@@ -236,6 +236,7 @@ async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<Eva
   try {
     return await new Promise<EvalResult>((res) => {
       let phase = 'evaluating the config';
+      const pieces = new Map<string, unknown[]>();
       const done = (r: EvalResult): void => {
         clearTimeout(deadline);
         w.removeListener('message', onMessage).removeListener('error', onError).removeListener('exit', onExit);
@@ -249,7 +250,18 @@ async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<Eva
       const onMessage = (m: EvalMessage): void => {
         if (m.kind === 'phase') { phase = m.phase; deadline.refresh(); }
         else if (m.kind === 'value') done({ ok: true, value: m.value });
-        else if (m.kind === 'json') done({ ok: true, value: JSON.parse(m.text) as unknown });
+        else if (m.kind === 'json-piece') {
+          // parsed as they come, while the worker writes the next
+          const have = pieces.get(m.key);
+          const got = JSON.parse(m.text) as unknown[];
+          if (have) { for (const x of got) have.push(x); } else pieces.set(m.key, got);
+        } else if (m.kind === 'json') {
+          const value = JSON.parse(m.text) as unknown;
+          if (m.pieces && typeof value === 'object' && value !== null) {
+            for (const k of m.pieces) (value as Record<string, unknown>)[k] = pieces.get(k) ?? [];
+          }
+          done({ ok: true, value });
+        }
         else if (m.kind === 'failed') done({ ok: false, error: m.error });
         else if (m.kind === 'thrown') done({ ok: false, thrown: m.thrown, when: m.when });
       };
