@@ -153,10 +153,7 @@ function mapStack(stack: string, b: Bundle): { frames: string[]; first?: string 
   return { frames, first };
 }
 
-function describeThrow(file: string, e: ThrownData, b: Bundle, when: string, timeoutMs: number): string {
-  if (e.error && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
-    return `${file}: ${when} did not finish within ${timeoutMs} ms and was stopped (a runaway loop?)`;
-  }
+function describeThrow(file: string, e: ThrownData, b: Bundle, when: string): string {
   if (!e.error) return `${file}: ${when} threw ${e.text}`;
   const { frames, first } = e.stack !== undefined ? mapStack(e.stack, b) : { frames: [] };
   return `${first ?? file}: ${when} threw ${e.name}: ${e.message}${frames.length ? `\n${frames.slice(0, 6).join('\n')}` : ''}`;
@@ -166,7 +163,8 @@ function describeThrow(file: string, e: ThrownData, b: Bundle, when: string, tim
 // terminated after it: whatever it does (an endless loop in a timer or a
 // promise callback, a throw in a timer, an unhandled rejection,
 // process.exit()) ends that thread, not the daemon, and none of its timers
-// outlive it. Its value comes back as a structured clone: plain data only.
+// outlive it. Its value comes back as data: JSON text (large arrays in pieces)
+// when JSON carries it exactly, a structured clone otherwise; no functions.
 // Starting a worker and importing the contract costs tens of ms, so one is
 // kept ready: taken by the next evaluation, replaced once that one is over.
 
@@ -347,7 +345,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   const ev = await evaluate(abs, b.bundle, opts);
   if (!ev.ok) {
     if ('error' in ev) return { ok: false, error: ev.error, files };
-    return { ok: false, error: describeThrow(abs, ev.thrown, await mapped(abs, b.bundle), ev.when, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), files };
+    return { ok: false, error: describeThrow(abs, ev.thrown, await mapped(abs, b.bundle), ev.when), files };
   }
   let v: ReturnType<typeof validateConfig>;
   let pluginError: string | undefined;
