@@ -6,7 +6,7 @@ import type { Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { Bus } from './bus.js';
-import { closeControl, listenControl } from './control/server.js';
+import { closeControl, listenControl, type ControlLimits } from './control/server.js';
 import { prepareConfig } from './config/check.js';
 import { applyPlan, formatPlan, planReassert } from './config/diff.js';
 import type { DesiredState } from './config/schema.js';
@@ -42,6 +42,8 @@ export interface DaemonOptions {
   cron?: CronSource;
   /** Connection snapshots and counters kept across restarts (--io afpacket); default: the control socket's folder. */
   stateDir?: string;
+  /** Control socket limits (tests: short timeouts); default core/control/server.ts defaultLimits(). */
+  controlLimits?: Partial<ControlLimits>;
 }
 
 /** Kernel-style log lines (e.g. "no destination available") at most once per 5 s each. */
@@ -157,7 +159,8 @@ export class Daemon {
     this.ctlplaneUp = true;
     await this.ctlplane.apply(this.registry, this.desired?.pluginConfig ?? {});
     this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [],
-      drops: (perWorker) => (this.dataPlane ? dropsView(this.dataPlane.counters(), perWorker) : null), health: this.health });
+      drops: (perWorker) => (this.dataPlane ? dropsView(this.dataPlane.counters(), perWorker) : null), health: this.health },
+      this.opts.controlLimits);
     this.housekeeping = setInterval(() => this.housekeep(), 1000);
     this.housekeeping.unref();
     this.log.info(`listening on ${this.opts.socket} (io ${this.opts.io})`);

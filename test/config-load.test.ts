@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig, type LoadResult } from '../core/config/load.js';
@@ -158,5 +158,73 @@ describe('config load: failures name the file and line', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('config load: nothing config.ts does freezes or kills the daemon', function () {
+  this.timeout(30_000);
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'lvsd-cfg-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const load = async (name: string, source: string, timeoutMs?: number): Promise<LoadResult> => {
+    writeFileSync(join(dir, name), source);
+    return loadConfig(join(dir, name), timeoutMs === undefined ? {} : { timeoutMs });
+  };
+  const ok = 'export default { services: [] };\n';
+
+  it('an endless loop in a timer or in a promise callback is stopped by the deadline', async () => {
+    const t0 = Date.now();
+    assert.match(failed(await load('timer.ts', 'export default new Promise(() => { setTimeout(() => { for (;;) {} }, 0); });\n', 200)),
+      /timer\.ts: the config's promise did not finish within 200 ms and was stopped \(a runaway loop, perhaps in a timer or a promise callback\?\)/);
+    assert.match(failed(await load('then.ts', 'export default Promise.resolve().then(() => { for (;;) {} });\n', 200)),
+      /then\.ts: the config's promise did not finish within 200 ms and was stopped/);
+    assert.match(failed(await load('tick.ts', 'queueMicrotask(() => { for (;;) {} });\n' + ok, 200)),
+      /tick\.ts: .* did not finish within 200 ms and was stopped/);
+    assert.ok(Date.now() - t0 < 10_000);
+  });
+
+  it('a throw in a timer and an unhandled rejection reject the load, naming the file and line', async () => {
+    assert.match(failed(await load('throw.ts', 'export default new Promise(() => {\n  setTimeout(() => { throw new RangeError("boom in a timer"); }, 0);\n});\n')),
+      /throw\.ts:2:\d+: a timer or callback of the config \(while the config's promise\) threw RangeError: boom in a timer/);
+    assert.match(failed(await load('reject.ts', 'void Promise.reject(new Error("nobody catches this"));\n' + ok)),
+      /reject\.ts:1:\d+: an unhandled promise rejection \(while .*\) threw Error: nobody catches this/);
+  });
+
+  it('process.exit() rejects the load; the daemon process is still here', async () => {
+    assert.match(failed(await load('exit.ts', 'process.exit(3);\n' + ok)),
+      /exit\.ts: the config called process\.exit\(3\) while evaluating the config; config\.ts must not end the process/);
+    assert.match(failed(await load('exit2.ts', 'export default new Promise(() => setTimeout(() => process.exit(0), 10));\n')),
+      /exit2\.ts: the config called process\.exit\(0\) while the config's promise/);
+    assert.match(failed(await load('abort.ts', 'process.abort();\n' + ok)), /process\.abort\(\) is not allowed in config\.ts/);
+  });
+
+  it("a timer left by an evaluation never runs: the evaluation's worker is gone", async () => {
+    const mark = join(dir, 'ran');
+    const r = await load('stray.ts', `import { writeFileSync } from 'node:fs';\nsetTimeout(() => writeFileSync(${JSON.stringify(mark)}, 'ran'), 200);\nsetInterval(() => writeFileSync(${JSON.stringify(mark)}, 'ran'), 50);\n${ok}`);
+    assert.equal(r.ok, true, r.ok ? '' : r.error);
+    await new Promise((res) => setTimeout(res, 600));
+    assert.equal(existsSync(mark), false);
+  });
+
+  it('a config value that is not plain data is refused, naming where', async () => {
+    assert.match(failed(await load('fn.ts', 'export default { services: [], extra: { hook: () => 1 } };\n')),
+      /fn\.ts: the config must be plain data \(.*\): config\.extra\.hook is a function/);
+  });
+
+  it('a large config crosses in pieces, whole and in order; a value JSON would change (NaN) still reaches validation as is', async () => {
+    const gen = (weight: string): string => `export default { services: Array.from({ length: 1200 }, (_, i) => ({
+  protocol: 'tcp', address: \`10.0.\${i >> 8}.\${i & 255}\`, port: 80, scheduler: 'rr', forward: 'nat',
+  reals: [{ address: '192.168.0.1', port: 80, weight: i === 700 ? ${weight} : 1 }] })) };\n`;
+    const r = await load('big.ts', gen('3'));
+    if (!r.ok) assert.fail(r.error);
+    assert.equal(r.desired.services.length, 1200);
+    assert.deepEqual(r.desired.services.map((x) => x.spec.addr).slice(698, 702), ['10.0.2.186', '10.0.2.187', '10.0.2.188', '10.0.2.189']);
+    assert.equal(r.desired.services[700]!.dests[0]!.weight, 3);
+    assert.match(failed(await load('nan.ts', gen('NaN'))), /services\[700\]\.reals\[0\]\.weight: .*NaN/);
+  });
+
+  it('a good config still loads after all that', async () => {
+    const r = await load('good.ts', ok);
+    assert.equal(r.ok, true, r.ok ? '' : r.error);
   });
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus } from '../core/bus.js';
 import { ControlConnection, request } from '../core/control/client.js';
-import { closeControl, handleLine, listenControl, SocketInUse } from '../core/control/server.js';
+import { closeControl, defaultMaxClients, handleLine, listenControl, SocketInUse } from '../core/control/server.js';
 import { ServiceTable } from '../core/model/table.js';
 import { defineScheduler } from '../core/plugin.js';
 import type { ServiceSpec, DestSpec } from '../core/model/types.js';
@@ -226,14 +226,37 @@ describe('control protocol', () => {
     }
   });
 
-  it('refuses a request line longer than 1 MiB after answering the lines before it', async () => {
+  it('serves at most 256 clients, fewer when the open files limit would leave under 256 descriptors for the daemon', () => {
+    assert.equal(defaultMaxClients(1_048_576), 256);
+    assert.equal(defaultMaxClients(1024), 192);
+    assert.equal(defaultMaxClients(512), 64);
+    assert.equal(defaultMaxClients(100), 4);
+    assert.equal(defaultMaxClients(null), 64);
+  });
+
+  it('answers a client beyond the limit EBUSY and closes it; the others are served', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
+    const path = join(dir, 'lvsd.sock');
+    const server = await listenControl(path, { table: newTable(), bus: new Bus() }, { maxClients: 2 });
+    const held = await Promise.all([0, 1].map(() => ControlConnection.open(path)));
+    try {
+      const extra = await rawReplies(path, '{"op":"info"}\n', 1);
+      assert.deepEqual(JSON.parse(extra[0]!), { ok: false, errno: 'EBUSY', message: 'too many clients (2 at once); try again' });
+      for (const c of held) assert.equal((await c.send({ op: 'info' })).ok, true);
+    } finally {
+      for (const c of held) c.close();
+      await closeControl(server, path);
+    }
+  });
+
+  it('refuses a request line longer than 64 KiB after answering the lines before it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lvsd-ctl-'));
     const path = join(dir, 'lvsd.sock');
     const server = await listenControl(path, { table: newTable(), bus: new Bus() });
     try {
-      const got = await rawReplies(path, `{"op":"info"}\n${'x'.repeat((1 << 20) + 10)}`, 2);
+      const got = await rawReplies(path, `{"op":"info"}\n${'x'.repeat((1 << 16) + 10)}`, 2);
       assert.equal(JSON.parse(got[0]!).ok, true);
-      assert.deepEqual(JSON.parse(got[1]!), { ok: false, errno: 'EPROTO', message: 'request too long' });
+      assert.deepEqual(JSON.parse(got[1]!), { ok: false, errno: 'EPROTO', message: 'request too long (over 65536 characters): closing the connection' });
     } finally {
       await closeControl(server, path);
     }

@@ -105,6 +105,21 @@ describe('daemon', function () {
     assert.deepEqual(reals(), ['192.168.1.1:4']);
   });
 
+  it('keeps serving when a reload\'s config.ts calls process.exit() or leaves a rejection unhandled', async () => {
+    const file = writeConfig(dir, { '192.168.1.1': 1 });
+    await start(file);
+    for (const extra of ['process.exit(1);', 'void Promise.reject(new Error("unhandled"));']) {
+      writeConfig(dir, { '192.168.1.1': 9 }, extra);
+      assert.equal(await daemon.reload(), false, extra);
+      const r = await request<ServiceView[]>(join(dir, 'lvsd.sock'), { op: 'get-services' });
+      assert.equal(r.ok && r.data[0]!.dests[0]!.weight, 1);
+    }
+    assert.ok(lines.some((l) => /process\.exit\(1\)/.test(l)));
+    writeConfig(dir, { '192.168.1.1': 4 });
+    assert.equal(await daemon.reload(), true);
+    assert.deepEqual(reals(), ['192.168.1.1:4']);
+  });
+
   it('keeps a real lvsadm added (the file never declared it) across a reload', async () => {
     const file = writeConfig(dir, { '192.168.1.1': 1 });
     await start(file);

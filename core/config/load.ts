@@ -1,20 +1,22 @@
 // config.ts → desired state: bundle it (and its local imports) with esbuild,
-// evaluate the bundle in a node:vm context under a time limit, take the default
-// export (an object, a function returning one, or a promise of either), and
-// validate it. Every failure becomes one complete message for the operator:
-// the file, line:column where known, and for schema errors the field path.
+// evaluate the bundle in a worker thread under time limits (eval-worker.ts),
+// take the default export (an object, a function returning one, or a promise
+// of either) as plain data, and validate it. Every failure becomes one
+// complete message for the operator: the file, line:column where known, and
+// for schema errors the field path.
 //
-// node:vm is not a sandbox (config is trusted operator code); it gives the
-// config a clean global scope and lets us stop a runaway top-level loop.
+// The worker is not a security sandbox (config is trusted operator code): it
+// keeps the config's mistakes (endless loops, stray timers, process.exit())
+// away from the daemon's event loop and process.
 
 import { build, type Message, type Plugin } from 'esbuild';
 import { readFileSync, statSync } from 'node:fs';
-import { SourceMap, createRequire } from 'node:module';
+import { SourceMap } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
-import vm from 'node:vm';
+import { Worker } from 'node:worker_threads';
 import { pluginFolders, validateConfig, type ConfigIssue, type DesiredState, type ValidateContext } from './schema.js';
 import { locateField, type Token } from './locate.js';
-import * as lvsdContract from '../index.js';
+import type { EvalJob, EvalMessage, ThrownData } from './eval-protocol.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { unsafePathReason } from '../security/safe-path.mjs';
 
@@ -132,12 +134,6 @@ async function bundle(file: string, loaded: Set<string>, withMap = false): Promi
 
 // ------------------------------------------------------------------ evaluate
 
-interface ErrorLike { name?: unknown; message?: unknown; stack?: unknown; code?: unknown }
-
-function isErrorLike(e: unknown): e is ErrorLike {
-  return typeof e === 'object' && e !== null && 'message' in e;
-}
-
 /** A thrown value's stack with bundle positions mapped back to the operator's files. */
 function mapStack(stack: string, b: Bundle): { frames: string[]; first?: string } {
   const frames: string[] = [];
@@ -158,94 +154,128 @@ function mapStack(stack: string, b: Bundle): { frames: string[]; first?: string 
   return { frames, first };
 }
 
-function describeThrow(file: string, e: unknown, b: Bundle, when: string, timeoutMs: number): string {
-  if (isErrorLike(e) && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
-    return `${file}: ${when} did not finish within ${timeoutMs} ms and was stopped (a runaway loop?)`;
+function describeThrow(file: string, e: ThrownData, b: Bundle, when: string): string {
+  if (!e.error) return `${file}: ${when} threw ${e.text}`;
+  const { frames, first } = e.stack !== undefined ? mapStack(e.stack, b) : { frames: [] };
+  return `${first ?? file}: ${when} threw ${e.name}: ${e.message}${frames.length ? `\n${frames.slice(0, 6).join('\n')}` : ''}`;
+}
+
+// The config runs in a worker thread (eval-worker.ts), one per evaluation,
+// terminated after it: whatever it does (an endless loop in a timer or a
+// promise callback, a throw in a timer, an unhandled rejection,
+// process.exit()) ends that thread, not the daemon, and none of its timers
+// outlive it. Its value comes back as data: JSON text (large arrays in pieces)
+// when JSON carries it exactly, a structured clone otherwise; no functions.
+// Starting a worker and importing the contract costs tens of ms, so one is
+// kept ready: taken by the next evaluation, replaced once that one is over.
+
+const EVAL_BOOT = join(PACKAGE_ROOT, 'core', 'config', 'eval-boot.mjs');
+/** Beyond a step's time limit, how long the worker is given to say so itself (a promise that never settles) before it is terminated. */
+const GRACE_MS = 250;
+/** How long a worker may take to start (import the contract); a cold bundle cache is built then. */
+const START_MS = 60_000;
+
+/** Heap of an evaluation (a 10 000 × 10 config needs < 200 MB). */
+const MAX_HEAP_MB = 2048;
+
+let spare: Promise<Worker> | null = null;
+
+function spawnWorker(): Promise<Worker> {
+  let w: Worker;
+  try {
+    // resourceLimits: a config that allocates without end meets this heap's limit, not the daemon's
+    w = new Worker(EVAL_BOOT, { resourceLimits: { maxOldGenerationSizeMb: MAX_HEAP_MB } });
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));   // no thread to be had: this load fails, the daemon stays
   }
-  if (!isErrorLike(e)) return `${file}: ${when} threw ${typeof e === 'string' ? JSON.stringify(e) : String(e)}`;
-  const name = typeof e.name === 'string' ? e.name : 'Error';
-  const { frames, first } = typeof e.stack === 'string' ? mapStack(e.stack, b) : { frames: [] };
-  return `${first ?? file}: ${when} threw ${name}: ${String(e.message)}${frames.length ? `\n${frames.slice(0, 6).join('\n')}` : ''}`;
-}
-
-/** `process` as the config sees it: the real one, with `env` replaced when asked. */
-function processView(env: Record<string, string | undefined> | undefined): NodeJS.Process {
-  if (!env) return process;
-  return new Proxy(process, {
-    get: (target, prop) => (prop === 'env' ? env : Reflect.get(target, prop, target)),
+  // An idle spare must not keep a process (lvsd --check, a test) alive.
+  w.unref();
+  // An 'error' nobody listens to would be thrown in the daemon; evaluate() listens for its own.
+  w.on('error', () => { /* reported by the evaluation, if any */ });
+  const ready = new Promise<Worker>((res, rej) => {
+    const t = setTimeout(() => { void w.terminate(); rej(new Error(`the config worker did not start within ${START_MS / 1000} s`)); }, START_MS);
+    t.unref();
+    const fail = (e: Error): void => { clearTimeout(t); rej(e); };
+    w.once('message', (m: EvalMessage) => { clearTimeout(t); w.off('error', fail); if (m.kind === 'ready') res(w); else rej(new Error('the config worker did not start')); });
+    w.once('error', fail);
+    w.once('exit', (code) => fail(new Error(`the config worker exited (${code}) while starting`)));
   });
+  // a spare that fails to start is noticed by the evaluation that takes it
+  ready.catch(() => { /* reported there */ });
+  return ready;
 }
 
-/** require() for the config: node's, except that 'lvsd' is this daemon's contract module. */
-function configRequire(file: string): NodeJS.Require {
-  const base = createRequire(file);
-  const req = ((id: string): unknown => (id === 'lvsd' ? lvsdContract : base(id))) as NodeJS.Require;
-  return Object.assign(req, { resolve: base.resolve, cache: base.cache, main: base.main, extensions: base.extensions });
+/** Starts the spare evaluation worker if there is none (the daemon calls this early, so the first load does not wait for it). */
+export function prewarmConfigWorker(): void {
+  spare ??= spawnWorker();
 }
 
-function sandbox(file: string, opts: LoadOptions): { ctx: vm.Context; module: { exports: unknown } } {
-  const module = { exports: {} as unknown };
-  const globals: Record<string, unknown> = {
-    module, exports: module.exports, require: configRequire(file),
-    __filename: file, __dirname: dirname(file),
-    process: processView(opts.env), console, Buffer,
-    setTimeout, clearTimeout, setInterval, clearInterval, setImmediate, clearImmediate, queueMicrotask,
-    URL, URLSearchParams, TextEncoder, TextDecoder, AbortController, AbortSignal,
-    structuredClone, atob, btoa, performance, fetch,
-  };
-  return { ctx: vm.createContext(globals, { name: `lvsd config ${file}` }), module };
+async function takeWorker(): Promise<Worker> {
+  const w = spare ?? spawnWorker();
+  spare = null;
+  try {
+    return await w;
+  } catch {
+    return spawnWorker();   // the spare died (or its start failed): one more try, fresh
+  }
 }
 
 /** A failure, or a throw to describe (with a source map, built then). */
-type EvalResult = { ok: true; value: unknown } | { ok: false; error: string } | { ok: false; thrown: unknown; when: string };
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
+type EvalResult = { ok: true; value: unknown } | { ok: false; error: string } | { ok: false; thrown: ThrownData; when: string };
 
 async function evaluate(file: string, b: Bundle, opts: LoadOptions): Promise<EvalResult> {
   const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const { ctx, module } = sandbox(file, opts);
+  let w: Worker;
   try {
-    new vm.Script(b.code, { filename: b.bundleName }).runInContext(ctx, { timeout });
+    w = await takeWorker();
   } catch (e) {
-    return { ok: false, thrown: e, when: 'evaluating the config' };
+    return { ok: false, error: `${file}: cannot evaluate the config: ${(e as Error).message}` };
   }
-  const exp = module.exports as Record<string, unknown> | null;
-  let value: unknown = typeof exp === 'object' && exp !== null && 'default' in exp ? exp.default : undefined;
-  if (value === undefined) {
-    return { ok: false, error: `${file}: has no default export; write \`export default defineConfig({ … })\`` };
+  const job: EvalJob = { file, code: b.code, bundleName: b.bundleName, timeoutMs: timeout, ...(opts.env ? { env: opts.env } : {}) };
+  try {
+    return await new Promise<EvalResult>((res) => {
+      let phase = 'evaluating the config';
+      const pieces = new Map<string, unknown[]>();
+      const done = (r: EvalResult): void => {
+        clearTimeout(deadline);
+        w.removeListener('message', onMessage).removeListener('error', onError).removeListener('exit', onExit);
+        res(r);
+      };
+      // Each step (evaluating, calling the default export, awaiting its promise) has `timeout`;
+      // a worker that does not answer by then is stuck in a loop, in the config's code or in
+      // a timer or promise callback of it (which its own timers cannot interrupt): terminated.
+      const deadline = setTimeout(() => done({ ok: false,
+        error: `${file}: ${phase} did not finish within ${timeout} ms and was stopped (a runaway loop${phase === 'evaluating the config' ? '' : ', perhaps in a timer or a promise callback'}?)` }), timeout + GRACE_MS);
+      const onMessage = (m: EvalMessage): void => {
+        if (m.kind === 'phase') { phase = m.phase; deadline.refresh(); }
+        else if (m.kind === 'value') done({ ok: true, value: m.value });
+        else if (m.kind === 'json-piece') {
+          // parsed as they come, while the worker writes the next
+          const have = pieces.get(m.key);
+          const got = JSON.parse(m.text) as unknown[];
+          if (have) { for (const x of got) have.push(x); } else pieces.set(m.key, got);
+        } else if (m.kind === 'json') {
+          const value = JSON.parse(m.text) as unknown;
+          if (m.pieces && typeof value === 'object' && value !== null) {
+            for (const k of m.pieces) (value as Record<string, unknown>)[k] = pieces.get(k) ?? [];
+          }
+          done({ ok: true, value });
+        }
+        else if (m.kind === 'failed') done({ ok: false, error: m.error });
+        else if (m.kind === 'thrown') done({ ok: false, thrown: m.thrown, when: m.when });
+      };
+      const onError = (e: Error): void => done({ ok: false, thrown: { error: true, name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}) }, when: phase });
+      const onExit = (code: number): void => done({ ok: false,
+        error: `${file}: the config called process.exit(${code}) while ${phase}; config.ts must not end the process` });
+      w.on('message', onMessage).on('error', onError).on('exit', onExit);
+      w.postMessage(job);
+    });
+  } finally {
+    // used once: its timers, its globals and anything still running go with it
+    void w.terminate();
+    // the next one at once: a reload that follows closely (SIGHUP twice) finds it ready
+    setImmediate(prewarmConfigWorker);
   }
-  if (typeof value === 'function') {
-    // Called from inside the context so that the time limit applies to it too.
-    (ctx as Record<string, unknown>).__lvsdDefault = value;
-    try {
-      value = new vm.Script('__lvsdDefault()', { filename: 'lvsd-call-default' }).runInContext(ctx, { timeout });
-    } catch (e) {
-      return { ok: false, thrown: e, when: 'the default-exported function' };
-    } finally {
-      delete (ctx as Record<string, unknown>).__lvsdDefault;
-    }
-  }
-  if (isThenable(value)) {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = Symbol('expired');
-    try {
-      const settled = await Promise.race([
-        Promise.resolve(value),
-        new Promise<typeof expired>((res) => { timer = setTimeout(() => res(expired), timeout); }),
-      ]);
-      if (settled === expired) {
-        return { ok: false, error: `${file}: the config's promise did not settle within ${timeout} ms` };
-      }
-      value = settled;
-    } catch (e) {
-      return { ok: false, thrown: e, when: 'the config\'s promise' };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-  return { ok: true, value };
 }
 
 // ------------------------------------------------------------------ messages
@@ -301,6 +331,8 @@ async function mapped(file: string, b: Bundle): Promise<Bundle> {
 /** Loads, evaluates and validates config.ts. Never throws. */
 export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const abs = resolve(file);
+  // started now, it is ready by the time the bundle is
+  prewarmConfigWorker();
   const loaded = new Set<string>([abs]);
   const filesOf = (): string[] => [...loaded].filter(isOperatorFile);
   try {
@@ -320,7 +352,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
   const ev = await evaluate(abs, b.bundle, opts);
   if (!ev.ok) {
     if ('error' in ev) return { ok: false, error: ev.error, files };
-    return { ok: false, error: describeThrow(abs, ev.thrown, await mapped(abs, b.bundle), ev.when, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), files };
+    return { ok: false, error: describeThrow(abs, ev.thrown, await mapped(abs, b.bundle), ev.when), files };
   }
   let v: ReturnType<typeof validateConfig>;
   let pluginError: string | undefined;
@@ -337,8 +369,8 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
       ...(opts.schedulerNames ? { schedulerNames: opts.schedulerNames } : {}),
     });
   } catch (e) {
-    // A getter or proxy in the config object threw while we read it.
-    return { ok: false, error: describeThrow(abs, e, await mapped(abs, b.bundle), 'reading the config object', 0), files };
+    // Not the config's doing (its value is a plain copy by now): a bug of ours or of a plugin's schema.
+    return { ok: false, error: `${abs}: validating the config failed: ${(e as Error).message}`, files };
   }
   if (!v.ok && pluginError !== undefined) {
     // Without the plugins a root key may be unknown only because its plugin did not load.

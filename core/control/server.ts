@@ -3,7 +3,7 @@
 // of the kernel's IPVS netlink interface for lvsadm.
 
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Bus } from '../bus.js';
 import type { ChangeSource } from '../model/events.js';
@@ -14,8 +14,53 @@ import type { HealthManager } from '../health/manager.js';
 import type { LifecycleOp } from '../health/types.js';
 import { parseRequest } from './validate.js';
 
-/** A request line longer than this is refused (and the connection closed). */
-const MAX_LINE = 1 << 20;
+/**
+ * What one client may make the daemon hold or wait for. A client is anyone
+ * who can open the socket, so each bound is one a misbehaving or hostile
+ * client meets without touching the daemon's other work.
+ */
+export interface ControlLimits {
+  /** Clients served at once; one more is answered EAGAIN and closed. Default: see defaultMaxClients(). */
+  maxClients: number;
+  /** A request line longer than this (characters) is refused and the connection closed, none of it run. Real requests are < 1 KiB. */
+  maxLine: number;
+  /** Bytes of complete requests waiting per client before reading from it pauses (back-pressure, not an error). */
+  maxQueuedBytes: number;
+  /** A client that sends nothing for this long while nothing of its is pending is closed (ms). */
+  idleMs: number;
+  /** A request line must be complete this long after its first byte arrived (ms): a client dribbling bytes is closed. */
+  lineMs: number;
+}
+
+/** File descriptors kept for the daemon's own work (reloads, health checks, nft, workers, plugins) whatever the clients do. */
+const FD_RESERVE = 256;
+
+/** The soft RLIMIT_NOFILE (node raises it to the hard limit at start), or null when /proc does not say. */
+function openFilesLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!m) return null;
+    return m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** 256 clients, fewer when the open files limit would leave less than FD_RESERVE (and a quarter of it) for the daemon. */
+export function defaultMaxClients(nofile: number | null = openFilesLimit()): number {
+  if (nofile === null) return 64;
+  return Math.max(4, Math.min(256, Math.floor((nofile - FD_RESERVE) / 4)));
+}
+
+export function defaultLimits(): ControlLimits {
+  return { maxClients: defaultMaxClients(), maxLine: 64 * 1024, maxQueuedBytes: 1 << 20, idleMs: 60_000, lineMs: 10_000 };
+}
+
+/** A thrown value's text, whatever was thrown (a bug's `throw undefined` must not throw again here). */
+function thrownText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  try { return String(e); } catch { return 'a value that cannot be shown'; }
+}
 
 export interface ControlDeps {
   table: ServiceTable;
@@ -88,7 +133,7 @@ function handleParsed(req: Request, deps: ControlDeps): Reply {
   try {
     return handleRequest(req, deps);
   } catch (e) {
-    return { ok: false, errno: 'EPROTO', message: `internal error: ${(e as Error).message}` };
+    return { ok: false, errno: 'EPROTO', message: `internal error: ${thrownText(e)}` };
   }
 }
 
@@ -115,7 +160,7 @@ function answerRequest(req: Request | { error: string }, deps: ControlDeps): Rep
     try {
       return { ok: true, data: deps.conns ? await deps.conns() : [] };
     } catch (e) {
-      return { ok: false, errno: 'EPROTO', message: `internal error: ${(e as Error).message}` };
+      return { ok: false, errno: 'EPROTO', message: `internal error: ${thrownText(e)}` };
     }
   })();
 }
@@ -154,21 +199,31 @@ const MAX_QUEUED = 4096;
 /** …and handling pauses while this many bytes of its replies are unsent (one reply may exceed it). */
 const MAX_UNSENT = 1 << 20;
 
+/** The reply that ends a connection the daemon closes on its own. */
+const closing = (message: string): string => JSON.stringify({ ok: false, errno: 'EPROTO', message }) + '\n';
+
 /**
  * One client: its lines are cut out of each chunk as it arrives (only the new
  * chunk is searched), queued, and handled in order. Handling runs in slices of
  * SLICE_MS, yielding to the event loop in between, so one client's long
  * pipelined batch (`lvsadm -R`) does not hold off another client's request.
  * What a client may make the daemon hold is bounded: reading pauses while
- * MAX_QUEUED requests wait, handling pauses while MAX_UNSENT reply bytes wait.
+ * MAX_QUEUED requests or limits.maxQueuedBytes wait, handling pauses while
+ * MAX_UNSENT reply bytes wait, a line longer than limits.maxLine ends the
+ * connection (none of that line is run, nor anything after it), and so does
+ * a client idle for limits.idleMs or slower than limits.lineMs to finish a line.
  */
-function serveSocket(sock: Socket, deps: ControlDeps): void {
+function serveSocket(sock: Socket, deps: ControlDeps, limits: ControlLimits): void {
   /** Complete lines not yet handled; `next` is the first of them. */
   let queue: string[] = [];
   let next = 0;
+  /** Characters of the lines queued and not yet handled. */
+  let queuedChars = 0;
   /** The start of a line whose end has not arrived yet. */
   let partial: string[] = [];
   let partialLen = 0;
+  /** Armed while a partial line waits for its end (limits.lineMs). */
+  let lineTimer: NodeJS.Timeout | null = null;
   /** A slice is scheduled or running, or a reply is awaited (get-conns). */
   let running = false;
   /** A request line was too long: the connection ends after the replies before it. */
@@ -180,6 +235,23 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
   let ended = false;
 
   const queued = (): number => queue.length - next;
+  /** Sends a last error line and closes; a client not reading its replies is cut off after a grace second. */
+  const endWith = (message: string): void => {
+    sock.end(closing(message), () => sock.destroy());
+    setTimeout(() => sock.destroy(), 1000).unref();
+  };
+  const overQueued = (): boolean => queued() >= MAX_QUEUED || queuedChars >= limits.maxQueuedBytes;
+
+  /** Ends the connection with a last error line, whatever is pending; nothing more of the client's is read or run. */
+  const hangUp = (message: string): void => {
+    if (sock.destroyed) return;
+    if (lineTimer) { clearTimeout(lineTimer); lineTimer = null; }
+    queue = []; next = 0; queuedChars = 0; listing = null; partial = []; partialLen = 0;
+    tooLong = true;
+    sock.pause();
+    // destroyed once the line is out: a client that never shuts its side does not keep the descriptor
+    endWith(message);
+  };
 
   const drain = (): void => {
     if (sock.destroyed) return;
@@ -208,7 +280,9 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
           }
           continue;
         }
-        const req = parseRequest(queue[next++]!);
+        const line = queue[next++]!;
+        queuedChars -= line.length;
+        const req = parseRequest(line);
         if (!('error' in req) && req.op === 'get-services') { listing = listingPieces(deps.table); continue; }
         const r = answerRequest(req, deps);
         if (r instanceof Promise) {
@@ -228,13 +302,13 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
       }
       running = false;
       if (tooLong) {
-        sock.end(JSON.stringify({ ok: false, errno: 'EPROTO', message: 'request too long' }) + '\n');
+        if (!sock.writableEnded) endWith(`request too long (over ${limits.maxLine} characters): closing the connection`);
         return;
       }
       if (ended) sock.end();
     } finally {
       if (next > 1024 && next * 2 > queue.length) { queue = queue.slice(next); next = 0; }
-      if (readPaused && queued() < MAX_QUEUED / 2 && !tooLong) { readPaused = false; sock.resume(); }
+      if (readPaused && !tooLong && queued() < MAX_QUEUED / 2 && queuedChars < limits.maxQueuedBytes / 2) { readPaused = false; sock.resume(); }
       sock.uncork();
     }
   };
@@ -247,27 +321,46 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
     drain();
   };
 
+  /** Queues a complete line, unless it is blank. */
+  const push = (line: string): void => {
+    if (line.trim() === '') return;
+    queue.push(line);
+    queuedChars += line.length;
+  };
+
   sock.setEncoding('utf8');
+  sock.setTimeout(limits.idleMs);
+  sock.on('timeout', () => hangUp(`no request for ${Math.round(limits.idleMs / 1000)} s: closing the connection`));
   sock.on('data', (chunk: string) => {
     if (tooLong) return;
     let from = 0;
     let nl: number;
+    let completed = false;
     while ((nl = chunk.indexOf('\n', from)) >= 0) {
+      if (partialLen + (nl - from) > limits.maxLine) break;
       let line = chunk.slice(from, nl);
       if (partialLen > 0) { partial.push(line); line = partial.join(''); partial = []; partialLen = 0; }
       from = nl + 1;
-      if (line.trim() !== '') queue.push(line);
+      completed = true;
+      push(line);
     }
-    if (from < chunk.length) { partial.push(chunk.slice(from)); partialLen += chunk.length - from; }
-    if (partialLen > MAX_LINE) {
-      // answered after the replies to the lines before it; nothing more is read
+    if (nl < 0 && from < chunk.length) { partial.push(chunk.slice(from)); partialLen += chunk.length - from; }
+    if (nl >= 0 || partialLen > limits.maxLine) {
+      // answered after the replies to the lines before it; nothing of it (nor after it) is read or run
       tooLong = true;
       partial = [];
       partialLen = 0;
       sock.pause();
-    } else if (queued() >= MAX_QUEUED && !readPaused) {
+    } else if (overQueued() && !readPaused) {
       readPaused = true;
       sock.pause();
+    }
+    if (partialLen === 0) {
+      if (lineTimer) { clearTimeout(lineTimer); lineTimer = null; }
+    } else if (!lineTimer) {
+      lineTimer = setTimeout(() => { lineTimer = null; hangUp(`request line not finished within ${Math.round(limits.lineMs / 1000)} s: closing the connection`); }, limits.lineMs);
+    } else if (completed) {
+      lineTimer.refresh();   // a new line began in this chunk: its own time starts
     }
     kick();
   });
@@ -277,11 +370,13 @@ function serveSocket(sock: Socket, deps: ControlDeps): void {
       const line = partial.join('');
       partial = [];
       partialLen = 0;
-      if (line.trim() !== '') queue.push(line);
+      push(line);
     }
+    if (lineTimer) { clearTimeout(lineTimer); lineTimer = null; }
     ended = true;
     kick();
   });
+  sock.on('close', () => { if (lineTimer) { clearTimeout(lineTimer); lineTimer = null; } });
   sock.on('error', () => { /* the client went away; nothing to clean up */ });
 }
 
@@ -304,7 +399,8 @@ const clients = new WeakMap<Server, Set<Socket>>();
  * replaced; a live one is not; anything at the path that is not a socket is
  * refused rather than deleted.
  */
-export async function listenControl(path: string, deps: ControlDeps): Promise<Server> {
+export async function listenControl(path: string, deps: ControlDeps, limits: Partial<ControlLimits> = {}): Promise<Server> {
+  const lim: ControlLimits = { ...defaultLimits(), ...limits };
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (existsSync(path)) {
     if (!lstatSync(path).isSocket()) throw new SocketInUse(`${path} exists and is not a socket; not touching it`);
@@ -315,9 +411,16 @@ export async function listenControl(path: string, deps: ControlDeps): Promise<Se
   // allowHalfOpen: a client that sends its requests then shuts down its side
   // (socat, nc -N, a pipe) still gets every reply; the server ends the socket.
   const server = createServer({ allowHalfOpen: true }, (sock) => {
+    sock.on('error', () => { /* the client went away */ });
+    if (open.size >= lim.maxClients) {
+      // accepted only to say why: descriptors beyond the limit stay free for the daemon's own work
+      sock.end(JSON.stringify({ ok: false, errno: 'EBUSY', message: `too many clients (${lim.maxClients} at once); try again` }) + '\n', () => sock.destroy());
+      setTimeout(() => sock.destroy(), 1000).unref();
+      return;
+    }
     open.add(sock);
     sock.on('close', () => open.delete(sock));
-    serveSocket(sock, deps);
+    serveSocket(sock, deps, lim);
   });
   clients.set(server, open);
   const listening = new Promise<void>((res, rej) => {

@@ -121,6 +121,15 @@ function nestsDeeper(line: string, max: number): boolean {
   return false;
 }
 
+/** An unknown op for the error text: short, and never a walk of whatever structure a client sent. */
+function describeOp(op: unknown): string {
+  if (typeof op === 'string') return JSON.stringify(op.length > 40 ? `${op.slice(0, 40)}…` : op);
+  if (op === undefined) return '(none)';
+  if (op === null) return 'null';
+  if (Array.isArray(op)) return '(an array)';
+  return typeof op === 'object' ? '(an object)' : String(op).slice(0, 40);
+}
+
 /** Parses one request line; returns the typed request or an error text. */
 export function parseRequest(line: string): Request | { error: string } {
   if (nestsDeeper(line, MAX_DEPTH)) return { error: `request nests deeper than ${MAX_DEPTH} levels` };
@@ -134,7 +143,7 @@ export function checkRequest(v: unknown): Request | { error: string } {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'request must be an object' };
   const op = (v as Record<string, unknown>)['op'];
   const schema = typeof op === 'string' ? REQUESTS.get(op) : undefined;
-  if (!schema) return { error: `unknown request op ${JSON.stringify(op)}` };
+  if (!schema) return { error: `unknown request op ${describeOp(op)}` };
   const r = schema.safeParse(v);
   if (!r.success) return { error: issueText(r.error.issues[0]!) };
   return { op, ...(r.data as object) } as Request;
