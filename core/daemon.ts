@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Bus } from './bus.js';
 import { closeControl, listenControl, type ControlLimits } from './control/server.js';
 import { prepareConfig } from './config/check.js';
-import { applyPlan, formatPlan, planReassert } from './config/diff.js';
+import { applyPlan, formatPlan, planDiff, planReassert } from './config/diff.js';
+import type { TableEvent } from './model/events.js';
 import type { DesiredState } from './config/schema.js';
 import { watchConfig } from './config/watch.js';
 import type { Logger } from './log.js';
@@ -88,6 +89,13 @@ export class Daemon {
     return this.dataPlane instanceof MemoryDataPlane ? this.dataPlane : null;
   }
   private desired: DesiredState | null = null;
+  /**
+   * Something other than the config and health has changed the table (lvsadm, a
+   * scheduled action, a plugin): reloads compare the file with the running table
+   * from then on (what lvsadm added stays in it). Until then the table is the last
+   * config as health placed it, and the cheaper config-to-config diff says the same.
+   */
+  private changedBesideConfig = false;
   private server: Server | null = null;
   private watcher: { update(files: string[]): void; close(): void } | null = null;
   private reloading: Promise<boolean> | null = null;
@@ -114,7 +122,10 @@ export class Daemon {
       forwarder: (method) => this.registry.forwarder(method),
       interfaceExists, interfaceMtu,
       ctx: systemSchedContext(opts.log),
-      onEvent: (ev) => this.bus.emitTable(ev),
+      onEvent: (ev) => {
+        if (changesConfigState(ev)) this.changedBesideConfig = true;
+        this.bus.emitTable(ev);
+      },
     });
     this.health = new HealthManager({
       table: this.table, bus: this.bus, log: opts.log, registry: () => this.registry,
@@ -187,8 +198,10 @@ export class Daemon {
     this.registry = registry;
     // Against the running table: what the file declares is put back and reset, whatever lvsadm did
     // in between; what only lvsadm added stays; health keeps the reals it holds out (README: reloads).
-    const plan = planReassert(this.table, this.desired, next, (n) => this.registry.scheduler(n)?.flags,
-      (svc, dest) => this.health.placement(svc, dest));
+    const flags = (n: string) => this.registry.scheduler(n)?.flags;
+    const plan = this.desired !== null && !this.changedBesideConfig
+      ? planDiff(this.desired, next, flags)
+      : planReassert(this.table, this.desired, next, flags, (svc, dest) => this.health.placement(svc, dest));
     if (this.desired !== null) {
       for (const s of plan.settings) {
         const atStart = (s.setting === 'workers' && this.dataPlane?.kind === 'afpacket') || (s.setting === 'maxConnections' && this.dataPlane);
@@ -288,4 +301,11 @@ export class Daemon {
     await this.instance?.release();
     this.instance = null;
   }
+}
+
+/** Whether a table event leaves the table other than the last config as health placed it. */
+function changesConfigState(ev: TableEvent): boolean {
+  if (ev.source.by === 'config' || ev.source.by === 'health') return false;
+  // counters and sync daemons are not the config's
+  return ev.type !== 'stats.zeroed' && ev.type !== 'daemon.started' && ev.type !== 'daemon.stopped';
 }
