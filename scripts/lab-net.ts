@@ -219,6 +219,15 @@ export class Lab {
     return code;
   }
 
+  /**
+   * A final stop's second half: `lvsd --release` gives the VIPs back to the
+   * kernel (a stop keeps lvsd's nftables takeover for the next lvsd; README
+   * "Restarts"). Call after stopDaemon, before the kernel is to forward itself.
+   */
+  releaseDaemon(): void {
+    this.exec(this.d, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lvsd.ts'), '--release', '--socket', this.socket);
+  }
+
   lvsadm(...args: string[]): string {
     return execFileSync(process.execPath, [join(ROOT, 'scripts/lvsadm.js'), ...args], {
       encoding: 'utf8', env: { ...process.env, LVSD_SOCKET: this.socket }, timeout: 30_000, // a stuck daemon fails a test, never hangs it

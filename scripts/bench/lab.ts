@@ -310,6 +310,8 @@ async function lvsdSide(workers: number, last: boolean): Promise<void> {
     }
   } finally {
     await lab.stopDaemon();
+    // the kernel rows that follow need the VIPs back: a stop keeps lvsd's takeover for a restart
+    lab.releaseDaemon();
     // the workers' exit lines: frames, tx errors, oversize (super-frames cut to the ring slot), ring drops
     for (const l of lab.daemonLog.split('\n').filter((x) => /afpacket worker/.test(x))) say(`    ${l.trim()}`);
   }
