@@ -123,6 +123,8 @@ async function main(argv: string[]): Promise<void> {
     configFile: values.config, socket: socketPath(values.socket), io: io as IoKind,
     pluginDirs: values.plugins, log,
   });
+  // the data-plane workers drop their own capabilities once their rings are open, unless told to keep them
+  if (values['keep-capabilities']) process.env.LVSD_KEEP_CAPABILITIES = '1';
   try {
     await daemon.start();
   } catch (e) {

@@ -5,7 +5,7 @@
 
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, RIP, RIP6, ROOT, VIP, VIP6, cleanupStale, labConfig, labUnavailable } from '../scripts/lab-net.js';
 
@@ -58,6 +58,15 @@ function statsRows(text: string): Map<string, number[]> {
       const r = lab.http(`http://${vip}/`, 30, 3);
       assert.deepEqual(r, { rs1: 10, rs2: 10, rs3: 10, errors: 0 }, `through ${vip}`);
     }
+  });
+
+  it('the data-plane worker keeps only cap_net_admin and cap_net_raw; the main thread what running needs', () => {
+    const pid = lab.daemon!.pid!;
+    const threads = readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'));
+    const eff = (st: string): bigint => BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec(st)![1]}`);
+    assert.equal(eff(threads[0]!), 0x30e0n, 'the main thread: net_admin, net_raw, setuid, setgid, kill');
+    // the worker is the thread whose capabilities are exactly net_admin + net_raw (V8's and libuv's own keep theirs: README)
+    assert.ok(threads.some((st) => eff(st) === 0x3000n), threads.map((st) => eff(st).toString(16)).join(' '));
   });
 
   it('UDP through NAT', () => {

@@ -13,6 +13,7 @@ import { FrameBatch, MAX_AGGREGATE, TxBatch } from './batch.js';
 import { ConnJournal } from '../conn/journal.js';
 import { restoreSnapshots } from '../conn/snapshot.js';
 import { AfPacketIo } from './io/afpacket.js';
+import { CAP, dropCapabilities } from '../security/caps.js';
 import { fanoutIndex, fanoutProgram } from './io/bpf.js';
 import { HeldFrames } from './neighbor-hold.js';
 import type { NetSpec } from './net.js';
@@ -113,6 +114,12 @@ async function main(): Promise<void> {
     journal.heartbeat(Date.now());
     if (journal.listFull && !listWarned) { listWarned = true; log(`worker ${init.id}: too many real servers for ${journal.file}'s list: connections to the newest will not survive a restart`); }
   };
+  // Its sockets and rings are open: this thread keeps only what forwarding needs (capabilities are
+  // per thread; the main thread drops its own once started: README "Security"); root only.
+  if (process.geteuid?.() === 0 && process.env.LVSD_KEEP_CAPABILITIES !== '1') {
+    const r = dropCapabilities([CAP.NET_ADMIN, CAP.NET_RAW]);
+    if (!r.ok) log(`capabilities: this worker could not drop them, it keeps all: ${r.error}`);
+  }
   send({ t: 'ready', id: init.id });
 
   // in the I/O's own memory: frames are sent from where they were received, large ones received in place

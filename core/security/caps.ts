@@ -12,9 +12,9 @@
 //
 // Linux keeps capabilities per thread and capset() changes only the calling
 // one: this is the main thread (where control requests, reloads, children and
-// timers run, and which every thread started later copies). Threads already
-// running keep theirs: data-plane workers started before (they hold the
-// rings) and libuv's pool threads (file I/O). See README for what that means.
+// timers run, and which every thread started later copies). Each data-plane
+// worker drops its own (all but CAP_NET_ADMIN and CAP_NET_RAW) once its rings
+// are open. libuv's pool threads (file I/O) started before keep theirs. See README.
 
 import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
