@@ -158,7 +158,6 @@ export class Engine {
   /** What the segment loop runs each segment through (set per aggregate; bound once, no closure per packet). */
   private segFwd: ForwarderPlugin | null = null;
   private segDir = DIR_INPUT;
-  private segPort = 0;
   private segPartial = false;
   private segResult = FWD_SENT;
   private readonly segPut = (len: number): number => (this.segResult === FWD_SENT ? this.segs.alloc(len) : -1);
@@ -601,7 +600,6 @@ export class Engine {
     src.partial = p.csumPartial;
     this.segFwd = fwd;
     this.segDir = dir;
-    this.segPort = 0;
     this.segPartial = p.csumPartial;
     this.segResult = FWD_SENT;
     const total = Math.ceil((src.end - src.payload) / src.gsoSize);
@@ -616,7 +614,7 @@ export class Engine {
   /** One segment of `segmented`: parsed where it was written, then through the forwarder. */
   private segmentThrough(o: number, len: number): void {
     const segs = this.segs, p = this.pkt, r = this.r;
-    segs.commit(o, len, this.segPort, 0);
+    segs.commit(o, len, 0, 0);
     const why = parseFrame(segs.buf, o, len, r, 0);
     if (why !== DROP_NONE) { this.segResult = -1; return this.drop(why); }
     p.buf = segs.buf; p.off = o; p.len = len; p.room = o - HEADROOM;
