@@ -10,6 +10,7 @@ import { closeControl, listenControl, type ControlLimits } from './control/serve
 import { prepareConfig } from './config/check.js';
 import { applyPlan, formatPlan, planDiff, planReassert } from './config/diff.js';
 import type { TableEvent } from './model/events.js';
+import { RuntimeAdditions, restoreRuntime } from './model/runtime-saved.js';
 import type { DesiredState } from './config/schema.js';
 import { watchConfig } from './config/watch.js';
 import type { Logger } from './log.js';
@@ -96,6 +97,10 @@ export class Daemon {
    * config as health placed it, and the cheaper config-to-config diff says the same.
    */
   private changedBesideConfig = false;
+  /** What lvsadm added at run time, kept across restarts (--io afpacket; core/model/runtime-saved.ts). */
+  private readonly runtime = new RuntimeAdditions();
+  private runtimeTimer: NodeJS.Timeout | null = null;
+  private runtimeSaving = false;
   private server: Server | null = null;
   private watcher: { update(files: string[]): void; close(): void } | null = null;
   private reloading: Promise<boolean> | null = null;
@@ -124,6 +129,8 @@ export class Daemon {
       ctx: systemSchedContext(opts.log),
       onEvent: (ev) => {
         if (changesConfigState(ev)) this.changedBesideConfig = true;
+        this.runtime.follow(ev);
+        if (this.runtime.dirty) this.saveRuntimeSoon();
         this.bus.emitTable(ev);
       },
     });
@@ -159,12 +166,18 @@ export class Daemon {
     }
     for (const note of this.registry.notes) this.log.info(note);
     this.log.info(`schedulers: ${this.registry.names('scheduler').join(' ')}`);
+    // What lvsadm had added before a restart, after the config (which takes over what it declares),
+    // before the data plane (whose saved connections name those real servers).
+    if (this.opts.io === 'afpacket') {
+      for (const line of restoreRuntime(this.table, this.stateDir, { by: 'lvsadm', name: 'restore' })) this.log.info(line);
+      this.runtimeSaving = true;
+    }
     if (this.opts.io === 'memory') {
       const mem = new MemoryDataPlane(this.table, this.registry, this.netConfig(), this.bus, this.log);
       mem.start();
       this.dataPlane = mem;
     } else if (this.opts.io === 'afpacket') {
-      this.dataPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers, stateDir: this.opts.stateDir ?? dirname(this.opts.socket) }, this.log, this.bus);
+      this.dataPlane = await WorkerDataPlane.start(this.table, this.registry, { ...this.netConfig(), workers: this.desired?.workers, stateDir: this.stateDir }, this.log, this.bus);
     }
     // Before the socket opens: plugins see every lvsadm change. Plugin failures are logged, never thrown.
     this.ctlplaneUp = true;
@@ -282,7 +295,24 @@ export class Daemon {
     return { interfaces: d?.interfaces ?? [], neighbors: d?.neighbors ?? {}, gateways: d?.gateways ?? [], ...(d?.maxConnections ? { maxConns: d.maxConnections } : {}) };
   }
 
+  private get stateDir(): string { return this.opts.stateDir ?? dirname(this.opts.socket); }
+
+  /** Writes the run-time additions once a burst of changes is over (and at stop). */
+  private saveRuntimeSoon(): void {
+    if (!this.runtimeSaving || this.runtimeTimer) return;
+    this.runtimeTimer = setTimeout(() => { this.runtimeTimer = null; this.saveRuntime(); }, 200);
+    this.runtimeTimer.unref();
+  }
+
+  private saveRuntime(): void {
+    if (!this.runtimeSaving || !this.runtime.dirty) return;
+    try { this.runtime.save(this.stateDir); } catch (e) { this.log.warn(`cannot save what lvsadm added (kept across restarts): ${(e as Error).message}`); }
+  }
+
   async stop(): Promise<void> {
+    if (this.runtimeTimer) { clearTimeout(this.runtimeTimer); this.runtimeTimer = null; }
+    this.saveRuntime();
+    this.runtimeSaving = false;
     this.stopped = true;
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.housekeeping = null;

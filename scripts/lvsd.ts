@@ -7,6 +7,7 @@ import { Daemon, type IoKind } from '../core/daemon.js';
 import { socketPath } from '../core/control/protocol.js';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { checkConfigFile } from '../core/config/check.js';
+import { removeRuntime } from '../core/model/runtime-saved.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { dirname, join } from 'node:path';
 import { rmSync } from 'node:fs';
@@ -113,7 +114,8 @@ async function main(argv: string[]): Promise<void> {
     const removed = nftRemoveSync();
     removeAllSnapshots(dir);
     rmSync(countersPath(dir), { force: true });
-    process.stdout.write(`${removed ? 'nftables table netdev lvsd deleted: the kernel answers the VIPs again' : 'no nftables table netdev lvsd'}; saved connections and counters in ${dir} removed\n`);
+    removeRuntime(dir);
+    process.stdout.write(`${removed ? 'nftables table netdev lvsd deleted: the kernel answers the VIPs again' : 'no nftables table netdev lvsd'}; saved connections, counters and run-time services in ${dir} removed\n`);
     return;
   }
   const io = values.io;

@@ -193,11 +193,21 @@ function statsRows(text: string): Map<string, number[]> {
   it('after SIGKILL the table left is kept until the next start replaces it; a stop keeps it too, lvsd --release removes it', async function () {
     this.timeout(90_000);
     assert.match(lab.nftTables(), /table netdev lvsd/);
+    // a service only lvsadm made (config.ts never declared it), with its real server
+    lab.lvsadm('-A', '-t', `${VIP.nat}:81`, '-s', 'rr');
+    lab.lvsadm('-a', '-t', `${VIP.nat}:81`, '-r', `${RIP(1)}:80`, '-m');
+    await sleep(500);
+    assert.equal(lab.http(`http://${VIP.nat}:81/`, 4, 2).rs1, 4);
     await lab.stopDaemon('SIGKILL');
     assert.match(lab.nftTables(), /table netdev lvsd/, 'a killed daemon leaves its table');
     // Two workers after the restart: the fanout group and each worker's neighbours start afresh.
     await lab.startDaemon(lab.writeConfig(labConfig(lab, { workers: 2 }), 'two.config.ts'));
     assert.match(lab.daemonLog, /table netdev lvsd left by the previous lvsd: kept until/);
+    // what lvsadm added is back (as the kernel keeps ipvsadm's rules across a restart of its tools)
+    assert.match(lab.daemonLog, /restored what lvsadm had added before the restart: 1 services, 1 real servers/);
+    assert.match(lab.lvsadm('-L', '-n'), new RegExp(`TCP  ${VIP.nat.replace(/\./g, '\\.')}:81 rr\\n  -> ${RIP(1).replace(/\./g, '\\.')}:80`));
+    assert.equal(lab.http(`http://${VIP.nat}:81/`, 4, 2).rs1, 4);
+    lab.lvsadm('-D', '-t', `${VIP.nat}:81`);
     assert.equal((lab.nftTables().match(/table netdev lvsd/g) ?? []).length, 1);
     const r = lab.http(`http://${VIP.nat}/`, 30, 3);
     assert.equal(r.errors, 0, JSON.stringify(r));
