@@ -1,5 +1,5 @@
 // The live side of snapshot.ts: a worker's connection entries in a file
-// mapped MAP_SHARED (mmap through koffi, as afpacket.ts maps its rings), one
+// mapped MAP_SHARED (core/mem.ts, as afpacket.ts maps its rings), one
 // record per entry at the entry's own index. The table calls write() when an
 // entry is created, changes state, flags or controller, and clear() when it
 // is freed — never per packet of an established flow — so a crash leaves
@@ -8,7 +8,7 @@
 // The file is made under a temporary name and renamed over the previous
 // daemon's only once complete (which the host has already read by then).
 
-import koffi from 'koffi';
+import { Mem } from '../mem.js';
 import { closeSync, ftruncateSync, openSync, renameSync, rmSync } from 'node:fs';
 import {
   DEST_AREA_BYTES, fileBytes, H_CLEAN, H_DESTAREA, H_GEN, H_HEADER, H_HIGH, H_LAYOUT, H_RECORD, H_SLOTS, H_STAMP, H_WORKER,
@@ -16,20 +16,6 @@ import {
   R_STATE, R_TIMEOUT, R_VPORT, RECORD_BYTES, SNAPSHOT_LAYOUT, SNAPSHOT_MAGIC, snapshotPath, writeDestArea, type DestRef,
 } from './snapshot.js';
 import type { ConnStore } from './store.js';
-
-const PROT_RW = 3, MAP_SHARED = 1;
-
-interface Libc {
-  mmap(addr: null, len: number, prot: number, flags: number, fd: number, off: number): unknown;
-  munmap(addr: number, len: number): number;
-}
-let libc: Libc | null = null;
-function lib(): Libc {
-  if (libc) return libc;
-  const l = koffi.load('libc.so.6');
-  libc = { mmap: l.func('void *mmap(void *, size_t, int, int, int, int64_t)'), munmap: l.func('int munmap(uintptr_t, size_t)') } as Libc;
-  return libc;
-}
 
 /** What the journal needs of the engine: a handle's real server, and an identity that changes when a handle is reused. */
 export interface JournalDests {
@@ -45,7 +31,7 @@ export class JournalError extends Error {
 }
 
 export class ConnJournal {
-  private readonly addr: number;
+  private readonly mem: Mem;
   private readonly len: number;
   private readonly u8: Uint8Array;
   private readonly dv: DataView;
@@ -75,13 +61,9 @@ export class ConnJournal {
       fd = openSync(tmp, 'w+', 0o600);
       // sparse: only the pages entries touch take memory (tmpfs) or disk
       ftruncateSync(fd, this.len);
-      const p = lib().mmap(null, this.len, PROT_RW, MAP_SHARED, fd, 0);
-      const addr = Number(koffi.address(p));
-      if (addr === 0 || addr >= 2 ** 64 - 4096) throw new JournalError(this.file, `mmap failed (errno ${koffi.errno()})`);
-      this.addr = addr;
-      const ab = koffi.view(p, this.len);
-      this.u8 = new Uint8Array(ab);
-      this.dv = new DataView(ab);
+      this.mem = new Mem(this.len, fd);
+      this.u8 = this.mem.u8;
+      this.dv = this.mem.dv;
     } catch (e) {
       if (fd >= 0) closeSync(fd);
       rmSync(tmp, { force: true });
@@ -154,7 +136,7 @@ export class ConnJournal {
     this.dv.setUint32(H_CLEAN, 1);
   }
 
-  close(): void { lib().munmap(this.addr, this.len); }
+  close(): void { this.mem.free(); }
 
   private listIndex(h: number): number {
     if (h < 0) return -1;

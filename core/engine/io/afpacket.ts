@@ -35,6 +35,7 @@ import { MAX_AGGREGATE, type FrameBatch, type FrameOffload, type TxBatch } from 
 import { VNET_NEEDS_CSUM } from '../../packet/gso.js';
 import { BPF_MAXINSNS, fanoutProgram, socketFilter, type BpfInsn, type FilterSpec } from './bpf.js';
 import type { IoInterface, PacketIo } from './types.js';
+import { Mem } from '../../mem.js';
 
 const AF_PACKET = 17;
 const SOCK_RAW = 3;
@@ -61,9 +62,6 @@ export const PACKET_FANOUT_CBPF = 6;
 const TP_STATUS_USER = 1;
 const TP_STATUS_COPY = 2;
 const POLLIN = 1;
-const PROT_RW = 3;
-const MAP_SHARED = 1;
-const MAP_PRIVATE_ANON = 0x22;
 const MSG_DONTWAIT = 0x40;
 const EINTR = 4;
 const EAGAIN = 11;
@@ -73,8 +71,6 @@ interface Libc {
   bind(fd: number, addr: number, len: number): number;
   setsockopt(fd: number, level: number, name: number, val: number, len: number): number;
   getsockopt(fd: number, level: number, name: number, val: number, len: number): number;
-  mmap(addr: null, len: number, prot: number, flags: number, fd: number, off: number): unknown;
-  munmap(addr: number, len: number): number;
   poll(fds: number, n: number, timeout: number): number;
   recv(fd: number, buf: number, len: number, flags: number): number;
   sendmmsg(fd: number, vec: number, n: number, flags: number): number;
@@ -92,8 +88,6 @@ function lib(): Libc {
     bind: l.func('int bind(int, uintptr_t, uint32_t)'),
     setsockopt: l.func('int setsockopt(int, int, int, uintptr_t, uint32_t)'),
     getsockopt: l.func('int getsockopt(int, int, int, uintptr_t, uintptr_t)'),
-    mmap: l.func('void *mmap(void *, size_t, int, int, int, int64_t)'),
-    munmap: l.func('int munmap(uintptr_t, size_t)'),
     poll: l.func('int poll(uintptr_t, uint64_t, int)'),
     recv: l.func('long recv(int, uintptr_t, size_t, int)'),
     sendmmsg: l.func('int sendmmsg(int, uintptr_t, unsigned int, int)'),
@@ -106,25 +100,6 @@ function lib(): Libc {
 function sysErr(what: string): Error {
   const e = koffi.errno();
   return Object.assign(new Error(`${what}: errno ${e}${e === 1 ? ' (EPERM: needs root / CAP_NET_RAW)' : ''}`), { errno: e });
-}
-
-/** A region of memory of our own (anonymous or a packet ring) with its address as a Number. */
-class Mem {
-  readonly addr: number;
-  readonly u8: Uint8Array;
-  readonly dv: DataView;
-  readonly len: number;
-  constructor(len: number, fd = -1) {
-    const p = lib().mmap(null, len, PROT_RW, fd < 0 ? MAP_PRIVATE_ANON : MAP_SHARED, fd, 0);
-    const addr = Number(koffi.address(p));
-    if (addr === 0 || addr >= 2 ** 64 - 4096) throw sysErr('mmap');
-    this.addr = addr;
-    this.len = len;
-    const ab = koffi.view(p, len);
-    this.u8 = new Uint8Array(ab);
-    this.dv = new DataView(ab);
-  }
-  free(): void { lib().munmap(this.addr, this.len); }
 }
 
 // ------------------------------------------------------------------ the I/O
