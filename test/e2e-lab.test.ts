@@ -225,7 +225,7 @@ function statsRows(text: string): Map<string, number[]> {
     assert.equal(await lab.stopDaemon('SIGTERM'), 0);
     // README "Restarts": kept for the next lvsd (no resets in the gap); given back to the kernel on request
     assert.match(lab.nftTables(), /table netdev lvsd/, 'a stop keeps the table');
-    lab.exec(lab.d, process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lvsd.ts'), '--release', '--socket', lab.socket);
+    lab.releaseDaemon();
     assert.doesNotMatch(lab.nftTables(), /lvsd/, 'lvsd --release removes it');
   });
 });
