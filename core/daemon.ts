@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Bus } from './bus.js';
 import { closeControl, listenControl, type ControlLimits } from './control/server.js';
 import { prepareConfig } from './config/check.js';
-import { applyPlan, formatPlan, planDiff, planReassert } from './config/diff.js';
+import { applyPlan, formatPlan, planDiff, planReassert, planServices } from './config/diff.js';
 import type { TableEvent } from './model/events.js';
 import { RuntimeAdditions, restoreRuntime } from './model/runtime-saved.js';
 import type { DesiredState } from './config/schema.js';
@@ -212,7 +212,9 @@ export class Daemon {
     // Against the running table: what the file declares is put back and reset, whatever lvsadm did
     // in between; what only lvsadm added stays; health keeps the reals it holds out (README: reloads).
     const flags = (n: string) => this.registry.scheduler(n)?.flags;
-    const plan = this.desired !== null && !this.changedBesideConfig
+    // Nothing but config and health changed the table since the last load: the plan is the config's diff.
+    const diffOnly = this.desired !== null && !this.changedBesideConfig;
+    const plan = diffOnly
       ? planDiff(this.desired, next, flags)
       : planReassert(this.table, this.desired, next, flags, (svc, dest) => this.health.placement(svc, dest));
     if (this.desired !== null) {
@@ -237,7 +239,7 @@ export class Daemon {
     this.dataPlane?.reconfigure(this.registry, this.netConfig());
     let healthChanged: HealthChange[] = [];
     try {
-      healthChanged = this.health.apply(next);
+      healthChanged = this.health.apply(next, diffOnly ? planServices(plan) : undefined);
       this.schedule.update(next.schedule ?? []);
     } catch (e) {
       // operator plugin code (a checker) threw: the table is applied; say what did not follow it

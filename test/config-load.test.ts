@@ -223,6 +223,34 @@ describe('config load: nothing config.ts does freezes or kills the daemon', func
     assert.match(failed(await load('nan.ts', gen('NaN'))), /services\[700\]\.reals\[0\]\.weight: .*NaN/);
   });
 
+  it('a reload takes what did not change from the last load of the file: unchanged services are the same objects, the result as a fresh load', async () => {
+    const gen = (weight: number, port = 80): string => `export default { services: Array.from({ length: 40 }, (_, i) => ({
+  protocol: 'tcp', address: \`10.1.0.\${i}\`, port: i === 5 ? ${port} : 80, scheduler: 'rr', forward: 'nat',
+  reals: [{ address: '192.168.0.1', port: 80, weight: i === 30 ? ${weight} : 1 }] })) };\n`;
+    const first = await load('reuse.ts', gen(1));
+    if (!first.ok) assert.fail(first.error);
+    const second = await load('reuse.ts', gen(4));
+    if (!second.ok) assert.fail(second.error);
+    const a = first.desired.services;
+    const b = second.desired.services;
+    assert.equal(b.filter((s, i) => s === a[i]).length, 39, 'all but the edited service are the last load\'s');
+    assert.notEqual(b[30], a[30]);
+    assert.equal(b[30]!.dests[0]!.weight, 4);
+    assert.equal(a[30]!.dests[0]!.weight, 1, 'the last load\'s result is left as it was');
+    // the same as a load of that text with nothing to reuse
+    const fresh = await load('reuse-fresh.ts', gen(4));
+    if (!fresh.ok) assert.fail(fresh.error);
+    assert.deepEqual(b, fresh.desired.services);
+    // an error in one service is found though the others are taken from the last load; fixed, it loads
+    assert.match(failed(await load('reuse.ts', gen(4, 70000))), /services\[5\]\.port: /);
+    const fixed = await load('reuse.ts', gen(4, 81));
+    if (!fixed.ok) assert.fail(fixed.error);
+    assert.equal(fixed.desired.services[5]!.spec.port, 81);
+    // another scheduler list (plugins loaded or gone) is another context: nothing is taken over
+    const only = await loadConfig(join(dir, 'reuse.ts'), { knownSchedulers: (n) => n === 'wlc', schedulerNames: ['wlc'] });
+    assert.match(failed(only), /unknown scheduler/);
+  });
+
   it('a good config still loads after all that', async () => {
     const r = await load('good.ts', ok);
     assert.equal(r.ok, true, r.ok ? '' : r.error);

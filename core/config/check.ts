@@ -32,7 +32,7 @@ function unknownScheduler(file: string, desired: DesiredState, reg: PluginRegist
  */
 export function validateContextOf(reg: PluginRegistry): Partial<ValidateContext> {
   const schedulerNames = reg.names('scheduler');
-  const out: Partial<ValidateContext> = { schedulerNames, checkNames: reg.names('health') };
+  const out: Partial<ValidateContext> = { schedulerNames, checkNames: reg.names('health'), loaded: reg.all().map((p) => p.plugin) };
   out.schedulerFlags = (n) => reg.scheduler(n)?.flags;
   out.forwarder = (m) => reg.forwarder(m);
   const keys = reg.configKeys();
@@ -40,13 +40,24 @@ export function validateContextOf(reg: PluginRegistry): Partial<ValidateContext>
   return out;
 }
 
+/** The plugin folders each config file named when it was last loaded. */
+const lastFolders = new Map<string, string>();
+
 export async function prepareConfig(file: string, pluginDirs: readonly string[]): Promise<Prepared> {
   // The plugins are loaded between evaluating config.ts and validating it, so
   // that what they declare (names, flag words, root keys) is checked with it.
+  // Most reloads name the same folders as the last one: those are loaded
+  // (checked for changes) meanwhile, while esbuild and the evaluation worker work.
+  const dirsOf = (folders: string[]): string[] => [...pluginDirs, ...folders];
+  const last = lastFolders.get(file);
+  const early = last === undefined ? null : loadPlugins(dirsOf(JSON.parse(last) as string[]));
+  early?.catch(() => { /* taken (and reported) below, or not needed */ });
   let registry: PluginRegistry | undefined;
   const loaded = await loadConfig(file, {
     plugins: async (folders) => {
-      registry = await loadPlugins([...pluginDirs, ...folders]);
+      const key = JSON.stringify(folders);
+      lastFolders.set(file, key);
+      registry = await (early && key === last ? early : loadPlugins(dirsOf(folders)));
       return validateContextOf(registry);
     },
   });

@@ -43,6 +43,16 @@ export type PlanAction =
   /** The service goes, and with it every real it has in the live table. */
   | { kind: 'remove-service'; spec: ServiceSpec; reals: number };
 
+/** The services (serviceKeyText) a plan's actions change in the table. */
+export function planServices(plan: Plan): Set<string> {
+  const out = new Set<string>();
+  for (const a of plan.actions) {
+    if (a.kind === 'set-timeouts') continue;
+    out.add(svcKey('service' in a ? a.service : a.spec));
+  }
+  return out;
+}
+
 /** Daemon-level settings that changed; the daemon acts on them, applyPlan does not. */
 export interface SettingChange {
   setting: 'plugins' | 'interfaces' | 'neighbors' | 'workers' | 'maxConnections';
@@ -133,7 +143,8 @@ export function planDiff(prev: DesiredState | null, next: DesiredState,
   const sameReals = new Set<string>();
   for (const [k, now] of after) {
     const old = before.get(k);
-    if (old && !serviceChanged(old.spec, now.spec) && sameDests(old.dests, now.dests)) { sameReals.add(k); continue; }
+    // the same object: the loader reused an unchanged service (config/load.ts)
+    if (old && (old === now || (!serviceChanged(old.spec, now.spec) && sameDests(old.dests, now.dests)))) { sameReals.add(k); continue; }
     const words = flagWords(now.spec.scheduler);
     if (!old) actions.push(words ? { kind: 'add-service', spec: now.spec, words } : { kind: 'add-service', spec: now.spec });
     else if (serviceChanged(old.spec, now.spec)) {

@@ -22,7 +22,12 @@ export type EvalMessage =
   | { kind: 'value'; value: unknown }
   /** The value as JSON text, when JSON carries it exactly (faster to take in than a structured clone)… */
   | { kind: 'json'; text: string; pieces?: string[] }
-  /** …whose top-level arrays named in `pieces` came before it, in pieces (JSON arrays) appended in order. */
-  | { kind: 'json-piece'; key: string; text: string }
+  /**
+   * …whose top-level arrays named in `pieces` came before it, element by
+   * element (one JSON text each), appended in order: an element whose text is
+   * the same as in the last load is not parsed again, and its validation is
+   * reused (core/config/schema.ts ServiceMemo).
+   */
+  | { kind: 'json-items'; key: string; texts: string[] }
   | { kind: 'failed'; error: string }
   | { kind: 'thrown'; thrown: ThrownData; when: string };

@@ -119,13 +119,17 @@ function jsonExact(v: unknown): boolean {
   return true;
 }
 
-/** Elements of a top-level array per message: the daemon parses one piece while the next is written. */
+/** Elements of a top-level array per message: the daemon takes one message in while the next is written. */
 const PIECE = 500;
+/** Top-level arrays at least this long go element by element (`services`: one text each, compared with the last load's). */
+const ITEMS_MIN = 16;
 
 /**
  * Sends `value` as JSON text when JSON carries it exactly; large top-level
- * arrays (`services`) go first in pieces, so that writing (here) and parsing
- * (on the daemon's thread) overlap. False: send a structured clone instead.
+ * arrays (`services`) go first, one JSON text per element, in messages of
+ * PIECE elements, so that writing (here) and taking in (on the daemon's
+ * thread) overlap, and the daemon parses only the elements that changed.
+ * False: send a structured clone instead.
  */
 function sendJson(value: unknown): boolean {
   try {
@@ -139,15 +143,15 @@ function sendJson(value: unknown): boolean {
     const rest: Record<string, unknown> = {};
     const parts: string[] = [];
     for (const [k, v] of Object.entries(value)) {
-      if (Array.isArray(v) && v.length > PIECE) {
-        rest[k] = [];            // keeps the key's place; the daemon puts the pieces there
+      if (Array.isArray(v) && v.length >= ITEMS_MIN) {
+        rest[k] = [];            // keeps the key's place; the daemon puts the elements there
         parts.push(k);
-        // each piece checked then written while the daemon parses the one before; a piece
+        // each piece checked then written while the daemon takes the one before; a piece
         // that JSON cannot carry (or a cycle, thrown) ends this: the daemon takes the clone instead
         for (let i = 0; i < v.length; i += PIECE) {
           const slice = v.slice(i, i + PIECE);
           if (!jsonExact(slice)) return false;
-          send({ kind: 'json-piece', key: k, text: JSON.stringify(slice) });
+          send({ kind: 'json-items', key: k, texts: slice.map((x) => JSON.stringify(x)) });
         }
       } else {
         rest[k] = v;

@@ -47,9 +47,12 @@ export { HEALTH_COMMON_KEYS } from './types.js';
 
 
 /** What a good config becomes: table specs plus the daemon-level settings. */
+/** One service of the config, validated. Never changed once made (ServiceMemo hands the same one to the next load). */
+export interface DesiredService { spec: ServiceSpec; dests: DestSpec[]; health?: ServiceHealthSettings }
+
 export interface DesiredState {
   /** In config order; each service's reals in config order. */
-  services: { spec: ServiceSpec; dests: DestSpec[]; health?: ServiceHealthSettings }[];
+  services: DesiredService[];
   /** Scheduled actions, in config order. */
   schedule?: ScheduleEntry[];
   /** Only the timeouts the config sets (seconds). */
@@ -120,6 +123,17 @@ export interface ValidateContext {
    * errors carry their path (`sync.interface`). Absent: such keys are unknown settings.
    */
   pluginKeys?: ReadonlyMap<string, z.ZodType>;
+  /**
+   * Services validated by an earlier load, by their raw object: a raw service
+   * seen again (the loader hands back the same object for the same JSON text)
+   * is not validated again. The caller empties it when anything above changes.
+   */
+  serviceMemo?: WeakMap<object, DesiredService>;
+  /**
+   * The loaded plugin objects the callbacks above answer from: the same ones
+   * (by identity) mean the same answers, so `serviceMemo` stays valid.
+   */
+  loaded?: readonly object[];
 }
 
 export type ValidateResult = { ok: true; desired: DesiredState } | { ok: false; errors: ConfigIssue[] };
@@ -884,6 +898,12 @@ export function validateConfig(raw: unknown, ctx: ValidateContext, opts: { trust
     core = {};
     for (const [k, v] of Object.entries(raw)) if (!pluginKeys.has(k)) core[k] = v;
   }
+  // A service the memo knows passed every check before, under the same context: only the others are checked.
+  const memo = ctx.serviceMemo;
+  const known = (sv: unknown): DesiredService | undefined => (memo && typeof sv === 'object' && sv !== null ? memo.get(sv) : undefined);
+  if (memo && Array.isArray(core.services) && core.services.some((sv) => known(sv) !== undefined)) {
+    core = { ...core, services: core.services.filter((sv) => known(sv) === undefined) };
+  }
   // trustShape: false (tests) walks field by field even when the shape passes.
   const c = new Checker(opts.trustShape !== false && lvsdConfigSchema.safeParse(core).success);
   const flags = flagWords(ctx);
@@ -916,14 +936,20 @@ export function validateConfig(raw: unknown, ctx: ValidateContext, opts: { trust
     const seen = new Map<string, number>();
     c.array('services', raw.services)?.forEach((sv, i) => {
       const path = join('services', i);
-      const d = serviceOf(c, path, sv, ctx, flags);
-      if (!d) return;
+      let d = known(sv);
+      if (!d) {
+        const before = c.issues.length;
+        const draft = serviceOf(c, path, sv, ctx, flags);
+        if (!draft) return;
+        d = draft.health ? { spec: draft.spec, dests: draft.dests, health: draft.health } : { spec: draft.spec, dests: draft.dests };
+        if (memo && c.issues.length === before) memo.set(sv as object, d);
+      }
       const k = serviceKeyText(d.spec);
       const first = seen.get(k);
       if (first !== undefined) c.err(path, `service ${k} is listed twice (also services[${first}])`);
       else {
         seen.set(k, i);
-        desired.services.push(d.health ? { spec: d.spec, dests: d.dests, health: d.health } : { spec: d.spec, dests: d.dests });
+        desired.services.push(d);
       }
     });
   }

@@ -193,8 +193,12 @@ export class HealthManager {
    * checkers of new reals, stops those of removed ones, restarts only those
    * whose checker settings changed, and brings the table in line. Returns
    * what changed in health's settings since the last apply (none the first time).
+   * `touched`: when given, the only services (serviceKeyText) whose table entries
+   * changed since the table was last in line with health (the reload's plan,
+   * nothing else having changed the table); a service unchanged in the config
+   * and not among them is left as it is, instead of being checked real by real.
    */
-  apply(next: HealthInput): HealthChange[] {
+  apply(next: HealthInput, touched?: ReadonlySet<string>): HealthChange[] {
     const startup = this.input === null;
     const before = this.inputByKey;
     const byKey = new Map<string, HealthServiceInput>();
@@ -206,7 +210,7 @@ export class HealthManager {
       keys.push(sk);
       byKey.set(sk, s);
       const old = before?.get(sk);
-      if (old && old !== s && sameServiceInput(old, s)) same.add(s);
+      if (old && (old === s || sameServiceInput(old, s))) same.add(s);
     }
     const changes = startup ? null : healthChanges(this.input, next, before ?? undefined, same);
     this.input = next;
@@ -276,7 +280,8 @@ export class HealthManager {
       const r = this.lifecycle({ service: c.service, dest: c.dest, op }, 'config');
       if (!r.ok) this.log.warn(`lifecycle from config: ${r.error.message}`);
     }
-    for (const st of this.services.values()) {
+    for (const [sk, st] of this.services) {
+      if (touched && !touched.has(sk) && same.has(byKey.get(sk)!)) continue;
       updateQuorum(this.ctx, st);
       this.syncService(st, 'config', HEALTH);
     }
