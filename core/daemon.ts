@@ -140,7 +140,7 @@ export class Daemon {
     });
     this.schedule = new ScheduleRunner({ health: this.health, log: opts.log, ...(opts.cron ? { cron: opts.cron } : {}) });
     this.ctlplane = new ControlPlaneHost({ table: this.table, bus: this.bus, log: opts.log, clock: opts.healthClock ?? systemClock,
-      conns: () => this.dataPlane?.conns() ?? [] });
+      conns: () => this.dataPlane?.conns() ?? [], dataPlane: () => this.dataPlane });
   }
 
   /** Loads plugins and config, then opens the control socket. Throws (having undone what it started) when start-up cannot succeed. */

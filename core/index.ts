@@ -73,7 +73,15 @@ export { outerTos, writeOuterIpv4, writeOuterIpv6 } from './packet/build.js';
 export { defineFailover } from './plugin.js';
 export type {
   FailoverPlugin, ControlContext, ControlTable, ControlBus, ControlHandle, RegistryView, SyncEvent, FailoverEvent,
+  ConnSync, SyncConn,
 } from './plugin.js';
+export type { SyncSettings, SyncInstallCounts } from './conn/sync.js';
+export { SYNC_DEFAULTS } from './conn/sync.js';
+/** Connection flag bits and states as the sync protocol carries them (IP_VS_CONN_F_*). */
+export {
+  CF_FWD_MASK, CF_MASQ, CF_LOCALNODE, CF_TUNNEL, CF_DROUTE, CF_BYPASS, CF_SYNC, CF_HASHED, CF_NOOUTPUT, CF_INACTIVE,
+  CF_OUT_SEQ, CF_IN_SEQ, CF_NO_CPORT, CF_TEMPLATE, CF_ONE_PACKET, CF_NFCT,
+} from './conn/states.js';
 export type { BusEvents } from './bus.js';
 export type { TableEvent, ChangeSource } from './model/events.js';
 export type { ServiceView, DestView, Timeouts, SyncDaemonSpec } from './model/types.js';

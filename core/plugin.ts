@@ -8,6 +8,7 @@ import type { ZodType } from 'zod';
 import type { BusEvents } from './bus.js';
 import type { Clock } from './clock.js';
 import type { ConnView, InfoView } from './control/protocol.js';
+import type { SyncConnFields, SyncInstallCounts, SyncSettings } from './conn/sync.js';
 import type { Result } from './errors.js';
 import type { Logger } from './log.js';
 import type {
@@ -479,6 +480,36 @@ export interface ControlTable {
   conns(): Promise<Result<ConnView[]>>;
 }
 
+/** One connection entry as the sync protocol carries it (spec sync.md §2.2, struct ip_vs_sync_conn_v1's fields). */
+export type SyncConn = SyncConnFields;
+
+/**
+ * The data plane's side of connection sync, as the kernel's core does it:
+ * which entries a master reports (per inbound packet, spec §4.1–4.3) and how
+ * a backup installs what it received (§6). The wire, the batching and the
+ * sockets are the sync plugin's.
+ */
+export interface ConnSync {
+  /**
+   * Master: from now on every replica reports the entries to sync, with the
+   * given sync settings (the rest the kernel's defaults), to `onConns` as they
+   * come (`dropped`: entries a replica could not keep because they were not
+   * taken in time). Returns the function that stops it. One follower at a
+   * time: a later follow() replaces an earlier one.
+   */
+  follow(settings: Partial<SyncSettings>, onConns: (conns: SyncConn[], dropped: number) => void): () => void;
+  /**
+   * Backup: installs received entries, each in the replica that owns its flow,
+   * flagged SYNC, bound to this director's own real servers. `version` 0: the
+   * local timeouts and all 16 flag bits (v0 messages); `threshold`: the
+   * entries' inbound packet count (sync_threshold, default 3). Entries that
+   * are not valid are counted in `invalid` and change nothing.
+   */
+  install(conns: readonly SyncConn[], o: { version: number; threshold?: number }): Promise<SyncInstallCounts & { invalid: number }>;
+  /** Every live entry (templates first): what a backup that joins late needs. */
+  dump(): Promise<SyncConn[]>;
+}
+
 /** The bus as a plugin sees it: every event to follow, and the events its kind owns to emit. */
 export interface ControlBus<E extends keyof BusEvents> {
   /** Returns the unsubscribe function; the host also unsubscribes everything when the plugin stops. */
@@ -500,6 +531,8 @@ export interface ControlContext<E extends keyof BusEvents = never> {
   readonly log: Logger;
   /** The project's one clock, in milliseconds; timers left pending are cleared when the plugin stops. */
   readonly clock: Clock;
+  /** The data plane's connection entries for sync (master and backup). */
+  readonly conns: ConnSync;
 }
 
 /** What `start` returns: the running instance. */
@@ -515,6 +548,12 @@ interface ControlPluginOf<K extends 'sync' | 'failover', O, E extends keyof BusE
   readonly description?: string;
   /** The root key of config.ts this plugin owns (e.g. 'sync', 'vrrp'); given with `options`. */
   readonly configKey?: string;
+  /**
+   * With `configKey`: run from daemon start to shutdown whether or not the key
+   * is in config.ts (`options` is then undefined), reconfigured as it comes
+   * and goes — for a plugin lvsadm can drive too (the sync daemon).
+   */
+  readonly always?: boolean;
   /** Schema of the config key's value (composed into the config's schema and its errors). */
   readonly options?: ZodType<O>;
   /** `options` is the parsed config value; undefined for a plugin without configKey. */

@@ -220,7 +220,7 @@ describe('control-plane plugin host', () => {
     const lines: string[] = [];
     const clock = new VirtualClock();
     const host = new ControlPlaneHost({
-      table, bus, clock, conns: () => [], log: createLogger('debug', (l) => { lines.push(l); }),
+      table, bus, clock, conns: () => [], dataPlane: () => null, log: createLogger('debug', (l) => { lines.push(l); }),
       ...(hookTimeoutMs === undefined ? {} : { hookTimeoutMs }),
     });
     const reg = new PluginRegistry();

@@ -231,6 +231,12 @@ export class Timeouts {
     if (udp > 0) this.udp[UDP_NORMAL] = udp * 1000;
   }
 
+  /** The timeout of `state` for protocol number `proto`, ms (0 for a protocol without states here). */
+  of(proto: number, state: number): number {
+    const t = proto === 6 ? this.tcp : proto === 17 ? this.udp : proto === 132 ? this.sctp : null;
+    return t?.[state] ?? t?.[0] ?? 0;
+  }
+
   /** What ipvsadm -L --timeout prints: seconds. */
   get(): { tcp: number; tcpfin: number; udp: number } {
     return { tcp: this.tcp[TCP_ESTABLISHED]! / 1000, tcpfin: this.tcp[TCP_FIN_WAIT]! / 1000, udp: this.udp[UDP_NORMAL]! / 1000 };

@@ -96,6 +96,10 @@ export class ConnStore {
   tPrev!: Int32Array;
   tSlot!: Uint32Array;      // tick the entry is filed under, UNLINKED when not in the wheel
   hashSeq!: Uint32Array;    // when the entry was last hashed: among equal keys the newest is found first
+  // the sync daemon's per-entry bookkeeping (conn/sync.ts): old_state, sync_endtime (ms) and its retry count
+  syncOld!: Uint8Array;
+  syncEnd!: Float64Array;
+  syncRetries!: Uint8Array;
 
   // ---- indexes
   private inIdx!: Int32Array;
@@ -171,6 +175,9 @@ export class ConnStore {
     this.tPrev = grow(this.tPrev, (n) => new Int32Array(n));
     this.tSlot = grow(this.tSlot, (n) => new Uint32Array(n));
     this.hashSeq = grow(this.hashSeq, (n) => new Uint32Array(n));
+    this.syncOld = grow(this.syncOld, (n) => new Uint8Array(n));
+    this.syncEnd = grow(this.syncEnd, (n) => new Float64Array(n));
+    this.syncRetries = grow(this.syncRetries, (n) => new Uint8Array(n));
     this.cap = cap;
     if (old === 0) this.resizeIndex(nextPow2(Math.max(32, Math.min(cap, INDEX_START) * 2)));
   }
@@ -214,6 +221,10 @@ export class ConnStore {
     this.inPkts[e] = 0;
     this.state[e] = 0;
     this.flags[e] = 0;
+    // nothing synced yet; sync_endtime = creation, rounded down to 4 jiffies (16 ms at HZ 250) as the kernel does
+    this.syncOld[e] = 0;
+    this.syncEnd[e] = Math.floor(this.now / 16) * 16;
+    this.syncRetries[e] = 0;
     if (af === AF_INET6) this.caddr[e] = this.v6Alloc();
     // e is not hashed yet (flags 0): the rebuild skips it
     if (this.count * 2 > this.mask + 1) this.resizeIndex((this.mask + 1) * 2);

@@ -68,6 +68,8 @@ export class ConnTable {
   readonly timeouts = new Timeouts();
   readonly sysctl: ConnSysctls;
   private readonly dests: ConnDests;
+  /** Told of an entry whose expiry was postponed because it still controls others (a master syncs it: conn/sync.ts). */
+  onKeep: ((e: number) => void) | null = null;
 
   constructor(o: ConnTableOptions, dests: ConnDests) {
     this.s = new ConnStore(o);
@@ -150,7 +152,8 @@ export class ConnTable {
     s.vport[e] = vport;
     s.dport[e] = dport;
     const tpl = (flags & CF_TEMPLATE) !== 0;
-    s.flags[e] = (flags & ~CF_HASHED) | (tpl ? 0 : CF_INACTIVE);
+    // a new entry starts INACTIVE, templates too (the dest's conn_flags carry it: ip_vs_bind_dest)
+    s.flags[e] = (flags & ~CF_HASHED) | CF_INACTIVE;
     s.dest[e] = dest;
     s.fwmark[e] = fwmark;
     s.timeout[e] = timeoutMs;
@@ -189,6 +192,15 @@ export class ConnTable {
     const s = this.s, m = template ? 1 : 0;
     return (af === AF_INET ? s.findIn4(proto, s.ca[0]!, cport, s.va[0]!, vport, m) : s.findIn6(proto, cport, vport, m)) !== NIL;
   }
+
+  /** The entry with this "in" key (addresses in the ca/va registers), -1 when none. */
+  findIn(af: number, proto: number, cport: number, vport: number, template: boolean): number {
+    const s = this.s, m = template ? 1 : 0;
+    return af === AF_INET ? s.findIn4(proto, s.ca[0]!, cport, s.va[0]!, vport, m) : s.findIn6(proto, cport, vport, m);
+  }
+
+  /** One unit of a dest's counters from one class to another (COUNT_*), as binding and state changes do. */
+  moveCount(dest: number, from: number, to: number): void { this.dests.move(dest, from, to); }
 
   /** ip_vs_conn_fill_cport: the first packet of a NO_CPORT entry gives it its client port. */
   fillCport(e: number, cport: number): void {
@@ -418,6 +430,7 @@ export class ConnTable {
       s.timeout[e] = KEEPALIVE_MS;
       s.arm(e, s.now + KEEPALIVE_MS);
       s.journal?.write(e);
+      this.onKeep?.(e);
       return false;
     }
     s.unhash(e);

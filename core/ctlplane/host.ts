@@ -24,6 +24,8 @@ import {
 } from '../plugin.js';
 import type { LoadedPlugin, PluginRegistry } from '../plugins/loader.js';
 import { controlTable } from './table.js';
+import { connSync } from './conns.js';
+import type { DataPlane } from '../engine/dataplane.js';
 
 export interface ControlHostDeps {
   table: ServiceTable;
@@ -32,6 +34,8 @@ export interface ControlHostDeps {
   clock: Clock;
   /** The data plane's connection entries (for `ctx.table.conns()`). */
   conns: () => ConnView[] | Promise<ConnView[]>;
+  /** The data plane (for `ctx.conns`: sync), null until it runs. */
+  dataPlane: () => DataPlane | null;
   /** How long a start/reconfigure/stop hook may take before it counts as failed. Default 10 s. */
   hookTimeoutMs?: number;
 }
@@ -106,7 +110,7 @@ export class ControlPlaneHost {
     const wanted = new Map<string, { loaded: Loaded; options: unknown }>();
     for (const loaded of registry.control()) {
       const key = loaded.plugin.configKey;
-      if (key !== undefined && pluginConfig[key] === undefined) continue;
+      if (key !== undefined && pluginConfig[key] === undefined && loaded.plugin.always !== true) continue;
       wanted.set(`${loaded.plugin.kind}/${loaded.plugin.name}`, { loaded, options: key === undefined ? undefined : pluginConfig[key] });
     }
     for (const [id, f] of this.failed) {
@@ -245,6 +249,7 @@ export class ControlPlaneHost {
       clearTimeout: (h) => { timers.delete(h); clock.clearTimeout(h); },
     };
     const table = controlTable({ table: this.deps.table, conns: this.deps.conns, live }, { by: plugin.kind, name: plugin.name });
-    return { table, bus: ctlBus, registry, log, clock: ownClock };
+    const conns = connSync(this.deps.dataPlane, live, unsubscribe);
+    return { table, bus: ctlBus, registry, log, clock: ownClock, conns };
   }
 }

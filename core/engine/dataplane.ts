@@ -10,6 +10,7 @@ import { Estimator } from '../stats/estimator.js';
 import { compareDropNames } from './drops.js';
 import type { NetSpec } from './net.js';
 import type { PluginRegistry } from '../plugins/loader.js';
+import type { SyncInstallCounts, SyncSettings } from '../conn/sync.js';
 
 export interface DataPlaneConfig {
   interfaces: NetSpec['interfaces'];
@@ -26,7 +27,31 @@ export interface DataPlane {
   counters(): PlaneCounters;
   /** A config reload: new plugins (and, on the memory wire, interfaces and neighbours); connections are kept. */
   reconfigure(registry: PluginRegistry, cfg: DataPlaneConfig): void;
+  /**
+   * A master sync daemon: from now on every replica reports the entries to
+   * sync (conn/sync.ts records, spec sync.md §4) to `sink`, as they come;
+   * null stops it. Replaces an earlier sink.
+   */
+  syncOut(settings: SyncSettings | null, sink?: (records: Uint8Array, dropped: number) => void): void;
+  /** A backup sync daemon's received records, installed by the replica that owns each flow. */
+  syncIn(records: Uint8Array, version: number, threshold: number): Promise<SyncInstallCounts>;
+  /** Every entry as sync records (a resync). */
+  syncDump(): Promise<Uint8Array>;
   stop(): Promise<void>;
+}
+
+/** Counts of several replicas' installs, added up. */
+export function addInstallCounts(a: SyncInstallCounts, b: SyncInstallCounts): SyncInstallCounts {
+  return { created: a.created + b.created, updated: a.updated + b.updated, ignored: a.ignored + b.ignored,
+    unbound: a.unbound + b.unbound, full: a.full + b.full, notMine: a.notMine + b.notMine };
+}
+
+/** Several replicas' records as one buffer. */
+export function concatRecords(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.byteLength; }
+  return out;
 }
 
 /**

@@ -52,9 +52,19 @@ import { Persistence, TEMPLATE_NO_KEY, persistConnDport } from './persist.js';
 import { ServiceIndex, fold32 } from './service-index.js';
 import { Xmit } from './xmit.js';
 import { Estimator, EST_INTERVAL_MS } from '../stats/estimator.js';
-import { AF_INET } from '../conn/store.js';
+import { AF_INET, AF_INET6 } from '../conn/store.js';
+import {
+  SYNC_REC, SyncOutbox, emptyInstallCounts, installSynced, syncConn, type InstallOptions, type SyncBinder,
+  type SyncInstallCounts, type SyncSettings,
+} from '../conn/sync.js';
 
 const PROTO_NAME: Record<number, Protocol> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
+
+function wordsToBytes(reg: Uint32Array): Uint8Array {
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 4; i++) { const w = reg[i]!; b[i * 4] = w >>> 24; b[i * 4 + 1] = (w >>> 16) & 255; b[i * 4 + 2] = (w >>> 8) & 255; b[i * 4 + 3] = w & 255; }
+  return b;
+}
 
 class Pkt implements FwdPacket {
   buf: Uint8Array = new Uint8Array(0);
@@ -250,6 +260,67 @@ export class Engine {
     const d = svc?.findDest(ref);
     return svc && d && d.available ? this.handles.of(d, svc) : -1;
   }
+
+  // ------------------------------------------------------------------ sync daemon (conn/sync.ts)
+
+  /** Master role: the sync settings and the records collected since the host last took them. */
+  private syncOut: { o: SyncSettings; box: SyncOutbox } | null = null;
+
+  /**
+   * Starts (settings) or stops (null) reporting entries to sync after each
+   * inbound packet, as a master sync daemon does; records wait in an outbox
+   * for takeSynced(). Kept controllers (expiry postponed) are reported too.
+   */
+  setSyncOut(o: SyncSettings | null): void {
+    if (!o) { this.syncOut = null; this.conns.onKeep = null; return; }
+    const box = this.syncOut?.box ?? new SyncOutbox();
+    this.syncOut = { o: { ...o }, box };
+    this.conns.onKeep = (e) => { const so = this.syncOut; if (so) syncConn(this.conns, e, so.o.threshold, so.o, so.box); };
+  }
+
+  /** The records to sync collected so far (null when none), and how many the outbox could not keep since the last call. */
+  takeSynced(): { records: Uint8Array; dropped: number } | null {
+    const so = this.syncOut;
+    if (!so || (so.box.count === 0 && so.box.dropped === 0)) return null;
+    const dropped = so.box.dropped;
+    so.box.dropped = 0;
+    return { records: so.box.take(), dropped };
+  }
+
+  /** Every live entry as a sync record (a resync: a backup that joins learns the whole table at once). */
+  syncDump(): Uint8Array {
+    const box = new SyncOutbox(Number.MAX_SAFE_INTEGER);
+    const s = this.conns.s;
+    // templates first, so that a backup finds them when the connections they control arrive
+    for (let pass = 0; pass < 2; pass++) {
+      for (let e = 0; e < s.end; e++) {
+        if (s.af[e] === 0 || (s.flags[e]! & 0x40) === 0) continue;
+        if ((pass === 0) !== ((s.flags[e]! & 0x1000) !== 0)) continue;
+        box.add(this.conns, e);
+      }
+    }
+    return box.take();
+  }
+
+  /** A backup's received records into this replica's table (conn/sync.ts installSynced). */
+  installSynced(records: Uint8Array, o: InstallOptions, counts: SyncInstallCounts = emptyInstallCounts()): SyncInstallCounts {
+    if (records.byteLength < SYNC_REC) return counts;
+    return installSynced(this.conns, records, this.binder, o, counts);
+  }
+
+  /** How a synced entry finds its real server: by the table's keys (a rare path: strings are fine). */
+  private readonly binder: SyncBinder = {
+    bind: (af, proto, fwmark, va, vport, da, dport) => {
+      const family = af === AF_INET6 ? 'inet6' : 'inet';
+      const text = (reg: Uint32Array): string => (af === AF_INET6 ? bytesToIpv6(wordsToBytes(reg)) : u32ToIpv4(reg[0]!));
+      let svc = fwmark !== 0 ? this.table.find({ family, protocol: 'tcp', addr: family === 'inet6' ? '::' : '0.0.0.0', port: 0, fwmark }) : undefined;
+      const protocol = PROTO_NAME[proto];
+      if (!svc && protocol) svc = this.table.find({ family, protocol, addr: text(va), port: vport, fwmark: 0 });
+      const d = svc?.findDest({ family, addr: text(da), port: dport });
+      return svc && d && d.available ? this.handles.of(d, svc) : -1;
+    },
+    connFlags: (h) => (this.handles.info[h]?.connFlags ?? 0) | 0x0100,
+  };
 
   /** Real-server handles in use (live Dest objects the engine resolves), for tests and stats. */
   get handleCount(): number { return this.handles.size; }
@@ -556,6 +627,9 @@ export class Engine {
     const s = this.conns.s;
     const h = s.dest[e]!;
     this.conns.update(e, DIR_INPUT, this.l4Event(proto));
+    // a master's sync decision, with the state this packet left (ip_vs_in; one-packet entries count as the threshold)
+    const so = this.syncOut;
+    if (so !== null) syncConn(this.conns, e, (s.flags[e]! & CF_ONE_PACKET) ? so.o.threshold : s.inPkts[e]!, so.o, so.box);
     const info = this.handles.info[h]!;
     this.handles.count(h, true, this.r[F_IP_LEN]!);
     const method = s.flags[e]! & CF_FWD_MASK;

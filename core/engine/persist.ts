@@ -82,9 +82,11 @@ export class Persistence {
     const conns = this.conns;
     const tk = this.tk;
     const tdport = tk[2] ? info.dest.port : 0;
-    if (!v6) return conns.create4(tk[0]!, this.snet, 0, this.vkey, tk[1]!, info.fwd.addr4, tdport, CF_TEMPLATE, h, mark, svc.spec.timeout * 1000);
+    // the dest's method and NOOUTPUT, as ip_vs_bind_dest gives every entry (a sync record of a DR template says 0x1183)
+    const flags = CF_TEMPLATE | info.connFlags;
+    if (!v6) return conns.create4(tk[0]!, this.snet, 0, this.vkey, tk[1]!, info.fwd.addr4, tdport, flags, h, mark, svc.spec.timeout * 1000);
     loadAddr(conns.s.da, info.fwd.addr, 0, info.fwd.family === 6 ? 6 : 4);
-    return conns.create6(tk[0]!, 0, tk[1]!, tdport, CF_TEMPLATE, h, mark, svc.spec.timeout * 1000);
+    return conns.create6(tk[0]!, 0, tk[1]!, tdport, flags, h, mark, svc.spec.timeout * 1000);
   }
 
   /** IPv6: the packet's own client and virtual addresses back into the registers, for its connection. */

@@ -15,6 +15,7 @@ import type { PluginRegistry } from '../plugins/loader.js';
 import { EST_INTERVAL_MS } from '../stats/estimator.js';
 import { FrameBatch, MAX_AGGREGATE, TxBatch } from './batch.js';
 import { HostEstimator, type DataPlane, type DataPlaneConfig, type PlaneCounters } from './dataplane.js';
+import type { SyncInstallCounts, SyncSettings } from '../conn/sync.js';
 import { DropWatch, summedCounters } from './drop-watch.js';
 import type { Engine } from './engine.js';
 import { MemoryWire } from './io/memory.js';
@@ -171,7 +172,33 @@ export class MemoryDataPlane implements DataPlane {
       this.wire.transmit(this.tx);
     }
     if (frames) this.fold();
+    this.flushSync();
     if (this.log) this.watchDrops(now, this.log);
+  }
+
+  private syncSink: ((records: Uint8Array, dropped: number) => void) | null = null;
+
+  syncOut(settings: SyncSettings | null, sink?: (records: Uint8Array, dropped: number) => void): void {
+    this.settle();
+    this.flushSync();
+    this.rep.engine.setSyncOut(settings);
+    this.syncSink = settings && sink ? sink : null;
+  }
+
+  /** What the engine collected to sync, to the sink (after each poll: expiry and frames both add). */
+  private flushSync(): void {
+    const got = this.rep.engine.takeSynced();
+    if (got && this.syncSink) this.syncSink(got.records, got.dropped);
+  }
+
+  syncIn(records: Uint8Array, version: number, threshold: number): Promise<SyncInstallCounts> {
+    this.settle();
+    return Promise.resolve(this.rep.engine.installSynced(records, { version, threshold, owns: () => true }));
+  }
+
+  syncDump(): Promise<Uint8Array> {
+    this.settle();
+    return Promise.resolve(this.rep.engine.syncDump());
   }
 
   /** Once a DROP_WATCH_MS of the plane's clock: logs the drop reasons that started to climb. */

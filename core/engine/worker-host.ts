@@ -21,6 +21,7 @@ import type { ServiceTable } from '../model/table.js';
 import { InstanceBusy, takeoverStale } from '../instance.js';
 import { nftApply, nftRules, nftTableExists, requireNft } from '../nft.js';
 import { readSnapshots, removeSnapshotsFrom, type Snapshot } from '../conn/snapshot.js';
+import { emptyInstallCounts, type SyncInstallCounts, type SyncSettings } from '../conn/sync.js';
 import { restoreCounters, saveCounters } from '../stats/saved.js';
 import type { PluginRegistry } from '../plugins/loader.js';
 import { replyMethods } from '../plugin.js';
@@ -28,7 +29,7 @@ import { EST_INTERVAL_MS } from '../stats/estimator.js';
 import { interfaceInfo } from './io/afpacket.js';
 import type { NetSpec } from './net.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { HostEstimator, type DataPlane, type DataPlaneConfig, type PlaneCounters } from './dataplane.js';
+import { addInstallCounts, concatRecords, HostEstimator, type DataPlane, type DataPlaneConfig, type PlaneCounters } from './dataplane.js';
 import { DropWatch, summedCounters } from './drop-watch.js';
 import { dataPlanePlugins } from './runner.js';
 import { ReplicaFeed } from './replica.js';
@@ -89,6 +90,10 @@ export class WorkerDataPlane implements DataPlane {
   private readonly resolved = new Set<string>();
   private connsSeq = 0;
   private readonly connsRequests = new Map<number, ConnsRequest>();
+  /** The master sync daemon's sink for the workers' records, and what it was started with (a restarted worker gets it too). */
+  private syncSink: ((records: Uint8Array, dropped: number) => void) | null = null;
+  /** Pending sync-in and sync-dump requests: the answers so far, by request number. */
+  private readonly syncRequests = new Map<number, { want: number; got: unknown[]; done: (got: unknown[]) => void }>();
   private readonly hopsResolving = new Set<string>();
   /** Next hops that did not answer, and until when they are not asked about again. */
   private readonly hopsFailed = new Map<string, number>();
@@ -232,6 +237,11 @@ export class WorkerDataPlane implements DataPlane {
       if (r) { r.views.push(m.views); if (r.views.length === r.want) r.done(r.views.flat()); }
     }
     else if (m.t === 'stats') { this.fold(m); w.last = m; }
+    else if (m.t === 'sync') this.syncSink?.(m.records, m.dropped);
+    else if (m.t === 'sync-in' || m.t === 'sync-dump') {
+      const r = this.syncRequests.get(m.req);
+      if (r) { r.got.push(m.t === 'sync-in' ? m.counts : m.records); if (r.got.length === r.want) r.done(r.got); }
+    }
     else if (m.t === 'resolve') this.resolveHops(m.addrs).catch((e: unknown) => this.log.warn(`resolving next hops: ${(e as Error).message}`));
   }
 
@@ -397,6 +407,35 @@ export class WorkerDataPlane implements DataPlane {
       this.connsRequests.set(req, r);
       for (const w of live) w.port.postMessage({ t: 'conns', req } satisfies ToWorker);
     });
+  }
+
+  syncOut(settings: SyncSettings | null, sink?: (records: Uint8Array, dropped: number) => void): void {
+    this.syncSink = settings && sink ? sink : null;
+    this.post({ t: 'sync-out', settings });
+  }
+
+  /** Sends `msg(req)` to every live worker and collects one answer each (a worker that does not answer in 2 s is left out). */
+  private askAll(msg: (req: number) => ToWorker): Promise<unknown[]> {
+    const live = this.ws.filter((w) => !w.exited);
+    if (live.length === 0 || this.stopped) return Promise.resolve([]);
+    const req = ++this.connsSeq;
+    return new Promise<unknown[]>((res) => {
+      const r = { want: live.length, got: [] as unknown[], done: (_: unknown[]) => {} };
+      const t = setTimeout(() => r.done(r.got), CONNS_WAIT_MS);
+      r.done = (got) => { clearTimeout(t); this.syncRequests.delete(req); res(got); };
+      this.syncRequests.set(req, r);
+      for (const w of live) w.port.postMessage(msg(req));
+    });
+  }
+
+  async syncIn(records: Uint8Array, version: number, threshold: number): Promise<SyncInstallCounts> {
+    // every worker gets the records and installs those of the flows the fanout gives it
+    const got = await this.askAll((req) => ({ t: 'sync-in', req, records, version, threshold }));
+    return (got as SyncInstallCounts[]).reduce(addInstallCounts, emptyInstallCounts());
+  }
+
+  async syncDump(): Promise<Uint8Array> {
+    return concatRecords(await this.askAll((req) => ({ t: 'sync-dump', req })) as Uint8Array[]);
   }
 
   /**

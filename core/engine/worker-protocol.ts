@@ -12,6 +12,7 @@
 // them to importable .mjs files). Connection entries come back as views.
 
 import type { Snapshot } from '../conn/snapshot.js';
+import type { SyncInstallCounts, SyncSettings } from '../conn/sync.js';
 import type { ConnView } from '../control/protocol.js';
 import { addrWords } from '../model/addr.js';
 import type { ServiceTable } from '../model/table.js';
@@ -97,6 +98,12 @@ export type ToWorker =
   | { t: 'net'; net: NetSpec; modules?: PluginModules }
   /** List the connection entries (lvsadm -L -c), answered with the same `req`. */
   | { t: 'conns'; req: number }
+  /** Master sync: report entries to sync (conn/sync.ts records, sent as 'sync'), or stop (null). */
+  | { t: 'sync-out'; settings: SyncSettings | null }
+  /** Backup sync: install the records this worker owns; answered with the same `req`. */
+  | { t: 'sync-in'; req: number; records: Uint8Array; version: number; threshold: number }
+  /** Every entry as sync records (a resync), answered with the same `req`. */
+  | { t: 'sync-dump'; req: number }
   | { t: 'stop' };
 
 export interface StatsReport {
@@ -123,6 +130,10 @@ export type FromWorker =
   | { t: 'info'; id: number; message: string }
   | StatsReport
   | { t: 'conns'; id: number; req: number; views: ConnView[]; truncated: boolean }
+  /** Master sync: records of entries to sync since the last (at most every 5 ms), and how many the worker could not keep. */
+  | { t: 'sync'; id: number; records: Uint8Array; dropped: number }
+  | { t: 'sync-in'; id: number; req: number; counts: SyncInstallCounts }
+  | { t: 'sync-dump'; id: number; req: number; records: Uint8Array }
   /** Next hops the worker found no MAC for: the daemon has the kernel resolve them and sends a new net. */
   | { t: 'resolve'; id: number; addrs: string[] };
 

@@ -89,12 +89,16 @@ async function main(): Promise<void> {
       engine.conns.s.journal = journal;
     } catch (e) { log(`worker ${init.id}: ${(e as Error).message}: its connections will not survive a restart`); }
   }
-  if (init.restore.length > 0) {
+  /** Whether the fanout gives this worker a flow's packets (the table as it is now decides how flows are keyed). */
+  const flowsOfMine = (): ((af: number, proto: number, ca: Uint32Array, cport: number, va: Uint32Array, vport: number) => boolean) => {
+    if (init.workers === 1) return () => true;
     const prog = fanoutProgram(filters());
     const pkt = new Uint8Array(44);
+    return (af, proto, ca, cport, va, vport) => fanoutIndex(prog, pkt, init.workers, af, proto, ca, cport, va, vport) === init.id;
+  };
+  if (init.restore.length > 0) {
     const all = (): boolean => true;
-    const mine = (af: number, proto: number, ca: Uint32Array, cport: number, va: Uint32Array, vport: number): boolean =>
-      fanoutIndex(prog, pkt, init.workers, af, proto, ca, cport, va, vport) === init.id;
+    const mine = flowsOfMine();
     const got = { restored: 0, expired: 0, noDest: 0, duplicate: 0 };
     for (const snap of init.restore) {
       // as many workers as before: the same fanout, so a file's entries are its worker's
@@ -190,6 +194,14 @@ async function main(): Promise<void> {
         pending.net = msg;
         if (msg.modules) return;
       }
+      else if (msg.t === 'sync-out') engine.setSyncOut(msg.settings);
+      else if (msg.t === 'sync-in') {
+        const counts = engine.installSynced(msg.records, { version: msg.version, threshold: msg.threshold, owns: flowsOfMine() });
+        send({ t: 'sync-in', id: init.id, req: msg.req, counts });
+      } else if (msg.t === 'sync-dump') {
+        const records = engine.syncDump();
+        port.postMessage({ t: 'sync-dump', id: init.id, req: msg.req, records } satisfies FromWorker, [records.buffer as ArrayBuffer]);
+      }
       else if (msg.t === 'conns') {
         const views = engine.connViews(init.connViewsMax);
         send({ t: 'conns', id: init.id, req: msg.req, views, truncated: views.length === init.connViewsMax && engine.conns.count > views.length });
@@ -225,6 +237,8 @@ async function main(): Promise<void> {
         if (tx.count > 0) io.transmit(tx);
       }
       if (now >= nextStats) { nextStats = now + init.statsMs; report(); }
+      const synced = engine.takeSynced();
+      if (synced) port.postMessage({ t: 'sync', id: init.id, records: synced.records, dropped: synced.dropped } satisfies FromWorker, [synced.records.buffer as ArrayBuffer]);
     }
     if (io.receive(rx) === 0) { io.wait(5); continue; }
     tx.clear();

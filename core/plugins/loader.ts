@@ -24,7 +24,7 @@ export const BUILTIN_PLUGIN_DIR = join(PACKAGE_ROOT, 'plugins');
 const COMMON_KEYS = ['kind', 'name', 'description'];
 const EXTRA_KEYS: Partial<Record<PluginKind, string[]>> = {
   scheduler: ['tickInterval', 'flags'], forwarder: ['method', 'replies', 'crossFamily', 'keepsPort', 'tunnelOptions', 'partialChecksums', 'aggregates'], health: ['defaults', 'options'],
-  sync: ['configKey', 'options'], failover: ['configKey', 'options'],
+  sync: ['configKey', 'options', 'always'], failover: ['configKey', 'options', 'always'],
 };
 /** A control-plane plugin's config key: a plain identifier, as config.ts's own root keys are. */
 const CONFIG_KEY_RE = /^[a-z][a-zA-Z0-9]{0,31}$/;
@@ -144,6 +144,9 @@ export function checkPlugin(value: unknown, expectedKind?: PluginKind): AnyPlugi
     if (schema !== undefined && !isSchema(schema)) return `${k} "${name}": options must be a zod schema (z.object({ … }))`;
     if ((key === undefined) !== (schema === undefined)) {
       return `${k} "${name}": configKey and options go together (the key of config.ts it owns, and the schema of its value)`;
+    }
+    if (o['always'] !== undefined && (typeof o['always'] !== 'boolean' || key === undefined)) {
+      return `${k} "${name}": always must be true or false, and goes with a configKey (run without the key too)`;
     }
   }
   return value as AnyPlugin;
