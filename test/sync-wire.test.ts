@@ -336,3 +336,79 @@ describe('sync wire: fuzz (decodeMessage never throws, every record accounted)',
     }
   });
 });
+
+describe('sync wire: an independent decoder (tshark ipvs dissector) reads lvsd-encoded messages', () => {
+  /** Minimal pcap: Ethernet / IPv4 / UDP 10.250.0.1:40000 → 224.0.0.81:8848, TTL 1. */
+  function pcap(payloads: Uint8Array[]): Buffer {
+    const parts: Buffer[] = [];
+    const gh = Buffer.alloc(24);
+    gh.writeUInt32LE(0xa1b2c3d4, 0); gh.writeUInt16LE(2, 4); gh.writeUInt16LE(4, 6);
+    gh.writeUInt32LE(65535, 16); gh.writeUInt32LE(1, 20);
+    parts.push(gh);
+    payloads.forEach((p, i) => {
+      const eth = Buffer.from('01005e000051020000000001' + '0800', 'hex');
+      const ip = Buffer.alloc(20);
+      ip[0] = 0x45; ip.writeUInt16BE(20 + 8 + p.length, 2); ip.writeUInt16BE(i + 1, 4); ip[8] = 1; ip[9] = 17;
+      Buffer.from([10, 250, 0, 1, 224, 0, 0, 81]).copy(ip, 12);
+      let sum = 0;
+      for (let k = 0; k < 20; k += 2) sum += ip.readUInt16BE(k);
+      while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+      ip.writeUInt16BE(~sum & 0xffff, 10);
+      const udp = Buffer.alloc(8);
+      udp.writeUInt16BE(40000, 0); udp.writeUInt16BE(8848, 2); udp.writeUInt16BE(8 + p.length, 4); // checksum 0: none
+      const frame = Buffer.concat([eth, ip, udp, Buffer.from(p)]);
+      const rh = Buffer.alloc(16);
+      rh.writeUInt32LE(1700000000 + i, 0); rh.writeUInt32LE(frame.length, 8); rh.writeUInt32LE(frame.length, 12);
+      parts.push(rh, frame);
+    });
+    return Buffer.concat(parts);
+  }
+
+  it('v1 (IPv4, IPv6, fwmark) and v0 messages: header and every record field agree', async function () {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    try { execFileSync('tshark', ['--version'], { stdio: 'ignore' }); } catch {
+      console.log('    tshark not installed (apt-get install tshark): skipping the independent-decoder check');
+      this.skip();
+    }
+    const msgs: Array<[0 | 1, number, SyncConn[]]> = [
+      [1, 7, [...capturedV1Msg1(), { ...EX, fwmark: 5 }]], [1, 0, capturedV1Msg2()], [0, 9, capturedV0()],
+    ];
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-sync-'));
+    try {
+      const file = join(dir, 'sync.pcap');
+      writeFileSync(file, pcap(msgs.map(([v, id, c]) => enc(v, id, c))));
+      const fields = ['ipvs.conncount', 'ipvs.syncid', 'ipvs.size', 'ipvs.version', 'ipvs.proto', 'ipvs.cport', 'ipvs.vport', 'ipvs.dport',
+        'ipvs.caddr', 'ipvs.vaddr', 'ipvs.daddr', 'ipvs.caddr6', 'ipvs.vaddr6', 'ipvs.daddr6', 'ipvs.flags.v1', 'ipvs.flags', 'ipvs.state', 'ipvs.timeout', 'ipvs.fwmark'];
+      const out = execFileSync('tshark', ['-r', file, '-d', 'udp.port==8848,ipvs', '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 });
+      const rows = out.trim().split('\n').map((l) => l.split('|'));
+      assert.equal(rows.length, 3);
+      msgs.forEach(([v, id, conns], i) => {
+        const r = Object.fromEntries(fields.map((f, k) => [f, rows[i]![k] ?? '']));
+        const list = (f: (c: SyncConn) => string): string => conns.map(f).join(',');
+        const h = (n: number, w: number): string => `0x${n.toString(16).padStart(w, '0')}`;
+        assert.equal(r['ipvs.conncount'], String(conns.length));
+        assert.equal(r['ipvs.syncid'], String(id));
+        assert.equal(r['ipvs.size'], String(enc(v, id, conns).length));
+        assert.equal(r['ipvs.version'], v === 1 ? '1' : '');
+        assert.equal(r['ipvs.proto'], list((c) => h(c.protocol, 2)));
+        assert.equal(r['ipvs.cport'], list((c) => String(c.cport)));
+        assert.equal(r['ipvs.vport'], list((c) => String(c.vport)));
+        assert.equal(r['ipvs.dport'], list((c) => String(c.dport)));
+        const a6 = conns[0]!.af === 6;
+        assert.equal(r[a6 ? 'ipvs.caddr6' : 'ipvs.caddr'], list((c) => c.caddr));
+        assert.equal(r[a6 ? 'ipvs.vaddr6' : 'ipvs.vaddr'], list((c) => c.vaddr));
+        assert.equal(r[a6 ? 'ipvs.daddr6' : 'ipvs.daddr'], list((c) => c.daddr));
+        assert.equal(r[v === 1 ? 'ipvs.flags.v1' : 'ipvs.flags'], list((c) => h(c.flags, v === 1 ? 8 : 4)));
+        assert.equal(r['ipvs.state'], list((c) => h(c.state, 4)));
+        assert.equal(r['ipvs.timeout'], v === 1 ? list((c) => String(c.timeout)) : '');
+        assert.equal(r['ipvs.fwmark'], v === 1 ? list((c) => h(c.fwmark, 8)) : '');
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
