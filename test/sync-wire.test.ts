@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import {
   decodeMessage, encodeMessage, encodeRecord, IP_VS_CONN_F_IN_SEQ, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_NFCT,
-  IP_VS_CONN_F_SYNC, IP_VS_CONN_F_TEMPLATE, receivedFlags, SyncMessageBuilder, type SyncConn, type SyncDecodeResult,
+  IP_VS_CONN_F_SYNC, IP_VS_CONN_F_TEMPLATE, receivedFlags, SyncMessageBuilder, syncMaxlen, type SyncConn, type SyncDecodeResult,
 } from '../plugins/sync/wire.js';
 import { capturedV0, capturedV1Msg1, capturedV1Msg2, hex, prng, readHexFixture, specMsg1, specMsg2, unhex } from './sync-helpers.js';
 
@@ -134,6 +134,11 @@ describe('sync wire: encoding', () => {
     assert.equal(bad(1, { ...EX, peData: new Uint8Array(256), peName: 'sip' }), 'pe-data-length');
     assert.equal(bad(1, { ...EX, peData: new Uint8Array(3), peName: 'x'.repeat(17) }), 'pe-name-length');
     assert.equal(bad(1, { ...EX, peData: new Uint8Array(3) }), 'pe-incomplete');
+  });
+
+  it('sync_maxlen defaults and clamps (§1)', () => {
+    assert.deepEqual([syncMaxlen('master'), syncMaxlen('master', { ipv6: true }), syncMaxlen('master', { given: 10 }), syncMaxlen('master', { given: 70000 })], [1472, 1452, 10, 65507]);
+    assert.deepEqual([syncMaxlen('backup', { mtu: 9000 }), syncMaxlen('backup', { mtu: 1400 }), syncMaxlen('backup', { given: 10 }), syncMaxlen('backup', { given: 70000, ipv6: true })], [8972, 1472, 1024, 65487]);
   });
 
   it('builder: room is max(maxlen, header + record); nr_conns wraps mod 256', () => {

@@ -42,7 +42,12 @@ export interface SyncTracked {
   readonly protocol: number;
   /** IP_VS_CONN_F_* (TEMPLATE and ONE_PACKET are looked at). */
   flags: number;
-  /** Protocol state after the current packet was processed. */
+  /**
+   * Protocol state after the current packet was processed. For a template
+   * the data plane keeps 0 (NONE) until a connection it controls becomes
+   * ESTABLISHED and then 1 (ASSURED), before calling the trigger, so the first
+   * template record (at the SYN) carries 0 and later ones 1.
+   */
   state: number;
   /** Current state timeout, in the unit of `now`. */
   timeout: number;

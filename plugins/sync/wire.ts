@@ -73,6 +73,20 @@ export function protoNumStates(protocol: number): number | null {
   }
 }
 
+/**
+ * sync_maxlen (§1): `given` clamped to [1, 65535 - hdr] (master) or
+ * [1024, 65535 - hdr] (backup); default 1500 - hdr (master) or
+ * clamp(mtu, 1500, 65535) - hdr (backup); hdr = 28 (IPv4 group) or 48 (IPv6).
+ * The backup passes min(datagram length, this) to decodeMessage as the kernel
+ * reads no more, so a longer datagram fails the size check.
+ */
+export function syncMaxlen(role: 'master' | 'backup', opts: { given?: number; mtu?: number; ipv6?: boolean } = {}): number {
+  const hdr = opts.ipv6 ? 48 : 28;
+  const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+  if (opts.given !== undefined && opts.given > 0) return clamp(opts.given, role === 'master' ? 1 : 1024, 65535 - hdr);
+  return role === 'master' ? 1500 - hdr : clamp(opts.mtu ?? 1500, 1500, 65535) - hdr;
+}
+
 export const SYNC_MCAST_GROUP = '224.0.0.81';
 export const SYNC_PORT = 8848;
 export const SYNC_HDR_V1 = 8;
@@ -280,8 +294,7 @@ export function encodeRecord(version: SyncVersion, c: SyncConn): EncodeResult {
 export class SyncMessageBuilder {
   readonly version: SyncVersion;
   readonly syncid: number;
-  /** Records appended (not wrapped; the header's nr_conns is this mod 256). */
-  count = 0;
+  private n = 0;
   private readonly buf: Uint8Array;
   private head: number;
 
@@ -294,8 +307,10 @@ export class SyncMessageBuilder {
   }
 
   get size(): number { return this.head; }
+  /** Records appended (not wrapped; the header's nr_conns is this mod 256). */
+  get count(): number { return this.n; }
   /** The header's 8-bit nr_conns (wraps like the kernel's). */
-  get nrConns(): number { return this.count & 0xff; }
+  get nrConns(): number { return this.n & 0xff; }
 
   private pad(): number { return this.version === 1 ? (4 - (this.head & 3)) & 3 : 0; }
 
@@ -308,7 +323,7 @@ export class SyncMessageBuilder {
     this.head += this.pad(); // pad bytes are already zero
     this.buf.set(record, this.head);
     this.head += record.length;
-    this.count++;
+    this.n++;
     return true;
   }
 
