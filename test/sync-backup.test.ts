@@ -1,15 +1,15 @@
-// plugins/sync/backup.ts: the captured datagrams applied to a small in-memory
+// plugins/sync/lib/backup.ts: the captured datagrams applied to a small in-memory
 // backup reproduce the kernel backup's table (fixtures/sync/capture-output.txt),
 // plus the per-record rules of spec §6.
 import assert from 'node:assert/strict';
 import {
   applySyncRecord, destConnFlags, linuxDefaultTimeout, syncConnKey, type BackupAction, type BackupConfig, type BackupDest,
   type BackupExisting, type BackupLookup, type DestCounter, type SyncConnKey,
-} from '../plugins/sync/backup.js';
+} from '../plugins/sync/lib/backup.js';
 import {
   decodeMessage, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_IN_SEQ, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_NOOUTPUT,
   IP_VS_CONN_F_SYNC, IP_VS_CONN_F_TEMPLATE, type SyncConn, type SyncVersion,
-} from '../plugins/sync/wire.js';
+} from '../plugins/sync/lib/wire.js';
 import { readHexFixture } from './sync-helpers.js';
 
 interface Dest extends BackupDest { name: string; active: number; inactive: number; persist: number }

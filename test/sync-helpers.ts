@@ -1,6 +1,6 @@
 // Shared helpers of the sync tests: hex, a seeded PRNG, the spec §2.6 records.
 import { readFileSync } from 'node:fs';
-import { IP_VS_CONN_F_INACTIVE as INACT, IP_VS_CONN_F_TEMPLATE as TPL, type SyncConn } from '../plugins/sync/wire.js';
+import { IP_VS_CONN_F_INACTIVE as INACT, IP_VS_CONN_F_TEMPLATE as TPL, type SyncConn } from '../plugins/sync/lib/wire.js';
 
 export const FIX = new URL('./fixtures/sync/', import.meta.url);
 

@@ -1,7 +1,7 @@
-// plugins/sync/sender.ts timing and buffering (spec §4.4) with a hand-driven clock.
+// plugins/sync/lib/sender.ts timing and buffering (spec §4.4) with a hand-driven clock.
 import assert from 'node:assert/strict';
-import { SyncSender, type SyncTimers } from '../plugins/sync/sender.js';
-import { decodeMessage, type SyncConn } from '../plugins/sync/wire.js';
+import { SyncSender, type SyncTimers } from '../plugins/sync/lib/sender.js';
+import { decodeMessage, type SyncConn } from '../plugins/sync/lib/wire.js';
 import { capturedV1Msg1, capturedV1Msg2, hex, readHexFixture } from './sync-helpers.js';
 
 /** Manual timers: advance(ms) runs due callbacks in time order. */

@@ -1,12 +1,12 @@
-// plugins/sync/trigger.ts against spec §4.1–4.3, replaying the captured
+// plugins/sync/lib/trigger.ts against spec §4.1–4.3, replaying the captured
 // connections packet by packet and re-encoding the result against the capture.
 import assert from 'node:assert/strict';
 import {
   initialSyncFields, onExpiryPostponed, onInboundPacket, SYNC_TRIGGER_DEFAULTS, syncNeeded, type SyncTracked, type SyncTriggerConfig,
-} from '../plugins/sync/trigger.js';
+} from '../plugins/sync/lib/trigger.js';
 import {
   encodeMessage, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_ONE_PACKET, IP_VS_CONN_F_TEMPLATE, SCTP_S, TCP_S, type SyncConn,
-} from '../plugins/sync/wire.js';
+} from '../plugins/sync/lib/wire.js';
 import { hex, readHexFixture } from './sync-helpers.js';
 
 const S = TCP_S;

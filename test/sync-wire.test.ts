@@ -1,10 +1,10 @@
-// plugins/sync/wire.ts against shared/spec/sync.md §2, §3, §6 and the captured
+// plugins/sync/lib/wire.ts against shared/spec/sync.md §2, §3, §6 and the captured
 // kernel datagrams in test/fixtures/sync/.
 import assert from 'node:assert/strict';
 import {
   decodeMessage, encodeMessage, encodeRecord, IP_VS_CONN_F_IN_SEQ, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_NFCT,
   IP_VS_CONN_F_SYNC, IP_VS_CONN_F_TEMPLATE, receivedFlags, SyncMessageBuilder, syncMaxlen, type SyncConn, type SyncDecodeResult,
-} from '../plugins/sync/wire.js';
+} from '../plugins/sync/lib/wire.js';
 import { capturedV0, capturedV1Msg1, capturedV1Msg2, hex, prng, readHexFixture, specMsg1, specMsg2, unhex } from './sync-helpers.js';
 
 const ok = <T extends { ok: boolean }>(r: T): Extract<T, { ok: true }> => {
