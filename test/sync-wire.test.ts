@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import {
   decodeMessage, encodeMessage, encodeRecord, IP_VS_CONN_F_IN_SEQ, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_NFCT,
-  IP_VS_CONN_F_SYNC, IP_VS_CONN_F_TEMPLATE, receivedFlags, SyncMessageBuilder, syncMaxlen, type SyncConn, type SyncDecodeResult,
+  IP_VS_CONN_F_SYNC, IP_VS_CONN_F_TEMPLATE, receivedFlags, SyncMessageBuilder, syncMaxlen, tallyDecode, SYNC_DECODE_TEXT, type SyncConn, type SyncDecodeResult,
 } from '../plugins/sync/lib/wire.js';
 import { capturedV0, capturedV1Msg1, capturedV1Msg2, hex, prng, readHexFixture, specMsg1, specMsg2, unhex } from './sync-helpers.js';
 
@@ -289,6 +289,16 @@ describe('sync wire: decodeMessage (§6)', () => {
     const s = enc(0, 0, [EX, EX]);
     s[4 + 24 + 20] = 0x04; // IN_SEQ on the last record: 48 bytes needed
     assert.deepEqual(dec(s).dropped, { reason: 'v0-seq-past-end', at: 1 });
+  });
+
+  it('tallyDecode folds results into typed counters; every outcome has operator text', () => {
+    const c: Parameters<typeof tallyDecode>[0] = {};
+    const m = enc(1, 0, [EX, { ...EX, protocol: 1 }, EX]);
+    m[8 + 72] = 2;
+    tallyDecode(c, decodeMessage(m, m.length, 0));
+    tallyDecode(c, decodeMessage(m, 2, 0));
+    assert.deepEqual(c, { accepted: 1, 'unsupported-protocol': 1, 'record-type': 1, 'header-too-short': 1 });
+    for (const k of Object.keys(c)) if (k !== 'accepted') assert.ok(SYNC_DECODE_TEXT[k as keyof typeof SYNC_DECODE_TEXT]);
   });
 
   it('receiver masks: v1 keeps FWD|NOOUTPUT|INACTIVE|SEQ|NO_CPORT|TEMPLATE; v0 the low 16 bits minus HASHED', () => {

@@ -584,3 +584,15 @@ export function decodeMessage(buf: Uint8Array, len: number, mySyncid: number, op
   }
   return done(null);
 }
+
+/** Every counted decode outcome: message rejects, rest-of-message drops, record skips, records accepted. */
+export type SyncDecodeOutcome = SyncRejectReason | SyncDropReason | SyncSkipReason | 'accepted';
+
+/** Add one decode result to the daemon's drop counters. */
+export function tallyDecode(counters: Partial<Record<SyncDecodeOutcome, number>>, r: SyncDecodeResult): void {
+  const add = (k: SyncDecodeOutcome, n: number): void => { if (n) counters[k] = (counters[k] ?? 0) + n; };
+  if (!r.ok) { add(r.reason, 1); return; }
+  add('accepted', r.conns.length);
+  for (const [k, n] of Object.entries(r.skipped) as Array<[SyncSkipReason, number]>) add(k, n);
+  if (r.dropped) add(r.dropped.reason, 1);
+}
