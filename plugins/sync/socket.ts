@@ -7,7 +7,9 @@
 // interface = the device (ip_mreqn ifindex / IPV6_MULTICAST_IF); multicast
 // loopback off; multicast TTL / hop limit = ttl; path-MTU discovery off (DF
 // clear, large messages are fragmented); SO_SNDBUF = sockSize if > 0; IPv4:
-// bound to the device's primary address, port 0; connected to group:port.
+// bound to the device's primary address (as inet_select_addr: another
+// interface's if the device has none; 0.0.0.0 and the kernel's warning if no
+// interface has one), port 0; connected to group:port.
 //
 // IPv6 master: the kernel binds nothing (bind_mcastif_addr is IPv4 only) and
 // neither do we: connect() picks the source by the kernel's source-address
@@ -58,7 +60,8 @@ export class SyncSocketError extends Error {
   /** The call or step that failed, e.g. `setsockopt(IP_MULTICAST_IF)`. */
   readonly what: string;
   constructor(role: string, ifname: string, what: string, errno: number, detail?: string) {
-    super(`sync ${role} socket on ${ifname}: ${detail ?? describeErrno(errno)}${what ? ` [${what}]` : ''}`);
+    // the step is named unless it is the interface lookup (ENODEV says it all)
+    super(`sync ${role} socket on ${ifname}: ${detail ?? describeErrno(errno)}${what && what !== 'if_nametoindex' ? ` [${what}]` : ''}`);
     this.name = 'SyncSocketError';
     this.errno = errno;
     this.what = what;
@@ -218,9 +221,7 @@ function parseSockaddr(b: Uint8Array): { address: string; port: number } {
   const port = dv.getUint16(2, false);
   if (family === AF_INET) return { address: format4(b, 4), port };
   if (family === AF_INET6) {
-    const scope = dv.getUint32(24, true);
-    const a = format6(b, 8);
-    return { address: scope && a.startsWith('fe80:') ? `${a}%${scope}` : a, port };
+    return { address: format6(b, 8), port }; // no %scope: the interface is known
   }
   return { address: '', port: 0 };
 }
@@ -291,12 +292,33 @@ function attrs(m: Uint8Array, hdr: number): Map<number, Uint8Array> {
   return r;
 }
 
+interface IfAddr { family: number; ifindex: number; flags: number; scope: number; addr: Uint8Array }
+
+/** Every address of the namespace, in the kernel's order per interface. */
+function addresses(): IfAddr[] {
+  const r: IfAddr[] = [];
+  for (const m of rtnl(RTM_GETADDR, NLM_F_DUMP, new Uint8Array(8)) ?? []) {
+    const dv = new DataView(m.buffer, m.byteOffset, m.byteLength);
+    if (dv.getUint16(4, true) !== RTM_NEWADDR) continue;
+    const family = m[16]!, scope = m[19]!, ifindex = dv.getUint32(20, true);
+    const a = attrs(m, 8);
+    const fl = a.get(IFA_FLAGS);
+    const flags = fl && fl.length >= 4 ? new DataView(fl.buffer, fl.byteOffset, 4).getUint32(0, true) : m[18]!;
+    // IPv4: ifa_local (IFA_ADDRESS is the peer's on point-to-point links)
+    const addr = family === AF_INET ? a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS) : a.get(IFA_ADDRESS);
+    if (addr && addr.length === (family === AF_INET ? 4 : 16)) r.push({ family, ifindex, flags, scope, addr });
+  }
+  return r;
+}
+
+/** inet_select_addr's test for RT_SCOPE_UNIVERSE: a primary address of universe scope. */
+const universe4 = (a: IfAddr) => a.family === AF_INET && !(a.flags & IFA_F_SECONDARY) && a.scope === RT_SCOPE_UNIVERSE;
+
 /**
- * The interface's index and MTU, its primary IPv4 address — the one the
- * kernel's master binds to: the first non-secondary address of universe scope
- * (inet_select_addr(dev, 0, RT_SCOPE_UNIVERSE)) — and an IPv6 address: the
- * first usable global one, else the link-local one. Null when there is no
- * such interface.
+ * The interface's index and MTU, its primary IPv4 address — the first
+ * non-secondary address of universe scope, the one inet_select_addr(dev, 0,
+ * RT_SCOPE_UNIVERSE) picks — and an IPv6 address: the first usable global
+ * one, else the link-local one. Null when there is no such interface.
  */
 export function interfaceInfo(ifname: string): { ifindex: number; mtu: number; ipv4?: string; ipv6?: string } | null {
   const ifindex = lib().if_nametoindex(ifname);
@@ -310,26 +332,29 @@ export function interfaceInfo(ifname: string): { ifindex: number; mtu: number; i
     if (a && a.length >= 4) mtu = new DataView(a.buffer, a.byteOffset, 4).getUint32(0, true);
   }
   const info: { ifindex: number; mtu: number; ipv4?: string; ipv6?: string } = { ifindex, mtu };
-  let ll6: string | undefined;
-  for (const m of rtnl(RTM_GETADDR, NLM_F_DUMP, new Uint8Array(8)) ?? []) {
-    const dv = new DataView(m.buffer, m.byteOffset, m.byteLength);
-    if (dv.getUint16(4, true) !== RTM_NEWADDR || dv.getUint32(20, true) !== ifindex) continue;
-    const family = m[16]!, scope = m[19]!;
-    const a = attrs(m, 8);
-    const fl = a.get(IFA_FLAGS);
-    const flags = fl && fl.length >= 4 ? new DataView(fl.buffer, fl.byteOffset, 4).getUint32(0, true) : m[18]!;
-    if (family === AF_INET && info.ipv4 === undefined) {
-      const local = a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS);
-      if (local && local.length === 4 && !(flags & IFA_F_SECONDARY) && scope === RT_SCOPE_UNIVERSE) info.ipv4 = format4(local);
-    } else if (family === AF_INET6) {
-      const addr = a.get(IFA_ADDRESS);
-      if (!addr || addr.length !== 16 || flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) continue;
-      if (scope === RT_SCOPE_UNIVERSE && !(flags & IFA_F_DEPRECATED) && info.ipv6 === undefined) info.ipv6 = format6(addr);
-      else if (scope === RT_SCOPE_LINK && ll6 === undefined) ll6 = format6(addr);
-    }
-  }
-  if (info.ipv6 === undefined && ll6 !== undefined) info.ipv6 = ll6;
+  const mine = addresses().filter((a) => a.ifindex === ifindex);
+  const v4 = mine.find(universe4);
+  if (v4) info.ipv4 = format4(v4.addr);
+  const usable6 = mine.filter((a) => a.family === AF_INET6 && !(a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)));
+  const v6 = usable6.find((a) => a.scope === RT_SCOPE_UNIVERSE && !(a.flags & IFA_F_DEPRECATED))
+    ?? usable6.find((a) => a.scope === RT_SCOPE_LINK);
+  if (v6) info.ipv6 = format6(v6.addr);
   return info;
+}
+
+/**
+ * The IPv4 source the kernel's master binds to: inet_select_addr(dev, 0,
+ * RT_SCOPE_UNIVERSE) — the device's primary universe-scope address, else the
+ * first such address of another interface of the namespace (taken here in
+ * ifindex order, the kernel's device-list order as long as no device was
+ * moved in; VRFs are not looked at), else none (0.0.0.0, and the warning).
+ */
+function masterSource4(ifindex: number): string | undefined {
+  const all = addresses().filter(universe4);
+  const own = all.find((a) => a.ifindex === ifindex);
+  const other = all.filter((a) => a.ifindex !== ifindex).sort((x, y) => x.ifindex - y.ifindex)[0];
+  const pick = own ?? other;
+  return pick ? format4(pick.addr) : undefined;
 }
 
 // ------------------------------------------------------------------ opening
@@ -405,7 +430,7 @@ export function openMaster(o: SyncSocketOptions): SocketResult<MasterSocket> {
   if (o.sockSize > 0) list.push(['setsockopt(SO_SNDBUF)', () => L.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, intOpt(o.sockSize), 4)]);
   if (v4) {
     list.push(['bind', () => {
-      const src = interfaceInfo(o.ifname)?.ipv4;
+      const src = masterSource4(ifindex);
       if (!src) warning = NO_ADDR_WARNING;
       return L.bind(fd, sockaddr(AF_INET, parse4(src ?? '0.0.0.0')!, 0), 16);
     }]);
