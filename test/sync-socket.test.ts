@@ -188,6 +188,13 @@ describe('sync socket: master and backup across two namespaces', function () {
     assert.ok((mo.localPort as number) > 0);
     assert.equal(mo.warning, undefined);
 
+    // sockSize: SO_RCVBUF / SO_SNDBUF, doubled by the kernel as always (ss: rb / tb)
+    if (spawnSync('ss', ['-V']).status === 0) {
+      const skmem = (ns: string, filter: string) => sh('ip', 'netns', 'exec', ns, 'ss', '-Huanm', filter);
+      assert.match(skmem(NS.b, `dst ${group}:${port}`) + skmem(NS.b, `src ${group}:${port}`), /rb131072,/);
+      assert.match(skmem(NS.a, `dst ${group}:${port}`), /tb65536,/);
+    }
+
     const payload = Buffer.alloc(100);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 37 + 11) & 0xff;
     master.cmd({ cmd: 'send', hex: payload.toString('hex') });
