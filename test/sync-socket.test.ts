@@ -1,4 +1,4 @@
-// plugins/sync/socket.ts against the real kernel: two network namespaces
+// plugins/sync/lib/socket.ts against the real kernel: two network namespaces
 // joined by a veth pair, a master in one and backups in both, each socket in
 // a child node process (test/fixtures/sync-socket/run.ts) inside its
 // namespace. The IPv4 header (DF, TTL) is checked on a tcpdump capture in
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { interfaceInfo, openBackup, openMaster } from '../plugins/sync/socket.js';
+import { interfaceInfo, openBackup, openMaster } from '../plugins/sync/lib/socket.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURE = join(ROOT, 'test/fixtures/sync-socket/run.ts');
