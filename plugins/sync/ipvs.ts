@@ -1,0 +1,256 @@
+// The IPVS connection sync daemon, wire-compatible with the kernel's
+// (spec sync.md): `lvsadm --start-daemon master|backup` (or config.ts
+// `sync: { … }`) starts it; this plugin opens the sockets as the kernel does
+// (lib/socket.ts), batches the data plane's entries to sync into messages
+// (lib/sender.ts, lib/wire.ts) and installs what a backup receives.
+//
+// Which entries a master sends and how a backup installs them are the data
+// plane's (ctx.conns, the kernel's core); the sync settings (the kernel's
+// net.ipv4.vs.sync_* sysctls) come from config.ts and apply to every daemon,
+// lvsadm's too.
+//
+// config.ts:
+//   sync: { interface: 'eth1', syncid: 7, role: 'both', version: 1, threshold: [3, 50] }
+//   sync: { interface: 'eth1', vrrp: 'VI_1' }   // master while VI_1 is MASTER, backup otherwise
+
+import { defineSync, z, type ControlContext, type SyncConn as CoreConn, type SyncDaemonSpec, type SyncEvent } from 'lvsd';
+import { openBackup, openMaster, type BackupSocket, type MasterSocket } from './lib/socket.js';
+import { SyncSender } from './lib/sender.js';
+import { decodeMessage, tallyDecode, SYNC_DECODE_TEXT, type SyncConn as WireConn, type SyncDecodeOutcome, type SyncVersion } from './lib/wire.js';
+
+const role = z.enum(['master', 'backup', 'both']);
+const options = z.object({
+  /** The interface the multicast goes out of and comes in on (ipvsadm --mcast-interface). */
+  interface: z.string().min(1).max(15).optional(),
+  syncid: z.number().int().min(0).max(255).default(0),
+  /** Which daemons this director runs; absent with `vrrp`: as the failover instance says. */
+  role: role.optional(),
+  /** A failover instance to follow: master while it is MASTER, backup otherwise (keepalived's lvs_sync_daemon IF INSTANCE). */
+  vrrp: z.string().min(1).optional(),
+  group: z.string().optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  ttl: z.number().int().min(1).max(255).optional(),
+  maxlen: z.number().int().min(0).max(65507).optional(),
+  /** sync_version. */
+  version: z.union([z.literal(0), z.literal(1)]).default(1),
+  /** sync_threshold [threshold, period]. */
+  threshold: z.tuple([z.number().int().min(0), z.number().int().min(0)]).default([3, 50])
+    .refine(([t, p]) => t < p || p === 0, 'the threshold must be below the period, or the period 0'),
+  /** sync_refresh_period, seconds. */
+  refreshPeriod: z.number().int().min(0).default(0),
+  /** sync_retries. */
+  retries: z.number().int().min(0).max(3).default(0),
+  /** sync_persist_mode. */
+  persistMode: z.boolean().default(false),
+  /** sync_sock_size: SO_SNDBUF (master) / SO_RCVBUF (backup); 0 = the system's. */
+  sockSize: z.number().int().min(0).default(0),
+  /** sync_qlen_max: messages queued at most (default: as the kernel's on a small machine). */
+  qlenMax: z.number().int().min(1).default(4096),
+}).strict().refine((o) => !(o.role || o.vrrp) || o.interface, { message: 'interface is required to run a daemon (role or vrrp)', path: ['interface'] })
+  .refine((o) => !(o.role && o.vrrp), { message: 'give either role or vrrp, not both', path: ['vrrp'] });
+
+type Options = z.infer<typeof options>;
+type State = 'master' | 'backup';
+
+/** What one running daemon counts (logged at stop). */
+interface Counts { sent: number; received: number; installed: number; dropped: number; invalid: number }
+
+const toWire = (c: CoreConn): WireConn => ({
+  af: c.family === 'inet6' ? 6 : 4, protocol: c.protocol, flags: c.flags, state: c.state, cport: c.cport, vport: c.vport,
+  dport: c.dport, fwmark: c.fwmark, timeout: c.timeout, caddr: c.caddr, vaddr: c.vaddr, daddr: c.daddr,
+});
+const toCore = (c: WireConn): CoreConn => ({
+  family: c.af === 6 ? 'inet6' : 'inet', protocol: c.protocol, flags: c.flags, state: c.state, cport: c.cport, vport: c.vport,
+  dport: c.dport, fwmark: c.fwmark, timeout: c.timeout, caddr: c.caddr, vaddr: c.vaddr, daddr: c.daddr,
+});
+
+export default defineSync({
+  name: 'ipvs-sync',
+  description: 'the IPVS connection sync daemon (master and backup), wire-compatible with the kernel\'s',
+  configKey: 'sync',
+  always: true,
+  options,
+  async start(ctx: ControlContext<SyncEvent>, first: Options | undefined) {
+    let o: Options = first ?? options.parse({});
+    /** The daemons running here, by role. */
+    const running = new Map<State, { spec: SyncDaemonSpec; stop: () => void; counts: Counts }>();
+    /** The roles this plugin started in the table (from config), so that it stops only those. */
+    const mine = new Set<State>();
+
+    const settings = () => ({ version: o.version, threshold: o.threshold[0], period: o.threshold[1], refreshPeriod: o.refreshPeriod,
+      retries: o.retries, persistMode: o.persistMode });
+
+    const clockTimers = {
+      now: () => ctx.clock.now(),
+      setTimeout: (fn: () => void, ms: number) => ctx.clock.setTimeout(fn, ms),
+      clearTimeout: (h: unknown) => ctx.clock.clearTimeout(h as Parameters<typeof ctx.clock.clearTimeout>[0]),
+    };
+
+    /** The socket would not open: the table must not say a daemon runs. */
+    const failed = (d: SyncDaemonSpec, why: string): void => {
+      ctx.log.error(`${d.state} sync daemon on ${d.mcastIfn}: ${why}; the daemon is stopped`);
+      const r = ctx.table.stopDaemon(d.state);
+      if (!r.ok) ctx.log.warn(`stop ${d.state} daemon: ${r.error.message}`);
+    };
+
+    const startMaster = (d: SyncDaemonSpec): void => {
+      const s = openMaster({ ifname: d.mcastIfn, group: d.group, port: d.port, ttl: d.ttl, sockSize: o.sockSize });
+      if (!s.ok) return failed(d, s.error.message);
+      const sock: MasterSocket = s.value;
+      if (sock.warning) ctx.log.warn(sock.warning);
+      const counts: Counts = { sent: 0, received: 0, installed: 0, dropped: 0, invalid: 0 };
+      const sender = new SyncSender({
+        syncid: d.syncid, maxlen: d.maxlen, qlenMax: o.qlenMax, timers: clockTimers,
+        log: (l) => ctx.log.warn(l),
+        send: (msg) => sendRetrying(sock, msg).then(() => { counts.sent++; }),
+      });
+      const version = o.version as SyncVersion;
+      const unfollow = ctx.conns.follow(settings(), (conns, dropped) => {
+        counts.dropped += dropped;
+        for (const c of conns) {
+          const r = sender.add(version, toWire(c));
+          if (!r.ok) counts.invalid++;
+        }
+      });
+      ctx.log.info(`sync thread started: state = MASTER, mcast_ifn = ${d.mcastIfn}, syncid = ${d.syncid}, id = 0`
+        + ` (from ${sock.localAddress}:${sock.localPort} to ${d.group}:${d.port})`);
+      running.set('master', { spec: d, counts, stop: () => { unfollow(); sender.stop(); sock.close(); } });
+    };
+
+    const startBackup = (d: SyncDaemonSpec): void => {
+      const counts: Counts = { sent: 0, received: 0, installed: 0, dropped: 0, invalid: 0 };
+      const outcomes: Partial<Record<SyncDecodeOutcome, number>> = {};
+      const said = new Set<string>();
+      let chain = Promise.resolve();
+      const s = openBackup({ ifname: d.mcastIfn, group: d.group, port: d.port, ttl: d.ttl, sockSize: o.sockSize, maxlen: d.maxlen },
+        (msg, from) => {
+          counts.received++;
+          const r = decodeMessage(msg, msg.length, d.syncid);
+          tallyDecode(outcomes, r);
+          if (!r.ok || r.dropped) {
+            // counted; said once per reason (a flood of bad datagrams must not flood the log)
+            const why = r.ok ? r.dropped!.reason : r.reason;
+            counts.dropped++;
+            if (!said.has(why)) { said.add(why); ctx.log.warn(`sync message from ${from} ${r.ok ? 'partly ' : ''}dropped: ${SYNC_DECODE_TEXT[why]}`); }
+          }
+          if (!r.ok || r.conns.length === 0) return;
+          const conns = r.conns.map(toCore);
+          // in arrival order, one install at a time
+          chain = chain.then(async () => {
+            const c = await ctx.conns.install(conns, { version: r.version, threshold: o.threshold[0] });
+            counts.installed += c.created + c.updated;
+            counts.invalid += c.invalid;
+            ctx.bus.emit('sync.received', { syncid: r.syncid, from, conns: c.created + c.updated });
+          }).catch((e: unknown) => ctx.log.error(`installing synced connections: ${e instanceof Error ? e.message : String(e)}`));
+        },
+        (e) => ctx.log.error(`backup sync socket: ${e.message}`));
+      if (!s.ok) return failed(d, s.error.message);
+      const sock: BackupSocket = s.value;
+      ctx.log.info(`sync thread started: state = BACKUP, mcast_ifn = ${d.mcastIfn}, syncid = ${d.syncid}, id = 0 (on ${d.group}:${d.port})`);
+      running.set('backup', { spec: d, counts, stop: () => sock.close() });
+    };
+
+    const stopRole = (state: State, why: string): void => {
+      const r = running.get(state);
+      if (!r) return;
+      running.delete(state);
+      r.stop();
+      const c = r.counts;
+      ctx.log.info(`stopping ${state} sync thread (${why}): ${state === 'master' ? `${c.sent} messages sent` : `${c.received} messages received, ${c.installed} entries installed`}`
+        + `${c.dropped ? `, ${c.dropped} dropped` : ''}${c.invalid ? `, ${c.invalid} invalid` : ''}`);
+    };
+
+    const startRole = (d: SyncDaemonSpec): void => {
+      stopRole(d.state, 'restarted');
+      if (d.state === 'master') startMaster(d); else startBackup(d);
+    };
+
+    // The table says which daemons run, whoever started them (lvsadm, config, a failover plugin).
+    ctx.bus.on('daemon.started', ({ daemon }) => startRole(daemon));
+    ctx.bus.on('daemon.stopped', ({ state }) => { mine.delete(state); stopRole(state, 'stopped'); });
+
+    /** The roles config.ts asks for now. */
+    let haState: 'master' | 'backup' | 'fault' | null = null;
+    const wanted = (): Set<State> => {
+      if (!o.interface) return new Set();
+      if (o.role) return new Set(o.role === 'both' ? ['master', 'backup'] : [o.role]);
+      if (o.vrrp) return new Set([haState === 'master' ? 'master' : 'backup']);
+      return new Set();
+    };
+    const daemonOf = (state: State): SyncDaemonSpec => ({
+      state, mcastIfn: o.interface!, syncid: o.syncid, maxlen: o.maxlen ?? 0,
+      group: o.group ?? '224.0.0.81', port: o.port ?? 8848, ttl: o.ttl ?? 1,
+    });
+    const sameDaemon = (a: SyncDaemonSpec, b: SyncDaemonSpec): boolean =>
+      a.mcastIfn === b.mcastIfn && a.syncid === b.syncid && a.group === b.group && a.port === b.port && a.ttl === b.ttl
+      && (b.maxlen === 0 || a.maxlen === b.maxlen);
+    const follow = (): void => {
+      const want = wanted();
+      for (const state of [...mine]) {
+        if (want.has(state)) continue;
+        mine.delete(state);
+        const r = ctx.table.stopDaemon(state);
+        if (!r.ok) ctx.log.warn(`stop ${state} daemon: ${r.error.message}`);
+      }
+      const table = ctx.table.daemons();
+      const now = table.ok ? table.value : [];
+      for (const state of want) {
+        const d = daemonOf(state);
+        const cur = now.find((x) => x.state === state);
+        if (cur && sameDaemon(cur, d)) { mine.add(state); continue; }
+        if (cur) {
+          const r = ctx.table.stopDaemon(state);
+          if (!r.ok) { ctx.log.warn(`stop ${state} daemon: ${r.error.message}`); continue; }
+        }
+        const r = ctx.table.startDaemon(d);
+        if (r.ok) mine.add(state);
+        else ctx.log.error(`config sync: start ${state} daemon on ${d.mcastIfn}: ${r.error.message}`);
+      }
+    };
+
+    ctx.bus.on('ha.state', (s) => {
+      if (!o.vrrp || (s.instance !== undefined && s.instance !== o.vrrp)) return;
+      haState = s.state;
+      follow();
+    });
+
+    // Daemons that run already (started before this plugin, e.g. restored), then what config.ts asks for.
+    const before = ctx.table.daemons();
+    if (before.ok) for (const d of before.value) startRole(d);
+    follow();
+
+    return {
+      reconfigure(next: Options | undefined) {
+        const prev = o;
+        o = next ?? options.parse({});
+        // new settings reach running daemons by restarting them (a master's data-plane settings, a backup's socket size)
+        const settingsChanged = JSON.stringify({ ...prev, role: 0, vrrp: 0, interface: 0 }) !== JSON.stringify({ ...o, role: 0, vrrp: 0, interface: 0 });
+        if (settingsChanged) for (const r of [...running.values()]) startRole(r.spec);
+        follow();
+      },
+      stop() {
+        for (const state of [...mine]) {
+          const r = ctx.table.stopDaemon(state);
+          if (!r.ok) ctx.log.warn(`stop ${state} daemon: ${r.error.message}`);
+        }
+        mine.clear();
+        for (const state of [...running.keys()]) stopRole(state, 'lvsd is stopping');
+      },
+    };
+  },
+});
+
+/** Sends one message; a full socket buffer (EAGAIN) is waited out briefly, as the kernel waits for room. */
+function sendRetrying(sock: MasterSocket, msg: Uint8Array): Promise<void> {
+  return new Promise((res, rej) => {
+    let tries = 0;
+    const attempt = (): void => {
+      const r = sock.send(msg);
+      if (r.ok) return res();
+      if (r.again && tries++ < 100) { setTimeout(attempt, 2); return; }
+      rej(new Error(r.again ? 'the socket stayed full for 200 ms' : `ip_vs_send_async error ${r.errno}`));
+    };
+    attempt();
+  });
+}
+
