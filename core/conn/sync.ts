@@ -11,12 +11,12 @@ import type { Family } from '../model/addr.js';
 import { AF_INET, AF_INET6 } from './store.js';
 import {
   CF_FWD_MASK, CF_HASHED, CF_IN_SEQ, CF_INACTIVE, CF_MASQ, CF_NO_CPORT, CF_NOOUTPUT, CF_ONE_PACKET, CF_OUT_SEQ, CF_SYNC,
-  CF_TEMPLATE, SCTP_S_CLOSED, SCTP_S_ESTABLISHED, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FIN_WAIT, TCP_TIME_WAIT,
+  CF_TEMPLATE, SCTP_S_CLOSED, SCTP_S_ESTABLISHED, SCTP_S_SHUTDOWN_ACK_SENT, SCTP_S_SHUTDOWN_RECEIVED, SCTP_S_SHUTDOWN_SENT,
+  TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FIN_WAIT, TCP_TIME_WAIT,
 } from './states.js';
 import { COUNT_ACTIVE, COUNT_INACTIVE, COUNT_NONE, COUNT_PERSIST, type ConnTable } from './table.js';
 
 const PROTO_TCP = 6, PROTO_UDP = 17, PROTO_SCTP = 132;
-const SCTP_S_SHUTDOWN_SENT = 7, SCTP_S_SHUTDOWN_RECEIVED = 8, SCTP_S_SHUTDOWN_ACK_SENT = 9;
 
 /** The sync sysctls the data plane follows (net.ipv4.vs.sync_*; the kernel's defaults). */
 export interface SyncSettings {
@@ -118,6 +118,13 @@ const tcpSyncable = (st: number): boolean =>
 const sctpSyncable = (st: number): boolean =>
   st === SCTP_S_ESTABLISHED || st === SCTP_S_SHUTDOWN_SENT || st === SCTP_S_SHUTDOWN_RECEIVED || st === SCTP_S_SHUTDOWN_ACK_SENT || st === SCTP_S_CLOSED;
 
+/** in_persistence: is a template up `e`'s control chain (an FTP data connection under its control connection is not)? */
+function inPersistence(t: ConnTable, e: number): boolean {
+  const s = t.s;
+  for (let c = s.control[e]!, hops = 0; c >= 0 && hops < 8; c = s.control[c]!, hops++) if (s.flags[c]! & CF_TEMPLATE) return true;
+  return false;
+}
+
 /** ip_vs_sync_conn_needed: whether entry `e` is reported now, its inbound packet count being `pkts`. */
 export function syncNeeded(t: ConnTable, e: number, pkts: number, o: SyncSettings): boolean {
   const s = t.s;
@@ -126,7 +133,7 @@ export function syncNeeded(t: ConnTable, e: number, pkts: number, o: SyncSetting
   // sync_endtime races another CPU; one thread owns an entry here, so it always succeeds
   let send = false;
   if (flags & CF_TEMPLATE) { /* templates: no state rule */ }
-  else if (o.persistMode && s.control[e]! >= 0) return false;
+  else if (o.persistMode && inPersistence(t, e)) return false;
   else if (proto === PROTO_TCP || proto === PROTO_SCTP) {
     if (!(proto === PROTO_TCP ? tcpSyncable(state) : sctpSyncable(state))) return false;
     const established = proto === PROTO_TCP ? TCP_ESTABLISHED : SCTP_S_ESTABLISHED;
@@ -170,7 +177,8 @@ export function syncConn(t: ConnTable, e: number, pkts: number, o: SyncSettings,
       // v0: IPv4 only; the controller only after the entry itself went out
       if (s.af[cp] !== AF_INET || (flags & CF_ONE_PACKET) || !syncNeeded(t, cp, pkts, o)) return;
       out.add(t, cp);
-    } else if (!(flags & CF_ONE_PACKET) && syncNeeded(t, cp, pkts, o)) {
+    } else if (!(hops === 0 && (flags & CF_ONE_PACKET)) && syncNeeded(t, cp, pkts, o)) {
+      // v1 skips only the connection itself when one-packet (ip_vs_sync_conn's `goto control`); its controllers are evaluated as they are
       out.add(t, cp);
     }
     const ct = s.control[cp]!;
