@@ -248,7 +248,8 @@ export function installSynced(t: ConnTable, recs: Uint8Array, binder: SyncBinder
     const proto = dv.getUint8(at + 1), state = dv.getUint16(at + 2);
     const raw = dv.getUint32(at + 4);
     const cport = dv.getUint16(at + 8), vport = dv.getUint16(at + 10), dport = dv.getUint16(at + 12);
-    const fwmark = dv.getUint32(at + 16), timeoutS = dv.getUint32(at + 20);
+    // v0 cannot carry the mark (ip_vs_process_message_v0 passes 0)
+    const fwmark = o.version === 0 ? 0 : dv.getUint32(at + 16), timeoutS = dv.getUint32(at + 20);
     for (let i = 0; i < 4; i++) {
       ca[i] = af === AF_INET6 || i === 0 ? dv.getUint32(at + 24 + i * 4) : 0;
       va[i] = af === AF_INET6 || i === 0 ? dv.getUint32(at + 40 + i * 4) : 0;
@@ -262,7 +263,8 @@ export function installSynced(t: ConnTable, recs: Uint8Array, binder: SyncBinder
     let timeoutMs: number;
     if (o.version !== 0 && timeoutS > 0) timeoutMs = Math.min(timeoutS, MAX_TIMEOUT_S) * 1000;
     else if (template) timeoutMs = TEMPLATE_DEFAULT_S * 1000;
-    else timeoutMs = t.timeouts.of(proto, state);
+    // a protocol without a timeout table here (AH/ESP): 180 s, as the kernel's 3*60*HZ
+    else timeoutMs = t.timeouts.of(proto, state) || TEMPLATE_DEFAULT_S * 1000;
 
     let e = t.findIn(af, proto, cport, vport, template);
     if (e >= 0 && !template) {
@@ -283,10 +285,10 @@ export function installSynced(t: ConnTable, recs: Uint8Array, binder: SyncBinder
         else t.moveCount(h, COUNT_INACTIVE, COUNT_ACTIVE);
       }
       s.flags[e] = (old & ~BACKUP_UPD_MASK) | (flags & BACKUP_UPD_MASK);
-      if (h < 0) bindNow(t, e, binder, af, proto, fwmark, va, vport, da, dport);
+      if (h < 0) bindNow(t, e, binder);
       counts.updated++;
     } else {
-      const h = destFor(binder, af, proto, o.version === 0 ? 0 : fwmark, va, vport, da, dport, flags);
+      const h = destFor(binder, af, proto, fwmark, va, vport, da, dport, flags);
       if (h >= 0) {
         // ip_vs_bind_dest for a synced entry: the method and NOOUTPUT are this director's, the activity as received
         let cf = binder.connFlags(h);
@@ -315,25 +317,34 @@ function sameAddr(t: ConnTable, e: number, which: number, reg: Uint32Array, af: 
   return true;
 }
 
-/** The real server a new synced entry binds to: for a fwmark record of a non-NAT method the port tried first is 0. */
+/**
+ * ip_vs_find_dest: the real server a synced entry binds to. For a fwmark
+ * record of a non-NAT method the port tried first is 0; then the other of
+ * (that port, dport ↔ 0), whatever the mark, as the kernel's `port ^ dport`.
+ */
 function destFor(b: SyncBinder, af: number, proto: number, fwmark: number, va: Uint32Array, vport: number,
   da: Uint32Array, dport: number, flags: number): number {
-  const nonNat = (flags & CF_FWD_MASK) !== CF_MASQ;
-  if (fwmark !== 0 && nonNat) {
-    const h = b.bind(af, proto, fwmark, va, vport, da, 0);
-    if (h >= 0) return h;
-    return b.bind(af, proto, fwmark, va, vport, da, dport);
-  }
-  const h = b.bind(af, proto, fwmark, va, vport, da, dport);
-  if (h >= 0 || fwmark === 0) return h;
-  return b.bind(af, proto, fwmark, va, vport, da, 0);
+  const port = fwmark !== 0 && (flags & CF_FWD_MASK) !== CF_MASQ ? 0 : dport;
+  const h = b.bind(af, proto, fwmark, va, vport, da, port);
+  if (h >= 0 || (port ^ dport) === port) return h;
+  return b.bind(af, proto, fwmark, va, vport, da, port ^ dport);
 }
 
-/** An unbound synced entry meets its real server (configured since): bound now, counted. */
-function bindNow(t: ConnTable, e: number, b: SyncBinder, af: number, proto: number, fwmark: number, va: Uint32Array, vport: number,
-  da: Uint32Array, dport: number): void {
+const bindVa = new Uint32Array(4), bindDa = new Uint32Array(4);
+
+/**
+ * ip_vs_try_bind_dest: an unbound synced entry meets its real server
+ * (configured since): looked up with the entry's own vaddr, daddr, dport and
+ * mark (a template's record may name another real server), bound, counted.
+ */
+function bindNow(t: ConnTable, e: number, b: SyncBinder): void {
   const s = t.s;
-  const h = destFor(b, af, proto, fwmark, va, vport, da, dport, s.flags[e]!);
+  const af = s.af[e]!, proto = s.proto[e]!;
+  for (let i = 0; i < 4; i++) {
+    bindVa[i] = af === AF_INET6 || i === 0 ? s.addrWord(e, 1, i) : 0;
+    bindDa[i] = af === AF_INET6 || i === 0 ? s.addrWord(e, 2, i) : 0;
+  }
+  const h = destFor(b, af, proto, s.fwmark[e]!, bindVa, s.vport[e]!, bindDa, s.dport[e]!, s.flags[e]!);
   if (h < 0) return;
   let cf = b.connFlags(h);
   if (proto !== PROTO_UDP) cf &= ~CF_ONE_PACKET;
