@@ -11,12 +11,12 @@ import type { Family } from '../model/addr.js';
 import { AF_INET, AF_INET6 } from './store.js';
 import {
   CF_FWD_MASK, CF_HASHED, CF_IN_SEQ, CF_INACTIVE, CF_MASQ, CF_NO_CPORT, CF_NOOUTPUT, CF_ONE_PACKET, CF_OUT_SEQ, CF_SYNC,
-  CF_TEMPLATE, SCTP_S_CLOSED, SCTP_S_ESTABLISHED, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FIN_WAIT, TCP_TIME_WAIT,
+  CF_TEMPLATE, SCTP_S_CLOSED, SCTP_S_ESTABLISHED, SCTP_S_SHUTDOWN_ACK_SENT, SCTP_S_SHUTDOWN_RECEIVED, SCTP_S_SHUTDOWN_SENT,
+  TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FIN_WAIT, TCP_TIME_WAIT,
 } from './states.js';
 import { COUNT_ACTIVE, COUNT_INACTIVE, COUNT_NONE, COUNT_PERSIST, type ConnTable } from './table.js';
 
 const PROTO_TCP = 6, PROTO_UDP = 17, PROTO_SCTP = 132;
-const SCTP_S_SHUTDOWN_SENT = 7, SCTP_S_SHUTDOWN_RECEIVED = 8, SCTP_S_SHUTDOWN_ACK_SENT = 9;
 
 /** The sync sysctls the data plane follows (net.ipv4.vs.sync_*; the kernel's defaults). */
 export interface SyncSettings {
@@ -118,6 +118,13 @@ const tcpSyncable = (st: number): boolean =>
 const sctpSyncable = (st: number): boolean =>
   st === SCTP_S_ESTABLISHED || st === SCTP_S_SHUTDOWN_SENT || st === SCTP_S_SHUTDOWN_RECEIVED || st === SCTP_S_SHUTDOWN_ACK_SENT || st === SCTP_S_CLOSED;
 
+/** in_persistence: is a template up `e`'s control chain (an FTP data connection under its control connection is not)? */
+function inPersistence(t: ConnTable, e: number): boolean {
+  const s = t.s;
+  for (let c = s.control[e]!, hops = 0; c >= 0 && hops < 8; c = s.control[c]!, hops++) if (s.flags[c]! & CF_TEMPLATE) return true;
+  return false;
+}
+
 /** ip_vs_sync_conn_needed: whether entry `e` is reported now, its inbound packet count being `pkts`. */
 export function syncNeeded(t: ConnTable, e: number, pkts: number, o: SyncSettings): boolean {
   const s = t.s;
@@ -126,7 +133,7 @@ export function syncNeeded(t: ConnTable, e: number, pkts: number, o: SyncSetting
   // sync_endtime races another CPU; one thread owns an entry here, so it always succeeds
   let send = false;
   if (flags & CF_TEMPLATE) { /* templates: no state rule */ }
-  else if (o.persistMode && s.control[e]! >= 0) return false;
+  else if (o.persistMode && inPersistence(t, e)) return false;
   else if (proto === PROTO_TCP || proto === PROTO_SCTP) {
     if (!(proto === PROTO_TCP ? tcpSyncable(state) : sctpSyncable(state))) return false;
     const established = proto === PROTO_TCP ? TCP_ESTABLISHED : SCTP_S_ESTABLISHED;
@@ -170,7 +177,8 @@ export function syncConn(t: ConnTable, e: number, pkts: number, o: SyncSettings,
       // v0: IPv4 only; the controller only after the entry itself went out
       if (s.af[cp] !== AF_INET || (flags & CF_ONE_PACKET) || !syncNeeded(t, cp, pkts, o)) return;
       out.add(t, cp);
-    } else if (!(flags & CF_ONE_PACKET) && syncNeeded(t, cp, pkts, o)) {
+    } else if (!(hops === 0 && (flags & CF_ONE_PACKET)) && syncNeeded(t, cp, pkts, o)) {
+      // v1 skips only the connection itself when one-packet (ip_vs_sync_conn's `goto control`); its controllers are evaluated as they are
       out.add(t, cp);
     }
     const ct = s.control[cp]!;
@@ -240,7 +248,8 @@ export function installSynced(t: ConnTable, recs: Uint8Array, binder: SyncBinder
     const proto = dv.getUint8(at + 1), state = dv.getUint16(at + 2);
     const raw = dv.getUint32(at + 4);
     const cport = dv.getUint16(at + 8), vport = dv.getUint16(at + 10), dport = dv.getUint16(at + 12);
-    const fwmark = dv.getUint32(at + 16), timeoutS = dv.getUint32(at + 20);
+    // v0 cannot carry the mark (ip_vs_process_message_v0 passes 0)
+    const fwmark = o.version === 0 ? 0 : dv.getUint32(at + 16), timeoutS = dv.getUint32(at + 20);
     for (let i = 0; i < 4; i++) {
       ca[i] = af === AF_INET6 || i === 0 ? dv.getUint32(at + 24 + i * 4) : 0;
       va[i] = af === AF_INET6 || i === 0 ? dv.getUint32(at + 40 + i * 4) : 0;
@@ -254,7 +263,8 @@ export function installSynced(t: ConnTable, recs: Uint8Array, binder: SyncBinder
     let timeoutMs: number;
     if (o.version !== 0 && timeoutS > 0) timeoutMs = Math.min(timeoutS, MAX_TIMEOUT_S) * 1000;
     else if (template) timeoutMs = TEMPLATE_DEFAULT_S * 1000;
-    else timeoutMs = t.timeouts.of(proto, state);
+    // a protocol without a timeout table here (AH/ESP): 180 s, as the kernel's 3*60*HZ
+    else timeoutMs = t.timeouts.of(proto, state) || TEMPLATE_DEFAULT_S * 1000;
 
     let e = t.findIn(af, proto, cport, vport, template);
     if (e >= 0 && !template) {
@@ -275,10 +285,10 @@ export function installSynced(t: ConnTable, recs: Uint8Array, binder: SyncBinder
         else t.moveCount(h, COUNT_INACTIVE, COUNT_ACTIVE);
       }
       s.flags[e] = (old & ~BACKUP_UPD_MASK) | (flags & BACKUP_UPD_MASK);
-      if (h < 0) bindNow(t, e, binder, af, proto, fwmark, va, vport, da, dport);
+      if (h < 0) bindNow(t, e, binder);
       counts.updated++;
     } else {
-      const h = destFor(binder, af, proto, o.version === 0 ? 0 : fwmark, va, vport, da, dport, flags);
+      const h = destFor(binder, af, proto, fwmark, va, vport, da, dport, flags);
       if (h >= 0) {
         // ip_vs_bind_dest for a synced entry: the method and NOOUTPUT are this director's, the activity as received
         let cf = binder.connFlags(h);
@@ -307,25 +317,34 @@ function sameAddr(t: ConnTable, e: number, which: number, reg: Uint32Array, af: 
   return true;
 }
 
-/** The real server a new synced entry binds to: for a fwmark record of a non-NAT method the port tried first is 0. */
+/**
+ * ip_vs_find_dest: the real server a synced entry binds to. For a fwmark
+ * record of a non-NAT method the port tried first is 0; then the other of
+ * (that port, dport ↔ 0), whatever the mark, as the kernel's `port ^ dport`.
+ */
 function destFor(b: SyncBinder, af: number, proto: number, fwmark: number, va: Uint32Array, vport: number,
   da: Uint32Array, dport: number, flags: number): number {
-  const nonNat = (flags & CF_FWD_MASK) !== CF_MASQ;
-  if (fwmark !== 0 && nonNat) {
-    const h = b.bind(af, proto, fwmark, va, vport, da, 0);
-    if (h >= 0) return h;
-    return b.bind(af, proto, fwmark, va, vport, da, dport);
-  }
-  const h = b.bind(af, proto, fwmark, va, vport, da, dport);
-  if (h >= 0 || fwmark === 0) return h;
-  return b.bind(af, proto, fwmark, va, vport, da, 0);
+  const port = fwmark !== 0 && (flags & CF_FWD_MASK) !== CF_MASQ ? 0 : dport;
+  const h = b.bind(af, proto, fwmark, va, vport, da, port);
+  if (h >= 0 || (port ^ dport) === port) return h;
+  return b.bind(af, proto, fwmark, va, vport, da, port ^ dport);
 }
 
-/** An unbound synced entry meets its real server (configured since): bound now, counted. */
-function bindNow(t: ConnTable, e: number, b: SyncBinder, af: number, proto: number, fwmark: number, va: Uint32Array, vport: number,
-  da: Uint32Array, dport: number): void {
+const bindVa = new Uint32Array(4), bindDa = new Uint32Array(4);
+
+/**
+ * ip_vs_try_bind_dest: an unbound synced entry meets its real server
+ * (configured since): looked up with the entry's own vaddr, daddr, dport and
+ * mark (a template's record may name another real server), bound, counted.
+ */
+function bindNow(t: ConnTable, e: number, b: SyncBinder): void {
   const s = t.s;
-  const h = destFor(b, af, proto, fwmark, va, vport, da, dport, s.flags[e]!);
+  const af = s.af[e]!, proto = s.proto[e]!;
+  for (let i = 0; i < 4; i++) {
+    bindVa[i] = af === AF_INET6 || i === 0 ? s.addrWord(e, 1, i) : 0;
+    bindDa[i] = af === AF_INET6 || i === 0 ? s.addrWord(e, 2, i) : 0;
+  }
+  const h = destFor(b, af, proto, s.fwmark[e]!, bindVa, s.vport[e]!, bindDa, s.dport[e]!, s.flags[e]!);
   if (h < 0) return;
   let cf = b.connFlags(h);
   if (proto !== PROTO_UDP) cf &= ~CF_ONE_PACKET;
