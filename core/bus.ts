@@ -22,6 +22,11 @@ export interface BusEvents extends TableEvents {
   'ha.state': { state: 'master' | 'backup' | 'fault'; instance?: string; reason?: string };
   /** Sync (a sync plugin, backup side): connection entries received from a master and applied. */
   'sync.received': { syncid: number; from: string; conns: number };
+  /**
+   * Sync (a sync plugin): a running daemon's counters, by name in the plugin's
+   * order (`lvsadm -L --daemon --stats`); the last one stands until the daemon stops.
+   */
+  'sync.stats': { state: 'master' | 'backup'; counters: Record<string, number> };
 }
 
 type Handler<T> = (payload: T) => void;

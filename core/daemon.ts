@@ -97,6 +97,7 @@ export class Daemon {
    * config as health placed it, and the cheaper config-to-config diff says the same.
    */
   private changedBesideConfig = false;
+  private readonly daemonStats = new Map<'master' | 'backup', Record<string, number>>();
   /** What lvsadm added at run time, kept across restarts (--io afpacket; core/model/runtime-saved.ts). */
   private readonly runtime = new RuntimeAdditions();
   private runtimeTimer: NodeJS.Timeout | null = null;
@@ -141,6 +142,9 @@ export class Daemon {
     this.schedule = new ScheduleRunner({ health: this.health, log: opts.log, ...(opts.cron ? { cron: opts.cron } : {}) });
     this.ctlplane = new ControlPlaneHost({ table: this.table, bus: this.bus, log: opts.log, clock: opts.healthClock ?? systemClock,
       conns: () => this.dataPlane?.conns() ?? [], dataPlane: () => this.dataPlane });
+    // what the sync daemons report last, for -L --daemon --stats; gone with the daemon
+    this.bus.on('sync.stats', (s) => { this.daemonStats.set(s.state, s.counters); });
+    this.bus.on('daemon.stopped', ({ state }) => { this.daemonStats.delete(state); });
   }
 
   /** Loads plugins and config, then opens the control socket. Throws (having undone what it started) when start-up cannot succeed. */
@@ -183,6 +187,7 @@ export class Daemon {
     this.ctlplaneUp = true;
     await this.ctlplane.apply(this.registry, this.desired?.pluginConfig ?? {});
     this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [],
+      daemonStats: (state) => this.daemonStats.get(state),
       drops: (perWorker) => (this.dataPlane ? dropsView(this.dataPlane.counters(), perWorker) : null), health: this.health },
       this.opts.controlLimits);
     this.housekeeping = setInterval(() => this.housekeep(), 1000);

@@ -155,6 +155,13 @@ export class PairLab {
     throw new Error(`lvsd on d${i + 1} did not start:\n${x.log}`);
   }
 
+  /** Forgets what director `i` kept across restarts (connection journal, counters): its next start begins empty. */
+  clearState(i: 0 | 1): void {
+    const dir = join(this.dir, `d${i + 1}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+  }
+
   async kill(i: 0 | 1, signal: NodeJS.Signals): Promise<void> {
     const p = this.d[i].daemon;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;

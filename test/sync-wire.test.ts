@@ -262,9 +262,9 @@ describe('sync wire: decodeMessage (§6)', () => {
 
   it('unsupported protocol and out-of-range state skip the record; templates are not checked', () => {
     const mk = (p: number, s: number, f = 0): SyncConn => ({ ...EX, protocol: p, state: s, flags: f });
-    const d = dec(enc(1, 0, [mk(1, 0), mk(6, 11), mk(17, 1), mk(132, 12), mk(132, 11), mk(50, 0), mk(51, 1), mk(0, 7, IP_VS_CONN_F_TEMPLATE), mk(99, 99, IP_VS_CONN_F_TEMPLATE), mk(6, 10)]));
+    const d = dec(enc(1, 0, [mk(1, 0), mk(6, 11), mk(17, 1), mk(132, 14), mk(132, 13), mk(50, 0), mk(51, 1), mk(0, 7, IP_VS_CONN_F_TEMPLATE), mk(99, 99, IP_VS_CONN_F_TEMPLATE), mk(6, 10)]));
     assert.deepEqual(d.skipped, { 'unsupported-protocol': 1, 'bad-state': 4 });
-    assert.deepEqual(d.conns.map((c) => [c.protocol, c.state]), [[132, 11], [50, 0], [0, 7], [99, 99], [6, 10]]);
+    assert.deepEqual(d.conns.map((c) => [c.protocol, c.state]), [[132, 13], [50, 0], [0, 7], [99, 99], [6, 10]]);
     const d0 = dec(enc(0, 0, [mk(1, 0), mk(6, 11), mk(0, 1, IP_VS_CONN_F_TEMPLATE)]));
     assert.deepEqual(d0.skipped, { 'unsupported-protocol': 1, 'bad-state': 1 });
     assert.equal(d0.conns.length, 1);

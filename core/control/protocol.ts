@@ -52,6 +52,9 @@ export interface InfoView {
   connTabSize: number;
 }
 
+/** One running sync daemon's counters (names and order are its plugin's). */
+export interface DaemonStatsView { state: 'master' | 'backup'; counters: Record<string, number> }
+
 export type Request =
   | { op: 'info' }
   | { op: 'get-services' }
@@ -67,6 +70,8 @@ export type Request =
   | { op: 'get-timeouts' }
   | { op: 'set-timeouts'; timeouts: Timeouts }
   | { op: 'get-daemons' }
+  /** lvsd extension (-L --daemon --stats): the sync daemons' counters as their plugin reports them. */
+  | { op: 'get-daemon-stats' }
   | { op: 'start-daemon'; daemon: SyncDaemonSpec }
   | { op: 'stop-daemon'; state: 'master' | 'backup'; syncid?: number }
   | { op: 'get-conns' }
@@ -92,6 +97,7 @@ export interface ReplyData {
   'get-service': ServiceView;
   'get-timeouts': Timeouts;
   'get-daemons': SyncDaemonSpec[];
+  'get-daemon-stats': DaemonStatsView[];
   'get-conns': ConnView[];
   'get-health': ServiceHealthView[];
   'get-drops': DropsView;

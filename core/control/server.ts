@@ -71,6 +71,8 @@ export interface ControlDeps {
   drops?: (perWorker: boolean) => DropsView | null;
   /** Health checking and real server lifecycle (absent: those requests get EOPNOTSUPP). */
   health?: HealthManager;
+  /** A running sync daemon's last reported counters (the bus's sync.stats). */
+  daemonStats?: (state: 'master' | 'backup') => Record<string, number> | undefined;
 }
 
 /** Changes made through the socket (the peer's uid joins with SO_PEERCRED). */
@@ -101,6 +103,7 @@ export function handleRequest(req: Request, deps: ControlDeps): Reply {
     case 'get-timeouts': return { ok: true, data: table.timeouts };
     case 'set-timeouts': return reply(table.setTimeouts(req.timeouts, LVSADM));
     case 'get-daemons': return { ok: true, data: table.daemons };
+    case 'get-daemon-stats': return { ok: true, data: table.daemons.map((d) => ({ state: d.state, counters: deps.daemonStats?.(d.state) ?? {} })) };
     case 'start-daemon': return reply(table.startDaemon(req.daemon, LVSADM));
     case 'stop-daemon': return reply(table.stopDaemon(req.state, LVSADM));
     case 'get-conns': {

@@ -13,6 +13,7 @@
 //   sync: { interface: 'eth1', syncid: 7, role: 'both', version: 1, threshold: [3, 50] }
 //   sync: { interface: 'eth1', vrrp: 'VI_1' }   // master while VI_1 is MASTER, backup otherwise
 
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { defineSync, z, type ControlContext, type SyncConn as CoreConn, type SyncDaemonSpec, type SyncEvent } from 'lvsd';
 import { openBackup, openMaster, type BackupSocket, type MasterSocket } from './lib/socket.js';
 import { SyncSender } from './lib/sender.js';
@@ -46,14 +47,56 @@ const options = z.object({
   sockSize: z.number().int().min(0).default(0),
   /** sync_qlen_max: messages queued at most (default: as the kernel's on a small machine). */
   qlenMax: z.number().int().min(1).default(4096),
+  /**
+   * lvsd peers only: a backup that starts asks the master for its whole table
+   * (on `resyncPort`), and the master sends it at once, in the kernel's format.
+   */
+  resync: z.boolean().default(false),
+  resyncPort: z.number().int().min(1).max(65535).default(8912),
+  /**
+   * lvsd peers only: every message carries an HMAC-SHA256 tag made with this
+   * shared key (at least 16 characters); messages without a valid one are
+   * dropped and counted. Kernel directors cannot take part.
+   */
+  auth: z.object({ key: z.string().min(16, 'the key must be at least 16 characters') }).strict().optional(),
 }).strict().refine((o) => !(o.role || o.vrrp) || o.interface, { message: 'interface is required to run a daemon (role or vrrp)', path: ['interface'] })
   .refine((o) => !(o.role && o.vrrp), { message: 'give either role or vrrp, not both', path: ['vrrp'] });
 
 type Options = z.infer<typeof options>;
 type State = 'master' | 'backup';
 
-/** What one running daemon counts (logged at stop). */
+/** What one running daemon counts (logged at stop; `lvsadm -L --daemon --stats` lists `stats()`). */
 interface Counts { sent: number; received: number; installed: number; dropped: number; invalid: number }
+
+const newCounts = (): Counts => ({ sent: 0, received: 0, installed: 0, dropped: 0, invalid: 0 });
+
+/** How often a running daemon's counters are reported. */
+const STATS_MS = 1000;
+
+// ---- lvsd-only additions to the wire (off unless configured on both peers)
+
+/** The authentication trailer after a message: magic, then HMAC-SHA256 of the message. */
+const AUTH_MAGIC = Buffer.from('LVSA');
+const AUTH_BYTES = AUTH_MAGIC.length + 32;
+/** A resync request: magic and the syncid (then the trailer in auth mode). */
+const RESYNC_MAGIC = Buffer.from('LVSDRSYNC1');
+/** A master answers resync requests at most this often. */
+const RESYNC_MIN_MS = 2000;
+
+function seal(key: string, msg: Uint8Array): Uint8Array {
+  const tag = createHmac('sha256', key).update(msg).digest();
+  return Buffer.concat([msg, AUTH_MAGIC, tag]);
+}
+
+/** The message inside a sealed datagram, or null when its tag is missing or wrong. */
+function unseal(key: string, data: Uint8Array): Uint8Array | null {
+  if (data.length < AUTH_BYTES) return null;
+  const body = data.subarray(0, data.length - AUTH_BYTES);
+  const magic = data.subarray(body.length, body.length + AUTH_MAGIC.length);
+  const tag = data.subarray(body.length + AUTH_MAGIC.length);
+  if (!AUTH_MAGIC.equals(magic)) return null;
+  return timingSafeEqual(createHmac('sha256', key).update(body).digest(), tag) ? body : null;
+}
 
 const toWire = (c: CoreConn): WireConn => ({
   af: c.family === 'inet6' ? 6 : 4, protocol: c.protocol, flags: c.flags, state: c.state, cport: c.cport, vport: c.vport,
@@ -73,7 +116,7 @@ export default defineSync({
   async start(ctx: ControlContext<SyncEvent>, first: Options | undefined) {
     let o: Options = first ?? options.parse({});
     /** The daemons running here, by role. */
-    const running = new Map<State, { spec: SyncDaemonSpec; stop: () => void; counts: Counts }>();
+    const running = new Map<State, { spec: SyncDaemonSpec; stop: () => void; counts: Counts; stats: () => Record<string, number> }>();
     /** The roles this plugin started in the table (from config), so that it stops only those. */
     const mine = new Set<State>();
 
@@ -98,11 +141,13 @@ export default defineSync({
       if (!s.ok) return failed(d, s.error.message);
       const sock: MasterSocket = s.value;
       if (sock.warning) ctx.log.warn(sock.warning);
-      const counts: Counts = { sent: 0, received: 0, installed: 0, dropped: 0, invalid: 0 };
+      const counts = newCounts();
+      const key = o.auth?.key;
       const sender = new SyncSender({
-        syncid: d.syncid, maxlen: d.maxlen, qlenMax: o.qlenMax, timers: clockTimers,
+        // the tag takes room in the datagram: the message gets less
+        syncid: d.syncid, maxlen: key ? Math.max(1, d.maxlen - AUTH_BYTES) : d.maxlen, qlenMax: o.qlenMax, timers: clockTimers,
         log: (l) => ctx.log.warn(l),
-        send: (msg) => sendRetrying(sock, msg).then(() => { counts.sent++; }),
+        send: (msg) => sendRetrying(sock, key ? seal(key, msg) : msg).then(() => { counts.sent++; }),
       });
       const version = o.version as SyncVersion;
       const unfollow = ctx.conns.follow(settings(), (conns, dropped) => {
@@ -113,18 +158,57 @@ export default defineSync({
         }
       });
       ctx.log.info(`sync thread started: state = MASTER, mcast_ifn = ${d.mcastIfn}, syncid = ${d.syncid}, id = 0`
-        + ` (from ${sock.localAddress}:${sock.localPort} to ${d.group}:${d.port})`);
-      running.set('master', { spec: d, counts, stop: () => { unfollow(); sender.stop(); sock.close(); } });
+        + ` (from ${sock.localAddress}:${sock.localPort} to ${d.group}:${d.port}${key ? ', authenticated' : ''})`);
+      // resync: a joining lvsd backup asks; the whole table goes out through the sender, in the kernel's format
+      let listener: BackupSocket | null = null;
+      let lastResync = -Infinity;
+      let resyncs = 0, refusedRequests = 0;
+      if (o.resync) {
+        const l = openBackup({ ifname: d.mcastIfn, group: d.group, port: o.resyncPort, ttl: d.ttl, sockSize: 0, maxlen: 256 }, (data, from) => {
+          const body = key ? unseal(key, data) : data;
+          const ok = body !== null && body.length === RESYNC_MAGIC.length + 1 && RESYNC_MAGIC.equals(body.subarray(0, RESYNC_MAGIC.length))
+            && (d.syncid === 0 || body[RESYNC_MAGIC.length] === d.syncid);
+          if (!ok) { refusedRequests++; return; }
+          const now = ctx.clock.now();
+          if (now - lastResync < RESYNC_MIN_MS) return;
+          lastResync = now;
+          void ctx.conns.dump().then((all) => {
+            for (const c of all) if (!sender.add(version, toWire(c)).ok) counts.invalid++;
+            sender.flush();
+            resyncs++;
+            ctx.log.info(`resync asked by ${from}: ${all.length} entries sent`);
+          });
+        }, (e) => ctx.log.error(`resync listener: ${e.message}`));
+        if (l.ok) listener = l.value;
+        else ctx.log.error(`resync listener on ${d.mcastIfn} port ${o.resyncPort}: ${l.error.message}; joining backups wait for each connection's next sync`);
+      }
+      const stats = (): Record<string, number> => {
+        const k = sender.counters;
+        return { records: k.records, 'messages sent': k.messagesSent, 'bytes sent': k.bytesSent, 'messages queued': sender.queueLength,
+          'records waiting': sender.pending, 'discarded (queue full)': k.discardedQueueFull, 'send errors': k.sendErrors,
+          'not kept by the data plane': counts.dropped, 'not encodable': k.encodeErrors,
+          ...(o.resync ? { 'resyncs sent': resyncs, 'resync requests refused': refusedRequests } : {}) };
+      };
+      running.set('master', { spec: d, counts, stats, stop: () => { unfollow(); sender.stop(); sock.close(); listener?.close(); } });
     };
 
     const startBackup = (d: SyncDaemonSpec): void => {
-      const counts: Counts = { sent: 0, received: 0, installed: 0, dropped: 0, invalid: 0 };
+      const counts = newCounts();
+      const installed = { created: 0, updated: 0, ignored: 0, unbound: 0, full: 0 };
       const outcomes: Partial<Record<SyncDecodeOutcome, number>> = {};
       const said = new Set<string>();
       let chain = Promise.resolve();
-      const s = openBackup({ ifname: d.mcastIfn, group: d.group, port: d.port, ttl: d.ttl, sockSize: o.sockSize, maxlen: d.maxlen },
-        (msg, from) => {
+      const key = o.auth?.key;
+      let unauthenticated = 0;
+      const s = openBackup({ ifname: d.mcastIfn, group: d.group, port: d.port, ttl: d.ttl, sockSize: o.sockSize, maxlen: d.maxlen + (key ? AUTH_BYTES : 0) },
+        (data, from) => {
           counts.received++;
+          const msg = key ? unseal(key, data) : data;
+          if (!msg) {
+            unauthenticated++;
+            if (!said.has('auth')) { said.add('auth'); ctx.log.warn(`sync message from ${from} dropped: no valid authentication tag (auth is configured)`); }
+            return;
+          }
           const r = decodeMessage(msg, msg.length, d.syncid);
           tallyDecode(outcomes, r);
           if (!r.ok || r.dropped) {
@@ -139,6 +223,8 @@ export default defineSync({
           chain = chain.then(async () => {
             const c = await ctx.conns.install(conns, { version: r.version, threshold: o.threshold[0] });
             counts.installed += c.created + c.updated;
+            installed.created += c.created; installed.updated += c.updated; installed.ignored += c.ignored;
+            installed.unbound += c.unbound; installed.full += c.full;
             counts.invalid += c.invalid;
             ctx.bus.emit('sync.received', { syncid: r.syncid, from, conns: c.created + c.updated });
           }).catch((e: unknown) => ctx.log.error(`installing synced connections: ${e instanceof Error ? e.message : String(e)}`));
@@ -146,8 +232,39 @@ export default defineSync({
         (e) => ctx.log.error(`backup sync socket: ${e.message}`));
       if (!s.ok) return failed(d, s.error.message);
       const sock: BackupSocket = s.value;
-      ctx.log.info(`sync thread started: state = BACKUP, mcast_ifn = ${d.mcastIfn}, syncid = ${d.syncid}, id = 0 (on ${d.group}:${d.port})`);
-      running.set('backup', { spec: d, counts, stop: () => sock.close() });
+      ctx.log.info(`sync thread started: state = BACKUP, mcast_ifn = ${d.mcastIfn}, syncid = ${d.syncid}, id = 0 (on ${d.group}:${d.port}${key ? ', authenticated' : ''})`);
+      if (o.resync) {
+        askResync(d);
+        // a master that was not listening yet (started at the same time): once more
+        ctx.clock.setTimeout(() => { if (running.get('backup')?.counts === counts && counts.received === 0) askResync(d); }, 3000);
+      }
+      const stats = (): Record<string, number> => {
+        const out: Record<string, number> = { 'messages received': counts.received, 'messages truncated': sock.truncated,
+          'records created': installed.created, 'records updated': installed.updated, 'outdated (ignored)': installed.ignored,
+          'without a local real server': installed.unbound, 'no room': installed.full, 'messages dropped': counts.dropped,
+          ...(key ? { 'messages unauthenticated': unauthenticated } : {}) };
+        for (const [k, v] of Object.entries(outcomes)) if (k !== 'accepted' && v) out[SYNC_DECODE_TEXT[k as Exclude<SyncDecodeOutcome, 'accepted'>]] = v;
+        return out;
+      };
+      running.set('backup', { spec: d, counts, stats, stop: () => sock.close() });
+    };
+
+    // each running daemon's counters, once a second, for lvsadm -L --daemon --stats
+    const report = (): void => {
+      for (const [state, r] of running) ctx.bus.emit('sync.stats', { state, counters: r.stats() });
+      ctx.clock.setTimeout(report, STATS_MS);
+    };
+    ctx.clock.setTimeout(report, STATS_MS);
+
+    /** A joining backup asks the master for its whole table (lvsd peers; the answer comes as ordinary sync messages). */
+    const askResync = (d: SyncDaemonSpec): void => {
+      const s = openMaster({ ifname: d.mcastIfn, group: d.group, port: o.resyncPort, ttl: d.ttl, sockSize: 0 });
+      if (!s.ok) { ctx.log.error(`resync request on ${d.mcastIfn}: ${s.error.message}`); return; }
+      const req = Buffer.concat([RESYNC_MAGIC, Buffer.from([d.syncid])]);
+      const sent = s.value.send(o.auth ? seal(o.auth.key, req) : req);
+      s.value.close();
+      if (sent.ok) ctx.log.info(`resync asked of the master (${d.group}:${o.resyncPort})`);
+      else ctx.log.warn(`resync request on ${d.mcastIfn} not sent (errno ${sent.errno}); entries come with each connection's next sync`);
     };
 
     const stopRole = (state: State, why: string): void => {

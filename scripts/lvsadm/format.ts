@@ -8,7 +8,7 @@ import {
   type DestView, type FwdMethod, type Protocol, type ServiceView, type SyncDaemonSpec, type Timeouts,
 } from '../../core/model/types.js';
 import { ipvsadmSchedFlagsText as schedFlagsText } from './schedflags.js';
-import type { ConnView, InfoView } from '../../core/control/protocol.js';
+import type { ConnView, DaemonStatsView, InfoView } from '../../core/control/protocol.js';
 import type { ListFormat } from './parse.js';
 import { sortDests, sortServices } from './sort.js';
 
@@ -195,8 +195,12 @@ export function timeoutLine(t: Timeouts): string {
   return `Timeout (tcp tcpfin udp): ${t.tcp | 0} ${t.tcpfin | 0} ${t.udp | 0}\n`;
 }
 
-/** list_daemon: master then backup; optional parts only when reported. */
-export function daemonLines(ds: readonly SyncDaemonSpec[]): string {
+/**
+ * list_daemon: master then backup; optional parts only when reported. With
+ * `stats` (lvsd's -L --daemon --stats), each daemon's counters follow its line,
+ * indented, in the order its plugin gives them.
+ */
+export function daemonLines(ds: readonly SyncDaemonSpec[], stats?: readonly DaemonStatsView[]): string {
   const order = [...ds.filter((d) => d.state === 'master'), ...ds.filter((d) => d.state === 'backup')].slice(0, 2);
   return order.map((d) => {
     let l = `${d.state} sync daemon (mcast=${d.mcastIfn}, syncid=${d.syncid}`;
@@ -204,7 +208,12 @@ export function daemonLines(ds: readonly SyncDaemonSpec[]): string {
     if (d.group) l += `, group=${d.group}`;
     if (d.port) l += `, port=${d.port}`;
     if (d.ttl) l += `, ttl=${d.ttl}`;
-    return l + ')\n';
+    l += ')\n';
+    if (stats) {
+      const c = Object.entries(stats.find((s) => s.state === d.state)?.counters ?? {});
+      l += c.length ? `  ${c.map(([k, v]) => `${k} ${v}`).join(', ')}\n` : '  (no counters reported)\n';
+    }
+    return l;
   }).join('');
 }
 

@@ -6,7 +6,7 @@
 import { basename } from 'node:path';
 import { STRERROR, type Errno } from '../../core/errors.js';
 import { ControlConnection, ControlUnavailable, UntrustedPeer, request } from '../../core/control/client.js';
-import { socketPath, type ConnView, type DropsView, type InfoView, type Reply, type Request } from '../../core/control/protocol.js';
+import { socketPath, type ConnView, type DaemonStatsView, type DropsView, type InfoView, type Reply, type Request } from '../../core/control/protocol.js';
 import type { Family } from '../../core/model/addr.js';
 import type { ServiceView, SyncDaemonSpec, Timeouts } from '../../core/model/types.js';
 import { parseCommandLine, tryHelp, type Command, type ParseError } from './parse.js';
@@ -147,7 +147,10 @@ async function listCommand(ctx: Ctx, c: Extract<Command, { cmd: 'list' }>): Prom
     case 'daemon': {
       const r = await call<SyncDaemonSpec[]>(ctx, { op: 'get-daemons' });
       if (!r.ok) throw new Exit(1);
-      ctx.io.out(daemonLines(r.data));
+      if (!f.stats) { ctx.io.out(daemonLines(r.data)); return 0; }
+      const st = await call<DaemonStatsView[]>(ctx, { op: 'get-daemon-stats' });
+      if (!st.ok) { ctx.io.err(`lvsadm: ${st.message}\n`); throw new Exit(1); }
+      ctx.io.out(daemonLines(r.data, st.data));
       return 0;
     }
     case 'all':

@@ -648,7 +648,9 @@ function check(e: Entry, opts: Set<OptName>, format: ListFormat): Command {
   switch (cmd) {
     case 'list': {
       const has = (o: OptName): boolean => opts.has(o);
-      if (((has('connection') || has('timeout') || has('daemon')) && (has('stats') || has('rate') || has('thresholds')))
+      // lvsd extension: -L --daemon --stats lists the sync daemons' counters (ipvsadm refuses the pair)
+      if (((has('connection') || has('timeout')) && (has('stats') || has('rate') || has('thresholds')))
+        || (has('daemon') && (has('rate') || has('thresholds')))
         || ((has('timeout') || has('daemon')) && has('persistent-conn'))) {
         fail('options conflicts in the list command');
       }

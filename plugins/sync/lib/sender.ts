@@ -99,6 +99,17 @@ export class SyncSender {
     return { ok: true };
   }
 
+  /**
+   * Sends what is in the current buffer now instead of when it is 2 s old
+   * (lvsd's resync: a joining backup is waiting for the whole table).
+   */
+  flush(): void {
+    if (!this.running || !this.cur) return;
+    this.queueTail(this.cur);
+    this.cur = null;
+    this.wake();
+  }
+
   /** Stop the master: everything unsent is discarded. */
   stop(): void {
     if (!this.running) return;

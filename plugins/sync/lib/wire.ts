@@ -1,9 +1,9 @@
 // IPVS connection-sync wire format, protocol versions 1 and 0
-// (shared/spec/sync.md §2, §3, §6). Pure codec: no sockets, never throws on input.
+// (the kernel's ip_vs_sync.c: sync.md §2, §3, §6). Pure codec: no sockets, never throws on input.
 //
 // Decoded records keep the flag word exactly as received (v1: 32 bits, v0: 16
 // bits) so a message re-encodes byte for byte; the receiver masks
-// (SYNC_BACKUP_MASK_V1 / _V0) are applied by the backup logic (backup.ts).
+// (SYNC_BACKUP_MASK_V1 / _V0) are applied by the backup's install (core/conn/sync.ts installSynced).
 
 import { addrFromBytes, addrToBytes } from './addr.js';
 
@@ -52,9 +52,16 @@ export const TCP_S = {
   NONE: 0, ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT: 4, TIME_WAIT: 5,
   CLOSE: 6, CLOSE_WAIT: 7, LAST_ACK: 8, LISTEN: 9, SYNACK: 10,
 } as const;
+/**
+ * SCTP states as the kernel numbers them since its SCTP state machine was
+ * rewritten (Linux 3.10; enum ip_vs_sctp_states, 14 states, as core/conn/states.ts
+ * and the connection listing use). sync.md §5 lists an older 12-state
+ * numbering, read from source and not in its captures; the receiver's check
+ * (state < IP_VS_SCTP_S_LAST) follows the kernel's 14.
+ */
 export const SCTP_S = {
-  NONE: 0, INIT1: 1, INIT2: 2, COOKIE_WAIT: 3, COOKIE_REPLIED: 4, COOKIE_ECHOED: 5,
-  ESTABLISHED: 6, SHUTDOWN_SENT: 7, SHUTDOWN_RECEIVED: 8, SHUTDOWN_ACK_SENT: 9, REJECTED: 10, CLOSED: 11,
+  NONE: 0, INIT1: 1, INIT: 2, COOKIE_SENT: 3, COOKIE_REPLIED: 4, COOKIE_WAIT: 5, COOKIE: 6, COOKIE_ECHOED: 7,
+  ESTABLISHED: 8, SHUTDOWN_SENT: 9, SHUTDOWN_RECEIVED: 10, SHUTDOWN_ACK_SENT: 11, REJECTED: 12, CLOSED: 13,
 } as const;
 export const TEMPLATE_S = { NONE: 0, ASSURED: 1 } as const;
 
@@ -67,7 +74,7 @@ export function protoNumStates(protocol: number): number | null {
   switch (protocol) {
     case IPPROTO_TCP: return 11;
     case IPPROTO_UDP: return 1;
-    case IPPROTO_SCTP: return 12;
+    case IPPROTO_SCTP: return 14;
     case IPPROTO_ESP: case IPPROTO_AH: return 1;
     default: return null;
   }
