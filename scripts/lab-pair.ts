@@ -130,6 +130,13 @@ export class PairLab {
     return p;
   }
 
+  /** Spawns a command in a namespace (killed at teardown). */
+  spawnCmd(ns: string, cmd: string, ...args: string[]): ChildProcess {
+    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: 'ignore' });
+    this.procs.push(p);
+    return p;
+  }
+
   writeConfig(name: string, cfg: object): string {
     const f = join(this.dir, name);
     writeFileSync(f, `export default ${JSON.stringify(cfg, null, 2)};\n`);
