@@ -85,7 +85,7 @@ describe('control-plane plugins in the daemon', function () {
     });
     const d = await start([EXAMPLES]);
     // Both started, sync first; failover announced master and set the followed weight.
-    assert.deepEqual(d.ctlplane.names(), ['sync/toy-sync', 'failover/toy-ha']);
+    assert.deepEqual(d.ctlplane.names(), ['sync/ipvs-sync', 'sync/toy-sync', 'failover/toy-ha']);
     assert.ok(saw(/lvsd: sync toy-sync started \(config key toySync\)/), lines.join(''));
     assert.ok(saw(/lvsd: failover toy-ha: VI_1 is master \(configured\)/), lines.join(''));
     assert.deepEqual(ha, [{ state: 'master', instance: 'VI_1', reason: 'configured' }]);
@@ -143,12 +143,12 @@ describe('control-plane plugins in the daemon', function () {
     writeConfig(file, { '192.168.1.1': 4, '192.168.1.2': 1 }, { toySync: { syncid: 7 } });
     assert.equal(await d.reload(), true);
     assert.ok(saw(/lvsd: failover toy-ha stopped: config key toyHa removed/), lines.join(''));
-    assert.deepEqual(d.ctlplane.names(), ['sync/toy-sync']);
+    assert.deepEqual(d.ctlplane.names(), ['sync/ipvs-sync', 'sync/toy-sync']);
 
     // It comes back: started again.
     writeConfig(file, { '192.168.1.1': 4, '192.168.1.2': 1 }, { toySync: { syncid: 7 }, toyHa: { role: 'fault' } });
     assert.equal(await d.reload(), true);
-    assert.deepEqual(d.ctlplane.names(), ['sync/toy-sync', 'failover/toy-ha']);
+    assert.deepEqual(d.ctlplane.names(), ['sync/ipvs-sync', 'sync/toy-sync', 'failover/toy-ha']);
     assert.equal(ha.at(-1)?.state, 'fault');
     assert.deepEqual(await daemons(), [], 'fault: no sync daemon');
 
@@ -175,7 +175,7 @@ describe('control-plane plugins in the daemon', function () {
 
   it('starts a plugin without configKey at daemon start, also without a config; stops it at shutdown', async () => {
     const d = await start([FIXTURES], false);
-    assert.deepEqual(d.ctlplane.names(), ['sync/keyless']);
+    assert.deepEqual(d.ctlplane.names(), ['sync/ipvs-sync', 'sync/keyless']);
     assert.ok(saw(/lvsd: sync keyless: started with null at number/), lines.join(''));
     const r = await request(sock(), { op: 'add-service', service: { ...SVC, scheduler: 'rr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' } });
     assert.equal(r.ok, true);
@@ -190,7 +190,7 @@ describe('control-plane plugins in the daemon', function () {
     const d = await start([FIXTURES]);
     assert.ok(saw(/error: failover bad-start: start\(\) failed: cannot bind the VRRP socket/), lines.join(''));
     assert.ok(saw(/bad-reconf: refused: a sync plugin may not emit ha\.state/), lines.join(''));
-    assert.deepEqual(d.ctlplane.names(), ['sync/bad-reconf', 'sync/keyless']);
+    assert.deepEqual(d.ctlplane.names(), ['sync/bad-reconf', 'sync/ipvs-sync', 'sync/keyless']);
     // A handler that throws is logged with the plugin's name; lvsadm's request still succeeds.
     const r = await request(sock(), { op: 'add-dest', service: SVC, dest: { ...DEST, addr: '192.168.1.9', weight: 1 } });
     assert.equal(r.ok, true);
@@ -207,7 +207,7 @@ describe('control-plane plugins in the daemon', function () {
     assert.equal(failures(), 2, 'a changed value is tried again');
     assert.ok(saw(/error: sync bad-reconf: reconfigure\(\) failed: cannot change that at run time/), lines.join(''));
     assert.ok(saw(/sync bad-reconf stopped: reconfigure\(\) failed/), lines.join(''));
-    assert.deepEqual(d.ctlplane.names(), ['sync/keyless']);
+    assert.deepEqual(d.ctlplane.names(), ['sync/ipvs-sync', 'sync/keyless']);
     const ok = await request(sock(), { op: 'info' });
     assert.equal(ok.ok, true, 'the daemon still answers');
   });
