@@ -29,8 +29,10 @@ interface EchoResult { opened: number; ok: number; failures: string[]; maxLatenc
 (why ? describe.skip : describe)(`e2e: a backup director takes over synced connections${why ? ` (skipped: ${why})` : ''}`, function () {
   this.timeout(150_000);
   const lab = why ? (null as unknown as PairLab) : new PairLab('s');
+  // two workers each: a backup installs each entry in the worker the fanout gives its flow
   const config = (name: string, sync: object): string => lab.writeConfig(`${name}.config.ts`, {
     interfaces: ['f0', 'b0'],
+    workers: 2,
     services: [
       { protocol: 'tcp', address: PAIR.vip.nat, port: PORT, scheduler: 'rr', forward: 'nat', reals: [{ address: PAIR.rip, port: PORT }] },
       { protocol: 'tcp', address: PAIR.vip.dr, port: PORT, scheduler: 'rr', forward: 'dr', reals: [{ address: PAIR.rip, port: PORT }] },
@@ -197,22 +199,23 @@ interface EchoResult { opened: number; ok: number; failures: string[]; maxLatenc
     assert.match(lab.d[1].log, /sync message from 10\.250\.0\.1 (partly )?dropped: /);
   });
 
-  it('a backup started after the connections were made asks for the table (resync, authenticated) and takes over with nothing lost', async function () {
+  it('a backup started after the connections were made asks for the table (resync, authenticated, two sync ports) and takes over with nothing lost', async function () {
     const key = { key: 'a shared secret of the pair' };
     // director 2 takes the master role now; director 1 comes back empty, as a late backup
     await lab.kill(1, 'SIGTERM');
     lab.clearState(1);
     lab.clearState(0);
-    await lab.start(1, config('master2', { role: 'master', resync: true, auth: key }));
+    // and two sync threads (sync_ports 2): ports 8848 and 8849
+    await lab.start(1, config('master2', { role: 'master', resync: true, auth: key, ports: 2 }));
     const { done } = await echo(14);
     await sleep(1000);
     assert.equal(established(1).length, 40);
-    await lab.start(0, config('backup2', { role: 'backup', resync: true, auth: key }));
+    await lab.start(0, config('backup2', { role: 'backup', resync: true, auth: key, ports: 2 }));
     // the whole table at once: long before any connection's next periodic sync (its 53rd packet, ~10 s)
     await waitFor(() => established(0).length >= 40, 4000);
     assert.equal(established(0).length, 40, `late backup:\n${lab.lvsadm(0, '-L', '-n', '-c')}\n${lab.d[0].log}\nmaster:\n${lab.d[1].log}`);
     assert.match(lab.d[1].log, /resync asked by 10\.250\.0\.1: \d+ entries sent/);
-    assert.match(lab.d[0].log, /authenticated/);
+    assert.match(lab.d[0].log, /state = BACKUP, mcast_ifn = s0, syncid = 7, id = 1 \(on 224\.0\.0\.81:8849, authenticated\)/);
     await lab.kill(1, 'SIGKILL');
     lab.activate(0);
     const r = await done;

@@ -68,6 +68,17 @@ ${sync === undefined ? '' : `  sync: ${JSON.stringify(sync)},\n`}  services: [{ 
     assert.ok(saw(/stopping master sync thread \(stopped\)/), lines.join(''));
   });
 
+  it('ports (sync_ports): one thread per port, each on its own (id 0, 1; ports 8848, 8849); not a power of two is a config error', async () => {
+    writeConfig(file, { interface: 'lo', role: 'both', ports: 2 });
+    const d = await start();
+    for (const st of ['MASTER', 'BACKUP']) {
+      for (const id of [0, 1]) assert.ok(saw(new RegExp(`state = ${st}, mcast_ifn = lo, syncid = 0, id = ${id} .*224\\.0\\.0\\.81:${8848 + id}`)), lines.join(''));
+    }
+    writeConfig(file, { interface: 'lo', role: 'both', ports: 3 });
+    assert.equal(await d.reload(), false);
+    assert.ok(saw(/sync\.ports: must be a power of two/), lines.join(''));
+  });
+
   it('vrrp: the role follows the failover instance (backup until it is MASTER, backup again after)', async () => {
     writeConfig(file, { interface: 'lo', syncid: 9, vrrp: 'VI_1' });
     const d = await start();

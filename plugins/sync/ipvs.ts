@@ -45,6 +45,11 @@ const options = z.object({
   persistMode: z.boolean().default(false),
   /** sync_sock_size: SO_SNDBUF (master) / SO_RCVBUF (backup); 0 = the system's. */
   sockSize: z.number().int().min(0).default(0),
+  /**
+   * sync_ports: sender/receiver threads, each on its own port (port … port+N-1);
+   * a power of two, at most 64 used; connections are spread over them by a hash.
+   */
+  ports: z.number().int().min(1).refine((n) => (n & (n - 1)) === 0, 'must be a power of two').default(1),
   /** sync_qlen_max: messages queued at most (default: as the kernel's on a small machine). */
   qlenMax: z.number().int().min(1).default(4096),
   /**
@@ -63,12 +68,26 @@ const options = z.object({
   .refine((o) => !(o.role && o.vrrp), { message: 'give either role or vrrp, not both', path: ['vrrp'] });
 
 type Options = z.infer<typeof options>;
+
+/** The settings every daemon runs with (the sysctls and lvsd's additions), as opposed to which daemons run. */
+const settingsOf = (o: Options) => ({ ports: o.ports, version: o.version, threshold: o.threshold, refreshPeriod: o.refreshPeriod, retries: o.retries,
+  persistMode: o.persistMode, sockSize: o.sockSize, qlenMax: o.qlenMax, resync: o.resync, resyncPort: o.resyncPort, auth: o.auth });
 type State = 'master' | 'backup';
 
 /** What one running daemon counts (logged at stop; `lvsadm -L --daemon --stats` lists `stats()`). */
 interface Counts { sent: number; received: number; installed: number; dropped: number; invalid: number }
 
 const newCounts = (): Counts => ({ sent: 0, received: 0, installed: 0, dropped: 0, invalid: 0 });
+
+/** sync_ports: the kernel uses at most this many threads. */
+const MAX_THREADS = 64;
+
+/** A stable spread of connections over the threads (the kernel hashes the entry's address; any stable hash will do). */
+function threadOf(c: CoreConn): number {
+  let h = (c.protocol * 31 + c.cport * 65599 + c.vport) >>> 0;
+  for (const a of [c.caddr, c.vaddr]) for (let i = 0; i < a.length; i++) h = Math.imul(h ^ a.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
 
 /** How often a running daemon's counters are reported. */
 const STATS_MS = 1000;
@@ -137,28 +156,32 @@ export default defineSync({
     };
 
     const startMaster = (d: SyncDaemonSpec): void => {
-      const s = openMaster({ ifname: d.mcastIfn, group: d.group, port: d.port, ttl: d.ttl, sockSize: o.sockSize });
-      if (!s.ok) return failed(d, s.error.message);
-      const sock: MasterSocket = s.value;
-      if (sock.warning) ctx.log.warn(sock.warning);
+      // one socket and one sender per thread (sync_ports), on port … port+N-1, as the kernel's threads
+      const threads = Math.min(o.ports, MAX_THREADS);
+      const socks: MasterSocket[] = [];
+      for (let id = 0; id < threads; id++) {
+        const s = openMaster({ ifname: d.mcastIfn, group: d.group, port: d.port + id, ttl: d.ttl, sockSize: o.sockSize });
+        if (!s.ok) { for (const x of socks) x.close(); return failed(d, s.error.message); }
+        socks.push(s.value);
+      }
+      if (socks[0]!.warning) ctx.log.warn(socks[0]!.warning);
       const counts = newCounts();
       const key = o.auth?.key;
-      const sender = new SyncSender({
+      const senders = socks.map((sock) => new SyncSender({
         // the tag takes room in the datagram: the message gets less
         syncid: d.syncid, maxlen: key ? Math.max(1, d.maxlen - AUTH_BYTES) : d.maxlen, qlenMax: o.qlenMax, timers: clockTimers,
         log: (l) => ctx.log.warn(l),
         send: (msg) => sendRetrying(sock, key ? seal(key, msg) : msg).then(() => { counts.sent++; }),
-      });
+      }));
       const version = o.version as SyncVersion;
+      /** A connection keeps to one thread (the kernel hashes the entry); templates likewise. */
+      const add = (c: CoreConn): boolean => senders[threads === 1 ? 0 : threadOf(c) & (threads - 1)]!.add(version, toWire(c)).ok;
       const unfollow = ctx.conns.follow(settings(), (conns, dropped) => {
         counts.dropped += dropped;
-        for (const c of conns) {
-          const r = sender.add(version, toWire(c));
-          if (!r.ok) counts.invalid++;
-        }
+        for (const c of conns) if (!add(c)) counts.invalid++;
       });
-      ctx.log.info(`sync thread started: state = MASTER, mcast_ifn = ${d.mcastIfn}, syncid = ${d.syncid}, id = 0`
-        + ` (from ${sock.localAddress}:${sock.localPort} to ${d.group}:${d.port}${key ? ', authenticated' : ''})`);
+      socks.forEach((sock, id) => ctx.log.info(`sync thread started: state = MASTER, mcast_ifn = ${d.mcastIfn}, syncid = ${d.syncid}, id = ${id}`
+        + ` (from ${sock.localAddress}:${sock.localPort} to ${d.group}:${d.port + id}${key ? ', authenticated' : ''})`));
       // resync: a joining lvsd backup asks; the whole table goes out through the sender, in the kernel's format
       let listener: BackupSocket | null = null;
       let lastResync = -Infinity;
@@ -173,8 +196,8 @@ export default defineSync({
           if (now - lastResync < RESYNC_MIN_MS) return;
           lastResync = now;
           void ctx.conns.dump().then((all) => {
-            for (const c of all) if (!sender.add(version, toWire(c)).ok) counts.invalid++;
-            sender.flush();
+            for (const c of all) if (!add(c)) counts.invalid++;
+            for (const x of senders) x.flush();
             resyncs++;
             ctx.log.info(`resync asked by ${from}: ${all.length} entries sent`);
           });
@@ -183,13 +206,20 @@ export default defineSync({
         else ctx.log.error(`resync listener on ${d.mcastIfn} port ${o.resyncPort}: ${l.error.message}; joining backups wait for each connection's next sync`);
       }
       const stats = (): Record<string, number> => {
-        const k = sender.counters;
-        return { records: k.records, 'messages sent': k.messagesSent, 'bytes sent': k.bytesSent, 'messages queued': sender.queueLength,
-          'records waiting': sender.pending, 'discarded (queue full)': k.discardedQueueFull, 'send errors': k.sendErrors,
-          'not kept by the data plane': counts.dropped, 'not encodable': k.encodeErrors,
+        const sum = (f: (x: SyncSender) => number): number => senders.reduce((n, x) => n + f(x), 0);
+        return { records: sum((x) => x.counters.records), 'messages sent': sum((x) => x.counters.messagesSent),
+          'bytes sent': sum((x) => x.counters.bytesSent), 'messages queued': sum((x) => x.queueLength),
+          'records waiting': sum((x) => x.pending), 'discarded (queue full)': sum((x) => x.counters.discardedQueueFull),
+          'send errors': sum((x) => x.counters.sendErrors), 'not kept by the data plane': counts.dropped,
+          'not encodable': sum((x) => x.counters.encodeErrors),
           ...(o.resync ? { 'resyncs sent': resyncs, 'resync requests refused': refusedRequests } : {}) };
       };
-      running.set('master', { spec: d, counts, stats, stop: () => { unfollow(); sender.stop(); sock.close(); listener?.close(); } });
+      running.set('master', { spec: d, counts, stats, stop: () => {
+        unfollow();
+        for (const x of senders) x.stop();
+        for (const x of socks) x.close();
+        listener?.close();
+      } });
     };
 
     const startBackup = (d: SyncDaemonSpec): void => {
@@ -200,8 +230,7 @@ export default defineSync({
       let chain = Promise.resolve();
       const key = o.auth?.key;
       let unauthenticated = 0;
-      const s = openBackup({ ifname: d.mcastIfn, group: d.group, port: d.port, ttl: d.ttl, sockSize: o.sockSize, maxlen: d.maxlen + (key ? AUTH_BYTES : 0) },
-        (data, from) => {
+      const onMessage = (data: Uint8Array, from: string): void => {
           counts.received++;
           const msg = key ? unseal(key, data) : data;
           if (!msg) {
@@ -228,25 +257,30 @@ export default defineSync({
             counts.invalid += c.invalid;
             ctx.bus.emit('sync.received', { syncid: r.syncid, from, conns: c.created + c.updated });
           }).catch((e: unknown) => ctx.log.error(`installing synced connections: ${e instanceof Error ? e.message : String(e)}`));
-        },
-        (e) => ctx.log.error(`backup sync socket: ${e.message}`));
-      if (!s.ok) return failed(d, s.error.message);
-      const sock: BackupSocket = s.value;
-      ctx.log.info(`sync thread started: state = BACKUP, mcast_ifn = ${d.mcastIfn}, syncid = ${d.syncid}, id = 0 (on ${d.group}:${d.port}${key ? ', authenticated' : ''})`);
+      };
+      // one receiver per thread (sync_ports), on port … port+N-1
+      const socks: BackupSocket[] = [];
+      for (let id = 0; id < Math.min(o.ports, MAX_THREADS); id++) {
+        const s = openBackup({ ifname: d.mcastIfn, group: d.group, port: d.port + id, ttl: d.ttl, sockSize: o.sockSize, maxlen: d.maxlen + (key ? AUTH_BYTES : 0) },
+          onMessage, (e) => ctx.log.error(`backup sync socket: ${e.message}`));
+        if (!s.ok) { for (const x of socks) x.close(); return failed(d, s.error.message); }
+        socks.push(s.value);
+        ctx.log.info(`sync thread started: state = BACKUP, mcast_ifn = ${d.mcastIfn}, syncid = ${d.syncid}, id = ${id} (on ${d.group}:${d.port + id}${key ? ', authenticated' : ''})`);
+      }
       if (o.resync) {
         askResync(d);
         // a master that was not listening yet (started at the same time): once more
         ctx.clock.setTimeout(() => { if (running.get('backup')?.counts === counts && counts.received === 0) askResync(d); }, 3000);
       }
       const stats = (): Record<string, number> => {
-        const out: Record<string, number> = { 'messages received': counts.received, 'messages truncated': sock.truncated,
+        const out: Record<string, number> = { 'messages received': counts.received, 'messages truncated': socks.reduce((n, x) => n + x.truncated, 0),
           'records created': installed.created, 'records updated': installed.updated, 'outdated (ignored)': installed.ignored,
           'without a local real server': installed.unbound, 'no room': installed.full, 'messages dropped': counts.dropped,
           ...(key ? { 'messages unauthenticated': unauthenticated } : {}) };
         for (const [k, v] of Object.entries(outcomes)) if (k !== 'accepted' && v) out[SYNC_DECODE_TEXT[k as Exclude<SyncDecodeOutcome, 'accepted'>]] = v;
         return out;
       };
-      running.set('backup', { spec: d, counts, stats, stop: () => sock.close() });
+      running.set('backup', { spec: d, counts, stats, stop: () => { for (const x of socks) x.close(); } });
     };
 
     // each running daemon's counters, once a second, for lvsadm -L --daemon --stats
@@ -340,9 +374,9 @@ export default defineSync({
       reconfigure(next: Options | undefined) {
         const prev = o;
         o = next ?? options.parse({});
-        // new settings reach running daemons by restarting them (a master's data-plane settings, a backup's socket size)
-        const settingsChanged = JSON.stringify({ ...prev, role: 0, vrrp: 0, interface: 0 }) !== JSON.stringify({ ...o, role: 0, vrrp: 0, interface: 0 });
-        if (settingsChanged) for (const r of [...running.values()]) startRole(r.spec);
+        // new settings reach running daemons by restarting them (a master's data-plane settings, a backup's
+        // socket size, resync, auth); which daemons run, and with which options, is follow()'s
+        if (JSON.stringify(settingsOf(prev)) !== JSON.stringify(settingsOf(o))) for (const r of [...running.values()]) startRole(r.spec);
         follow();
       },
       stop() {
