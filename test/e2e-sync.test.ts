@@ -87,7 +87,7 @@ interface EchoResult { opened: number; ok: number; failures: string[]; maxLatenc
     let dump: ChildProcess | null = null;
     if (has('tcpdump')) {
       captured = join(lab.dir, 'sync.pcap');
-      dump = lab.spawnCmd(lab.d[1].ns, 'tcpdump', '-Z', 'root', '-i', 's0', '-U', '-w', captured, 'udp', 'port', '8848');
+      dump = lab.spawnCmd(lab.d[1].ns, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', 's0', '-U', '-w', captured, 'udp', 'port', '8848');
       // capturing once the file has its header
       await waitFor(() => { try { return statSync(captured!).size >= 24; } catch { return false; } }, 5000);
       await sleep(300);
@@ -96,7 +96,8 @@ interface EchoResult { opened: number; ok: number; failures: string[]; maxLatenc
     // the master sends a partly filled message once it is 2 s old (checked each second): 3 s and a margin
     await waitFor(() => established(1).length >= 40, 8000);
     assert.equal(established(1).length, 40, `the backup's entries:\n${lab.lvsadm(1, '-L', '-n', '-c')}\nmaster log:\n${lab.d[0].log}\nbackup log:\n${lab.d[1].log}`);
-    if (dump) { dump.kill('SIGINT'); await new Promise((r) => dump!.once('exit', r)); }
+    // packets handed over at once (--immediate-mode), and a moment for the last ones before it stops
+    if (dump) { await sleep(300); dump.kill('SIGINT'); await new Promise((r) => dump!.once('exit', r)); }
     // counted as the kernel's backup counts them: the activity as received (ESTABLISHED: ActiveConn)
     assert.match(lab.lvsadm(1, '-L', '-n'), new RegExp(`${PAIR.rip.replace(/\./g, '\\.')}:${PORT}\\s+Masq\\s+1\\s+20\\s+0`));
     // lvsd's extension: the daemons' counters
