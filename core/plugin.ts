@@ -508,6 +508,12 @@ export interface ConnSync {
   install(conns: readonly SyncConn[], o: { version: number; threshold?: number }): Promise<SyncInstallCounts & { invalid: number }>;
   /** Every live entry (templates first): what a backup that joins late needs. */
   dump(): Promise<SyncConn[]>;
+  /**
+   * backup_only (the sysctl) while this director is a sync backup: it does not
+   * balance client packets (the host stack gets them), NAT replies aside.
+   * Off again when the plugin stops.
+   */
+  backupOnly(on: boolean): void;
 }
 
 /** The bus as a plugin sees it: every event to follow, and the events its kind owns to emit. */

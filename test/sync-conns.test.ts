@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { buildFrame, type IpSpec, type L4Spec } from '../core/packet/build.js';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../core/packet/parse.js';
 import { SVC_F_PERSISTENT } from '../core/model/types.js';
+import { nftRules } from '../core/nft.js';
 import { SYNC_DEFAULTS, recordsOf, syncConnsOf, type SyncConnFields, type SyncSettings } from '../core/conn/sync.js';
 import { CLIENT, CLIENT6, DIR_MAC, GW_MAC, Lab, RS1, RS1_6, RS1_MAC, VIP, VIP6, destSpec } from './engine-harness.js';
 
@@ -198,5 +199,31 @@ describe('sync: what a backup makes of it (spec §6)', () => {
     assert.equal(r.invalid, 3);
     const c = b.engine.installSynced(r.records, { version: 1, threshold: 3, owns: () => true });
     assert.deepEqual([c.created, c.unbound], [1, 1]);
+  });
+});
+
+describe('sync: backup_only (the backup role running)', () => {
+  it('no client packet is balanced here, new or of an entry (the host has them); a NAT reply of an entry still is', () => {
+    const { lab } = master();
+    lab.engine.setSyncOut(null);
+    lab.send(fromGw(c2s(), tcp(50000, 80, TCP_SYN)));
+    assert.equal(lab.conns().length, 1);
+    lab.engine.backupOnly = true;
+    assert.equal(lab.send(fromGw(c2s(), tcp(50001, 80, TCP_SYN))).length, 0, 'no new connection');
+    assert.equal(lab.send(fromGw(c2s(), tcp(50000, 80, TCP_ACK))).length, 0, 'nor a packet of an existing one');
+    assert.equal(lab.engine.dropCounts()['backup-only'], 2);
+    assert.equal(lab.send(fromRs(s2c(), tcp(80, 50000, TCP_SYN | TCP_ACK))).length, 1, 'the NAT reply goes out');
+    assert.equal(lab.conns().length, 1);
+    lab.engine.backupOnly = false;
+    assert.equal(lab.send(fromGw(c2s(), tcp(50001, 80, TCP_SYN))).length, 1);
+  });
+
+  it('on real interfaces the VIPs go back to the kernel meanwhile: the takeover keeps only the NAT reply rules', () => {
+    const { lab } = master();
+    const all = nftRules(lab.table, [], new Set(['masq']));
+    const backupOnly = nftRules(lab.table, [], new Set(['masq']), { vips: false });
+    assert.ok(all.some((r) => r.startsWith(`ip daddr ${VIP} tcp dport 80 drop`)));
+    assert.deepEqual(backupOnly, all.filter((r) => / saddr /.test(r)));
+    assert.ok(backupOnly.length > 0 && backupOnly.every((r) => !/ daddr [^!]/.test(r.replace(/daddr != \{[^}]*\}/, ''))));
   });
 });

@@ -11,6 +11,7 @@ import { Daemon } from '../core/daemon.js';
 import { createLogger } from '../core/log.js';
 import { request } from '../core/control/client.js';
 import type { SyncDaemonSpec } from '../core/model/types.js';
+import type { MemoryDataPlane } from '../core/engine/runner.js';
 
 const root = process.getuid?.() === 0;
 
@@ -113,6 +114,16 @@ ${sync === undefined ? '' : `  sync: ${JSON.stringify(sync)},\n`}  services: [{ 
     await start();
     assert.deepEqual(await daemons(), []);
     assert.ok(saw(/config sync: start backup daemon on nosuch0: /), lines.join(''));
+  });
+
+  it('backupOnly: while the backup daemon runs the data plane balances nothing; off once it stops', async () => {
+    writeConfig(file, { interface: 'lo', role: 'backup', backupOnly: true });
+    const d = await start();
+    const engine = (): { backupOnly: boolean } => (d.dataPlane as MemoryDataPlane).engine;
+    assert.equal(engine().backupOnly, true);
+    writeConfig(file, { interface: 'lo', role: 'master', backupOnly: true });
+    assert.equal(await d.reload(), true);
+    assert.equal(engine().backupOnly, false, 'a master balances');
   });
 
   it('-L --daemon --stats: each running daemon\'s counters', async () => {

@@ -47,5 +47,11 @@ export function connSync(dataPlane: () => DataPlane | null, live: () => boolean,
       const dp = dataPlane();
       return dp && live() ? syncConnsOf(await dp.syncDump()) : [];
     },
+    backupOnly(on) {
+      if (!live()) return;
+      dataPlane()?.setBackupOnly(on);
+      const off = (): void => { unsubscribe.delete(off); dataPlane()?.setBackupOnly(false); };
+      if (on) unsubscribe.add(off);
+    },
   };
 }

@@ -37,6 +37,12 @@ export interface DataPlane {
   syncIn(records: Uint8Array, version: number, threshold: number): Promise<SyncInstallCounts>;
   /** Every entry as sync records (a resync). */
   syncDump(): Promise<Uint8Array>;
+  /**
+   * backup_only while a backup sync daemon runs: client packets are left to
+   * the host (on real interfaces the kernel gets them again), NAT replies of
+   * entries are still handled.
+   */
+  setBackupOnly(on: boolean): void;
   stop(): Promise<void>;
 }
 

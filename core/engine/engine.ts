@@ -40,7 +40,7 @@ import {
   GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, completePartial, segment, type SegmentSource,
 } from '../packet/gso.js';
 import {
-  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_GSO_BAD, D_GSO_NO_ROOM, D_ICMP_NOT_NAT, D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
+  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_GSO_BAD, D_GSO_NO_ROOM, D_BACKUP_ONLY, D_ICMP_NOT_NAT, D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
   DROP_COUNT, ENGINE_DROP_NAMES, FWD_BASE,
 } from './drops.js';
 import { ExplainTrace, type ExplainSink } from './explain.js';
@@ -262,6 +262,13 @@ export class Engine {
   }
 
   // ------------------------------------------------------------------ sync daemon (conn/sync.ts)
+
+  /**
+   * backup_only with the backup sync daemon running (the kernel's ip_vs_in
+   * returns NF_ACCEPT): client packets are not balanced here, neither new nor
+   * of existing entries; NAT replies still are (ip_vs_out has no such check).
+   */
+  backupOnly = false;
 
   /** Master role: the sync settings and the records collected since the host last took them. */
   private syncOut: { o: SyncSettings; box: SyncOutbox } | null = null;
@@ -506,6 +513,13 @@ export class Engine {
     else {
       loadAddr(s.ca, buf, r[F_SRC_OFF]!, 6); loadAddr(s.va, buf, r[F_DST_OFF]!, 6);
       e = this.conns.lookupIn6(proto, sport, dport);
+    }
+    if (this.backupOnly) {
+      // only a NAT reply is ours now (below, the usual path otherwise)
+      if (!v6) e = this.conns.lookupOut4(proto, saddr, sport, daddr, dport);
+      else { loadAddr(s.da, buf, r[F_SRC_OFF]!, 6); loadAddr(s.ca, buf, r[F_DST_OFF]!, 6); e = this.conns.lookupOut6(proto, sport, dport); }
+      if (e >= 0 && this.fwdReplies[s.flags[e]! & CF_FWD_MASK] === 1) return this.outbound(e, proto);
+      return this.drop(D_BACKUP_ONLY);
     }
     const tflags = r[F_TCP_FLAGS]!;
     const newConn = proto === IPPROTO_TCP ? (tflags & TCP_SYN) !== 0 && (tflags & TCP_RST) === 0

@@ -201,6 +201,8 @@ export class MemoryDataPlane implements DataPlane {
     return Promise.resolve(this.rep.engine.syncDump());
   }
 
+  setBackupOnly(on: boolean): void { this.rep.engine.backupOnly = on; }
+
   /** Once a DROP_WATCH_MS of the plane's clock: logs the drop reasons that started to climb. */
   private watchDrops(now: number, log: Logger): void {
     // the clock may be a test's (dp.now replaced after construction): the watch starts at its first reading

@@ -315,7 +315,7 @@ export class WorkerDataPlane implements DataPlane {
   }
 
   private async syncNft(): Promise<void> {
-    const rules = nftRules(this.table, this.own, replyMethods(dataPlanePlugins(this.registry).forwarders));
+    const rules = nftRules(this.table, this.own, replyMethods(dataPlanePlugins(this.registry).forwarders), { vips: !this.backupOnly });
     const key = rules.join('\n');
     if (key === this.nftSent) return;
     await nftApply(this.devices, rules);
@@ -432,6 +432,16 @@ export class WorkerDataPlane implements DataPlane {
     // every worker gets the records and installs those of the flows the fanout gives it
     const got = await this.askAll((req) => ({ t: 'sync-in', req, records, version, threshold }));
     return (got as SyncInstallCounts[]).reduce(addInstallCounts, emptyInstallCounts());
+  }
+
+  /** backup_only: the workers leave client packets alone, and the takeover rules give the VIPs back to the kernel meanwhile. */
+  private backupOnly = false;
+
+  setBackupOnly(on: boolean): void {
+    if (on === this.backupOnly) return;
+    this.backupOnly = on;
+    this.post({ t: 'backup-only', on });
+    this.nftChanged();
   }
 
   async syncDump(): Promise<Uint8Array> {

@@ -104,6 +104,8 @@ export type ToWorker =
   | { t: 'sync-in'; req: number; records: Uint8Array; version: number; threshold: number }
   /** Every entry as sync records (a resync), answered with the same `req`. */
   | { t: 'sync-dump'; req: number }
+  /** backup_only on or off (Engine.backupOnly). */
+  | { t: 'backup-only'; on: boolean }
   | { t: 'stop' };
 
 export interface StatsReport {

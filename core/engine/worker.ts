@@ -195,6 +195,7 @@ async function main(): Promise<void> {
         if (msg.modules) return;
       }
       else if (msg.t === 'sync-out') engine.setSyncOut(msg.settings);
+      else if (msg.t === 'backup-only') engine.backupOnly = msg.on;
       else if (msg.t === 'sync-in') {
         const counts = engine.installSynced(msg.records, { version: msg.version, threshold: msg.threshold, owns: flowsOfMine() });
         send({ t: 'sync-in', id: init.id, req: msg.req, counts });

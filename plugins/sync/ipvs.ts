@@ -50,6 +50,8 @@ const options = z.object({
    * a power of two, at most 64 used; connections are spread over them by a hash.
    */
   ports: z.number().int().min(1).refine((n) => (n & (n - 1)) === 0, 'must be a power of two').default(1),
+  /** backup_only: while the backup daemon runs, this director does not balance client traffic (the host stack has it). */
+  backupOnly: z.boolean().default(false),
   /** sync_qlen_max: messages queued at most (default: as the kernel's on a small machine). */
   qlenMax: z.number().int().min(1).default(4096),
   /**
@@ -70,7 +72,7 @@ const options = z.object({
 type Options = z.infer<typeof options>;
 
 /** The settings every daemon runs with (the sysctls and lvsd's additions), as opposed to which daemons run. */
-const settingsOf = (o: Options) => ({ ports: o.ports, version: o.version, threshold: o.threshold, refreshPeriod: o.refreshPeriod, retries: o.retries,
+const settingsOf = (o: Options) => ({ ports: o.ports, backupOnly: o.backupOnly, version: o.version, threshold: o.threshold, refreshPeriod: o.refreshPeriod, retries: o.retries,
   persistMode: o.persistMode, sockSize: o.sockSize, qlenMax: o.qlenMax, resync: o.resync, resyncPort: o.resyncPort, auth: o.auth });
 type State = 'master' | 'backup';
 
@@ -280,7 +282,8 @@ export default defineSync({
         for (const [k, v] of Object.entries(outcomes)) if (k !== 'accepted' && v) out[SYNC_DECODE_TEXT[k as Exclude<SyncDecodeOutcome, 'accepted'>]] = v;
         return out;
       };
-      running.set('backup', { spec: d, counts, stats, stop: () => { for (const x of socks) x.close(); } });
+      if (o.backupOnly) ctx.conns.backupOnly(true);
+      running.set('backup', { spec: d, counts, stats, stop: () => { for (const x of socks) x.close(); if (o.backupOnly) ctx.conns.backupOnly(false); } });
     };
 
     // each running daemon's counters, once a second, for lvsadm -L --daemon --stats
