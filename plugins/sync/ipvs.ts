@@ -14,6 +14,7 @@
 //   sync: { interface: 'eth1', vrrp: 'VI_1' }   // master while VI_1 is MASTER, backup otherwise
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { freemem } from 'node:os';
 import { defineSync, z, type ControlContext, type SyncConn as CoreConn, type SyncDaemonSpec, type SyncEvent } from 'lvsd';
 import { openBackup, openMaster, type BackupSocket, type MasterSocket } from './lib/socket.js';
 import { SyncSender } from './lib/sender.js';
@@ -52,8 +53,8 @@ const options = z.object({
   ports: z.number().int().min(1).refine((n) => (n & (n - 1)) === 0, 'must be a power of two').default(1),
   /** backup_only: while the backup daemon runs, this director does not balance client traffic (the host stack has it). */
   backupOnly: z.boolean().default(false),
-  /** sync_qlen_max: messages queued at most (default: as the kernel's on a small machine). */
-  qlenMax: z.number().int().min(1).default(4096),
+  /** sync_qlen_max: messages queued at most; default as the kernel's, free memory pages / 32 when the daemon starts. */
+  qlenMax: z.number().int().min(1).optional(),
   /**
    * lvsd peers only: a backup that starts asks the master for its whole table
    * (on `resyncPort`), and the master sends it at once, in the kernel's format.
@@ -171,7 +172,7 @@ export default defineSync({
       const key = o.auth?.key;
       const senders = socks.map((sock) => new SyncSender({
         // the tag takes room in the datagram: the message gets less
-        syncid: d.syncid, maxlen: key ? Math.max(1, d.maxlen - AUTH_BYTES) : d.maxlen, qlenMax: o.qlenMax, timers: clockTimers,
+        syncid: d.syncid, maxlen: key ? Math.max(1, d.maxlen - AUTH_BYTES) : d.maxlen, qlenMax: o.qlenMax ?? Math.max(1, Math.floor(freemem() / 4096 / 32)), timers: clockTimers,
         log: (l) => ctx.log.warn(l),
         send: (msg) => sendRetrying(sock, key ? seal(key, msg) : msg).then(() => { counts.sent++; }),
       }));
