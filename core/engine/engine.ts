@@ -16,7 +16,7 @@
 // sequences them and calls the plugins.
 
 import { ConnTable, EXIST_DROP, EXIST_USE, loadAddr, type ConnSysctls } from '../conn/table.js';
-import { CF_FWD_MASK, CF_ONE_PACKET, DIR_INPUT, DIR_OUTPUT, sctpEvent } from '../conn/states.js';
+import { CF_FWD_MASK, CF_HASHED, CF_INACTIVE, CF_ONE_PACKET, CF_TEMPLATE, DIR_INPUT, DIR_OUTPUT, sctpEvent } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
 import { bytesToIpv6, u32ToIpv4 } from '../model/addr.js';
 import { fillSctpChecksum, rd32 } from '../packet/checksum.js';
@@ -301,8 +301,8 @@ export class Engine {
     // templates first, so that a backup finds them when the connections they control arrive
     for (let pass = 0; pass < 2; pass++) {
       for (let e = 0; e < s.end; e++) {
-        if (s.af[e] === 0 || (s.flags[e]! & 0x40) === 0) continue;
-        if ((pass === 0) !== ((s.flags[e]! & 0x1000) !== 0)) continue;
+        if (s.af[e] === 0 || (s.flags[e]! & CF_HASHED) === 0) continue;
+        if ((pass === 0) !== ((s.flags[e]! & CF_TEMPLATE) !== 0)) continue;
         box.add(this.conns, e);
       }
     }
@@ -326,7 +326,7 @@ export class Engine {
       const d = svc?.findDest({ family, addr: text(da), port: dport });
       return svc && d && d.available ? this.handles.of(d, svc) : -1;
     },
-    connFlags: (h) => (this.handles.info[h]?.connFlags ?? 0) | 0x0100,
+    connFlags: (h) => (this.handles.info[h]?.connFlags ?? 0) | CF_INACTIVE,
   };
 
   /** Real-server handles in use (live Dest objects the engine resolves), for tests and stats. */
