@@ -90,7 +90,7 @@ export class WorkerDataPlane implements DataPlane {
   private readonly resolved = new Set<string>();
   private connsSeq = 0;
   private readonly connsRequests = new Map<number, ConnsRequest>();
-  /** The master sync daemon's sink for the workers' records, and what it was started with (a restarted worker gets it too). */
+  /** The master sync daemon's sink for the records the workers send (null: no master). */
   private syncSink: ((records: Uint8Array, dropped: number) => void) | null = null;
   /** Pending sync-in and sync-dump requests: the answers so far, by request number. */
   private readonly syncRequests = new Map<number, { want: number; got: unknown[]; done: (got: unknown[]) => void }>();
