@@ -4,10 +4,10 @@
 import { dirname } from 'node:path';
 import type { Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Bus } from './bus.js';
 import { closeControl, listenControl, type ControlLimits } from './control/server.js';
-import { prepareConfig } from './config/check.js';
+import { prepareConfig, type Prepared } from './config/check.js';
 import { applyPlan, formatPlan, planDiff, planReassert, planServices } from './config/diff.js';
 import type { TableEvent } from './model/events.js';
 import { RuntimeAdditions, restoreRuntime } from './model/runtime-saved.js';
@@ -29,6 +29,21 @@ import { acquireInstance, type InstanceLock } from './instance.js';
 import { setScriptUser } from './health/script.js';
 
 export type IoKind = 'memory' | 'afpacket';
+
+/** How long a config file's writes must have settled before a change starts its load (an editor's truncate-then-write is one change). */
+const EARLY_MS = 25;
+
+/**
+ * Whether none of `files` was written at or after `t` (ms): an early load may
+ * stand for the reload. File times run up to a clock tick behind, so a write
+ * just before `t` counts as after it.
+ */
+function unchangedSince(files: readonly string[], t: number): boolean {
+  for (const f of files) {
+    try { if (statSync(f).mtimeMs >= t - EARLY_MS) return false; } catch { return false; }
+  }
+  return true;
+}
 
 export interface DaemonOptions {
   configFile?: string;
@@ -104,6 +119,16 @@ export class Daemon {
   private runtimeSaving = false;
   private server: Server | null = null;
   private watcher: { update(files: string[]): void; close(): void } | null = null;
+  /**
+   * The config files' changes seen so far, and a load started early for the
+   * latest: a file change starts loading the file once its writes have
+   * settled for EARLY_MS, while the debounce runs; the reload takes that load
+   * if nothing changed since it started, else loads again (nothing is ever
+   * applied before the debounce).
+   */
+  private changes = 0;
+  private early: { change: number; startedAt: number; prepared: Promise<Prepared> } | null = null;
+  private earlyTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<boolean> | null = null;
   private pendingReload = false;
   private stopped = false;
@@ -206,7 +231,12 @@ export class Daemon {
    */
   private async loadAndApply(): Promise<{ ok: true } | { ok: false; error: string }> {
     const file = this.opts.configFile!;
-    const prepared = await prepareConfig(file, this.opts.pluginDirs);
+    // the load a file change started, if none of its files has changed since; else one now
+    const early = this.early;
+    this.early = null;
+    clearTimeout(this.earlyTimer);   // a load not started yet is this one
+    let prepared = early && early.change === this.changes ? await early.prepared : null;
+    if (!prepared || !unchangedSince(prepared.files, early!.startedAt)) prepared = await prepareConfig(file, this.opts.pluginDirs);
     if (this.stopped) return { ok: false, error: 'lvsd is stopping' };
     this.watch(prepared.files);
     if (!prepared.ok) return { ok: false, error: prepared.error };
@@ -294,7 +324,25 @@ export class Daemon {
   private watch(files: string[]): void {
     if (!this.opts.configFile || files.length === 0 || this.stopped) return;
     if (this.watcher) { this.watcher.update(files); return; }
-    this.watcher = watchConfig(files, () => { void this.reload(); }, { debounceMs: this.opts.watchDebounceMs ?? 100 });
+    this.watcher = watchConfig(files, () => { void this.reload(); }, {
+      debounceMs: this.opts.watchDebounceMs ?? 100,
+      onEvent: () => {
+        this.changes++;
+        clearTimeout(this.earlyTimer);
+        this.earlyTimer = setTimeout(() => this.loadEarly(), EARLY_MS);
+        this.earlyTimer.unref();
+      },
+    });
+  }
+
+  /** Starts loading the config now, for the reload the debounce will ask for (see `early`). */
+  private loadEarly(): void {
+    if (this.stopped || !this.opts.configFile) return;
+    const change = this.changes;
+    const startedAt = Date.now();
+    const prepared = prepareConfig(this.opts.configFile, this.opts.pluginDirs);
+    prepared.catch(() => { /* taken by the reload, or not needed */ });
+    this.early = { change, startedAt, prepared };
   }
 
   private netConfig(): DataPlaneConfig {
@@ -332,6 +380,8 @@ export class Daemon {
     this.health.stop();
     this.watcher?.close();
     this.watcher = null;
+    clearTimeout(this.earlyTimer);
+    this.early = null;
     if (this.server) await closeControl(this.server, this.opts.socket);
     this.server = null;
     // Last: until here the table and the socket are ours.

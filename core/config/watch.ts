@@ -16,7 +16,18 @@ export interface ConfigWatcher {
 
 const RETRY_MS = 500;
 
-export function watchConfig(files: string[], onChange: () => void, opts: { debounceMs?: number } = {}): ConfigWatcher {
+export interface WatchOptions {
+  /** Quiet time after the last event before `onChange` (a burst of writes is one change). Default 100 ms. */
+  debounceMs?: number;
+  /**
+   * Told of every event as it comes, before the debounce: a caller may start
+   * the work a change needs at once, and use it at `onChange` if nothing
+   * changed since (the daemon's reloads, core/daemon.ts).
+   */
+  onEvent?: () => void;
+}
+
+export function watchConfig(files: string[], onChange: () => void, opts: WatchOptions = {}): ConfigWatcher {
   const debounceMs = opts.debounceMs ?? 100;
   let wanted = new Set<string>();
   /** folder → the file names in it we watch. */
@@ -31,6 +42,7 @@ export function watchConfig(files: string[], onChange: () => void, opts: { debou
 
   const trigger = (): void => {
     if (closed) return;
+    try { opts.onEvent?.(); } catch { /* the callback's own business */ }
     clearTimeout(debounce);
     debounce = setTimeout(() => {
       debounce = undefined;
