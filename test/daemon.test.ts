@@ -88,6 +88,23 @@ describe('daemon', function () {
     assert.ok(lines.some((l) => /applied: 1 added, 1 edited, 0 removed/.test(l)), lines.join(''));
   });
 
+  it('a load started early for a change is used only if nothing changed since; a second write within the debounce is what applies', async () => {
+    const file = writeConfig(dir, { '192.168.1.1': 1 });
+    await start(file, 400);
+    // a first edit; its load starts once the write has settled, while the debounce runs …
+    writeConfig(dir, { '192.168.1.1': 2 });
+    await new Promise((r) => setTimeout(r, 150));
+    // … and another edit within the debounce: that early load must not be the one applied
+    writeConfig(dir, { '192.168.1.1': 3 });
+    await until('reload', () => (reals()[0] === '192.168.1.1:3' ? true : undefined));
+    await new Promise((r) => setTimeout(r, 600));
+    assert.deepEqual(reals(), ['192.168.1.1:3']);
+    assert.equal(lines.filter((l) => /applied: 0 added, 1 edited/.test(l)).length, 1, lines.join(''));
+    // SIGHUP with nothing changed since: the same
+    assert.equal(await daemon.reload(), true);
+    assert.deepEqual(reals(), ['192.168.1.1:3']);
+  });
+
   it('keeps the running table when a reload is broken, and says why', async () => {
     const file = writeConfig(dir, { '192.168.1.1': 1 });
     await start(file);
