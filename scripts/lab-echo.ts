@@ -9,7 +9,28 @@
 //       prints { opened, ok, failures, maxLatencyMs } — a connection is ok when
 //       it was never reset or closed and every line came back.
 
+import type { ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { createConnection, createServer, type Socket } from 'node:net';
+
+/** What a client run prints. */
+export interface EchoResult { opened: number; ok: number; failures: string[]; maxLatencyMs: number }
+
+/**
+ * For the tests: takes a spawned `lab-echo.ts client …` process; resolves once
+ * its connections are open, with its result to come (wrapped: an async
+ * function returning a promise would wait for it).
+ */
+export async function echoStarted(client: ChildProcess): Promise<{ done: Promise<EchoResult> }> {
+  let out = '', err = '';
+  client.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  client.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const done = new Promise<EchoResult>((res, rej) => client.once('exit', (c) => {
+    try { res(JSON.parse(out.trim()) as EchoResult); } catch { rej(new Error(`echo client (${c}): ${out}${err}`)); }
+  }));
+  while (!/opened/.test(err) && client.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  return { done };
+}
 
 interface Target { addr: string; port: number; n: number }
 interface Spec { targets: Target[]; seconds: number; everyMs: number }
@@ -61,7 +82,9 @@ async function client(spec: Spec): Promise<void> {
   for (const c of conns) c.sock.destroy();
 }
 
-const [mode, arg] = process.argv.slice(2);
-if (mode === 'server') server(Number(arg));
-else if (mode === 'client') await client(JSON.parse(arg ?? '{}') as Spec);
-else { process.stderr.write('usage: lab-echo.ts server PORT | client JSON\n'); process.exitCode = 2; }
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [mode, arg] = process.argv.slice(2);
+  if (mode === 'server') server(Number(arg));
+  else if (mode === 'client') await client(JSON.parse(arg ?? '{}') as Spec);
+  else { process.stderr.write('usage: lab-echo.ts server PORT | client JSON\n'); process.exitCode = 2; }
+}

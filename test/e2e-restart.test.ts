@@ -7,12 +7,12 @@ import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Lab, RIP, ROOT, VIP, cleanupStale, labConfig, labUnavailable } from '../scripts/lab-net.js';
+import { echoStarted } from '../scripts/lab-echo.js';
 
 const why = labUnavailable();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PORT = 9000;
 
-interface EchoResult { opened: number; ok: number; failures: string[]; maxLatencyMs: number }
 
 (why ? describe.skip : describe)(`e2e: connections survive lvsd restarts${why ? ` (skipped: ${why})` : ''}`, function () {
   this.timeout(110_000);
@@ -54,18 +54,8 @@ interface EchoResult { opened: number; ok: number; failures: string[]; maxLatenc
   });
 
   /** Starts an echo client; resolves once its connections are open, with its result to come. */
-  const echo = async (targets: { addr: string; port: number; n: number }[], seconds: number): Promise<{ done: Promise<EchoResult> }> => {
-    const client = node(lab.c, 'client', JSON.stringify({ targets, seconds, everyMs: 200 }));
-    let out = '', err = '';
-    client.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    client.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    const done = new Promise<EchoResult>((res, rej) => client.once('exit', (c) => {
-      try { res(JSON.parse(out.trim()) as EchoResult); } catch { rej(new Error(`echo client (${c}): ${out}${err}`)); }
-    }));
-    while (!/opened/.test(err) && client.exitCode === null) await sleep(50);
-    // wrapped: an async function returning a promise would wait for it
-    return { done };
-  };
+  const echo = (targets: { addr: string; port: number; n: number }[], seconds: number) =>
+    echoStarted(node(lab.c, 'client', JSON.stringify({ targets, seconds, everyMs: 200 })));
 
   it('20 NAT + 20 DR + 10 TUN connections: a SIGTERM restart (2 → 1 workers) and a SIGKILL restart (1 → 2) lose none', async function () {
     const t0 = Date.now();

@@ -16,6 +16,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, cleanupStale, labUnavailable } from '../scripts/lab-net.js';
 import { PAIR, PairLab } from '../scripts/lab-pair.js';
+import { echoStarted } from '../scripts/lab-echo.js';
 import { decodeMessage, encodeMessage, type SyncConn } from '../plugins/sync/lib/wire.js';
 import { prng, readHexFixture } from './sync-helpers.js';
 
@@ -24,7 +25,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PORT = 9000;
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
-interface EchoResult { opened: number; ok: number; failures: string[]; maxLatencyMs: number }
 
 (why ? describe.skip : describe)(`e2e: a backup director takes over synced connections${why ? ` (skipped: ${why})` : ''}`, function () {
   this.timeout(150_000);
@@ -41,19 +41,8 @@ interface EchoResult { opened: number; ok: number; failures: string[]; maxLatenc
   });
 
   /** 20 NAT + 20 DR echo connections from the client for `seconds`; resolves once they are open. */
-  const echo = async (seconds: number): Promise<{ done: Promise<EchoResult> }> => {
-    const client: ChildProcess = lab.spawn(lab.c, 'scripts/lab-echo.ts', 'client',
-      JSON.stringify({ targets: [{ addr: PAIR.vip.nat, port: PORT, n: 20 }, { addr: PAIR.vip.dr, port: PORT, n: 20 }], seconds, everyMs: 200 }));
-    let out = '', err = '';
-    client.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    client.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    const done = new Promise<EchoResult>((res, rej) => client.once('exit', (c) => {
-      try { res(JSON.parse(out.trim()) as EchoResult); } catch { rej(new Error(`echo client (${c}): ${out}${err}`)); }
-    }));
-    while (!/opened/.test(err) && client.exitCode === null) await sleep(50);
-    // wrapped: an async function returning a promise would wait for it
-    return { done };
-  };
+  const echo = (seconds: number) => echoStarted(lab.spawn(lab.c, 'scripts/lab-echo.ts', 'client',
+    JSON.stringify({ targets: [{ addr: PAIR.vip.nat, port: PORT, n: 20 }, { addr: PAIR.vip.dr, port: PORT, n: 20 }], seconds, everyMs: 200 })));
   const established = (i: 0 | 1): string[] => lab.lvsadm(i, '-L', '-n', '-c').split('\n').filter((l) => /ESTABLISHED/.test(l));
   const waitFor = async (what: () => boolean, ms: number): Promise<void> => {
     const until = Date.now() + ms;
@@ -209,11 +198,11 @@ interface EchoResult { opened: number; ok: number; failures: string[]; maxLatenc
     // and two sync threads (sync_ports 2): ports 8848 and 8849
     await lab.start(1, config('master2', { role: 'master', resync: true, auth: key, ports: 2 }));
     const { done } = await echo(14);
-    await sleep(1000);
-    assert.equal(established(1).length, 40);
+    await waitFor(() => established(1).length >= 40, 5000);
+    assert.equal(established(1).length, 40, lab.lvsadm(1, '-L', '-n', '-c'));
     await lab.start(0, config('backup2', { role: 'backup', resync: true, auth: key, ports: 2 }));
     // the whole table at once: long before any connection's next periodic sync (its 53rd packet, ~10 s)
-    await waitFor(() => established(0).length >= 40, 4000);
+    await waitFor(() => established(0).length >= 40, 6000);
     assert.equal(established(0).length, 40, `late backup:\n${lab.lvsadm(0, '-L', '-n', '-c')}\n${lab.d[0].log}\nmaster:\n${lab.d[1].log}`);
     assert.match(lab.d[1].log, /resync asked by 10\.250\.0\.1: \d+ entries sent/);
     assert.match(lab.d[0].log, /state = BACKUP, mcast_ifn = s0, syncid = 7, id = 1 \(on 224\.0\.0\.81:8849, authenticated\)/);

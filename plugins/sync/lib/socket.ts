@@ -33,6 +33,7 @@
 import koffi from 'koffi';
 import { constants as osConstants } from 'node:os';
 import { isIPv4, isIPv6 } from 'node:net';
+import { addrFromBytes } from './addr.js';
 
 // ------------------------------------------------------------------ the API
 
@@ -185,26 +186,13 @@ function parse6(s: string): Uint8Array | null {
   return out;
 }
 
-function format4(b: Uint8Array, off = 0): string {
-  return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
-}
+/** Canonical text of the address at `off`: 4 bytes (IPv4) or 16 (IPv6, RFC 5952; an IPv4-mapped one as ::ffff:a.b.c.d). */
+function format4(b: Uint8Array, off = 0): string { return addrFromBytes(b.subarray(off, off + 4)); }
 
-/** RFC 5952 text of 16 bytes at off. */
 function format6(b: Uint8Array, off = 0): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push((b[off + 2 * i]! << 8) | b[off + 2 * i + 1]!);
-  if (w.slice(0, 5).every((x) => x === 0) && w[5] === 0xffff) return `::ffff:${format4(b, off + 12)}`;
-  let best = -1, bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (w[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = w.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  const a = b.subarray(off, off + 16);
+  const mapped = a.subarray(0, 10).every((x) => x === 0) && a[10] === 0xff && a[11] === 0xff;
+  return mapped ? `::ffff:${format4(a, 12)}` : addrFromBytes(a);
 }
 
 function sockaddr(family: number, addr: Uint8Array, port: number): Uint8Array {
