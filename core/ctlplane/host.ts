@@ -169,7 +169,8 @@ export class ControlPlaneHost {
     // Stopped while it was starting (shutdown overlapping a slow start): undo at once.
     if (this.closed) { revoke(); await this.hook(plugin, 'stop', () => handle.stop()); return; }
     this.running.set(id, { loaded, options, handle: handle as ControlHandle<unknown>, revoke });
-    this.deps.log.info(`${label(plugin)} started${plugin.configKey !== undefined ? ` (config key ${plugin.configKey})` : ''}`);
+    const key = plugin.configKey;
+    this.deps.log.info(`${label(plugin)} started${key === undefined ? '' : options === undefined ? ` (config key ${key} not set)` : ` (config key ${key})`}`);
   }
 
   private async stopOne(id: string, why: string): Promise<void> {
