@@ -215,9 +215,9 @@ describe('vrrp-packet: receive checks in keepalived order (§5.2)', () => {
     rejected(decodeAdvert(p, cfg3), 'ip-length', /ip_tot_len mismatch/);
   });
   it('9. checksum: v2 over the message, v3 with the pseudo-header', () => {
-    const p2 = good2(); p2[27] ^= 1;
+    const p2 = good2(); p2[27] = p2[27]! ^ 1;
     rejected(decodeAdvert(p2, cfg2), 'checksum', 'Invalid VRRPv2 checksum');
-    const p3 = good3(); p3[27] ^= 1;
+    const p3 = good3(); p3[27] = p3[27]! ^ 1;
     rejected(decodeAdvert(p3, cfg3), 'checksum', 'Invalid VRRPv3 checksum');
     // v3 summed without the pseudo-header (0x71f0) is rejected.
     const np = good3(); np[26] = 0x71; np[27] = 0xf0;
@@ -231,7 +231,7 @@ describe('vrrp-packet: receive checks in keepalived order (§5.2)', () => {
     assert.equal(o.kind === 'accepted' && o.oldChecksum, true);
     rejected(decodeAdvert(old, { ...u, oldUnicastChecksum: 'never' }), 'checksum');
     // Multicast is never affected.
-    const mc = good3(); mc[27] ^= 1;
+    const mc = good3(); mc[27] = mc[27]! ^ 1;
     rejected(decodeAdvert(mc, { ...cfg3, oldUnicastChecksum: 'auto' }), 'checksum');
   });
   it('10. destination kind as configured', () => {
@@ -248,9 +248,9 @@ describe('vrrp-packet: receive checks in keepalived order (§5.2)', () => {
     assert.equal(decodeAdvert(encodeAdvert(v3(150, A11, A12)), u2).kind, 'accepted');
   });
   it('the first failing check wins (TTL before version before checksum)', () => {
-    const p = good2(); p[8] = 1; p[27] ^= 1;
+    const p = good2(); p[8] = 1; p[27] = p[27]! ^ 1;
     rejected(decodeAdvert(p, cfg3), 'ttl');
-    const q = good2(); q[27] ^= 1;
+    const q = good2(); q[27] = q[27]! ^ 1;
     rejected(decodeAdvert(q, cfg3), 'version');
   });
 });
