@@ -410,15 +410,57 @@ describe('vrrp-state: tracking', () => {
     f.inst.start();
     assert.equal(f.inst.state, 'FAULT');
   });
-  it('reverse inverts a tracked object (quorum of a track_process)', () => {
-    const { inst } = make({ priority: 100, trackObjects: [{ name: 'proc', weight: 10, reverse: true }, { name: 'quorum' }] });
+  it('reverse negates a weight, and inverts a weight-0 object (track_process quorum)', () => {
+    const { inst } = make({ priority: 100, trackObjects: [{ name: 'proc', weight: 10, reverse: true }, { name: 'neg', weight: -10, reverse: true }, { name: 'quorum' }, { name: 'rq', reverse: true }] });
     inst.start();
     inst.setTrackedObject('proc', false);
-    assert.equal(inst.effectivePriority, 110);
+    assert.equal(inst.effectivePriority, 100);
+    inst.setTrackedObject('proc', true);
+    assert.equal(inst.effectivePriority, 90);
+    inst.setTrackedObject('neg', false);
+    assert.equal(inst.effectivePriority, 100);
     inst.setTrackedObject('quorum', false);
     assert.equal(inst.state, 'FAULT');
     inst.setTrackedObject('quorum', true);
     assert.equal(inst.state, 'BACKUP');
+    inst.setTrackedObject('rq', true);
+    assert.equal(inst.state, 'FAULT');
+  });
+  it('weight-0 scripts hold the instance in INIT until their first result', () => {
+    const a = make({ trackScripts: [{ name: 'chk' }] });
+    a.inst.start();
+    assert.equal(a.inst.state, 'INIT');
+    a.clock.advance(10_000);
+    assert.equal(a.inst.state, 'INIT');
+    a.inst.scriptResult('chk', true);
+    assert.equal(a.inst.state, 'BACKUP');
+    const b = make({ trackScripts: [{ name: 'chk' }] });
+    b.inst.start();
+    b.inst.scriptResult('chk', false);
+    assert.equal(b.inst.state, 'FAULT');
+    // A weighted script does not hold the start.
+    const c = make({ trackScripts: [{ name: 'chk', weight: 10 }] });
+    c.inst.start();
+    assert.equal(c.inst.state, 'BACKUP');
+  });
+  it('an owner leaving FAULT goes to BACKUP and waits its down timer', () => {
+    const { inst, clock } = make({ priority: 255 });
+    inst.start();
+    assert.equal(inst.state, 'MASTER');
+    inst.setInterfaceUp(false);
+    assert.equal(inst.state, 'FAULT');
+    inst.setInterfaceUp(true);
+    assert.equal(inst.state, 'BACKUP');
+    clock.advance(3003.906);
+    assert.equal(inst.state, 'MASTER');
+  });
+  it('a priority change while BACKUP moves the running countdown by the change of the skew', () => {
+    const { inst, clock, acts, at } = make({ priority: 100, trackObjects: [{ name: 'x', weight: 50 }] });
+    inst.start();
+    clock.advance(1000);
+    inst.setTrackedObject('x', true); // 100 → 150: skew 609.375 → 414.062 ms
+    clock.advance(5000);
+    assert.equal(stateAt(acts, at, 'MASTER'), 3414.062);
   });
   it('an owner\'s priority is never adjusted', () => {
     const { inst } = make({ priority: 255, trackInterfaces: [{ name: 'eth2', weight: -30 }] });

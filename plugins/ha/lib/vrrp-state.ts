@@ -127,7 +127,8 @@ export function resolveInstance(c: VrrpInstanceConfig): ResolveResult {
     w.push(`${pfx} preempt_delay is incompatible with ${c.strictMode ? 'strict mode' : initialState === 'MASTER' ? 'state MASTER' : 'nopreempt'} - clearing`);
     preemptDelayUs = 0;
   }
-  const downTimerAdverts = c.downTimerAdverts === undefined ? 3
+  if (c.strictMode && c.downTimerAdverts !== undefined && c.downTimerAdverts !== 3) w.push(`${pfx} down_timer_adverts is incompatible with strict mode - resetting`);
+  const downTimerAdverts = c.downTimerAdverts === undefined || c.strictMode ? 3
     : isInt(c.downTimerAdverts, 1, 100) ? c.downTimerAdverts
     : (w.push(`${pfx} down_timer_adverts ${c.downTimerAdverts} must be 1..100 - using 3`), 3);
   const strict = c.strictMode ?? false;
@@ -250,11 +251,15 @@ export class VrrpInstance {
     return Math.min(254, Math.max(1, p));
   }
 
-  /** Positive weight while ok, negative while failed; reverse swaps ok and failed. Unknown → nothing. */
+  /**
+   * keepalived's rule: a positive weight counts while ok, a negative one while failed;
+   * `reverse` negates the weight (multiplier −1), it does not swap ok and failed.
+   * Not yet reported → nothing.
+   */
   private weightOf(weight: number, reverse: boolean | undefined, ok: boolean | undefined): number {
     if (ok === undefined || weight === 0) return 0;
-    const good = reverse ? !ok : ok;
-    return weight > 0 ? (good ? weight : 0) : (good ? 0 : weight);
+    const counts = weight > 0 ? ok : !ok;
+    return counts ? weight * (reverse ? -1 : 1) : 0;
   }
 
   /** Why the instance must be in FAULT, or null. */
@@ -271,13 +276,29 @@ export class VrrpInstance {
 
   /** Startup: VIP clean-up, then owner → MASTER at once, else BACKUP (init) with the full down timer. */
   start(): void {
-    if (this.st !== 'INIT') return;
+    if (this.st !== 'INIT' || this.started) return;
+    this.started = true;
     this.log('info', 'removing VIPs.');
     this.out({ type: 'remove-vips' });
+    this.leaveInit();
+  }
+
+  /** Out of INIT once no weight-0 script is still waiting for its first result. */
+  private leaveInit(): void {
     const fault = this.faultReason();
     if (fault) { this.toFault(fault); return; }
+    const waiting = this.waitingScripts();
+    if (waiting.length > 0) {
+      this.log('info', `waiting in INIT for the first result of script ${waiting.join(', ')}`);
+      return;
+    }
     if (this.isStartOwner()) this.toMaster('address owner');
     else this.toBackup('(init)', true);
+  }
+
+  /** Weight-0 scripts that have not reported yet: keepalived keeps the instance in INIT for them. */
+  private waitingScripts(): string[] {
+    return [...this.scripts.values()].filter((s) => (s.cfg.weight ?? 0) === 0 && s.status === 'init').map((s) => s.cfg.name);
   }
 
   /** Shutdown (SIGTERM): a MASTER sends exactly one priority-0 advert, then removes its VIPs; a BACKUP sends nothing. */
@@ -296,6 +317,8 @@ export class VrrpInstance {
     this.setState('STOP', 'Stopped');
     this.notify('STOP');
   }
+
+  private started = false;
 
   private isStartOwner(): boolean { return this.cfg.initialState === 'MASTER' && this.basePriority === 255; }
 
@@ -444,10 +467,9 @@ export class VrrpInstance {
     this.notify('FAULT');
   }
 
-  /** After a fault clears: as at startup (owner → MASTER, else BACKUP with the full down timer). */
+  /** After a fault clears: BACKUP with the full down timer, an owner too (keepalived's wantstate is FAULT by then). */
   private recover(): void {
-    if (this.isStartOwner()) this.toMaster('fault cleared, address owner');
-    else this.toBackup('(fault cleared)', true);
+    this.toBackup('(fault cleared)', true);
   }
 
   private setState(to: VrrpState, text: string): void {
@@ -564,9 +586,15 @@ export class VrrpInstance {
     const p = this.effectivePriority;
     if (p !== this.lastPriority) {
       this.log('info', `Changing effective priority from ${this.lastPriority} to ${p}`);
-      this.lastPriority = p;
+      // A BACKUP's running countdown moves by the change of its master-down time (the skew).
+      if (this.st === 'BACKUP' && this.timer !== undefined) {
+        const before = masterDownMicros(this.cfg.version, this.lastPriority, this.masterAdverIntUs, this.cfg.downTimerAdverts);
+        this.lastPriority = p;
+        this.armDown(Math.max(0, this.expiryUs + this.masterDown() - before - this.nowUs));
+      } else this.lastPriority = p;
     }
-    if (this.st === 'INIT' || this.st === 'STOP') return;
+    if (this.st === 'STOP') return;
+    if (this.st === 'INIT') { if (this.started) this.leaveInit(); return; }
     const fault = this.faultReason();
     if (fault && this.st !== 'FAULT') this.toFault(fault);
     else if (!fault && this.st === 'FAULT') this.recover();
