@@ -457,9 +457,10 @@ export class VrrpInstance {
     const from = this.st;
     this.cancelTimer();
     this.cancelRefresh();
-    if (from === 'MASTER') this.advert(0, 'fault');
     this.setState('FAULT', `Entering FAULT STATE (${why})`);
     if (from === 'MASTER') {
+      // Measured with 2.2.7 (fixtures/vrrp/track-experiment.*): two priority-0 adverts, IP IDs n and n+1.
+      for (let i = 0; i < 2; i++) { this.advert(0, 'fault'); this.log('info', 'sent 0 priority'); }
       this.log('info', 'removing VIPs.');
       this.out({ type: 'remove-vips' });
     }
