@@ -251,6 +251,53 @@ describe('vrrp-state: MASTER receiving adverts', () => {
     inst.receive({ kind: 'ignored', reason: 'other-vrid', text: 'x' });
     assert.equal(acts.length, n);
   });
+  it('equal priority from our own address: warning only', () => {
+    const { inst, acts } = master();
+    inst.receive(advert(150, { src: '198.18.0.11' }));
+    assert.equal(inst.state, 'MASTER');
+    assert.deepEqual(types(acts), []);
+    assert.ok(acts.some((a) => a.type === 'log' && a.level === 'warning'));
+  });
+  it('the delayed GARP burst is not cancelled: skipped while BACKUP, sent if MASTER again by then', () => {
+    const a = master();
+    a.clock.advance(2000); // the takeover's delayed burst is due at 8414 ms
+    a.inst.receive(advert(200)); // BACKUP until 9414 ms
+    a.clock.advance(3000);
+    assert.equal(a.inst.state, 'BACKUP');
+    assert.equal(a.acts.filter((x) => x.type === 'garp').length, 0);
+    const b = make({ priority: 150, garpMasterDelay: 5 });
+    b.inst.start(); b.clock.advance(3500); // master at 3414 ms, burst due at 8414
+    b.inst.receive(advert(200));
+    b.clock.advance(3500); // master again at 6914 ms, before 8414
+    assert.equal(b.inst.state, 'MASTER');
+    b.clock.advance(2000);
+    assert.deepEqual(b.acts.filter((x) => x.type === 'garp').map((x) => x.type === 'garp' && x.reason),
+      ['become-master', 'become-master', 'master-delayed']);
+  });
+  it('garp_master_refresh repeats while MASTER only', () => {
+    const { inst, clock, acts } = make({ priority: 150, garpMasterDelay: 0, garpMasterRefresh: 10, garpMasterRefreshRepeat: 2 });
+    inst.start(); clock.advance(3500 + 25_000);
+    const refresh = acts.filter((a) => a.type === 'garp' && a.reason === 'refresh');
+    assert.equal(refresh.length, 2);
+    assert.ok(refresh.every((a) => a.type === 'garp' && a.count === 2));
+    inst.receive(advert(200));
+    const n = acts.length;
+    clock.advance(2000);
+    assert.equal(acts.slice(n).filter((a) => a.type === 'garp').length, 0);
+  });
+  it('a peer using the old unicast checksum switches our adverts to it', () => {
+    const m = make({ priority: 150, version: 3 });
+    m.inst.start(); m.clock.advance(4000);
+    const src = ip('198.18.0.12'), dst = ip('198.18.0.11');
+    const pkt = encodeAdvert({ version: 3, vrid: 51, priority: 100, advertInt: 100, addrs: [ip(VIP)], src, dst, checksumDst: ip('224.0.0.18') });
+    const rx = decodeAdvert(pkt, { version: 3, vrid: 51, vips: [ip(VIP)], advertInt: 100, unicast: true });
+    assert.ok(rx.kind === 'accepted' && rx.oldChecksum);
+    m.acts.length = 0;
+    m.inst.receive(rx);
+    const ad = adverts(m.acts)[0];
+    assert.ok(ad && ad.oldUnicastChecksum);
+    assert.ok(m.acts.some((a) => a.type === 'log' && /Setting unicast VRRPv3 checksum to old version/.test(a.text)));
+  });
   it('two owners: 2.2.7 lowers its own priority to 254 and becomes BACKUP', () => {
     const m = make({ priority: 255 });
     m.inst.start();

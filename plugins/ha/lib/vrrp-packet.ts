@@ -306,7 +306,7 @@ export interface RxConfig {
   authPass?: Uint8Array | string;
   /** Unicast mode (unicast_peer configured) [false]. */
   unicast?: boolean;
-  /** Our IPv4/IPv6 source; in unicast mode the packet's destination must be it for the v3 checksum. */
+  /** unicast_peer entries, checked with check_unicast_src (and their min_ttl / max_ttl). */
   unicastPeers?: ReadonlyArray<{ addr: Uint8Array; minTtl?: number; maxTtl?: number }>;
   checkUnicastSrc?: boolean;
   /** old_unicast_checksum: 'auto' (2.2.7 default: detect the old form), 'never', 'always' (keyword without argument). */

@@ -178,7 +178,7 @@ export type NotifyState = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
 
 export type VrrpAction =
   /** Send one advert (to the group, or to every unicast peer with the same IP ID). */
-  | { type: 'advert'; priority: number; advertInt: number; ipId: number; reason: AdvertReason }
+  | { type: 'advert'; priority: number; advertInt: number; ipId: number; reason: AdvertReason; /** v3 unicast: put the group in the pseudo-header (a peer used keepalived's old form) */ oldUnicastChecksum: boolean }
   | { type: 'state'; from: VrrpState; to: VrrpState; text: string }
   | { type: 'add-vips' }
   | { type: 'remove-vips' }
@@ -235,6 +235,8 @@ export class VrrpInstance {
   get masterAdverInterval(): number { return this.masterAdverIntUs; }
   /** When the running timer (advert or master-down) fires, in µs of the clock. */
   get timerExpiry(): number { return this.expiryUs; }
+  /** For decodeAdvert's skip_check_adv_addr: the known master, only while BACKUP. */
+  get knownMaster(): Uint8Array | undefined { return this.st === 'BACKUP' ? this.masterSrc ?? undefined : undefined; }
   /** The sender of the last accepted advert while BACKUP, with its priority. */
   get master(): { src: Uint8Array; priority: number } | null { return this.masterSrc ? { src: this.masterSrc, priority: this.masterPriority } : null; }
 
@@ -319,6 +321,8 @@ export class VrrpInstance {
   }
 
   private started = false;
+  /** Sticky once a peer's advert used the old unicast checksum form (§5.1). */
+  private oldChecksum = false;
 
   private isStartOwner(): boolean { return this.cfg.initialState === 'MASTER' && this.basePriority === 255; }
 
@@ -335,6 +339,10 @@ export class VrrpInstance {
       return;
     }
     const a = rx.advert;
+    if (rx.oldChecksum && !this.oldChecksum) {
+      this.oldChecksum = true;
+      this.log('info', 'Setting unicast VRRPv3 checksum to old version');
+    }
     if (this.st === 'BACKUP') this.backupRx(a.priority, a.src, a.advertInt);
     else this.masterRx(a.priority, a.src, a.advertInt);
   }
@@ -495,7 +503,7 @@ export class VrrpInstance {
 
   private advert(priority: number, reason: AdvertReason): void {
     this.ipId = nextIpId(this.ipId);
-    this.out({ type: 'advert', priority, advertInt: this.cfg.advertInt, ipId: this.ipId, reason });
+    this.out({ type: 'advert', priority, advertInt: this.cfg.advertInt, ipId: this.ipId, reason, oldUnicastChecksum: this.oldChecksum });
   }
 
   private arm(us: number, fire: () => void): void {
