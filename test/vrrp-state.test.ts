@@ -521,6 +521,16 @@ describe('vrrp-state: tracking', () => {
     clock.advance(5000);
     assert.equal(stateAt(acts, at, 'MASTER'), 3414.062);
   });
+  it('…and a priority drop lengthens it (measured: fixtures/vrrp/countdown-*.txt)', () => {
+    const { inst, clock, acts, at } = make({ priority: 100, trackObjects: [{ name: 'x', weight: 50 }] });
+    inst.setTrackedObject('x', true);
+    inst.start();
+    clock.advance(1000); inst.receive(advert(200)); // master seen; countdown 3414 ms from here
+    clock.advance(1000);
+    inst.setTrackedObject('x', false); // 150 → 100
+    clock.advance(5000);
+    assert.ok(Math.abs(stateAt(acts, at, 'MASTER') - (1000 + 3609.375)) < 1e-6);
+  });
   it('an owner\'s priority is never adjusted', () => {
     const { inst } = make({ priority: 255, trackInterfaces: [{ name: 'eth2', weight: -30 }] });
     inst.start();
