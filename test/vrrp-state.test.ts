@@ -224,12 +224,15 @@ describe('vrrp-state: MASTER receiving adverts', () => {
     const g = acts.findIndex((a) => a.type === 'garp' && a.reason === 'lower-prio-delayed');
     assert.equal(at[g]! - at[0]!, 5000);
   });
-  it('lower_prio_no_advert: nothing sent, timer not moved', () => {
+  it('lower_prio_no_advert: no reply, timer not moved (GARPs and notify still, unless strict mode)', () => {
     const { inst, acts } = master({ lowerPrioNoAdvert: true });
     const exp = inst.timerExpiry;
     inst.receive(advert(100));
-    assert.deepEqual(types(acts), []);
+    assert.deepEqual(types(acts), ['garp:5:lower-prio', 'notify-master-rx-lower-pri']);
     assert.equal(inst.timerExpiry, exp);
+    const s = master({ strictMode: true });
+    s.inst.receive(advert(100));
+    assert.deepEqual(types(s.acts), ['notify-master-rx-lower-pri']);
   });
   it('priority 0 → advert at once, stays MASTER', () => {
     const { inst, acts } = master();
@@ -364,6 +367,15 @@ describe('vrrp-state: VRRPv3 interval adoption', () => {
     inst.receive(advert(200, { version: 3, advertInt: 50 }));
     assert.equal(inst.state, 'BACKUP');
     assert.equal(inst.masterAdverInterval, 500_000);
+  });
+  it('a priority-0 advert is not adopted from: the skew uses the interval in force', () => {
+    const { inst, clock, acts, at } = make({ priority: 150, version: 3 });
+    inst.start();
+    clock.advance(1000); inst.receive(advert(200, { version: 3, advertInt: 100 }));
+    clock.advance(500); inst.receive(advert(0, { version: 3, advertInt: 50 }));
+    assert.equal(inst.masterAdverInterval, 1_000_000);
+    clock.advance(1000);
+    assert.equal(stateAt(acts, at, 'MASTER'), 1500 + 414.062);
   });
   it('v2 keeps its own interval', () => {
     const { inst, clock } = make({ priority: 150 });

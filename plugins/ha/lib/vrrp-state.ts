@@ -360,7 +360,7 @@ export class VrrpInstance {
     const mine = this.effectivePriority;
     const now = this.nowUs;
     if (prio === 0) {
-      this.adopt(wireInt);
+      // No interval adoption here (keepalived adopts only in the accept branch below).
       this.log('info', 'Backup received priority 0 advertisement');
       this.armDown(this.skew());
       return;
@@ -409,12 +409,12 @@ export class VrrpInstance {
       this.yieldTo(prio, src, wireInt, why);
       return;
     }
-    this.log('info', `Received advert from ${from} with lower priority ${prio}, ours ${mine}, forcing new election`);
-    if (this.cfg.lowerPrioNoAdvert) return;
-    this.advert(mine, 'lower-prio-reply');
+    this.log('info', `Received advert from ${from} with lower priority ${prio}, ours ${mine}${this.cfg.lowerPrioNoAdvert ? '' : ', forcing new election'}`);
+    // lower_prio_no_advert only suppresses the reply (and the timer restart); GARPs and the notify still happen.
+    if (!this.cfg.lowerPrioNoAdvert) this.advert(mine, 'lower-prio-reply');
     this.garpBurst(this.cfg.garpLowerPrioRepeat, 'lower-prio', this.cfg.garpLowerPrioDelayUs, 'lower-prio-delayed');
     this.out({ type: 'notify-master-rx-lower-pri', from, priority: prio });
-    this.armAdvert();
+    if (!this.cfg.lowerPrioNoAdvert) this.armAdvert();
   }
 
   /** MASTER → BACKUP on a better advert: no priority-0 advert, VIPs removed at once. */
