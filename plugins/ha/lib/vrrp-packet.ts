@@ -185,7 +185,8 @@ export function vrrpLength(version: VrrpVersion, count: number, addrLen: number)
 /**
  * The VRRP message (what follows the IP header). v3 needs the IP source and destination
  * for its pseudo-header checksum (the real unicast peer in unicast mode, or the group for
- * keepalived's old unicast form); v2 ignores them.
+ * keepalived's old unicast form); v2 ignores them. Throws only on that programming error
+ * (v3 without addresses); decoding never throws.
  */
 export function encodeVrrp(f: AdvertFields, src?: Uint8Array, dst?: Uint8Array): Uint8Array {
   const addrLen = f.addrs[0]?.length ?? (src?.length ?? 4);
