@@ -210,7 +210,7 @@ const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`
     lab.activate(0);
     const r = await done;
     assert.equal(r.opened, 40);
-    assert.deepEqual(r.failures, [], `late backup log:\n${lab.d[0].log}`);
+    assert.deepEqual(r.failures, [], `late backup log:\n${lab.d[0].log}\n${lab.lvsadm(0, '-L', '--drops', '--per-worker')}\n${lab.lvsadm(0, '-L', '-n', '-c')}`);
     assert.equal(r.ok, 40);
     console.log(`      (longest echo across the second failover: ${r.maxLatencyMs} ms)`);
   });
