@@ -34,6 +34,8 @@ export {
 } from './model/types.js';
 /** Addresses as the kernel hashes them (schedulers). */
 export { addrWords, addrFold32 } from './model/addr.js';
+/** Address text ↔ numbers and bytes (strict: dotted quads without leading zeros, IPv6 without zones; text as inet_ntop prints it). */
+export { ipv4ToU32, u32ToIpv4, ipv6ToBytes, bytesToIpv6 } from './model/addr.js';
 
 // ------------------------------------------------------------------ packets: the parse result
 // FwdPacket.r / the parse of a frame: F_* are indexes into it, offsets are absolute in the buffer.

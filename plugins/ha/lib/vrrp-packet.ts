@@ -1,6 +1,7 @@
 // VRRP advert codec as keepalived 2.2.7 writes and checks it (spec keepalived.md §5.1–5.2).
-// Pure: bytes in, bytes or typed outcomes out. Self-contained on purpose: plugins do not
-// reach into core/.
+// Pure: bytes in, bytes or typed outcomes out. Addresses by the contract's helpers ('lvsd').
+
+import { bytesToIpv6, ipv4ToU32, ipv6ToBytes, u32ToIpv4 } from 'lvsd';
 
 export const VRRP_PROTO = 112;
 export const AH_PROTO = 51;
@@ -25,68 +26,21 @@ export type AuthType = typeof AUTH_NONE | typeof AUTH_PASS | typeof AUTH_AH;
 
 /** 4 bytes for dotted-quad text, else null. */
 export function parseIp4(s: string): Uint8Array | null {
-  const p = s.split('.');
-  if (p.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const t = p[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(t) || Number(t) > 255) return null;
-    out[i] = Number(t);
-  }
-  return out;
+  const n = ipv4ToU32(s);
+  return n === null ? null : Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
 }
 
 /** 16 bytes for IPv6 text (with :: and an optional dotted IPv4 tail), else null. */
-export function parseIp6(s: string): Uint8Array | null {
-  let text = s;
-  const lastColon = text.lastIndexOf(':');
-  if (lastColon >= 0 && text.slice(lastColon + 1).includes('.')) {
-    const v4 = parseIp4(text.slice(lastColon + 1));
-    if (!v4) return null;
-    text = `${text.slice(0, lastColon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`;
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const groups = (h: string): number[] | null => {
-    if (h === '') return [];
-    const out: number[] = [];
-    for (const g of h.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (!head || !tail) return null;
-  const fill = 8 - head.length - tail.length;
-  if (halves.length === 2 ? fill < 1 : fill !== 0) return null;
-  const all = [...head, ...new Array<number>(halves.length === 2 ? fill : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => { out[2 * i] = g >> 8; out[2 * i + 1] = g & 0xff; });
-  return out;
-}
+export function parseIp6(s: string): Uint8Array | null { return ipv6ToBytes(s); }
 
 /** Bytes of an IPv4 or IPv6 address text, else null. */
 export function parseIp(s: string): Uint8Array | null {
   return s.includes(':') ? parseIp6(s) : parseIp4(s);
 }
 
-/** Canonical text of 4 or 16 address bytes (IPv6 per RFC 5952). */
+/** Canonical text of 4 or 16 address bytes (IPv6 as inet_ntop prints it, as keepalived logs it). */
 export function ipToString(b: Uint8Array): string {
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
-  let best = -1, bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
-  return best < 0 ? hex(g) : `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  return b.length === 4 ? u32ToIpv4(((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) : bytesToIpv6(b);
 }
 
 /** Unsigned comparison of two addresses of one family (keepalived's tie-break): <0, 0, >0. */
