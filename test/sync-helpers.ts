@@ -13,17 +13,7 @@ export function readHexFixture(name: string): Uint8Array {
   return unhex(text.split('\n').filter((l) => !l.startsWith('#')).join(''));
 }
 
-/** mulberry32: small deterministic PRNG for the fuzz tests. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from './prng.js';
 
 const tcp = (caddr: string, cport: number, vaddr: string, daddr: string, flags: number, state: number, timeout: number): SyncConn =>
   ({ af: 4, protocol: 6, flags, state, cport, vport: 80, dport: 80, fwmark: 0, timeout, caddr, vaddr, daddr });

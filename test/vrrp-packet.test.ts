@@ -7,6 +7,7 @@ import {
   AUTH_AH, AUTH_NONE, AUTH_PASS, advertIntToWire, decodeAdvert, encodeAdvert, encodeIp4, encodeIp6, encodeVrrp, inetChecksum,
   ipToString, nextIpId, parseIp, type AdvertPacket, type RxConfig, type RxOutcome,
 } from '../plugins/ha/lib/vrrp-packet.js';
+import { prng } from './prng.js';
 
 const FIX = new URL('./fixtures/vrrp/', import.meta.url);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -257,18 +258,6 @@ describe('vrrp-packet: receive checks in keepalived order (§5.2)', () => {
 
 function pick(o: RxOutcome): [string, string] {
   return [o.kind, o.kind === 'accepted' ? '' : o.reason];
-}
-
-/** mulberry32, a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('vrrp-packet: fuzz (seed 0x5eed)', () => {
