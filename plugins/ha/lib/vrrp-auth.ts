@@ -306,7 +306,7 @@ export class VrrpHmac {
   constructor(cfg: HmacConfig, o?: { now?: () => number }) {
     const err = validateHmacConfig(cfg);
     if (err !== null) throw new Error(err);
-    for (const k of cfg.keys) this.keys.set(k.id, secretBytes(k.secret) as Uint8Array);
+    for (const k of cfg.keys) this.keys.set(k.id, (secretBytes(k.secret) as Uint8Array).slice());
     this.sendKeyId = cfg.sendKeyId;
     this.mode = cfg.mode;
     this.timeMode = (cfg.antiReplay ?? 'time') === 'time';
