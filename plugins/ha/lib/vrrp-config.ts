@@ -10,6 +10,7 @@
 
 import { isIP } from 'node:net';
 import { bytesToIpv6, commandArgv, ipv6ToBytes, z } from 'lvsd';
+import { validateHmacConfig, type HmacMode } from './vrrp-auth.js';
 import { VrrpRunner, type InstanceConfig, type RunnerConfig, type SyncGroupConfig, type VipConfig } from './vrrp-runner.js';
 
 const ifname = z.string().min(1).max(15).regex(/^[^\s/:]+$/, 'must be an interface name');
@@ -68,7 +69,24 @@ const instance = z.object({
   unicastTtl: z.number().int().min(1).max(255).optional(),
   checkUnicastSrc: z.boolean().optional(),
   skipCheckAdvAddr: z.boolean().optional(),
-  auth: z.object({ type: z.literal('pass'), password: z.string().min(1).max(8, 'keepalived sends at most 8 characters of the password') }).strict().optional(),
+  auth: z.discriminatedUnion('type', [
+    z.object({ type: z.literal('pass'), password: z.string().min(1).max(8, 'keepalived sends at most 8 characters of the password') }).strict(),
+    /**
+     * HMAC-SHA256 trailers (draft-cassen-vrrp-auth-hmac, keepalived ≥ 2.4 auth_hmac): keys of 32..64 bytes
+     * by id 1..255 (rollover: several at once), the one to send with, and the roll-out mode.
+     */
+    z.object({
+      type: z.literal('hmac'),
+      keys: z.array(z.object({ id: z.number().int().min(1).max(255), secret: z.string().min(1) }).strict()).min(1),
+      sendKeyId: z.number().int().min(1).max(255),
+      mode: z.enum(['receive-only', 'permissive', 'enforce']).default('enforce'),
+      antiReplay: z.enum(['time', 'monotonic']).optional(),
+      windowSec: z.number().int().min(1).max(300).optional(),
+    }).strict().superRefine((a, ctx) => {
+      const why = validateHmacConfig({ keys: a.keys, sendKeyId: a.sendKeyId, mode: a.mode as HmacMode, ...(a.antiReplay ? { antiReplay: a.antiReplay } : {}), ...(a.windowSec ? { windowSec: a.windowSec } : {}) });
+      if (why) ctx.addIssue({ code: 'custom', message: why });
+    }),
+  ]).optional(),
   track: z.object({
     interfaces: z.array(trackInterface).default([]),
     services: z.array(trackService).default([]),
@@ -93,8 +111,8 @@ const instance = z.object({
    */
   advertSchedule: z.enum(['own', 'keepalived']).default('own'),
 }).strict().superRefine((i, ctx) => {
-  if (i.auth && (i.version ?? 2) !== 2) ctx.addIssue({ code: 'custom', path: ['auth'], message: 'PASS authentication is VRRPv2 only' });
-  if (i.auth && i.unicastPeers.length === 0 && i.vips.some((v) => (typeof v === 'string' ? v : v.address).includes(':'))) {
+  if (i.auth?.type === 'pass' && (i.version ?? 2) !== 2) ctx.addIssue({ code: 'custom', path: ['auth'], message: 'PASS authentication is VRRPv2 only' });
+  if (i.auth?.type === 'pass' && i.vips.some((v) => (typeof v === 'string' ? v : v.address).includes(':'))) {
     ctx.addIssue({ code: 'custom', path: ['auth'], message: 'PASS authentication is IPv4 only' });
   }
   if (i.vips.length === 0 && i.vipsExcluded.length === 0) ctx.addIssue({ code: 'custom', path: ['vips'], message: 'an instance needs at least one VIP' });

@@ -10,6 +10,7 @@ import {
   AUTH_NONE, AUTH_PASS, VRRP_GROUP4, VRRP_GROUP6, decodeAdvert, encodeAdvert, encodeVrrp, ipToString, parseIp,
   type RejectReason, type RxConfig, type VrrpVersion,
 } from './vrrp-packet.js';
+import { VrrpHmac, type HmacConfig } from './vrrp-auth.js';
 import { VrrpInstance, resolveInstance, type VrrpAction, type VrrpClock, type VrrpInstanceConfig, type VrrpState } from './vrrp-state.js';
 
 // ---------------------------------------------------------------- what the system offers
@@ -67,7 +68,8 @@ export interface InstanceConfig {
   unicastTtl?: number;
   checkUnicastSrc?: boolean;
   skipCheckAdvAddr?: boolean;
-  auth?: { type: 'pass'; password: string };
+  /** v2 PASS (keepalived 2.2.7), or HMAC-SHA256 trailers (keepalived ≥ 2.4 auth_hmac, any version). */
+  auth?: { type: 'pass'; password: string } | ({ type: 'hmac' } & HmacConfig);
   trackInterfaces: Array<{ name: string; weight?: number; reverse?: boolean }>;
   /** Service keys as the bus names them (`${protocol}:${addr}:${port}` / `fwm:${mark}`). */
   trackServices: Array<{ service: string; weight?: number; reverse?: boolean }>;
@@ -110,7 +112,6 @@ export interface RunnerDeps {
   onState(instance: string, state: VrrpState, reason: string): void;
   /** Runs a program; resolves with its exit status (null: killed, not started, timed out). */
   run(argv: string[], timeoutMs: number): Promise<{ status: number | null; error?: string }>;
-  auth?: (instance: InstanceConfig) => AdvertAuth | undefined;
 }
 
 // ---------------------------------------------------------------- one instance at run time
@@ -271,7 +272,7 @@ export class VrrpRunner {
     const l: Live = {
       cfg: c, family, machine: null, src: null, group: parseIp(groupText)!, advertised: c.vips.map((v) => parseIp(v.address)!),
       rx: { version: 2, vrid: c.vrid, vips: [], advertInt: 1 }, channel: null, counters: new Map(),
-      since: this.deps.wallNow(), reason: 'starting', auth: this.deps.auth?.(c), syncGroup: groupOf(this.cfg, c.name), following: false,
+      since: this.deps.wallNow(), reason: 'starting', auth: this.hmacOf(c), syncGroup: groupOf(this.cfg, c.name), following: false,
     };
     this.live.set(c.name, l);
     this.attach(l);
@@ -295,7 +296,7 @@ export class VrrpRunner {
     l.src = resolved.instance.src;
     l.rx = {
       version: resolved.instance.version, vrid: c.vrid, vips: l.advertised, advertInt: resolved.instance.advertInt,
-      authType: c.auth ? AUTH_PASS : AUTH_NONE, ...(c.auth ? { authPass: c.auth.password } : {}),
+      ...(c.auth?.type === 'pass' ? { authType: AUTH_PASS, authPass: c.auth.password } : { authType: AUTH_NONE }),
       unicast: c.unicastPeers.length > 0,
       unicastPeers: c.unicastPeers.map((p) => ({ addr: parseIp(p.address)!, ...(p.minTtl !== undefined ? { minTtl: p.minTtl } : {}), ...(p.maxTtl !== undefined ? { maxTtl: p.maxTtl } : {}) })),
       checkUnicastSrc: c.checkUnicastSrc ?? false, skipCheckAdvAddr: c.skipCheckAdvAddr ?? false, group: l.group,
@@ -321,6 +322,23 @@ export class VrrpRunner {
     l.machine?.stop();
     this.live.delete(l.cfg.name);
     this.detach(l);
+  }
+
+  /** An HMAC instance's authenticator: its sequence numbers come from the wall clock, shared by the peers. */
+  private hmacOf(c: InstanceConfig): AdvertAuth | undefined {
+    if (c.auth?.type !== 'hmac') return undefined;
+    const { type: _t, ...cfg } = c.auth;
+    const h = new VrrpHmac(cfg, { now: this.deps.wallNow });
+    return {
+      seal4: (d) => h.seal(d),
+      seal6: (v, src, dst) => h.seal(v, { src, dst }),
+      open: (p) => {
+        const r = h.open(p);
+        if (r.kind === 'reject') return { ok: false, reason: `hmac-${r.reason}`, text: r.text };
+        if (r.warning) this.deps.log.warn(`(${c.name}) ${r.warning}`);
+        return { ok: true, packet: r.packet };
+      },
+    };
   }
 
   // ------------------------------------------------------------ channels
@@ -421,7 +439,7 @@ export class VrrpRunner {
     const c = l.cfg;
     const fields = {
       version: m.cfg.version, vrid: c.vrid, priority, advertInt, addrs: l.advertised,
-      ...(c.auth ? { authType: AUTH_PASS, authPass: c.auth.password } as const : {}),
+      ...(c.auth?.type === 'pass' ? { authType: AUTH_PASS, authPass: c.auth.password } as const : {}),
     };
     const dsts = c.unicastPeers.length > 0 ? c.unicastPeers.map((p) => parseIp(p.address)!) : [l.group];
     const ttl = c.unicastPeers.length > 0 ? c.unicastTtl : undefined;
