@@ -365,6 +365,37 @@ async function until(what: () => boolean, ms: number, msg: () => string): Promis
     });
   }
 
+  // ------------------------------------------------------------ 8. GARP bursts do not hold the adverts back
+
+  // BUG (plugins/ha, found by this case): every gratuitous ARP / unsolicited NA opens and
+  // closes an AF_PACKET socket on the main thread (vrrp-runner.ts garp() → vrrp-net.ts
+  // sendGratuitousArp(dev, vip, 1) → sendFrames: socket, sendto, close), and close() of a
+  // packet socket waits ~12–16 ms in the kernel (packet_release → synchronize_net). A burst
+  // of 5 × 10 VIPs blocks lvsd ~0.7 s: at advert_int 0.1 its adverts come 0.72–0.81 s apart,
+  // the keepalived backup's 0.361 s master-down timer runs out, and the two flap for as long
+  // as they run (each keepalived advert brings lvsd's lower-priority GARP burst, which blocks
+  // again). keepalived sends the same 50 frames in ~5 ms. Skipped for lvsd until fixed
+  // (VRRP_E2E_BUGS=1 runs it).
+  for (const kind of ['keepalived', 'lvsd'] as const) {
+    (kind === 'lvsd' && !process.env['VRRP_E2E_BUGS'] ? it.skip : it)(`8. ${kind} MASTER (150) with 10 VIPs at advert_int 0.1 keeps advertising every 0.1 s through its GARP bursts; keepalived BACKUP (100) stays BACKUP`, async function () {
+      if (kind === 'lvsd') needLvsd(this);
+      this.timeout(30_000);
+      const spec: InstanceSpec = { vrid: 64, priority: 100, version: 3, advertInt: 0.1, vips: Array.from({ length: 10 }, (_, i) => `10.95.0.${100 + i}/24`) };
+      const cap = await capture(`t8-${kind}`);
+      const k = lab.startKeepalived('b', spec);
+      await k.waitLog(/\(VI_1\) Entering MASTER STATE/, 5_000);
+      const d = await lab.start(kind === 'lvsd' ? LVSD : 'keepalived', 'a', { ...spec, priority: 150 });
+      await d.waitLog(/\(VI_1\) Entering MASTER STATE/, 10_000);
+      const mark = k.log.length;
+      await sleep(2500);
+      const ads = from(cap.adverts(), A);
+      const gaps = ads.slice(1).map((x, i) => x.ts - ads[i]!.ts);
+      assert.ok(Math.max(...gaps) < 0.25, `${kind}'s adverts stay about 0.1 s apart: ${gaps.map((g) => g.toFixed(3)).join(' ')}`);
+      assert.doesNotMatch(k.log.slice(mark), /Entering MASTER STATE/, 'keepalived stays BACKUP');
+      assert.ok(cap.arps().filter((x) => x.srcMac === VLAB.mac.a).length >= 50, 'the GARP burst: 5 × 10 VIPs');
+    });
+  }
+
   // ------------------------------------------------------------ 6. malformed adverts
 
   const VRID6 = 58;
