@@ -218,6 +218,8 @@ export type Seen =
   | { kind: 'vrrp'; ts: number; frame: Uint8Array; srcMac: string; dstMac: string; family: 4 | 6; src: string; dst: string;
     /** The IP packet (IPv4 datagram / IPv6 packet). */ ip: Uint8Array; vrid: number; priority: number; version: number; ipId: number; ttl: number }
   | { kind: 'arp'; ts: number; frame: Uint8Array; srcMac: string; dstMac: string; op: number; senderIp: string; targetIp: string }
+  /** An ICMPv6 neighbour advertisement (keepalived's unsolicited NA for an IPv6 VIP). */
+  | { kind: 'na'; ts: number; frame: Uint8Array; srcMac: string; dstMac: string; target: string }
   | { kind: 'other'; ts: number; frame: Uint8Array };
 
 function ip6Text(b: Uint8Array): string {
@@ -248,11 +250,15 @@ export function classify(f: Frame): Seen {
     return { kind: 'vrrp', ts: f.ts, frame: d, srcMac, dstMac, family: 6, src: ip6Text(ip.subarray(8, 24)), dst: ip6Text(ip.subarray(24, 40)),
       ip, vrid: m[1] ?? -1, priority: m[2] ?? -1, version: (m[0] ?? 0) >> 4, ipId: 0, ttl: ip[7]! };
   }
+  if (type === 0x86dd && d.length >= 78 && d[20] === 58 && d[54] === 136) {
+    return { kind: 'na', ts: f.ts, frame: d, srcMac, dstMac, target: ip6Text(d.subarray(62, 78)) };
+  }
   return { kind: 'other', ts: f.ts, frame: d };
 }
 
 export type Advert = Extract<Seen, { kind: 'vrrp' }>;
 export type Arp = Extract<Seen, { kind: 'arp' }>;
+export type Na = Extract<Seen, { kind: 'na' }>;
 
 /** A tcpdump writing a pcap, started and stopped by the lab. */
 export class Capture {
@@ -261,6 +267,7 @@ export class Capture {
   frames(): Seen[] { return readPcap(this.file).map(classify); }
   adverts(): Advert[] { return this.frames().filter((x): x is Advert => x.kind === 'vrrp'); }
   arps(): Arp[] { return this.frames().filter((x): x is Arp => x.kind === 'arp'); }
+  nas(): Na[] { return this.frames().filter((x): x is Na => x.kind === 'na'); }
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     await sleep(200);
@@ -360,7 +367,7 @@ export class VrrpLab {
   }
 
   /** tcpdump in the client namespace (it sees every frame: the bridge is a hub); resolves once capturing. */
-  async capture(name: string, filter: string[] = ['vrrp', 'or', 'arp', 'or', 'ip6', 'proto', '112']): Promise<Capture> {
+  async capture(name: string, filter: string[] = ['vrrp', 'or', 'arp', 'or', 'ip6', 'proto', '112', 'or', '(icmp6', 'and', 'ip6[40]', '==', '136)']): Promise<Capture> {
     const file = join(this.dir, `${name}.pcap`);
     const p = spawn('ip', ['netns', 'exec', this.ns.c, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', VLAB.dev, '-U', '-w', file, ...filter],
       { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -15,7 +15,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import {
   VLAB, VrrpLab, cleanupStaleVrrp, keepalivedVersion, lvsdVrrpUnavailable, vrrpLabUnavailable,
-  type Advert, type Arp, type Capture, type Daemon, type InstanceSpec, type Kind,
+  type Advert, type Arp, type Na, type Capture, type Daemon, type InstanceSpec, type Kind,
 } from '../scripts/lab-vrrp.js';
 import { decodeAdvert, encodeAdvert, encodeIp4, parseIp, type AdvertPacket } from '../plugins/ha/lib/vrrp-packet.js';
 import { prng } from './prng.js';
@@ -256,31 +256,42 @@ async function until(what: () => boolean, ms: number, msg: () => string): Promis
 
   // ------------------------------------------------------------ 5. the same adverts, byte for byte
 
-  /** Runs `kind` alone on node a as MASTER for a while, then SIGTERM: its adverts (incl. the priority-0 one) and ARPs. */
-  async function masterRun(kind: Kind, spec: InstanceSpec, name: string): Promise<{ ads: Advert[]; arps: Arp[]; d: Daemon }> {
+  /** Runs `kind` alone on node a as MASTER for a while, then SIGTERM: its adverts (incl. the priority-0 one) and its GARPs / unsolicited NAs for the VIPs. */
+  async function masterRun(kind: Kind, spec: InstanceSpec, name: string): Promise<{ ads: Advert[]; arps: Array<Arp | Na>; d: Daemon }> {
     const cap = await capture(name);
     const d = await lab.start(kind, 'a', spec);
     await d.waitLog(/\(VI_1\) Entering MASTER STATE/, 10_000);
-    await sleep(2300);
+    await sleep(1500);
     await d.kill('SIGTERM');
     await sleep(300);
     await cap.stop();
     await lab.reset();
-    return { ads: from(cap.adverts(), A, true), arps: cap.arps().filter((x) => x.senderIp === VLAB.vip), d };
+    const vips = spec.vips.map((v) => v.replace(/\/\d+$/, ''));
+    const v6 = vips[0]!.includes(':');
+    return {
+      ads: from(cap.adverts(), v6 ? VLAB.ll.a : A, true),
+      arps: v6 ? cap.nas().filter((x) => vips.includes(x.target)) : cap.arps().filter((x) => vips.includes(x.senderIp)),
+      d,
+    };
   }
 
-  /** An IPv4 advert with the fields that legitimately differ zeroed: IP ID and the IP header checksum (which covers it). */
+  /**
+   * An advert with the fields that legitimately differ zeroed: IPv4 the IP ID and the IP header
+   * checksum (which covers it); IPv6 the flow label (the kernel's, not the daemon's).
+   */
   const masked = (x: Advert): string => {
     const ip = Uint8Array.from(x.ip);
-    ip[4] = 0; ip[5] = 0; ip[10] = 0; ip[11] = 0;
+    if (x.family === 4) { ip[4] = 0; ip[5] = 0; ip[10] = 0; ip[11] = 0; } else { ip[1] = ip[1]! & 0xf0; ip[2] = 0; ip[3] = 0; }
     return hexOf(ip);
   };
 
   for (const [label, spec] of [
     ['v3', { ...V3, vrid: 56, priority: 150, state: 'MASTER' }],
     ['v2 PASS', { vrid: 57, priority: 150, state: 'MASTER', version: 2, advertInt: 1, vips: [VLAB.vip, '10.95.0.101'], authPass: 'pw123456' }],
+    ['v3 IPv6', { vrid: 65, priority: 150, state: 'MASTER', version: 3, advertInt: 1, vips: [`${VLAB.vip6}/64`, 'fd00:95::101/64'] }],
   ] as [string, InstanceSpec][]) {
-    it(`5. ${label}: keepalived's adverts as vrrp-packet.ts encodes them; lvsd's adverts, priority-0 advert and GARPs equal keepalived's byte for byte`, async function () {
+    const v6 = label.includes('IPv6');
+    it(`5. ${label}: keepalived's adverts as vrrp-packet.ts encodes them; lvsd's adverts, priority-0 advert and ${v6 ? 'unsolicited NAs' : 'GARPs'} equal keepalived's byte for byte`, async function () {
       this.timeout(45_000);
       const ka = await masterRun('keepalived', spec, `t5-ka-${spec.vrid}`);
       const kAds = ka.ads.filter((x) => x.priority > 0);
@@ -291,35 +302,37 @@ async function until(what: () => boolean, ms: number, msg: () => string): Promis
         const mine = encodeAdvert({
           version: spec.version ?? 2, vrid: spec.vrid, priority: x.priority, advertInt: spec.version === 3 ? Math.round((spec.advertInt ?? 1) * 100) : (spec.advertInt ?? 1),
           addrs: spec.vips.map((v) => parseIp(v.replace(/\/\d+$/, ''))!), authType: spec.authPass ? 1 : 0, authPass: spec.authPass,
-          src: parseIp(A)!, dst: parseIp('224.0.0.18')!, ipId: x.ipId,
+          src: parseIp(v6 ? VLAB.ll.a : A)!, dst: parseIp(v6 ? 'ff02::12' : '224.0.0.18')!, ipId: x.ipId,
         } as AdvertPacket);
-        assert.equal(hexOf(mine), hexOf(x.ip), `vrrp-packet.ts encodes keepalived's advert (IP ID ${x.ipId}) identically`);
+        // IPv6: the kernel writes the header (its own flow label); the VRRP message is keepalived's
+        if (v6) assert.equal(hexOf(mine.subarray(40)), hexOf(x.ip.subarray(40)), 'vrrp-packet.ts encodes keepalived\'s IPv6 advert identically');
+        else assert.equal(hexOf(mine), hexOf(x.ip), `vrrp-packet.ts encodes keepalived's advert (IP ID ${x.ipId}) identically`);
       }
-      assert.deepEqual(kAds.map((x) => x.ipId).slice(0, 3), [1, 2, 3], 'keepalived numbers its adverts 1, 2, 3 …');
-      assert.ok(ka.arps.length >= 5, `keepalived sent its GARP burst: ${ka.arps.length}`);
+      if (!v6) assert.deepEqual(ka.ads.map((x) => x.ipId).slice(0, 3), [1, 2, 3], 'keepalived numbers its adverts 1, 2, 3 … (the priority-0 one included)');
+      assert.ok(ka.arps.length >= 5 * spec.vips.length, `keepalived sent its GARP/NA burst: ${ka.arps.length}`);
       if (noLvsd) { console.log(`      lvsd part skipped: ${noLvsd}`); return; }
 
       const lv = await masterRun(LVSD, spec, `t5-lvsd-${spec.vrid}`);
       const lAds = lv.ads.filter((x) => x.priority > 0);
       assert.ok(lAds.length >= 2, `lvsd advertised: ${lv.ads.length}\n${lv.d.log}`);
       // Same node, same interface: Ethernet header equal too. Legitimately different: the IP ID
-      // (a per-process counter; reported below) and the IP header checksum that covers it.
-      // The v3 checksum covers the source address: equal here, since both ran on node a.
+      // (a per-process counter; reported below) and the IP header checksum that covers it; for
+      // IPv6 the flow label. The v3 checksum covers the source address: equal here, since both
+      // ran on node a.
       for (const x of lAds) {
         assert.equal(hexOf(x.frame.subarray(0, 14)), hexOf(kAds[0]!.frame.subarray(0, 14)), 'Ethernet header');
-        assert.equal(masked(x), masked(kAds[0]!), 'lvsd\'s advert equals keepalived\'s but for IP ID and IP checksum');
+        assert.equal(masked(x), masked(kAds[0]!), 'lvsd\'s advert equals keepalived\'s but for IP ID and IP checksum (IPv6: flow label)');
       }
       const kZero = ka.ads[ka.ads.length - 1]!, lZero = lv.ads[lv.ads.length - 1]!;
       assert.equal(lZero.priority, 0, 'lvsd ends with a priority-0 advert');
       assert.equal(lv.ads.filter((x) => x.priority === 0).length, 1, 'exactly one priority-0 advert');
       assert.equal(masked(lZero), masked(kZero), 'the priority-0 adverts are equal but for IP ID and checksum');
-      // GARPs: ARP requests to broadcast, sender = target = VIP, the node's MAC: whole frames equal
-      assert.equal(lv.arps.length >= 5, true, `lvsd sent its GARP burst: ${lv.arps.length}`);
+      // GARPs (ARP requests to broadcast, sender = target = VIP) / unsolicited NAs, from the node's MAC: whole frames equal
       const kg = [...new Set(ka.arps.map((x) => hexOf(x.frame)))].sort(), lg = [...new Set(lv.arps.map((x) => hexOf(x.frame)))].sort();
-      assert.deepEqual(lg, kg, 'lvsd\'s GARP frames equal keepalived\'s');
-      assert.equal(lv.arps.length, ka.arps.length, 'as many GARPs in the first burst');
+      assert.deepEqual(lg, kg, 'lvsd\'s GARP/NA frames equal keepalived\'s');
+      assert.equal(lv.arps.length, ka.arps.length, 'as many GARPs/NAs in the first burst (5 per VIP)');
       const ids = (a: Advert[]): string => a.map((x) => x.ipId).join(',');
-      console.log(`      (IP IDs: keepalived ${ids(ka.ads)}; lvsd ${ids(lv.ads)})`);
+      if (!v6) console.log(`      (IP IDs: keepalived ${ids(ka.ads)}; lvsd ${ids(lv.ads)})`);
     });
   }
 
