@@ -6,6 +6,10 @@
 // tcpdump the whole file is skipped with the reason printed; the cases that need
 // lvsd's plugin are skipped (reason printed) in a checkout without it.
 //
+// VRRP_E2E_STANDIN=keepalived runs keepalived in lvsd's place (a check of the cases);
+// VRRP_E2E_BUGS=1 also runs the cases skipped for a known plugin bug (see case 8).
+// Run alone: npx mocha --no-config --import=tsx --timeout 120000 test/e2e-vrrp.test.ts (~3 min).
+//
 // Timings (spec keepalived.md §5.3, advert_int 1 s): a backup of priority p takes over
 // 3 × 1 s + (256 − p)/256 s after the master's last advert (3.609 s for 100), or the
 // skew alone (0.609 s) after a priority-0 advert; a restarted higher-priority node
