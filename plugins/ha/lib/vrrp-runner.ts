@@ -112,6 +112,11 @@ export interface RunnerDeps {
   onState(instance: string, state: VrrpState, reason: string): void;
   /** Runs a program; resolves with its exit status (null: killed, not started, timed out). */
   run(argv: string[], timeoutMs: number): Promise<{ status: number | null; error?: string }>;
+  /**
+   * The data plane takes (true) or leaves (false) these VIPs; resolves once it has. A VIP is
+   * held before its address is added and let go after it is removed. Absent: VIPs change at once.
+   */
+  hold?(addrs: readonly string[], held: boolean): Promise<void>;
 }
 
 // ---------------------------------------------------------------- one instance at run time
@@ -137,6 +142,8 @@ interface Live {
   syncGroup: SyncGroupConfig | undefined;
   /** Forced by the sync group: the member follows the group rather than its own timer for this transition. */
   following: boolean;
+  /** VIP changes and GARPs in order, each after the data plane has followed the one before (deps.hold). */
+  chain: Promise<void>;
 }
 
 /** A channel shared by the instances on one interface and family. */
@@ -164,6 +171,7 @@ export class VrrpRunner {
   private readonly quorum = new Map<string, boolean>();
   private readonly channelCounters = new Map<string, number>();
   private stopped = false;
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(cfg: RunnerConfig, deps: RunnerDeps) {
     this.cfg = cfg;
@@ -272,7 +280,7 @@ export class VrrpRunner {
     const l: Live = {
       cfg: c, family, machine: null, src: null, group: parseIp(groupText)!, advertised: c.vips.map((v) => parseIp(v.address)!),
       rx: { version: 2, vrid: c.vrid, vips: [], advertInt: 1 }, channel: null, counters: new Map(),
-      since: this.deps.wallNow(), reason: 'starting', auth: this.hmacOf(c), syncGroup: groupOf(this.cfg, c.name), following: false,
+      since: this.deps.wallNow(), reason: 'starting', auth: this.hmacOf(c), syncGroup: groupOf(this.cfg, c.name), following: false, chain: Promise.resolve(),
     };
     this.live.set(c.name, l);
     this.attach(l);
@@ -412,9 +420,9 @@ export class VrrpRunner {
         this.syncGroupFollow(l, a.to);
         return;
       }
-      case 'add-vips': this.vips(l, true); return;
-      case 'remove-vips': this.vips(l, false); return;
-      case 'garp': this.garp(l, a.count); return;
+      case 'add-vips': this.inOrder(l, async () => { await this.deps.hold?.(this.addrsOf(l), true); this.vips(l, true); }); return;
+      case 'remove-vips': this.inOrder(l, async () => { this.vips(l, false); await this.deps.hold?.(this.addrsOf(l), false); }); return;
+      case 'garp': { const n = a.count; this.inOrder(l, () => this.garp(l, n)); return; }
       case 'notify': {
         const n = l.cfg.notify;
         const own = a.state === 'MASTER' ? n.master : a.state === 'BACKUP' ? n.backup : a.state === 'FAULT' ? n.fault : n.stop;
@@ -431,6 +439,22 @@ export class VrrpRunner {
         else this.deps.log.info(a.text);
       }
     }
+  }
+
+  private addrsOf(l: Live): string[] { return [...l.cfg.vips, ...l.cfg.vipsExcluded].map((v) => v.address); }
+
+  /** At once without a data plane to wait for; else after the instance's earlier VIP work. */
+  private inOrder(l: Live, f: () => void | Promise<void>): void {
+    if (!this.deps.hold) { void f(); return; }
+    const p = l.chain.then(f).catch((e: unknown) => this.deps.log.error(`(${l.cfg.name}) ${e instanceof Error ? e.message : String(e)}`));
+    l.chain = p;
+    this.pending.add(p);
+    void p.then(() => this.pending.delete(p));
+  }
+
+  /** Resolves when every queued VIP change (of running and stopped instances) is done. */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   private sendAdvert(l: Live, priority: number, advertInt: number, ipId: number, oldChecksum: boolean): void {
