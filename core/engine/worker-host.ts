@@ -72,8 +72,8 @@ export class WorkerDataPlane implements DataPlane {
   private readonly ws: W[] = [];
   private net: NetSpec;
   private feed: ReplicaFeed | null = null;
-  private nftSent = '';
-  /** nftables: a rewrite is due (after the current burst), one runs now. */
+  /** The rules last applied; null until the first run, which always applies (it replaces a table a crashed lvsd left). */
+  private nftSent: string | null = null;
   /** The nft run waiting to start, and the last one queued (runs are chained). */
   private nftQueued: Promise<void> | null = null;
   private nftTail: Promise<void> = Promise.resolve();
