@@ -63,6 +63,13 @@ class Host implements VrrpNet {
   }
   sendGratuitousArp(ifname: string, vip: string): NetResult<void> { this.garps.push(`${ifname} ${vip}`); return { ok: true, value: undefined }; }
   sendUnsolicitedNa(ifname: string, vip: string): NetResult<void> { this.garps.push(`${ifname} ${vip}`); return { ok: true, value: undefined }; }
+  createVmac(ifname: string, vrid: number, _family: 4 | 6, name?: string): NetResult<string> {
+    const n = name ?? `vrrp.${vrid}`;
+    if (this.up.has(n)) return { ok: false, error: { message: `${n} exists`, errno: 17 } };
+    this.up.set(n, this.up.get(ifname) ?? false);
+    return { ok: true, value: n };
+  }
+  deleteVmac(name: string): NetResult<void> { this.up.delete(name); return { ok: true, value: undefined }; }
   has(addr: string, ifname = 'eth0'): boolean { return [...(this.addrs.get(ifname) ?? [])].some((a) => a.startsWith(`${addr}/`)); }
 }
 
@@ -246,6 +253,21 @@ describe('vrrp runner: two directors on a link', () => {
     ra.stop(); rb.stop();
   });
 
+  it('use_vmac: the macvlan is made at start (again if a predecessor left it), the VIPs go on it, it goes at stop', async () => {
+    const { clock, a, b } = lab();
+    a.up.set('vrrp.51', true); // left behind
+    const ra = runner(a, inst(150, { useVmac: true }), clock), rb = runner(b, inst(100, { useVmac: true }), clock);
+    ra.start(); rb.start();
+    assert.ok(b.up.has('vrrp.51'), 'made on every node');
+    await clock.advance(5000);
+    assert.equal(stateOf(ra), 'MASTER');
+    assert.ok(a.has('10.0.0.100', 'vrrp.51') && !a.has('10.0.0.100'));
+    assert.ok(a.garps.every((g) => g.startsWith('vrrp.51 ')));
+    assert.ok(a.log.some((l) => /Success creating VMAC interface vrrp.51/.test(l)));
+    ra.stop(); rb.stop();
+    assert.equal(a.up.has('vrrp.51'), false);
+  });
+
   it('reconfigure: an unchanged instance keeps running (no flap); a changed one restarts', async () => {
     const { clock, a } = lab();
     const cfg = vrrpOptions.parse(inst(150));
@@ -283,5 +305,6 @@ describe('vrrp config (config.ts `vrrp`)', () => {
     assert.match(err(inst(100, { vips: ['10.0.0.1', 'fd00::1'] })), /one family/);
     assert.match(err(inst(100, { track: { services: ['tcp:nowhere'] } })), /must name a service/);
     assert.match(err(inst(100, { bogus: 1 })), /bogus/);
+    assert.match(err(inst(100, { useVmac: true, unicastPeers: ['10.0.0.2'] })), /useVmac goes with multicast only/);
   });
 });

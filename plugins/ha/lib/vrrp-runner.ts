@@ -31,6 +31,9 @@ export interface VrrpNet {
   deleteAddress(ifname: string, addr: string, prefixLen: number): NetResult<'deleted' | 'absent'>;
   sendGratuitousArp(ifname: string, vip: string, count: number): NetResult<void>;
   sendUnsolicitedNa(ifname: string, vip: string, count: number): NetResult<void>;
+  /** keepalived's use_vmac: a macvlan with the virtual MAC on ifname; its name. */
+  createVmac(ifname: string, vrid: number, family: 4 | 6, name?: string): NetResult<string>;
+  deleteVmac(name: string): NetResult<void>;
 }
 
 /** An advert authenticator (HMAC): seals what is sent, opens what is received (the packet without its trailer, for decodeAdvert). */
@@ -82,6 +85,8 @@ export interface InstanceConfig {
   strict?: boolean;
   dontTrackPrimary?: boolean;
   advertSchedule: 'own' | 'keepalived';
+  /** keepalived's use_vmac: the name of the macvlan (vrrp.<VRID>) adverts, VIPs and GARPs use. */
+  useVmac?: string;
 }
 export interface SyncGroupConfig { name: string; instances: string[]; notify: Partial<Record<'master' | 'backup' | 'fault' | 'stop' | 'notify', string[]>> }
 export interface RunnerConfig { instances: InstanceConfig[]; syncGroups: SyncGroupConfig[] }
@@ -144,6 +149,8 @@ interface Live {
   following: boolean;
   /** VIP changes and GARPs in order, each after the data plane has followed the one before (deps.hold). */
   chain: Promise<void>;
+  /** Where adverts, VIPs (by default) and GARPs go: the VMAC interface with use_vmac, else the instance's. */
+  txIf: string;
 }
 
 /** A channel shared by the instances on one interface and family. */
@@ -280,11 +287,33 @@ export class VrrpRunner {
     const l: Live = {
       cfg: c, family, machine: null, src: null, group: parseIp(groupText)!, advertised: c.vips.map((v) => parseIp(v.address)!),
       rx: { version: 2, vrid: c.vrid, vips: [], advertInt: 1 }, channel: null, counters: new Map(),
-      since: this.deps.wallNow(), reason: 'starting', auth: this.hmacOf(c), syncGroup: groupOf(this.cfg, c.name), following: false, chain: Promise.resolve(),
+      since: this.deps.wallNow(), reason: 'starting', auth: this.hmacOf(c), syncGroup: groupOf(this.cfg, c.name), following: false, chain: Promise.resolve(), txIf: c.interface,
     };
     this.live.set(c.name, l);
+    if (c.useVmac && !this.makeVmac(l, c.useVmac)) return;
     this.attach(l);
     this.build(l);
+  }
+
+  /**
+   * use_vmac: the macvlan with the virtual MAC, on every node from the start (keepalived does);
+   * one left by a crashed predecessor is made again. False (instance in FAULT) when it cannot be.
+   */
+  private makeVmac(l: Live, name: string): boolean {
+    const c = l.cfg;
+    let r = this.deps.net.createVmac(c.interface, c.vrid, l.family, name);
+    if (!r.ok && r.error.errno === 17 /* EEXIST */) {
+      const d = this.deps.net.deleteVmac(name);
+      r = d.ok ? this.deps.net.createVmac(c.interface, c.vrid, l.family, name) : { ok: false, error: d.error };
+    }
+    if (!r.ok) {
+      this.deps.log.error(`(${c.name}) use_vmac: ${r.error.message}`);
+      this.setFaultPending(l, `VMAC interface ${name} could not be made`);
+      return false;
+    }
+    this.deps.log.info(`(${c.name}) Success creating VMAC interface ${r.value}`);
+    l.txIf = r.value;
+    return true;
   }
 
   /** Makes the state machine once the source address is known (the interface's, unless configured). */
@@ -330,6 +359,13 @@ export class VrrpRunner {
     l.machine?.stop();
     this.live.delete(l.cfg.name);
     this.detach(l);
+    const vmac = l.cfg.useVmac;
+    if (vmac && l.txIf === vmac) {
+      this.inOrder(l, () => {
+        const r = this.deps.net.deleteVmac(vmac);
+        if (!r.ok) this.deps.log.warn(`(${l.cfg.name}) ${r.error.message}`);
+      });
+    }
   }
 
   /** An HMAC instance's authenticator: its sequence numbers come from the wall clock, shared by the peers. */
@@ -352,15 +388,16 @@ export class VrrpRunner {
   // ------------------------------------------------------------ channels
 
   private attach(l: Live): void {
-    const key = `${l.cfg.interface}/${l.family}`;
+    const key = `${l.txIf}/${l.family}`;
     let s = this.channels.get(key);
     if (!s) {
       const group = l.cfg.mcastGroup;
       const users = new Set<Live>();
+      const ifname = l.txIf;
       const r = this.deps.net.openChannel({
-        ifname: l.cfg.interface, family: l.family, ...(group ? { group } : {}),
+        ifname, family: l.family, ...(group ? { group } : {}),
         onPacket: (p) => this.receive(users, p.data, l.family),
-        onError: (e) => this.deps.log.error(`vrrp socket on ${l.cfg.interface}: ${e.message}`),
+        onError: (e) => this.deps.log.error(`vrrp socket on ${ifname}: ${e.message}`),
       });
       if (!r.ok) { this.deps.log.error(r.error.message); return; }
       s = { key, ch: r.value, users };
@@ -485,7 +522,7 @@ export class VrrpRunner {
 
   private vips(l: Live, add: boolean): void {
     for (const v of [...l.cfg.vips, ...l.cfg.vipsExcluded]) {
-      const dev = v.interface ?? l.cfg.interface;
+      const dev = v.interface ?? l.txIf;
       const r = add ? this.deps.net.addAddress(dev, v.address, v.prefixLen) : this.deps.net.deleteAddress(dev, v.address, v.prefixLen);
       if (!r.ok) this.deps.log.error(`(${l.cfg.name}) ${add ? 'adding' : 'removing'} VIP ${v.address}/${v.prefixLen} on ${dev}: ${r.error.message}`);
     }
@@ -496,7 +533,7 @@ export class VrrpRunner {
     const all = [...l.cfg.vips, ...l.cfg.vipsExcluded];
     for (let i = 0; i < count; i++) {
       for (const v of all) {
-        const dev = v.interface ?? l.cfg.interface;
+        const dev = v.interface ?? l.txIf;
         const r = familyOf(v.address) === 4 ? this.deps.net.sendGratuitousArp(dev, v.address, 1) : this.deps.net.sendUnsolicitedNa(dev, v.address, 1);
         if (r.ok) bump(l.counters, familyOf(v.address) === 4 ? 'garp' : 'unsolicited-na');
         else { bump(l.counters, 'garp-error'); if (i === 0) this.deps.log.warn(`(${l.cfg.name}) gratuitous ARP/NA for ${v.address} on ${dev}: ${r.error.message}`); }
