@@ -28,7 +28,36 @@ interface Cmd {
   hex?: string; src?: string; dst?: string; addr?: string; prefix?: number; count?: number; vrid?: number;
 }
 
-function handle(c: Cmd): object {
+/**
+ * Latency from send4 on one channel to onPacket on another (two ends of a veth
+ * pair in this process, so both times come from one clock): n adverts, one
+ * every 5 ms; the latencies in ms.
+ */
+async function latency(tx: string, rx: string, n: number): Promise<object> {
+  const sentAt = new Map<number, number>();
+  const lat: number[] = [];
+  const r = openChannel({ ifname: rx, family: 4, onPacket: (p) => {
+    const id = (p.data[4]! << 8) | p.data[5]!;
+    const t = sentAt.get(id);
+    if (t !== undefined) lat.push(performance.now() - t);
+  } });
+  if (!r.ok) return res(r);
+  const s = openChannel({ ifname: tx, family: 4, onPacket: () => {} });
+  if (!s.ok) { r.value.close(); return res(s); }
+  for (let i = 1; i <= n; i++) {
+    const d = new Uint8Array(Buffer.from('45c0002000000000ff700000c612000be00000123133960100640000c6120064', 'hex'));
+    d[4] = i >> 8; d[5] = i & 0xff;
+    sentAt.set(i, performance.now());
+    const x = s.value.send4(d);
+    if (!x.ok) { r.value.close(); s.value.close(); return res(x); }
+    await new Promise((res) => setTimeout(res, 5));
+  }
+  await new Promise((res) => setTimeout(res, 100));
+  r.value.close(); s.value.close();
+  return { ok: true, value: lat };
+}
+
+function handle(c: Cmd): object | Promise<object> {
   switch (c.cmd) {
     case 'open': {
       const name = c.name ?? 'ch';
@@ -61,6 +90,7 @@ function handle(c: Cmd): object {
     case 'vmac': return res(createVmac(c.ifname!, c.vrid!, c.family!, c.name));
     case 'unvmac': return res(deleteVmac(c.name!));
     case 'fds': return { ok: true, value: fds() };
+    case 'latency': return latency(c.ifname!, c.name!, c.count!);
     default: return { ok: false, message: `unknown command ${c.cmd}` };
   }
 }
@@ -76,9 +106,9 @@ const finish = () => {
 rl.on('line', (line) => {
   const c = JSON.parse(line) as Cmd;
   if (c.cmd === 'quit') { finish(); return; }
-  let r: object;
+  let r: object | Promise<object>;
   try { r = handle(c); } catch (e) { r = { ok: false, threw: String(e) }; }
-  out({ ev: 'reply', id: c.id, ...r });
+  void Promise.resolve(r).then((v) => out({ ev: 'reply', id: c.id, ...v }), (e: unknown) => out({ ev: 'reply', id: c.id, ok: false, threw: String(e) }));
 });
 rl.on('close', () => { if (channels.size) finish(); });
 out({ ev: 'ready', fds: fds() });

@@ -176,7 +176,7 @@ class Child {
 
 const pid = process.pid % 100000;
 const NS = { a: `lvn${pid}a`, b: `lvn${pid}b` };
-const IF = { a: `lvn${pid}x`, b: `lvn${pid}y` };
+const IF = { a: `lvn${pid}x`, b: `lvn${pid}y`, p: `lvn${pid}p`, q: `lvn${pid}q`, j: `lvn${pid}j`, k: `lvn${pid}k`, r: `lvn${pid}r`, s: `lvn${pid}s` };
 const A4 = '198.18.0.11', B4 = '198.18.0.12', VIP4 = '198.18.0.100';
 const A6 = 'fd00:250::11', B6 = 'fd00:250::12', VIP6 = 'fd00:250::100';
 
@@ -524,6 +524,84 @@ describe('vrrp-net: two namespaces', function () {
     const refuse = await a.call({ cmd: 'unvmac', name: IF.a });
     assert.equal(refuse.ok, false); assert.equal(refuse.errno, 22);
     assert.ok(await a.ok({ cmd: 'link', ifname: IF.a }), 'the veth is still there');
+  });
+
+  it('joins the group on the interface while a channel is open (224.0.0.18 / ff02::12 and their MACs), leaves it on close', async () => {
+    // an interface of its own: the other children hold the group on IF.a
+    sh('ip', '-n', NS.a, 'link', 'add', IF.j, 'type', 'veth', 'peer', 'name', IF.k);
+    sh('ip', '-n', NS.a, 'link', 'set', IF.j, 'up');
+    const c = await child(NS.a);
+    const maddr = () => sh('ip', '-n', NS.a, 'maddr', 'show', 'dev', IF.j);
+    assert.doesNotMatch(maddr(), /224\.0\.0\.18|ff02::12/);
+    await c.ok({ cmd: 'open', name: 'j4', ifname: IF.j, family: 4 });
+    await c.ok({ cmd: 'open', name: 'j6', ifname: IF.j, family: 6 });
+    const m = maddr();
+    assert.match(m, /inet\s+224\.0\.0\.18/);
+    assert.match(m, /01:00:5e:00:00:12/);
+    assert.match(m, /inet6 ff02::12/);
+    assert.match(m, /33:33:00:00:00:12/);
+    await c.ok({ cmd: 'close', name: 'j4' });
+    await c.ok({ cmd: 'close', name: 'j6' });
+    assert.doesNotMatch(maddr(), /224\.0\.0\.18|ff02::12/);
+    c.p.stdin.end();
+    assert.equal(await c.exited, 0);
+    sh('ip', '-n', NS.a, 'link', 'del', IF.j);
+  });
+
+  it('the receive filter: AH carrying VRRP passes, other protocols (and AH carrying something else) do not', async () => {
+    b.clearPackets();
+    // IPv4 header (protocol 51; an ID of our own, 0 would be filled in by the kernel) + AH (next header 112, payload len 4, SPI, seq, 12-byte ICV) + a VRRP v2 message
+    const vrrp = encodeVrrp({ version: 2, vrid: 51, priority: 150, advertInt: 1, addrs: [ip4(VIP4)], authType: 2 });
+    const ah = (next: number) => { const h = new Uint8Array(24); h[0] = next; h[1] = 4; h.set(ip4(A4), 4); h[11] = 1; return h; };
+    const dgram = (proto: number, body: Uint8Array) => {
+      const d = new Uint8Array(20 + body.length);
+      d.set(unhex('45c00000010100' + '00ff'), 0);
+      d[2] = d.length >> 8; d[3] = d.length & 255; d[9] = proto;
+      d.set(ip4(A4), 12); d.set(ip4('224.0.0.18'), 16);
+      const ck = inetChecksum(d.subarray(0, 20)); d[10] = ck >> 8; d[11] = ck & 255;
+      d.set(body, 20);
+      return d;
+    };
+    const good = dgram(51, new Uint8Array([...ah(112), ...vrrp]));
+    await a.ok({ cmd: 'send4', hex: hex(dgram(51, new Uint8Array([...ah(6), ...vrrp]))) });
+    await a.ok({ cmd: 'send4', hex: hex(dgram(17, vrrp)) });
+    await a.ok({ cmd: 'send4', hex: hex(good) });
+    await b.wait(() => b.packets().length >= 1);
+    await sleep(200);
+    assert.deepEqual(b.packets().map((p) => p.hex), [hex(good)]);
+  });
+
+  it('latency: a packet reaches onPacket within ~1 ms of being sent (median of 100, veth, one process)', async () => {
+    sh('ip', '-n', NS.a, 'link', 'add', IF.p, 'type', 'veth', 'peer', 'name', IF.q);
+    sh('ip', '-n', NS.a, 'link', 'set', IF.p, 'up');
+    sh('ip', '-n', NS.a, 'link', 'set', IF.q, 'up');
+    try {
+      const lat = (await a.ok({ cmd: 'latency', ifname: IF.p, name: IF.q, count: 100 })) as number[];
+      assert.ok(lat.length >= 95, `received ${lat.length} of 100`);
+      lat.sort((x, y) => x - y);
+      const median = lat[lat.length >> 1]!, p95 = lat[Math.floor(lat.length * 0.95)]!;
+      console.log(`      latency send4 → onPacket: median ${median.toFixed(3)} ms, p95 ${p95.toFixed(3)} ms, max ${lat[lat.length - 1]!.toFixed(3)} ms`);
+      assert.ok(median < 1, `median ${median} ms`);
+    } finally {
+      spawnSync('ip', ['-n', NS.a, 'link', 'del', IF.p]);
+    }
+  });
+
+  it('the interface disappearing under an open channel is reported through onError; close still releases everything', async () => {
+    sh('ip', '-n', NS.a, 'link', 'add', IF.r, 'type', 'veth', 'peer', 'name', IF.s);
+    sh('ip', '-n', NS.a, 'link', 'set', IF.r, 'up');
+    const c = await child(NS.a);
+    const before = await c.ok({ cmd: 'fds' }) as number;
+    await c.ok({ cmd: 'open', name: 'gone', ifname: IF.r, family: 4 });
+    sh('ip', '-n', NS.a, 'link', 'del', IF.r);
+    const e = await c.wait((x) => x.ev === 'error' && x.ch === 'gone', 5000);
+    assert.equal(e.errno, 100, String(e.message)); // ENETDOWN
+    assert.match(String(e.message), new RegExp(`^vrrp socket on ${IF.r}: .*\\[recvfrom\\]$`));
+    await c.ok({ cmd: 'close', name: 'gone' });
+    await sleep(50);
+    assert.equal(await c.ok({ cmd: 'fds' }), before);
+    c.p.stdin.end();
+    assert.equal(await c.exited, 0);
   });
 
   it('a process that opened channels (and received on them) exits by itself once they are closed, its fds back where they were', async () => {
