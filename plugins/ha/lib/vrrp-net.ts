@@ -111,7 +111,7 @@ const POLLIN = 1, POLLNVAL = 0x20; // POLLERR/POLLHUP: the recvfrom that follows
 const MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40;
 const EFD_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000;
 const EPERM = 1, EINTR = 4, EBADF = 9, EAGAIN = 11, ENODEV = 19, EINVAL = 22, EMSGSIZE = 90;
-const EEXIST = 17, EADDRNOTAVAIL = 99, ENOPROTOOPT = 92;
+const EEXIST = 17, EADDRNOTAVAIL = 99, ENOSYS = 38;
 
 interface AsyncFn { async(...args: unknown[]): void }
 interface Libc {
@@ -178,7 +178,7 @@ function strerror(e: number): string {
 const fail = <T>(context: string, what: string, errno: number, detail?: string): NetResult<T> =>
   ({ ok: false, error: new NetError(context, what, errno, detail) });
 
-const noLibc = <T>(context: string): NetResult<T> => fail(context, 'dlopen(libc.so.6)', ENOPROTOOPT, `cannot load libc: ${libcError}`);
+const noLibc = <T>(context: string): NetResult<T> => fail(context, 'dlopen(libc.so.6)', ENOSYS, `cannot load libc: ${libcError}`);
 
 function intOpt(v: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -289,7 +289,7 @@ function attachFilter(fd: number, prog: readonly BpfInsn[]): number {
   const n = prog.length;
   const mem = koffi.alloc('uint8_t', 16 + 8 * n);
   try {
-    const base = koffi.address(mem) as bigint;
+    const base = BigInt(koffi.address(mem));
     const view = new DataView(koffi.view(mem, 16 + 8 * n));
     view.setUint16(0, n, true);
     view.setBigUint64(8, base + 16n, true);
@@ -325,6 +325,7 @@ class Poller {
   private mem: unknown = null;
   private memSlots = 0;
   private pending = false;
+  private retry: NodeJS.Timeout | null = null;
   private polled: number[] = [];
 
   watch(w: Watched): NetError | null {
@@ -355,10 +356,11 @@ class Poller {
   /** (Re)starts the poll if it is not running, else makes the running one return. */
   private kick(): void {
     if (this.pending) this.wake();
-    else this.arm();
+    else if (!this.retry) this.arm();
   }
 
   private arm(): void {
+    this.retry = null;
     if (this.watched.size === 0) { this.maybeStop(); return; }
     const L = lib()!;
     const n = this.watched.size + 1;
@@ -391,12 +393,15 @@ class Poller {
         if (revents && w) w.onReady(revents);
       }
     }
-    // EINTR or an error of poll itself: simply poll again (the set is rebuilt)
-    this.arm();
+    // poll() itself failing (EINTR) is simply repeated; a failure of the call
+    // machinery is retried a little later rather than in a hot loop
+    if (err) this.retry = setTimeout(() => this.arm(), 100);
+    else this.arm();
   }
 
   private maybeStop(): void {
     if (this.pending || this.watched.size > 0) return;
+    if (this.retry) { clearTimeout(this.retry); this.retry = null; }
     if (this.efd >= 0) { lib()!.close(this.efd); this.efd = -1; }
     if (this.mem) { koffi.free(this.mem); this.mem = null; this.memSlots = 0; }
   }
@@ -535,7 +540,7 @@ export function openChannel(o: {
       if (!d) return fail(context, '', EINVAL, `invalid IPv6 destination ${String(dst)}`);
       if (!(m instanceof Uint8Array) || m.length === 0 || m.length > 8192) return fail(context, '', EINVAL, 'invalid VRRP message');
       txMem ??= koffi.alloc('uint8_t', 256 + 8192);
-      const base = koffi.address(txMem) as bigint;
+      const base = BigInt(koffi.address(txMem));
       const view = new Uint8Array(koffi.view(txMem, 256 + 8192));
       const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
       view.fill(0, 0, 256);
@@ -586,11 +591,18 @@ const IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_MACVLAN_MODE = 1, MACVLAN_MOD
 const IFF_UP = 0x1, IFF_RUNNING = 0x40;
 const RT_SCOPE_UNIVERSE = 0, RT_SCOPE_LINK = 253;
 const NLA_F_NESTED = 0x8000;
+const SOL_NETLINK = 270, NETLINK_GET_STRICT_CHK = 12;
 
 let nlSeq = 1;
 
-/** One request; its replies (a dump until NLMSG_DONE). errno ≠ 0: the kernel's (or the socket's) error. */
-function rtnl(type: number, flags: number, body: Uint8Array): { errno: number; msgs: Uint8Array[] } {
+/**
+ * One request; its replies (a dump until NLMSG_DONE). errno ≠ 0: the kernel's
+ * (or the socket's) error. `strict`: NETLINK_GET_STRICT_CHK, so the kernel
+ * (4.20+) filters a dump by the header's ifindex — on a director with many
+ * VIPs the address dump of one interface stays small; older kernels ignore
+ * the option and the caller filters anyway.
+ */
+function rtnl(type: number, flags: number, body: Uint8Array, strict = false): { errno: number; msgs: Uint8Array[] } {
   const L = lib()!;
   const fd = L.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
   if (fd < 0) return { errno: koffi.errno(), msgs: [] };
@@ -598,6 +610,7 @@ function rtnl(type: number, flags: number, body: Uint8Array): { errno: number; m
     const tv = new Uint8Array(16);
     new DataView(tv.buffer).setBigInt64(0, 2n, true); // never hang on a kernel that does not answer
     L.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
+    if (strict) L.setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, intOpt(1), 4);
     const seq = nlSeq++ & 0x7fffffff;
     const req = new Uint8Array(16 + body.length);
     const rdv = new DataView(req.buffer);
@@ -668,8 +681,8 @@ interface IfAddr { family: number; prefixLen: number; flags: number; scope: numb
 /** The addresses of one interface, in the kernel's order. */
 function addressesOf(ifindex: number): { errno: number; list: IfAddr[] } {
   const req = new Uint8Array(8);
-  new DataView(req.buffer).setUint32(4, ifindex, true); // ignored without strict checking: filtered below
-  const r = rtnl(RTM_GETADDR, NLM_F_DUMP, req);
+  new DataView(req.buffer).setUint32(4, ifindex, true); // a filter with strict checking; filtered below as well
+  const r = rtnl(RTM_GETADDR, NLM_F_DUMP, req, true);
   const list: IfAddr[] = [];
   for (const m of r.msgs) {
     const dv = new DataView(m.buffer, m.byteOffset, m.byteLength);
