@@ -90,6 +90,24 @@ function handle(c: Cmd): object | Promise<object> {
     case 'vmac': return res(createVmac(c.ifname!, c.vrid!, c.family!, c.name));
     case 'unvmac': return res(deleteVmac(c.name!));
     case 'fds': return { ok: true, value: fds() };
+    case 'reopen': {
+      // the first packet closes this channel from inside onPacket and opens 'r2' in its place
+      const r = openChannel({
+        ifname: c.ifname!, family: 4,
+        onPacket: (p) => {
+          out({ ev: 'packet', ch: 'r1', hex: hex(p.data), ifindex: p.ifindex });
+          const me = channels.get('r1');
+          if (!me) return;
+          me.close();
+          channels.delete('r1');
+          const r2 = openChannel({ ifname: c.ifname!, family: 4, onPacket: (q) => out({ ev: 'packet', ch: 'r2', hex: hex(q.data), ifindex: q.ifindex }) });
+          if (r2.ok) channels.set('r2', r2.value);
+          out({ ev: 'reopened', ...res(r2) });
+        },
+      });
+      if (r.ok) channels.set('r1', r.value);
+      return res(r);
+    }
     case 'latency': return latency(c.ifname!, c.name!, c.count!);
     default: return { ok: false, message: `unknown command ${c.cmd}` };
   }

@@ -604,6 +604,22 @@ describe('vrrp-net: two namespaces', function () {
     assert.equal(await c.exited, 0);
   });
 
+  it('a channel closed, and another opened, from inside onPacket: the poll carries on with the new set', async () => {
+    const c = await child(NS.a);
+    await c.ok({ cmd: 'reopen', ifname: IF.a });
+    const adv = (id: number) => encodeAdvert({ version: 3, vrid: 61, priority: 100, advertInt: 100, addrs: [ip4(VIP4)], src: ip4(B4), dst: ip4('224.0.0.18'), ipId: id });
+    await b.ok({ cmd: 'send4', hex: hex(adv(1)) });
+    const re = await c.wait((e) => e.ev === 'reopened');
+    assert.equal(re.ok, true, JSON.stringify(re));
+    await b.ok({ cmd: 'send4', hex: hex(adv(2)) });
+    await c.wait((e) => e.ev === 'packet' && e.ch === 'r2');
+    await sleep(100);
+    assert.deepEqual(c.packets('r1').map((p) => p.hex), [hex(adv(1))]);
+    assert.deepEqual(c.packets('r2').map((p) => p.hex), [hex(adv(2))]);
+    c.p.stdin.end();
+    assert.equal(await c.exited, 0);
+  });
+
   it('a process that opened channels (and received on them) exits by itself once they are closed, its fds back where they were', async () => {
     const c = await child(NS.a);
     const before = await c.ok({ cmd: 'fds' }) as number;

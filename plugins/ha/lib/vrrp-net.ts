@@ -74,8 +74,8 @@ export interface LinkInfo {
   ipv6: string[];
   /** fe80::… without scope; absent while it is tentative (cannot be sent from) */
   ipv6LinkLocal?: string;
-  /** The raw ifi_flags (IFF_*), for callers wanting more than `up`. */
-  flags: number;
+  /** The raw ifi_flags (IFF_*), for callers wanting more than `up` (optional so fakes need not set it; linkInfo always does). */
+  flags?: number;
 }
 
 export interface VrrpRxPacket {
@@ -91,8 +91,8 @@ export interface VrrpChannel {
   send6(vrrp: Uint8Array, src: string, dst: string): NetResult<void>;
   /** Idempotent; the sockets are released once the pending poll has returned (microseconds). */
   close(): void;
-  /** Packets handed to onPacket, and packets dropped because they were our own (old kernels only). */
-  readonly stats: { received: number; own: number };
+  /** Packets handed to onPacket, and packets dropped because they were our own (old kernels only); optional so fakes need not have it. */
+  readonly stats?: { readonly received: number; readonly own: number };
 }
 
 // ------------------------------------------------------------------ libc
@@ -326,6 +326,7 @@ class Poller {
   private memSlots = 0;
   private pending = false;
   private retry: NodeJS.Timeout | null = null;
+  private dispatching = false;
   private polled: number[] = [];
 
   watch(w: Watched): NetError | null {
@@ -344,7 +345,7 @@ class Poller {
     this.watched.delete(fd);
     if (this.pending) { this.released.push(then); this.wake(); return; }
     then();
-    this.maybeStop();
+    if (!this.dispatching) this.maybeStop();
   }
 
   private wake(): void {
@@ -356,7 +357,8 @@ class Poller {
   /** (Re)starts the poll if it is not running, else makes the running one return. */
   private kick(): void {
     if (this.pending) this.wake();
-    else if (!this.retry) this.arm();
+    // while dispatching (or waiting to retry) the poll is re-armed afterwards with the new set
+    else if (!this.retry && !this.dispatching) this.arm();
   }
 
   private arm(): void {
@@ -385,13 +387,22 @@ class Poller {
     const L = lib()!;
     // drain the eventfd (non-blocking)
     if (this.efd >= 0) { const b = new Uint8Array(8); L.read(this.efd, b, 8); }
-    for (const f of this.released.splice(0)) f();
+    // read the results before any handler runs: a handler may open or close channels
+    const ready: Array<[Watched, number]> = [];
     if (!err && r > 0) {
       for (let i = 1; i < this.polled.length; i++) {
         const revents = dv.getInt16(8 * i + 6, true);
         const w = this.watched.get(this.polled[i]!);
-        if (revents && w) w.onReady(revents);
+        if (revents && w) ready.push([w, revents]);
       }
+    }
+    for (const f of this.released.splice(0)) f();
+    this.dispatching = true;
+    try {
+      // still the same watcher (not closed, its fd number not reused by a newer channel)
+      for (const [w, revents] of ready) if (this.watched.get(w.fd) === w) w.onReady(revents);
+    } finally {
+      this.dispatching = false;
     }
     // poll() itself failing (EINTR) is simply repeated; a failure of the call
     // machinery is retried a little later rather than in a hot loop
@@ -400,7 +411,7 @@ class Poller {
   }
 
   private maybeStop(): void {
-    if (this.pending || this.watched.size > 0) return;
+    if (this.pending || this.dispatching || this.watched.size > 0) return;
     if (this.retry) { clearTimeout(this.retry); this.retry = null; }
     if (this.efd >= 0) { lib()!.close(this.efd); this.efd = -1; }
     if (this.mem) { koffi.free(this.mem); this.mem = null; this.memSlots = 0; }
