@@ -460,10 +460,14 @@ describe('vrrp-net: two namespaces', function () {
     assert.equal((await a.call({ cmd: 'has', ifname: IF.a, addr: VIP6 })).value, false);
   });
 
-  it('gratuitous ARP: `count` frames captured at the peer, each keepalived\'s layout (spec §5.4); tshark: gratuitous request', async function () {
+  it('gratuitous ARP: `count` frames captured at the peer, each keepalived\'s layout (spec §5.4), none on a NOARP interface; tshark: gratuitous request', async function () {
     if (!haveTcpdump) { console.log('      (skipped: tcpdump absent)'); this.skip(); }
     const cap = await capture(NS.b, IF.b, 'arp');
     await a.ok({ cmd: 'garp', ifname: IF.a, addr: VIP4, count: 5 });
+    // IFF_NOARP: keepalived sends nothing, and neither do we (ok all the same)
+    sh('ip', '-n', NS.a, 'link', 'set', IF.a, 'arp', 'off');
+    try { await a.ok({ cmd: 'garp', ifname: IF.a, addr: VIP4, count: 3 }); } finally { sh('ip', '-n', NS.a, 'link', 'set', IF.a, 'arp', 'on'); }
+    await a.ok({ cmd: 'garp', ifname: IF.a, addr: VIP4, count: 0 });
     const frames = await cap.stop();
     assert.equal(frames.length, 5);
     const want = 'ffffffffffff' + macA + '0806' + '0001080006040001' + macA + 'c6120064' + 'ffffffffffff' + 'c6120064';

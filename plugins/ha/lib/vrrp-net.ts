@@ -101,9 +101,9 @@ const AF_UNSPEC = 0, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16, AF_PACKET = 17
 const SOCK_DGRAM = 2, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, SOCK_NONBLOCK = 0o4000;
 const IPPROTO_IP = 0, IPPROTO_IPV6 = 41, IPPROTO_VRRP = 112;
 const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_BINDTODEVICE = 25, SO_ATTACH_FILTER = 26;
-const IP_HDRINCL = 3, IP_MULTICAST_IF = 32, IP_MULTICAST_LOOP = 34, IP_ADD_MEMBERSHIP = 35;
+const IP_TOS = 1, IP_HDRINCL = 3, IP_MULTICAST_ALL = 49, IP_MULTICAST_IF = 32, IP_MULTICAST_LOOP = 34, IP_ADD_MEMBERSHIP = 35;
 const IPV6_CHECKSUM = 7, IPV6_UNICAST_HOPS = 16, IPV6_MULTICAST_IF = 17, IPV6_MULTICAST_HOPS = 18;
-const IPV6_MULTICAST_LOOP = 19, IPV6_ADD_MEMBERSHIP = 20, IPV6_PKTINFO = 50, IPV6_TCLASS = 67;
+const IPV6_MULTICAST_LOOP = 19, IPV6_ADD_MEMBERSHIP = 20, IPV6_MULTICAST_ALL = 29, IPV6_PKTINFO = 50, IPV6_TCLASS = 67;
 const SOL_PACKET = 263, PACKET_IGNORE_OUTGOING = 23;
 const PACKET_OUTGOING = 4, PACKET_LOOPBACK = 5;
 const ETH_P_IP = 0x0800, ETH_P_ARP = 0x0806, ETH_P_IPV6 = 0x86dd;
@@ -463,6 +463,9 @@ export function openChannel(o: {
     new DataView(join.buffer).setInt32(8, ifindex, true);
     txSteps.push(
       ['setsockopt(IP_HDRINCL)', () => L.setsockopt(tx, IPPROTO_IP, IP_HDRINCL, intOpt(1), 4)],
+      // as keepalived's send socket: the header's TOS is the caller's, this sets the socket's own
+      ['setsockopt(IP_TOS)', () => L.setsockopt(tx, IPPROTO_IP, IP_TOS, intOpt(0xc0), 4)],
+      ['setsockopt(IP_MULTICAST_ALL)', () => L.setsockopt(tx, IPPROTO_IP, IP_MULTICAST_ALL, intOpt(0), 4)],
       ['setsockopt(IP_MULTICAST_IF)', () => L.setsockopt(tx, IPPROTO_IP, IP_MULTICAST_IF, mreqn, 12)],
       ['setsockopt(IP_MULTICAST_LOOP)', () => L.setsockopt(tx, IPPROTO_IP, IP_MULTICAST_LOOP, intOpt(0), 4)],
       ['setsockopt(IP_ADD_MEMBERSHIP)', () => L.setsockopt(tx, IPPROTO_IP, IP_ADD_MEMBERSHIP, join, 12)],
@@ -472,7 +475,9 @@ export function openChannel(o: {
     join.set(group, 0);
     new DataView(join.buffer).setInt32(16, ifindex, true);
     txSteps.push(
+      // keepalived lets the kernel compute the checksum (offset 6); here the caller has (same bytes)
       ['setsockopt(IPV6_CHECKSUM)', () => L.setsockopt(tx, IPPROTO_IPV6, IPV6_CHECKSUM, intOpt(-1), 4)],
+      ['setsockopt(IPV6_MULTICAST_ALL)', () => L.setsockopt(tx, IPPROTO_IPV6, IPV6_MULTICAST_ALL, intOpt(0), 4)],
       ['setsockopt(IPV6_MULTICAST_IF)', () => L.setsockopt(tx, IPPROTO_IPV6, IPV6_MULTICAST_IF, intOpt(ifindex), 4)],
       ['setsockopt(IPV6_MULTICAST_HOPS)', () => L.setsockopt(tx, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, intOpt(255), 4)],
       ['setsockopt(IPV6_UNICAST_HOPS)', () => L.setsockopt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS, intOpt(255), 4)],
@@ -599,7 +604,7 @@ const IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_FLAGS = 8;
 const IFA_F_NODAD = 0x02, IFA_F_DADFAILED = 0x08, IFA_F_TENTATIVE = 0x40;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_LINKINFO = 18;
 const IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_MACVLAN_MODE = 1, MACVLAN_MODE_PRIVATE = 1;
-const IFF_UP = 0x1, IFF_RUNNING = 0x40;
+const IFF_UP = 0x1, IFF_RUNNING = 0x40, IFF_NOARP = 0x80;
 const RT_SCOPE_UNIVERSE = 0, RT_SCOPE_LINK = 253;
 const NLA_F_NESTED = 0x8000;
 const SOL_NETLINK = 270, NETLINK_GET_STRICT_CHK = 12;
@@ -913,13 +918,19 @@ function sendFrames(context: string, ifindex: number, proto: number, frame: Uint
   }
 }
 
-/** keepalived's gratuitous ARP (spec §5.4), `count` frames back to back. */
+/**
+ * keepalived's gratuitous ARP (spec §5.4), `count` frames back to back. Like
+ * keepalived, nothing is sent (and ok is returned) on an interface with
+ * IFF_NOARP (keepalived looks at the VMAC's base interface; here the
+ * interface's own flag is what counts).
+ */
 export function sendGratuitousArp(ifname: string, vip: string, count: number): NetResult<void> {
   const context = `gratuitous ARP on ${String(ifname)} for ${String(vip)}`;
   const b = parse4(vip);
   if (!b) return fail(context, '', EINVAL, `invalid IPv4 address ${String(vip)}`);
   const t = l2Target(context, ifname);
   if (!t.ok) return t;
+  if (t.value.flags & IFF_NOARP) return { ok: true, value: undefined };
   return sendFrames(context, t.value.ifindex, ETH_P_ARP, garpFrame(t.value.mac, b), count);
 }
 
@@ -928,13 +939,14 @@ function ipv6Forwarding(ifname: string): boolean {
   try { return readFileSync(`/proc/sys/net/ipv6/conf/${ifname}/forwarding`, 'utf8').trim() !== '0'; } catch { return false; }
 }
 
-/** Unsolicited neighbour advertisement for an IPv6 VIP as keepalived's vrrp_ndisc.c sends it. */
+/** Unsolicited neighbour advertisement for an IPv6 VIP as keepalived's vrrp_ndisc.c sends it (nothing, and ok, on IFF_NOARP, as there). */
 export function sendUnsolicitedNa(ifname: string, vip: string, count: number): NetResult<void> {
   const context = `unsolicited neighbour advert on ${String(ifname)} for ${String(vip)}`;
   const b = parse6(vip);
   if (!b) return fail(context, '', EINVAL, `invalid IPv6 address ${String(vip)}`);
   const t = l2Target(context, ifname);
   if (!t.ok) return t;
+  if (t.value.flags & IFF_NOARP) return { ok: true, value: undefined };
   return sendFrames(context, t.value.ifindex, ETH_P_IPV6, unsolicitedNaFrame(t.value.mac, b, ipv6Forwarding(ifname)), count);
 }
 
