@@ -10,7 +10,7 @@
 // reason printed) when the tool is absent.
 
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -202,6 +202,8 @@ describe('vrrp-net: two namespaces', function () {
   let a: Child, b: Child;
   let tmp = '';
   const children: Child[] = [];
+  /** tcpdump processes still running: a failed test leaves its capture behind, afterEach ends it */
+  const captures = new Set<ChildProcess>();
   let haveTcpdump = false, haveTshark = false;
   let macA = '', llA = '', llB = '';
 
@@ -221,6 +223,8 @@ describe('vrrp-net: two namespaces', function () {
   const capture = async (ns: string, ifname: string, filter: string) => {
     const file = join(tmp, `cap-${Date.now()}-${Math.random().toString(36).slice(2)}.pcap`);
     const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', ifname, '-U', '--immediate-mode', '-Z', 'root', '-n', '-s', '0', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+    captures.add(p);
+    p.on('exit', () => captures.delete(p));
     let err = '';
     await new Promise<void>((res, rej) => {
       const t = setTimeout(() => rej(new Error(`tcpdump did not start: ${err}`)), 10000);
@@ -273,7 +277,12 @@ describe('vrrp-net: two namespaces', function () {
     assert.ok(llA && llB, 'the veth pair came up with link-local addresses');
   });
 
+  afterEach(() => {
+    for (const p of captures) p.kill('SIGKILL');
+  });
+
   after(async () => {
+    for (const p of captures) p.kill('SIGKILL');
     for (const c of children) {
       if (c.p.exitCode === null) {
         c.p.stdin.end();
@@ -324,9 +333,10 @@ describe('vrrp-net: two namespaces', function () {
     a.clearPackets(); b.clearPackets();
     const cap = haveTcpdump ? await capture(NS.b, IF.b, 'ip proto 112') : null;
     const v3 = encodeAdvert({ version: 3, vrid: 51, priority: 150, advertInt: 100, addrs: [ip4(VIP4)], src: ip4(A4), dst: ip4('224.0.0.18'), ipId: 1 });
-    const v2 = encodeAdvert({ version: 2, vrid: 51, priority: 150, advertInt: 1, addrs: [ip4(VIP4)], authType: 1, authPass: 's3cr3tpw', src: ip4(A4), dst: ip4('224.0.0.18'), ipId: 2 });
-    // the spec's captured v3 advert (§5.1), our header included
+    const v2 = encodeAdvert({ version: 2, vrid: 51, priority: 150, advertInt: 1, addrs: [ip4(VIP4)], authType: 1, authPass: 's3cr3tpw', src: ip4(A4), dst: ip4('224.0.0.18'), ipId: 1 });
+    // the spec's captured v3 and v2 adverts (§5.1), IP header included
     assert.equal(hex(v3), '45c0002000010000ff70147dc612000be0000012' + '313396010064cb43c6120064');
+    assert.equal(hex(v2), '45c0002800010000ff701475c612000be0000012' + '213396010101' + '06c2' + 'c6120064' + '7333637233747077');
     await a.ok({ cmd: 'send4', hex: hex(v3) });
     await a.ok({ cmd: 'send4', hex: hex(v2) });
     await b.wait(() => b.packets().length >= 2);
