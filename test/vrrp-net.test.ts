@@ -611,6 +611,11 @@ describe('vrrp-net: two namespaces', function () {
     const e = await c.wait((x) => x.ev === 'error' && x.ch === 'gone', 5000);
     assert.equal(e.errno, 100, String(e.message)); // ENETDOWN
     assert.match(String(e.message), new RegExp(`^vrrp socket on ${IF.r}: .*\\[recvfrom\\]$`));
+    const cpu0 = await c.ok({ cmd: 'cpu' }) as number;
+    await sleep(500);
+    const cpu1 = await c.ok({ cmd: 'cpu' }) as number;
+    assert.equal(c.events.filter((x) => x.ev === 'error').length, 1, 'reported once, no error loop');
+    assert.ok(cpu1 - cpu0 < 100, `idle afterwards, no busy poll (${(cpu1 - cpu0).toFixed(1)} ms CPU in 500 ms)`);
     await c.ok({ cmd: 'close', name: 'gone' });
     await sleep(50);
     assert.equal(await c.ok({ cmd: 'fds' }), before);

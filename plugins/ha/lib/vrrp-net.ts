@@ -509,7 +509,12 @@ export function openChannel(o: {
   const report = (e: NetError) => { try { o.onError?.(e); } catch { /* the caller's bug is not ours to crash on */ } };
   /** Reads everything queued; a bounded number per wake-up so one busy link cannot starve the others. */
   const drain = (revents: number) => {
-    if (revents & POLLNVAL) { report(new NetError(context, 'poll', EBADF)); return; }
+    if (revents & POLLNVAL) {
+      // cannot happen while the fd is ours; if it does, stop watching rather than spin
+      poller.unwatch(rx, () => {});
+      report(new NetError(context, 'poll', EBADF, 'receive socket no longer valid; reopen the channel'));
+      return;
+    }
     for (let i = 0; i < 256 && !closed; i++) {
       new DataView(sllLen.buffer).setUint32(0, 20, true);
       const n = L.recvfrom(rx, buf, RX_BUF, MSG_DONTWAIT | MSG_TRUNC, sll, sllLen);
