@@ -74,14 +74,14 @@ class Host implements VrrpNet {
 }
 
 const runs: string[][] = [];
-function runner(host: Host, config: unknown, clock: VirtualClock): VrrpRunner {
+function runner(host: Host, config: unknown, clock: VirtualClock, status: (argv: string[]) => number = () => 0): VrrpRunner {
   const parsed = vrrpOptions.safeParse(config);
   if (!parsed.success) throw new Error(parsed.error.message);
   return new VrrpRunner(toRunnerConfig(parsed.data), {
     net: host, clock, wallNow: () => clock.now(),
     log: { info: (m) => host.log.push(m), warn: (m) => host.log.push(m), error: (m) => host.log.push(`ERROR ${m}`) },
     onState: (instance, state) => host.states.push({ instance, state }),
-    run: async (argv) => { runs.push(argv); return { status: 0 }; },
+    run: async (argv) => { runs.push(argv); return { status: status(argv) }; },
   });
 }
 
@@ -223,6 +223,33 @@ describe('vrrp runner: two directors on a link', () => {
     await clock.advance(4000);
     assert.equal(stateOf(rb), 'MASTER');
     assert.equal(stateOf(ra), 'BACKUP');
+    ra.stop(); rb.stop();
+  });
+
+  it('a weight-0 track script: FAULT after `fall` failures, back after `rise` successes; counted foreign packets', async () => {
+    const { clock, wire, a, b } = lab();
+    let ok = true;
+    const script = { name: 'chk', script: '/usr/local/bin/chk --fast', interval: 1, fall: 2, rise: 1 };
+    const ra = runner(a, inst(150, { track: { scripts: [script] } }), clock, (argv) => (argv[0] === '/usr/local/bin/chk' && ok ? 0 : 1));
+    const rb = runner(b, inst(100), clock);
+    ra.start(); rb.start();
+    await clock.advance(5000);
+    assert.equal(stateOf(ra), 'MASTER');
+    assert.ok(runs.some((r) => r.join(' ') === '/usr/local/bin/chk --fast'));
+    ok = false;
+    await clock.advance(1100);
+    assert.equal(stateOf(ra), 'MASTER', 'one failure is not enough');
+    await clock.advance(1000);
+    assert.equal(stateOf(ra), 'FAULT');
+    await clock.advance(1000);
+    assert.equal(stateOf(rb), 'MASTER');
+    ok = true;
+    await clock.advance(1100);
+    assert.equal(stateOf(ra), 'BACKUP');
+    // another VRID on the link is counted, not taken
+    wire.send(new Host(wire, '10.0.0.7'), 4, encodeAdvert({ version: 3, vrid: 99, priority: 100, advertInt: 100, addrs: [parseIp('10.0.0.99')!], src: parseIp('10.0.0.7')!, dst: parseIp('224.0.0.18')!, ipId: 1 }));
+    await clock.advance(10);
+    assert.equal(ra.status()[0]!.counters['rx-ignored-other-vrid'], 1);
     ra.stop(); rb.stop();
   });
 

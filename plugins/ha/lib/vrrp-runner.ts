@@ -176,7 +176,6 @@ export class VrrpRunner {
   private linkTimer: unknown = undefined;
   private readonly linkUp = new Map<string, boolean>();
   private readonly quorum = new Map<string, boolean>();
-  private readonly channelCounters = new Map<string, number>();
   private stopped = false;
   private readonly pending = new Set<Promise<void>>();
 
@@ -264,9 +263,6 @@ export class VrrpRunner {
       };
     });
   }
-
-  /** Counters of packets no instance took (too short, other VRIDs). */
-  unclaimed(): Record<string, number> { return Object.fromEntries(this.channelCounters); }
 
   // ------------------------------------------------------------ tracking inputs from the daemon
 
@@ -415,32 +411,33 @@ export class VrrpRunner {
     if (s.users.size === 0) { s.ch.close(); this.channels.delete(s.key); }
   }
 
-  /** One packet from a channel: to every instance that would see it on keepalived's sockets. */
+  /**
+   * One packet from a channel: to every instance that would see it on keepalived's
+   * sockets. What an instance does not take is counted on it too (`rx-ignored-…`:
+   * another VRID, another destination, too short), so every packet shows somewhere.
+   */
   private receive(users: ReadonlySet<Live>, raw: Uint8Array, family: 4 | 6): void {
     const dst = dstOf(raw, family);
-    if (!dst) { bump(this.channelCounters, 'too-short'); return; }
-    let claimed = false;
     for (const l of users) {
       const m = l.machine;
       if (!m || !l.src) continue;
+      if (!dst) { bump(l.counters, 'rx-ignored-too-short'); continue; }
       // a multicast instance's socket is bound to the group; a unicast one sees what is sent to its own address
-      if (l.rx.unicast ? !sameBytes(dst, l.src) : !sameBytes(dst, l.group)) continue;
+      if (l.rx.unicast ? !sameBytes(dst, l.src) : !sameBytes(dst, l.group)) { bump(l.counters, 'rx-ignored-destination'); continue; }
       let pkt = raw;
       if (l.auth) {
         const o = l.auth.open(raw, family);
-        if (!o.ok) { bump(l.counters, `rx-rejected-${o.reason}`); bump(l.counters, 'rx-rejected'); this.deps.log.info(`(${l.cfg.name}) ${o.text}`); claimed = true; continue; }
+        if (!o.ok) { bump(l.counters, `rx-rejected-${o.reason}`); bump(l.counters, 'rx-rejected'); this.deps.log.info(`(${l.cfg.name}) ${o.text}`); continue; }
         pkt = o.packet;
       }
       const known = m.knownMaster;
       const out = decodeAdvert(pkt, known ? { ...l.rx, knownMaster: known } : l.rx);
-      if (out.kind === 'ignored') continue;
-      claimed = true;
+      if (out.kind === 'ignored') { bump(l.counters, `rx-ignored-${out.reason}`); continue; }
       bump(l.counters, 'rx');
       if (out.kind === 'rejected') { bump(l.counters, 'rx-rejected'); bump(l.counters, `rx-rejected-${out.reason satisfies RejectReason}`); }
       else bump(l.counters, 'rx-accepted');
       m.receive(out);
     }
-    if (!claimed) bump(this.channelCounters, 'unclaimed');
   }
 
   // ------------------------------------------------------------ actions
