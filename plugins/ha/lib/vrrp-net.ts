@@ -51,6 +51,7 @@ import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { bytesToIpv6, ipv4ToU32, ipv6ToBytes, u32ToIpv4 } from 'lvsd';
+import { inetChecksum } from './vrrp-packet.js';
 
 // ------------------------------------------------------------------ API types
 
@@ -868,20 +869,6 @@ export function garpFrame(mac: Uint8Array, vip: Uint8Array): Uint8Array {
   return f;
 }
 
-/** Ones'-complement sum of the chunks, folded and inverted. */
-function checksum(...chunks: Uint8Array[]): number {
-  let sum = 0, odd = -1;
-  for (const c of chunks) {
-    for (let i = 0; i < c.length; i++) {
-      if (odd < 0) odd = c[i]!;
-      else { sum += (odd << 8) | c[i]!; odd = -1; }
-    }
-  }
-  if (odd >= 0) sum += odd << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
 /**
  * keepalived's unsolicited NA (vrrp_ndisc.c), 86 bytes: Ethernet 33:33:00:00:00:01
  * from the interface MAC; IPv6 from the VIP to ff02::1, traffic class and flow
@@ -910,7 +897,7 @@ export function unsolicitedNaFrame(mac: Uint8Array, vip: Uint8Array, router: boo
   const pseudo = new Uint8Array(40);
   pseudo.set(f.subarray(ip + 8, ip + 40), 0);
   pseudo[35] = 32; pseudo[39] = 58;
-  const ck = checksum(pseudo, f.subarray(na));
+  const ck = inetChecksum(pseudo, f.subarray(na));
   f[na + 2] = ck >> 8; f[na + 3] = ck & 0xff;
   return f;
 }
