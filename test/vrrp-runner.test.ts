@@ -253,6 +253,33 @@ describe('vrrp runner: two directors on a link', () => {
     ra.stop(); rb.stop();
   });
 
+  it('HMAC: peers with the key elect as usual; an unsigned or wrongly keyed sender is rejected in enforce, an unsigned one accepted in permissive', async () => {
+    const { clock, wire, a, b } = lab();
+    const key = (mode: string, secret = 'k'.repeat(32)) => ({ type: 'hmac', keys: [{ id: 1, secret }], sendKeyId: 1, mode });
+    const ra = runner(a, inst(150, { auth: key('enforce') }), clock), rb = runner(b, inst(100, { auth: key('enforce') }), clock);
+    ra.start(); rb.start();
+    await clock.advance(5000);
+    assert.equal(stateOf(ra), 'MASTER');
+    assert.equal(stateOf(rb), 'BACKUP');
+    assert.ok((rb.status()[0]!.counters['rx-accepted'] ?? 0) > 0);
+    // a higher priority without a (valid) trailer changes nothing
+    const intruder = new Host(wire, '10.0.0.66');
+    const plain = encodeAdvert({ version: 3, vrid: 51, priority: 250, advertInt: 100, addrs: [parseIp('10.0.0.100')!], src: parseIp('10.0.0.66')!, dst: parseIp('224.0.0.18')!, ipId: 1 });
+    for (let i = 0; i < 5; i++) { wire.send(intruder, 4, plain); await clock.advance(100); }
+    assert.equal(stateOf(ra), 'MASTER');
+    assert.equal(ra.status()[0]!.counters['rx-rejected-hmac-missing'], 5);
+    ra.stop(); rb.stop();
+    // permissive: the unsigned advert counts (roll-out: peers not signing yet)
+    const c = lab();
+    const rc = runner(c.a, inst(150, { auth: key('permissive') }), c.clock);
+    rc.start();
+    await c.clock.advance(5000);
+    c.wire.send(new Host(c.wire, '10.0.0.66'), 4, plain);
+    await c.clock.advance(10);
+    assert.equal(stateOf(rc), 'BACKUP', 'accepted: a higher priority');
+    rc.stop();
+  });
+
   it('sync group: members change state together; notify programs get keepalived arguments', async () => {
     const { clock, a, b } = lab();
     a.up.set('eth1', true); b.up.set('eth1', true);
