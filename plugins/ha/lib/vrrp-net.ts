@@ -902,22 +902,34 @@ export function unsolicitedNaFrame(mac: Uint8Array, vip: Uint8Array, router: boo
   return f;
 }
 
-/** `count` frames back to back through a send-only packet socket (protocol 0: it never receives). */
+/**
+ * The send-only packet socket (protocol 0: it never receives) every GARP and NA
+ * goes through, opened on first use and kept: closing a packet socket waits for
+ * an RCU grace period in the kernel (synchronize_net, ~10-20 ms), which per frame
+ * would hold the adverts back (10 VIPs × 5 rounds: most of a second).
+ */
+let frameFd = -1;
+
+/** Closes the frame socket (the next GARP opens it again); for tests counting descriptors. */
+export function closeFrameSocket(): void {
+  if (frameFd >= 0) lib()?.close(frameFd);
+  frameFd = -1;
+}
+
+/** `count` frames back to back, out of interface `ifindex`. */
 function sendFrames(context: string, ifindex: number, proto: number, frame: Uint8Array, count: number): NetResult<void> {
   const L = lib()!;
   if (!Number.isInteger(count) || count < 0 || count > 1000) return fail(context, '', EINVAL, `invalid count ${String(count)}`);
   if (count === 0) return { ok: true, value: undefined };
-  const fd = L.socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail(context, 'socket(AF_PACKET)', koffi.errno());
-  try {
-    const sa = sockaddrLl(ifindex, proto);
-    for (let i = 0; i < count; i++) {
-      if (L.sendto(fd, frame, frame.length, 0, sa, 20) < 0) return fail(context, 'sendto', koffi.errno());
-    }
-    return { ok: true, value: undefined };
-  } finally {
-    L.close(fd);
+  if (frameFd < 0) {
+    frameFd = L.socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (frameFd < 0) { frameFd = -1; return fail(context, 'socket(AF_PACKET)', koffi.errno()); }
   }
+  const sa = sockaddrLl(ifindex, proto);
+  for (let i = 0; i < count; i++) {
+    if (L.sendto(frameFd, frame, frame.length, 0, sa, 20) < 0) return fail(context, 'sendto', koffi.errno());
+  }
+  return { ok: true, value: undefined };
 }
 
 /**
