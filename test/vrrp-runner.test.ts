@@ -36,7 +36,7 @@ class Host implements VrrpNet {
   }
   linkInfo(ifname: string): LinkInfo | null {
     if (!this.up.has(ifname)) return null;
-    return { ifindex: 2, mac: new Uint8Array(6), up: this.up.get(ifname)!, ipv4: ifname === 'eth0' ? [this.ip] : [], ipv6: [], ipv6LinkLocal: 'fe80::1' };
+    return { ifindex: 2, mac: new Uint8Array(6), up: this.up.get(ifname)!, ipv4: [this.ip], ipv6: [], ipv6LinkLocal: 'fe80::1' };
   }
   openChannel(o: { ifname: string; family: 4 | 6; onPacket(p: VrrpRxPacket): void }): NetResult<VrrpChannel> {
     const entry = { host: this, family: o.family, onPacket: o.onPacket };
@@ -304,6 +304,35 @@ describe('vrrp runner: two directors on a link', () => {
     await clock.advance(10);
     assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['BACKUP', 'BACKUP']);
     assert.equal(a.has('10.1.0.254', 'eth1'), false);
+    ra.stop(); rb.stop();
+  });
+
+  it('sync group: a member in FAULT takes the group into FAULT, and out with it (the peer holds both meanwhile)', async () => {
+    const { clock, a, b } = lab();
+    for (const h of [a, b]) h.up.set('eth1', true);
+    const two = (p: number) => ({
+      instances: [
+        { name: 'VI_1', interface: 'eth0', vrid: 51, priority: p, version: 3, vips: ['10.0.0.100'] },
+        { name: 'VI_2', interface: 'eth1', vrid: 52, priority: p, version: 3, vips: ['10.1.0.254/24'] },
+      ],
+      syncGroups: [{ name: 'G1', instances: ['VI_1', 'VI_2'] }],
+    });
+    const ra = runner(a, two(150), clock), rb = runner(b, two(100), clock);
+    ra.start(); rb.start();
+    await clock.advance(5000);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['MASTER', 'MASTER']);
+    a.up.set('eth1', false); // VI_2's own link: FAULT, and VI_1 with it
+    await clock.advance(200);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['FAULT', 'FAULT']);
+    assert.equal(a.has('10.0.0.100'), false);
+    await clock.advance(5000);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['FAULT', 'FAULT'], 'VI_1 does not retake MASTER while VI_2 is in FAULT');
+    assert.deepEqual([stateOf(rb, 'VI_1'), stateOf(rb, 'VI_2')], ['MASTER', 'MASTER']);
+    a.up.set('eth1', true);
+    await clock.advance(200);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['BACKUP', 'BACKUP']);
+    await clock.advance(4000);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['MASTER', 'MASTER'], 'preempted back');
     ra.stop(); rb.stop();
   });
 

@@ -557,14 +557,25 @@ export class VrrpRunner {
     const g = l.syncGroup;
     if (!g || l.following || this.stopped) return;
     if (to !== 'MASTER' && to !== 'BACKUP' && to !== 'FAULT') return;
+    if (l.machine?.faultedByGroup) return;
     const members = g.instances.map((n) => this.live.get(n)).filter((x): x is Live => !!x && x !== l);
+    // FAULT is the group's while any member is in it for a reason of its own: the others go FAULT too, and out with it
+    const faulty = g.instances.filter((n) => { const m = this.live.get(n)?.machine; return m && m.state === 'FAULT' && !m.faultedByGroup; });
+    const groupFault = faulty.length > 0 ? `sync group ${g.name}: ${faulty.join(', ')} in FAULT` : null;
+    if (groupFault && !faulty.includes(l.cfg.name) && l.machine) {
+      // out of its own FAULT while another member is still in one: back into the group's
+      l.following = true;
+      try { l.machine.setGroupFault(groupFault); } finally { l.following = false; }
+    }
     for (const o of members) {
       const m = o.machine;
       if (!m) continue;
       o.following = true;
       try {
+        m.setGroupFault(faulty.includes(o.cfg.name) ? null : groupFault);
+        if (groupFault) continue;
         if (to === 'MASTER' && m.state === 'BACKUP') m.forceMaster(`sync group ${g.name}: ${l.cfg.name} became MASTER`);
-        else if ((to === 'BACKUP' || to === 'FAULT') && m.state === 'MASTER') m.forceBackup(`sync group ${g.name}: ${l.cfg.name} went ${to}`);
+        else if (to === 'BACKUP' && m.state === 'MASTER') m.forceBackup(`sync group ${g.name}: ${l.cfg.name} went BACKUP`);
       } finally { o.following = false; }
     }
     const n = g.notify;
