@@ -300,7 +300,6 @@ export class WorkerDataPlane implements DataPlane {
     }
   }
 
-  /** The nftables rules may have changed: one rewrite after this burst (and after the one running, if any). */
   /**
    * The takeover rules follow a change: one `nft` run at a time, changes that
    * come meanwhile folded into the next one. Resolves once a run that started
