@@ -7,7 +7,6 @@
 // lvsd's plugin are skipped (reason printed) in a checkout without it.
 //
 // VRRP_E2E_STANDIN=keepalived runs keepalived in lvsd's place (a check of the cases);
-// VRRP_E2E_BUGS=1 also runs the cases skipped for a known plugin bug (see case 8).
 // Run alone: npx mocha --no-config --import=tsx --timeout 120000 test/e2e-vrrp.test.ts (~3 min).
 //
 // Timings (spec keepalived.md §5.3, advert_int 1 s): a backup of priority p takes over
@@ -384,17 +383,12 @@ async function until(what: () => boolean, ms: number, msg: () => string): Promis
 
   // ------------------------------------------------------------ 8. GARP bursts do not hold the adverts back
 
-  // BUG (plugins/ha, found by this case): every gratuitous ARP / unsolicited NA opens and
-  // closes an AF_PACKET socket on the main thread (vrrp-runner.ts garp() → vrrp-net.ts
-  // sendGratuitousArp(dev, vip, 1) → sendFrames: socket, sendto, close), and close() of a
-  // packet socket waits ~12–16 ms in the kernel (packet_release → synchronize_net). A burst
-  // of 5 × 10 VIPs blocks lvsd ~0.7 s: at advert_int 0.1 its adverts come 0.72–0.81 s apart,
-  // the keepalived backup's 0.361 s master-down timer runs out, and the two flap for as long
-  // as they run (each keepalived advert brings lvsd's lower-priority GARP burst, which blocks
-  // again). keepalived sends the same 50 frames in ~5 ms. Skipped for lvsd until fixed
-  // (VRRP_E2E_BUGS=1 runs it).
+  // Once a bug (fixed on main in 66aed20): every gratuitous ARP / unsolicited NA opened and
+  // closed an AF_PACKET socket on the main thread, and close() of a packet socket waits
+  // ~12–16 ms in the kernel (packet_release → synchronize_net): a burst of 5 × 10 VIPs held
+  // lvsd's 0.1 s adverts back 0.68–0.81 s and a keepalived backup kept taking over.
   for (const kind of ['keepalived', 'lvsd'] as const) {
-    (kind === 'lvsd' && !process.env['VRRP_E2E_BUGS'] ? it.skip : it)(`8. ${kind} MASTER (150) with 10 VIPs at advert_int 0.1 keeps advertising every 0.1 s through its GARP bursts; keepalived BACKUP (100) stays BACKUP`, async function () {
+    it(`8. ${kind} MASTER (150) with 10 VIPs at advert_int 0.1 keeps advertising every 0.1 s through its GARP bursts; keepalived BACKUP (100) stays BACKUP`, async function () {
       if (kind === 'lvsd') needLvsd(this);
       this.timeout(30_000);
       const spec: InstanceSpec = { vrid: 64, priority: 100, version: 3, advertInt: 0.1, vips: Array.from({ length: 10 }, (_, i) => `10.95.0.${100 + i}/24`) };
