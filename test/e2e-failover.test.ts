@@ -1,0 +1,233 @@
+// End-to-end, seed 002: a director pair with VRRP failover and the connection
+// sync daemon following the VRRP instance (scripts/lab-pair.ts, { vrrp: true }).
+//
+//   client 10.93.0.2 ── front ── d1 f0 (VIPs 10.93.0.100 NAT, 10.93.0.101 DR while MASTER)
+//                             └─ d2 f0
+//   real server 10.93.1.2 ── back ── d1 b0 / d2 b0 (gateway VIP 10.93.1.254 while MASTER)
+//   d1 s0 ── d2 s0 (sync multicast)
+//
+// One instance VI_1 (f0, VRID 51) carries the three VIPs, the gateway VIP on
+// b0; d1 priority 150, d2 100, preempt. The sync daemon follows VI_1 (master
+// while MASTER, backup otherwise; resync: a daemon that starts as backup asks
+// the master for its whole table). 20 NAT + 20 DR connections echo every
+// 0.2 s (scripts/lab-echo-gaps.ts). The master crashes (every process in its
+// namespace SIGKILLed, its links down): d2 takes over, every connection goes
+// on. d1 comes back (links up, lvsd started) and preempts, d2 steps down:
+// every connection goes on. The longest silence per connection around each
+// transition is printed.
+//
+// The same scenario runs with keepalived moving the VIPs (and lvsd's sync
+// daemons in role 'both') when LVSD_E2E_KEEPALIVED=1: the reference for the
+// lab itself (layout, GARPs, gateway VIP, sync), independent of lvsd's plugin.
+// Needs root, `ip netns`, nft and tcpdump; otherwise skipped with the reason printed.
+
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cleanupStale, labUnavailable } from '../scripts/lab-net.js';
+import { PAIR, PAIR_VRRP, PairLab } from '../scripts/lab-pair.js';
+import { gapsStarted, type GapsClient, type GapsResult } from '../scripts/lab-echo-gaps.js';
+
+const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+const why = labUnavailable() ?? (has('tcpdump') ? null : 'tcpdump is missing (apt-get install -y tcpdump)');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PORT = 9000;
+const EVERY_MS = 200;
+const PRIO = [150, 100] as const;
+
+type Driver = 'lvsd' | 'keepalived';
+
+/** The longest silence per connection overlapping [from, to), max over the connections, and whose it is. */
+export function longestGap(r: GapsResult, from: number, to: number): { ms: number; conn: string; perConn: number[] } {
+  let ms = 0, conn = '';
+  const perConn = r.conns.map((c) => {
+    let m = 0;
+    for (const [a, b] of c.gaps) if (a < to && b > from) m = Math.max(m, b - a);
+    if (m > ms) { ms = m; conn = c.name; }
+    return m;
+  });
+  return { ms, conn, perConn };
+}
+
+function scenario(driver: Driver): void {
+  const reason = why ?? (driver === 'keepalived' && !has('keepalived') ? 'keepalived is missing (apt-get install -y keepalived)' : null);
+  const title = driver === 'lvsd'
+    ? 'e2e: seed 002, a VRRP director pair (lvsd\'s failover plugin) loses no connection when the master dies and when it comes back'
+    : 'e2e: the seed 002 lab with keepalived moving the VIPs (reference)';
+  (reason ? describe.skip : describe)(`${title}${reason ? ` (skipped: ${reason})` : ''}`, function () {
+    this.timeout(150_000);
+    const lab = reason ? (null as unknown as PairLab) : new PairLab(driver === 'lvsd' ? 'f' : 'k', { vrrp: true });
+    const vips = [`${PAIR_VRRP.vip.nat}/24`, `${PAIR_VRRP.vip.dr}/24`];
+    const gw = `${PAIR_VRRP.gw}/24`;
+    const config = (i: 0 | 1): string => lab.writeConfig(`d${i + 1}.config.ts`, {
+      interfaces: ['f0', 'b0'],
+      workers: 2,
+      services: [
+        { protocol: 'tcp', address: PAIR_VRRP.vip.nat, port: PORT, scheduler: 'rr', forward: 'nat', reals: [{ address: PAIR.rip, port: PORT }] },
+        { protocol: 'tcp', address: PAIR_VRRP.vip.dr, port: PORT, scheduler: 'rr', forward: 'dr', reals: [{ address: PAIR.rip, port: PORT }] },
+      ],
+      ...(driver === 'lvsd'
+        ? {
+          vrrp: [{
+            name: 'VI_1', interface: 'f0', vrid: 51, priority: PRIO[i], state: 'BACKUP', advertInt: 1, preempt: true,
+            vips: [...vips, { address: gw, interface: 'b0' }],
+            track: { interfaces: ['b0'] },
+          }],
+          sync: { interface: 's0', syncid: 7, vrrp: 'VI_1', resync: true },
+        }
+        : { sync: { interface: 's0', syncid: 7, role: 'both', resync: true } }),
+    });
+    const keepalived = (i: 0 | 1): void => {
+      const dir = join(lab.dir, `d${i + 1}`);
+      const conf = join(dir, 'keepalived.conf');
+      writeFileSync(conf, `global_defs {\n  router_id d${i + 1}\n}\nvrrp_instance VI_1 {\n  state BACKUP\n  interface f0\n  virtual_router_id 51\n`
+        + `  priority ${PRIO[i]}\n  advert_int 1\n  track_interface {\n    b0\n  }\n  virtual_ipaddress {\n${vips.map((v) => `    ${v} dev f0\n`).join('')}    ${gw} dev b0\n  }\n}\n`);
+      lab.spawnLogged(i, 'keepalived', '-n', '-l', '-D', '-P', '-f', conf, '-p', join(dir, 'keepalived.pid'), '-r', join(dir, 'vrrp.pid'));
+    };
+    /** Starts director i: lvsd, and keepalived after it in the reference. */
+    const start = async (i: 0 | 1): Promise<void> => {
+      await lab.start(i, config(i));
+      if (driver === 'keepalived') keepalived(i);
+    };
+
+    const established = (i: 0 | 1): number => lab.lvsadm(i, '-L', '-n', '-c').split('\n').filter((l) => /ESTABLISHED/.test(l)).length;
+    const waitFor = async (what: () => boolean, ms: number): Promise<boolean> => {
+      const until = Date.now() + ms;
+      while (!what() && Date.now() < until) await sleep(100);
+      return what();
+    };
+    const holds = (i: 0 | 1): { f0: boolean; dr: boolean; b0: boolean } => {
+      const f0 = lab.addrs(lab.d[i].ns, 'f0'), b0 = lab.addrs(lab.d[i].ns, 'b0');
+      return { f0: f0.includes(vips[0]!), dr: f0.includes(vips[1]!), b0: b0.includes(gw) };
+    };
+    const state = (): string => [0, 1].map((i) => {
+      const x = lab.d[i]!;
+      let addrs = '';
+      try { addrs = `f0 ${lab.addrs(x.ns, 'f0').join(' ')}; b0 ${lab.addrs(x.ns, 'b0').join(' ')}`; } catch (e) { addrs = String(e); }
+      return `d${i + 1}: ${addrs}\n  log tail:\n${x.log.slice(-3000)}`;
+    }).join('\n') + `\nclient neigh:\n${lab.ip(lab.c, 'neigh')}\nreal server neigh:\n${lab.ip(lab.r, 'neigh')}`;
+    /** Resolves once every connection echoed after `t` (or some failed), with the status. */
+    const allEchoedAfter = async (client: GapsClient, t: number, ms: number): Promise<void> => {
+      const until = Date.now() + ms;
+      for (;;) {
+        const s = await client.status();
+        const failed = s.failed.filter(Boolean);
+        const late = s.lastEcho.filter((x) => x === null || x <= t).length;
+        if (failed.length) assert.fail(`connections failed: ${failed.join('; ')}\n${state()}`);
+        if (late === 0) return;
+        if (Date.now() > until) assert.fail(`${late} connections silent since ${new Date(t).toISOString()} (${ms} ms)\n${state()}`);
+        await sleep(100);
+      }
+    };
+
+    let pcap = '';
+    let dump: ChildProcess | null = null;
+
+    before(async function () {
+      this.timeout(90_000);
+      cleanupStale();
+      lab.build();
+      await lab.helper(lab.r, 'scripts/lab-echo.ts', 'server', String(PORT));
+      // what the client sees of ARP and VRRP, for the GARP checks and for a failure's report
+      pcap = join(lab.dir, 'client.pcap');
+      dump = lab.spawnCmd(lab.c, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', 'c0', '-U', '-w', pcap, 'arp', 'or', 'ip', 'proto', '112');
+      await waitFor(() => { try { return statSync(pcap).size >= 24; } catch { return false; } }, 5000);
+      await start(0);
+      await lab.waitLog(0, /\(VI_1\) Entering MASTER STATE/, 15_000);
+      await start(1);
+      await lab.waitLog(1, /\(VI_1\) Entering BACKUP STATE/, 15_000);
+    });
+    after(async function () {
+      this.timeout(30_000);
+      await lab.teardown();
+    });
+
+    it('d1 (priority 150) is MASTER and holds the VIPs, d2 BACKUP holds none', () => {
+      assert.deepEqual(holds(0), { f0: true, dr: true, b0: true }, state());
+      // the backup never had them
+      assert.deepEqual(holds(1), { f0: false, dr: false, b0: false }, state());
+      assert.doesNotMatch(lab.d[1].log, /\(VI_1\) Entering MASTER STATE/);
+    });
+
+    it('20 NAT + 20 DR connections: the master crashes, d2 takes over; d1 comes back and preempts; not one connection is lost', async function () {
+      const client = await gapsStarted(lab.spawnPiped(lab.c, 'scripts/lab-echo-gaps.ts',
+        JSON.stringify({ targets: [{ addr: PAIR_VRRP.vip.nat, port: PORT, n: 20 }, { addr: PAIR_VRRP.vip.dr, port: PORT, n: 20 }], everyMs: EVERY_MS, maxSeconds: 100 })));
+      try {
+        const t0 = Date.now();
+        await allEchoedAfter(client, t0, 5000);
+        // the backup has every connection (a partly filled sync message goes out once 2 s old)
+        const synced = await waitFor(() => established(1) >= 40, 8000);
+        assert.ok(synced, `d2's entries: ${established(1)}\n${lab.lvsadm(1, '-L', '-n', '-c')}\n${state()}`);
+        const macs = lab.d.map((x) => ({ f0: lab.mac(x.ns, 'f0'), b0: lab.mac(x.ns, 'b0') }));
+        assert.equal(lab.neighbour(lab.c, PAIR_VRRP.vip.nat), macs[0]!.f0);
+        assert.equal(lab.neighbour(lab.r, PAIR_VRRP.gw), macs[0]!.b0);
+        await sleep(1000);
+
+        // 1: d1 dies
+        const from2 = lab.d[1].log.length;
+        const tKill = Date.now();
+        await lab.crash(0);
+        await lab.waitLog(1, /\(VI_1\) Entering MASTER STATE/, 15_000, from2);
+        const tMaster2 = Date.now();
+        assert.ok(await waitFor(() => { const h = holds(1); return h.f0 && h.dr && h.b0; }, 3000), `d2 took the VIPs\n${state()}`);
+        await allEchoedAfter(client, tMaster2, 20_000);
+        // the client and the real server follow d2's gratuitous ARPs
+        assert.equal(lab.neighbour(lab.c, PAIR_VRRP.vip.nat), macs[1]!.f0, state());
+        assert.equal(lab.neighbour(lab.c, PAIR_VRRP.vip.dr), macs[1]!.f0, state());
+        assert.equal(lab.neighbour(lab.r, PAIR_VRRP.gw), macs[1]!.b0, state());
+        const takeover = tMaster2 - tKill;
+        await sleep(1000);
+
+        // 2: d1 comes back (links up with the VIPs it left, lvsd again) and preempts
+        lab.restore(0);
+        const from2b = lab.d[1].log.length;
+        const tBack = Date.now();
+        await start(0);
+        await lab.waitLog(0, /\(VI_1\) Entering MASTER STATE/, 20_000);
+        const tMaster1 = Date.now();
+        // how many entries d1 had when it took over (resync from d2)
+        const d1Entries = established(0);
+        await lab.waitLog(1, /\(VI_1\) Entering BACKUP STATE/, 5000, from2b);
+        assert.ok(await waitFor(() => { const h = holds(1); return !h.f0 && !h.dr && !h.b0; }, 3000), `d2 removed the VIPs\n${state()}`);
+        assert.ok(await waitFor(() => { const h = holds(0); return h.f0 && h.dr && h.b0; }, 3000), `d1 holds the VIPs\n${state()}`);
+        await allEchoedAfter(client, tMaster1, 20_000);
+        assert.equal(lab.neighbour(lab.c, PAIR_VRRP.vip.nat), macs[0]!.f0, state());
+        assert.equal(lab.neighbour(lab.r, PAIR_VRRP.gw), macs[0]!.b0, state());
+        const preempt = tMaster1 - tBack;
+        // everyone echoes well after the last transition
+        const tEnd = Date.now();
+        await sleep(1500);
+        await allEchoedAfter(client, tEnd, 5000);
+
+        const r = await client.stop();
+        assert.equal(r.opened, 40);
+        const failed = r.conns.filter((c) => c.failed);
+        assert.deepEqual(failed.map((c) => `${c.name}: ${c.failed}`), [], state());
+        for (const c of r.conns) assert.ok(c.lastEcho !== null && c.lastEcho > tEnd, `${c.name} echoed after the last transition`);
+        const g1 = longestGap(r, tKill, tBack);
+        const g2 = longestGap(r, tBack, tEnd);
+        console.log(`      (d1 crash → d2 MASTER in ${takeover} ms; longest silence of a connection ${g1.ms} ms, ${g1.conn})`);
+        console.log(`      (d1 back → d1 MASTER in ${preempt} ms, with ${d1Entries} ESTABLISHED entries; longest silence ${g2.ms} ms${g2.conn ? `, ${g2.conn}` : ''})`);
+      } finally {
+        void client.stop().catch(() => undefined);
+      }
+    });
+
+    it('the client saw gratuitous ARPs for both VIPs from d2 after the crash and from d1 after it came back', async function () {
+      if (dump) { await sleep(300); dump.kill('SIGINT'); await new Promise((r) => dump!.once('exit', r)); dump = null; }
+      const out = execFileSync('tcpdump', ['-r', pcap, '-n', '-e', 'arp'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const macs = lab.d.map((x) => lab.mac(x.ns, 'f0'));
+      for (const vip of Object.values(PAIR_VRRP.vip)) {
+        for (const [i, mac] of macs.entries()) {
+          const v = vip.replace(/\./g, '\\.');
+          const garps = out.split('\n').filter((l) => l.includes(` ${mac} > `) && new RegExp(`Request who-has ${v}( \\(\\S+\\))? tell ${v},`).test(l));
+          assert.ok(garps.length >= 1, `no gratuitous ARP for ${vip} from d${i + 1} (${mac}):\n${out.slice(-3000)}`);
+        }
+      }
+    });
+  });
+}
+
+scenario('lvsd');
+if (process.env.LVSD_E2E_KEEPALIVED === '1') scenario('keepalived');
