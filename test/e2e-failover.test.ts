@@ -7,7 +7,8 @@
 //   d1 s0 ── d2 s0 (sync multicast)
 //
 // One instance VI_1 (f0, VRID 51) carries the three VIPs, the gateway VIP on
-// b0; d1 priority 150, d2 100, preempt. The sync daemon follows VI_1 (master
+// b0; or (the second run) VI_1 on f0 with the outside VIPs and VI_2 (b0, VRID
+// 52) with the gateway VIP, in a sync group; d1 priority 150, d2 100, preempt. The sync daemon follows VI_1 (master
 // while MASTER, backup otherwise; resync: a daemon that starts as backup asks
 // the master for its whole table). 20 NAT + 20 DR connections echo every
 // 0.2 s (scripts/lab-echo-gaps.ts). The master crashes (every process in its
@@ -37,6 +38,8 @@ const EVERY_MS = 200;
 const PRIO = [150, 100] as const;
 
 type Driver = 'lvsd' | 'keepalived';
+/** One instance carrying every VIP (the gateway VIP on b0), or two (outside VI_1 on f0, inside VI_2 on b0) in a sync group. */
+type Layout = 'one' | 'group';
 
 /** The longest silence per connection overlapping [from, to), max over the connections, and whose it is. */
 export function longestGap(r: GapsResult, from: number, to: number): { ms: number; conn: string; perConn: number[] } {
@@ -50,14 +53,16 @@ export function longestGap(r: GapsResult, from: number, to: number): { ms: numbe
   return { ms, conn, perConn };
 }
 
-function scenario(driver: Driver): void {
+function scenario(driver: Driver, layout: Layout): void {
   const reason = why ?? (driver === 'keepalived' && !has('keepalived') ? 'keepalived is missing (apt-get install -y keepalived)' : null);
   const title = driver === 'lvsd'
     ? 'e2e: seed 002, a VRRP director pair (lvsd\'s failover plugin) loses no connection when the master dies and when it comes back'
     : 'e2e: the seed 002 lab with keepalived moving the VIPs (reference)';
-  (reason ? describe.skip : describe)(`${title}${reason ? ` (skipped: ${reason})` : ''}`, function () {
+  const names = layout === 'one' ? ['VI_1'] : ['VI_1', 'VI_2'];
+  const layoutTitle = layout === 'one' ? ', one instance' : ', two instances in a sync group';
+  (reason ? describe.skip : describe)(`${title}${layoutTitle}${reason ? ` (skipped: ${reason})` : ''}`, function () {
     this.timeout(150_000);
-    const lab = reason ? (null as unknown as PairLab) : new PairLab(driver === 'lvsd' ? 'f' : 'k', { vrrp: true });
+    const lab = reason ? (null as unknown as PairLab) : new PairLab(`${driver === 'lvsd' ? 'f' : 'k'}${layout === 'one' ? 'a' : 'b'}`, { vrrp: true });
     const vips = [`${PAIR_VRRP.vip.nat}/24`, `${PAIR_VRRP.vip.dr}/24`];
     const gw = `${PAIR_VRRP.gw}/24`;
     const config = (i: 0 | 1): string => lab.writeConfig(`d${i + 1}.config.ts`, {
@@ -69,11 +74,19 @@ function scenario(driver: Driver): void {
       ],
       ...(driver === 'lvsd'
         ? {
-          vrrp: [{
-            name: 'VI_1', interface: 'f0', vrid: 51, priority: PRIO[i], state: 'BACKUP', advertInt: 1, preempt: true,
-            vips: [...vips, { address: gw, interface: 'b0' }],
-            track: { interfaces: ['b0'] },
-          }],
+          vrrp: layout === 'one'
+            ? [{
+              name: 'VI_1', interface: 'f0', vrid: 51, priority: PRIO[i], state: 'BACKUP', advertInt: 1, preempt: true,
+              vips: [...vips, { address: gw, interface: 'b0' }],
+              track: { interfaces: ['b0'] },
+            }]
+            : {
+              instances: [
+                { name: 'VI_1', interface: 'f0', vrid: 51, priority: PRIO[i], state: 'BACKUP', advertInt: 1, preempt: true, vips },
+                { name: 'VI_2', interface: 'b0', vrid: 52, priority: PRIO[i], state: 'BACKUP', advertInt: 1, preempt: true, vips: [gw] },
+              ],
+              syncGroups: [{ name: 'VG_1', instances: ['VI_1', 'VI_2'] }],
+            },
           sync: { interface: 's0', syncid: 7, vrrp: 'VI_1', resync: true },
         }
         : { sync: { interface: 's0', syncid: 7, role: 'both', resync: true } }),
@@ -81,8 +94,12 @@ function scenario(driver: Driver): void {
     const keepalived = (i: 0 | 1): void => {
       const dir = join(lab.dir, `d${i + 1}`);
       const conf = join(dir, 'keepalived.conf');
-      writeFileSync(conf, `global_defs {\n  router_id d${i + 1}\n}\nvrrp_instance VI_1 {\n  state BACKUP\n  interface f0\n  virtual_router_id 51\n`
-        + `  priority ${PRIO[i]}\n  advert_int 1\n  track_interface {\n    b0\n  }\n  virtual_ipaddress {\n${vips.map((v) => `    ${v} dev f0\n`).join('')}    ${gw} dev b0\n  }\n}\n`);
+      const inst = (name: string, dev: string, vrid: number, addrs: string[], track: string): string =>
+        `vrrp_instance ${name} {\n  state BACKUP\n  interface ${dev}\n  virtual_router_id ${vrid}\n  priority ${PRIO[i]}\n  advert_int 1\n`
+        + `${track ? `  track_interface {\n    ${track}\n  }\n` : ''}  virtual_ipaddress {\n${addrs.map((v) => `    ${v}\n`).join('')}  }\n}\n`;
+      writeFileSync(conf, `global_defs {\n  router_id d${i + 1}\n}\n` + (layout === 'one'
+        ? inst('VI_1', 'f0', 51, [...vips.map((v) => `${v} dev f0`), `${gw} dev b0`], 'b0')
+        : `vrrp_sync_group VG_1 {\n  group {\n    VI_1\n    VI_2\n  }\n}\n${inst('VI_1', 'f0', 51, vips.map((v) => `${v} dev f0`), '')}${inst('VI_2', 'b0', 52, [`${gw} dev b0`], '')}`));
       lab.spawnLogged(i, 'keepalived', '-n', '-l', '-D', '-P', '-f', conf, '-p', join(dir, 'keepalived.pid'), '-r', join(dir, 'vrrp.pid'));
     };
     /** Starts director i: lvsd, and keepalived after it in the reference. */
@@ -124,6 +141,11 @@ function scenario(driver: Driver): void {
       }
     };
 
+    /** Waits for every instance's `Entering STATE` line on director i (from offset `from`). */
+    const entering = async (i: 0 | 1, st: 'MASTER' | 'BACKUP', ms: number, from = 0): Promise<void> => {
+      for (const n of names) await lab.waitLog(i, new RegExp(`\\(${n}\\) Entering ${st} STATE`), ms, from);
+    };
+
     let pcap = '';
     let dump: ChildProcess | null = null;
 
@@ -137,9 +159,9 @@ function scenario(driver: Driver): void {
       dump = lab.spawnCmd(lab.c, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', 'c0', '-U', '-w', pcap, 'arp', 'or', 'ip', 'proto', '112');
       await waitFor(() => { try { return statSync(pcap).size >= 24; } catch { return false; } }, 5000);
       await start(0);
-      await lab.waitLog(0, /\(VI_1\) Entering MASTER STATE/, 15_000);
+      await entering(0, 'MASTER', 15_000);
       await start(1);
-      await lab.waitLog(1, /\(VI_1\) Entering BACKUP STATE/, 15_000);
+      await entering(1, 'BACKUP', 15_000);
     });
     after(async function () {
       this.timeout(30_000);
@@ -150,7 +172,7 @@ function scenario(driver: Driver): void {
       assert.deepEqual(holds(0), { f0: true, dr: true, b0: true }, state());
       // the backup never had them
       assert.deepEqual(holds(1), { f0: false, dr: false, b0: false }, state());
-      assert.doesNotMatch(lab.d[1].log, /\(VI_1\) Entering MASTER STATE/);
+      assert.doesNotMatch(lab.d[1].log, /\(VI_\d\) Entering MASTER STATE/);
     });
 
     it('20 NAT + 20 DR connections: the master crashes, d2 takes over; d1 comes back and preempts; not one connection is lost', async function () {
@@ -171,7 +193,7 @@ function scenario(driver: Driver): void {
         const from2 = lab.d[1].log.length;
         const tKill = Date.now();
         await lab.crash(0);
-        await lab.waitLog(1, /\(VI_1\) Entering MASTER STATE/, 15_000, from2);
+        await entering(1, 'MASTER', 15_000, from2);
         const tMaster2 = Date.now();
         assert.ok(await waitFor(() => { const h = holds(1); return h.f0 && h.dr && h.b0; }, 3000), `d2 took the VIPs\n${state()}`);
         await allEchoedAfter(client, tMaster2, 20_000);
@@ -187,15 +209,15 @@ function scenario(driver: Driver): void {
         const from2b = lab.d[1].log.length;
         const tBack = Date.now();
         await start(0);
-        await lab.waitLog(0, /\(VI_1\) Entering BACKUP STATE/, 15_000);
+        await entering(0, 'BACKUP', 15_000);
         const tInit = Date.now();
         // what the crash left on d1's links is gone before it takes over (else two hosts answer ARP for the VIPs)
         assert.deepEqual(holds(0), { f0: false, dr: false, b0: false }, `d1 in BACKUP (init) holds no VIP\n${state()}`);
-        await lab.waitLog(0, /\(VI_1\) Entering MASTER STATE/, 20_000);
+        await entering(0, 'MASTER', 20_000);
         const tMaster1 = Date.now();
         // how many entries d1 had when it took over (resync from d2)
         const d1Entries = established(0);
-        await lab.waitLog(1, /\(VI_1\) Entering BACKUP STATE/, 5000, from2b);
+        await entering(1, 'BACKUP', 5000, from2b);
         assert.ok(await waitFor(() => { const h = holds(1); return !h.f0 && !h.dr && !h.b0; }, 3000), `d2 removed the VIPs\n${state()}`);
         assert.ok(await waitFor(() => { const h = holds(0); return h.f0 && h.dr && h.b0; }, 3000), `d1 holds the VIPs\n${state()}`);
         await allEchoedAfter(client, tMaster1, 20_000);
@@ -214,7 +236,11 @@ function scenario(driver: Driver): void {
         for (const c of r.conns) assert.ok(c.lastEcho !== null && c.lastEcho > tEnd, `${c.name} echoed after the last transition`);
         const g1 = longestGap(r, tKill, tBack);
         const g2 = longestGap(r, tBack, tEnd);
-        const said = (g: { ms: number; conn: string }): string => g.ms ? `${g.ms} ms, ${g.conn}` : `under ${2 * EVERY_MS} ms (none longer than two echo intervals)`;
+        const said = (g: { ms: number; conn: string; perConn: number[] }): string => {
+          if (!g.ms) return `under ${2 * EVERY_MS} ms (none longer than two echo intervals)`;
+          const sorted = [...g.perConn].sort((a, b) => a - b);
+          return `${g.ms} ms (${g.conn}); median over the connections ${sorted[Math.floor(sorted.length / 2)]} ms`;
+        };
         console.log(`      (d1 crash → d2 MASTER in ${takeover} ms; longest silence of a connection ${said(g1)})`);
         console.log(`      (d1 back: BACKUP (init) → MASTER in ${preempt} ms, with ${d1Entries} ESTABLISHED entries then; longest silence of a connection ${said(g2)})`);
       } finally {
@@ -237,5 +263,6 @@ function scenario(driver: Driver): void {
   });
 }
 
-scenario('lvsd');
-if (process.env.LVSD_E2E_KEEPALIVED === '1') scenario('keepalived');
+scenario('lvsd', 'one');
+scenario('lvsd', 'group');
+if (process.env.LVSD_E2E_KEEPALIVED === '1') { scenario('keepalived', 'one'); scenario('keepalived', 'group'); }
