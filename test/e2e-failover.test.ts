@@ -146,6 +146,16 @@ function scenario(driver: Driver, layout: Layout): void {
       for (const n of names) await lab.waitLog(i, new RegExp(`\\(${n}\\) Entering ${st} STATE`), ms, from);
     };
 
+    /** lvsd's plugin only: the sync daemon each director runs follows VI_1. */
+    const syncRoles = (want: ['master' | 'backup', 'master' | 'backup']): void => {
+      if (driver !== 'lvsd') return;
+      for (const i of [0, 1] as const) {
+        const out = lab.lvsadm(i, '-L', '--daemon');
+        assert.match(out, new RegExp(`^${want[i]} sync daemon \\(mcast=s0, syncid=7`), `d${i + 1} runs the ${want[i]} daemon:\n${out}`);
+        assert.doesNotMatch(out, new RegExp(`${want[i] === 'master' ? 'backup' : 'master'} sync daemon`), `d${i + 1} runs only the ${want[i]} daemon:\n${out}`);
+      }
+    };
+
     let pcap = '';
     let dump: ChildProcess | null = null;
 
@@ -173,6 +183,14 @@ function scenario(driver: Driver, layout: Layout): void {
       // the backup never had them
       assert.deepEqual(holds(1), { f0: false, dr: false, b0: false }, state());
       assert.doesNotMatch(lab.d[1].log, /\(VI_\d\) Entering MASTER STATE/);
+      if (driver !== 'lvsd') return;
+      // lvsadm's view (not its columns): each instance's state; the sync daemon as the instance says
+      const v1 = lab.lvsadm(0, '-L', '--vrrp'), v2 = lab.lvsadm(1, '-L', '--vrrp');
+      for (const n of names) {
+        assert.match(v1, new RegExp(`${n}\\b.*MASTER`), v1);
+        assert.match(v2, new RegExp(`${n}\\b.*BACKUP`), v2);
+      }
+      syncRoles(['master', 'backup']);
     });
 
     it('20 NAT + 20 DR connections: the master crashes, d2 takes over; d1 comes back and preempts; not one connection is lost', async function () {
@@ -202,6 +220,10 @@ function scenario(driver: Driver, layout: Layout): void {
         assert.equal(lab.neighbour(lab.c, PAIR_VRRP.vip.dr), macs[1]!.f0, state());
         assert.equal(lab.neighbour(lab.r, PAIR_VRRP.gw), macs[1]!.b0, state());
         const takeover = tMaster2 - tKill;
+        if (driver === 'lvsd') {
+          const out = lab.lvsadm(1, '-L', '--daemon');
+          assert.match(out, /^master sync daemon/, `d2 runs the master sync daemon once MASTER:\n${out}`);
+        }
         await sleep(1000);
 
         // 2: d1 comes back (links up with the VIPs it left, lvsd again) and preempts
@@ -223,6 +245,7 @@ function scenario(driver: Driver, layout: Layout): void {
         await allEchoedAfter(client, tMaster1, 20_000);
         assert.equal(lab.neighbour(lab.c, PAIR_VRRP.vip.nat), macs[0]!.f0, state());
         assert.equal(lab.neighbour(lab.r, PAIR_VRRP.gw), macs[0]!.b0, state());
+        syncRoles(['master', 'backup']);
         const preempt = tMaster1 - tInit;
         // everyone echoes well after the last transition
         const tEnd = Date.now();
