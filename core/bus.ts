@@ -6,6 +6,28 @@
 import type { DestSpec, ServiceKey } from './model/types.js';
 import type { TableEvent, TableEventType } from './model/events.js';
 
+/** One failover instance (a VRRP vrrp_instance) as `lvsadm -L --vrrp` lists it. */
+export interface FailoverInstanceView {
+  name: string;
+  interface: string;
+  vrid: number;
+  version: number;
+  family: 4 | 6;
+  state: string;
+  /** Effective priority (base ± tracking). */
+  priority: number;
+  basePriority: number;
+  advertIntMs: number;
+  /** The master's address ('' when unknown); ours when MASTER. */
+  master: string;
+  masterPriority: number;
+  /** Wall-clock ms of the last transition, and its reason. */
+  since: number;
+  reason: string;
+  syncGroup?: string;
+  counters: Record<string, number>;
+}
+
 type TableEvents = { [K in TableEventType]: Extract<TableEvent, { type: K }> };
 
 export interface BusEvents extends TableEvents {
@@ -20,6 +42,11 @@ export interface BusEvents extends TableEvents {
   'service.quorum': { service: ServiceKey; up: boolean; aliveWeight: number; sorryActive: boolean };
   /** Failover (a failover plugin): this director's role changed. */
   'ha.state': { state: 'master' | 'backup' | 'fault'; instance?: string; reason?: string };
+  /**
+   * Failover (a failover plugin): every instance as it stands (`lvsadm -L --vrrp`),
+   * reported on each change and every second; the last one stands until the plugin stops (empty list).
+   */
+  'ha.status': { instances: FailoverInstanceView[] };
   /** Sync (a sync plugin, backup side): connection entries received from a master and applied. */
   'sync.received': { syncid: number; from: string; conns: number };
   /**

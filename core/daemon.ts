@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { Bus } from './bus.js';
+import { Bus, type FailoverInstanceView } from './bus.js';
 import { closeControl, listenControl, type ControlLimits } from './control/server.js';
 import { prepareConfig, type Prepared } from './config/check.js';
 import { applyPlan, formatPlan, planDiff, planReassert, planServices } from './config/diff.js';
@@ -113,6 +113,8 @@ export class Daemon {
    */
   private changedBesideConfig = false;
   private readonly daemonStats = new Map<'master' | 'backup', Record<string, number>>();
+  /** The failover plugin's instances (ha.status), null while none runs. */
+  private failover: FailoverInstanceView[] | null = null;
   /** What lvsadm added at run time, kept across restarts (--io afpacket; core/model/runtime-saved.ts). */
   private readonly runtime = new RuntimeAdditions();
   private runtimeTimer: NodeJS.Timeout | null = null;
@@ -170,6 +172,7 @@ export class Daemon {
     // what the sync daemons report last, for -L --daemon --stats; gone with the daemon
     this.bus.on('sync.stats', (s) => { this.daemonStats.set(s.state, s.counters); });
     this.bus.on('daemon.stopped', ({ state }) => { this.daemonStats.delete(state); });
+    this.bus.on('ha.status', ({ instances }) => { this.failover = instances.length > 0 ? instances : null; });
   }
 
   /** Loads plugins and config, then opens the control socket. Throws (having undone what it started) when start-up cannot succeed. */
@@ -212,7 +215,7 @@ export class Daemon {
     this.ctlplaneUp = true;
     await this.ctlplane.apply(this.registry, this.desired?.pluginConfig ?? {});
     this.server = await listenControl(this.opts.socket, { table: this.table, bus: this.bus, conns: () => this.dataPlane?.conns() ?? [],
-      daemonStats: (state) => this.daemonStats.get(state),
+      daemonStats: (state) => this.daemonStats.get(state), failover: () => this.failover,
       drops: (perWorker) => (this.dataPlane ? dropsView(this.dataPlane.counters(), perWorker) : null), health: this.health },
       this.opts.controlLimits);
     this.housekeeping = setInterval(() => this.housekeep(), 1000);

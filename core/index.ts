@@ -84,7 +84,7 @@ export {
   CF_FWD_MASK, CF_MASQ, CF_LOCALNODE, CF_TUNNEL, CF_DROUTE, CF_BYPASS, CF_SYNC, CF_HASHED, CF_NOOUTPUT, CF_INACTIVE,
   CF_OUT_SEQ, CF_IN_SEQ, CF_NO_CPORT, CF_TEMPLATE, CF_ONE_PACKET, CF_NFCT,
 } from './conn/states.js';
-export type { BusEvents } from './bus.js';
+export type { BusEvents, FailoverInstanceView } from './bus.js';
 export type { TableEvent, ChangeSource } from './model/events.js';
 export type { ServiceView, DestView, Timeouts, SyncDaemonSpec } from './model/types.js';
 export type { ConnView, InfoView } from './control/protocol.js';

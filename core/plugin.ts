@@ -569,7 +569,7 @@ interface ControlPluginOf<K extends 'sync' | 'failover', O, E extends keyof BusE
 /** Events a sync plugin may emit. ('conn.sync' comes from the data plane.) */
 export type SyncEvent = 'sync.received' | 'sync.stats';
 /** Events a failover plugin may emit. */
-export type FailoverEvent = 'ha.state';
+export type FailoverEvent = 'ha.state' | 'ha.status';
 
 /** The connection sync daemon (master sends, backup receives; plugins/sync/). */
 export type SyncPlugin<O = undefined> = ControlPluginOf<'sync', O, SyncEvent>;
@@ -582,7 +582,7 @@ export type ControlKind = ControlPlugin['kind'];
 export const CONTROL_KINDS: readonly ControlKind[] = ['sync', 'failover'];
 /** The bus events each control-plane kind owns (checked at run time too: a JS plugin has no types). */
 export const CONTROL_EVENTS: Record<ControlKind, readonly (keyof BusEvents)[]> = {
-  sync: ['sync.received', 'sync.stats'], failover: ['ha.state'],
+  sync: ['sync.received', 'sync.stats'], failover: ['ha.state', 'ha.status'],
 };
 
 export function defineSync<O = undefined>(p: Omit<SyncPlugin<O>, 'kind'>): SyncPlugin<O> {

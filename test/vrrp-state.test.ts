@@ -33,7 +33,8 @@ const ip = (s: string): Uint8Array => parseIp(s)!;
 const VIP = '198.18.0.100';
 
 function make(c: Partial<VrrpInstanceConfig> = {}): { inst: VrrpInstance; clock: ManualClock; acts: VrrpAction[]; at: number[] } {
-  const r = resolveInstance({ name: 'VI_1', vrid: 51, srcAddr: '198.18.0.11', vips: [VIP], ...c });
+  // keepalived's timer quirk by default here: these tests pin 2.2.7's behaviour; lvsd's own schedule has its tests below
+  const r = resolveInstance({ name: 'VI_1', vrid: 51, srcAddr: '198.18.0.11', vips: [VIP], advertSchedule: 'keepalived', ...c });
   if (!r.ok) throw new Error(r.error);
   const clock = new ManualClock();
   const acts: VrrpAction[] = [], at: number[] = [];
@@ -253,6 +254,21 @@ describe('vrrp-state: MASTER receiving adverts', () => {
     const n = acts.length;
     inst.receive({ kind: 'ignored', reason: 'other-vrid', text: 'x' });
     assert.equal(acts.length, n);
+  });
+  it("lvsd's own schedule: nothing received moves the periodic adverts (replies are extra)", () => {
+    const { inst, clock, acts, at } = master({ advertSchedule: 'own' });
+    const start = inst.timerExpiry / 1000 - 1000; // the last periodic advert's time
+    const bad = { kind: 'rejected', reason: 'checksum', text: 'Invalid VRRPv2 checksum', vrid: 51, src: ip('198.18.0.12'), priority: 200 } as const;
+    // 10 packets a second for 3 s: rejected ones, lower-priority and priority-0 adverts
+    for (let i = 0; i < 30; i++) {
+      clock.advance(100);
+      inst.receive(i % 10 === 3 ? advert(100) : i % 10 === 7 ? advert(0) : bad);
+    }
+    const periodic = adverts(acts).filter((a) => a.reason === 'periodic').map((a) => at[acts.indexOf(a)]! - start);
+    assert.deepEqual(periodic, [1000, 2000, 3000]);
+    assert.equal(adverts(acts).filter((a) => a.reason === 'lower-prio-reply').length, 3);
+    assert.equal(adverts(acts).filter((a) => a.reason === 'prio0-reply').length, 3);
+    assert.equal(inst.state, 'MASTER');
   });
   it('equal priority from our own address: warning only', () => {
     const { inst, acts } = master();

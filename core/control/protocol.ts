@@ -7,6 +7,7 @@ import type {
 } from '../model/types.js';
 import type { Errno } from '../errors.js';
 import type { RealHealthView, ServiceHealthView } from '../health/types.js';
+import type { FailoverInstanceView } from '../bus.js';
 
 /** One connection entry as `ipvsadm -L -c` shows it. */
 export interface ConnView {
@@ -84,7 +85,9 @@ export type Request =
   /** Per-real-server health and lifecycle views, for `lvsadm -L --health`. */
   | { op: 'get-health'; service?: ServiceKey }
   /** The data plane's drop reasons and I/O counters (`lvsadm -L --drops`); `perWorker` adds each worker's counts. */
-  | { op: 'get-drops'; perWorker?: boolean };
+  | { op: 'get-drops'; perWorker?: boolean }
+  /** lvsd extension (-L --vrrp): the failover instances as their plugin last reported them. */
+  | { op: 'get-vrrp' };
 
 export type Reply<T = unknown> =
   | { ok: true; data: T }
@@ -101,6 +104,7 @@ export interface ReplyData {
   'get-conns': ConnView[];
   'get-health': ServiceHealthView[];
   'get-drops': DropsView;
+  'get-vrrp': FailoverInstanceView[];
   /** The real server's view after the change. */
   'drain': RealHealthView;
   'fill': RealHealthView;

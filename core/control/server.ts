@@ -5,7 +5,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Bus } from '../bus.js';
+import type { Bus, FailoverInstanceView } from '../bus.js';
 import type { ChangeSource } from '../model/events.js';
 import type { Result } from '../errors.js';
 import { CONN_TAB_SIZE, IPVS_VERSION, type ServiceTable } from '../model/table.js';
@@ -73,6 +73,8 @@ export interface ControlDeps {
   health?: HealthManager;
   /** A running sync daemon's last reported counters (the bus's sync.stats). */
   daemonStats?: (state: 'master' | 'backup') => Record<string, number> | undefined;
+  /** The failover instances as last reported (the bus's ha.status); null: no failover plugin runs. */
+  failover?: () => FailoverInstanceView[] | null;
 }
 
 /** Changes made through the socket (the peer's uid joins with SO_PEERCRED). */
@@ -114,6 +116,11 @@ export function handleRequest(req: Request, deps: ControlDeps): Reply {
     case 'get-drops': {
       const v = deps.drops?.(req.perWorker ?? false) ?? null;
       if (!v) return { ok: false, errno: 'ENODEV', message: 'lvsd runs without a data plane: no frames are forwarded, so none are counted or dropped' };
+      return { ok: true, data: v };
+    }
+    case 'get-vrrp': {
+      const v = deps.failover?.() ?? null;
+      if (!v) return { ok: false, errno: 'ENODEV', message: 'no failover runs in this lvsd: config.ts has no `vrrp`' };
       return { ok: true, data: v };
     }
     case 'get-health':

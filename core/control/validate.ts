@@ -81,7 +81,7 @@ const lifecycle = (op: string, extra: readonly string[]): z.ZodType =>
 
 /** The schema of each op's request (its `op` aside). */
 const REQUESTS: ReadonlyMap<string, z.ZodType> = new Map<string, z.ZodType>([
-  ...['info', 'get-services', 'flush', 'get-timeouts', 'get-daemons', 'get-daemon-stats', 'get-conns'].map((op) => [op, bare] as const),
+  ...['info', 'get-services', 'flush', 'get-timeouts', 'get-daemons', 'get-daemon-stats', 'get-conns', 'get-vrrp'].map((op) => [op, bare] as const),
   ['get-service', withService], ['delete-service', withService],
   ['add-service', object({ service: serviceSpec })], ['edit-service', object({ service: serviceSpec })],
   ['zero', optService], ['get-health', optService],

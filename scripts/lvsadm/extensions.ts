@@ -7,6 +7,7 @@
 //   lvsadm --enable  (same)
 //   lvsadm -L --health [-n] [-t|-u|--sctp-service VIP:PORT | -f MARK [-6]]
 //   lvsadm -L --drops [--per-worker]      drop reasons and I/O counters (-n accepted, no effect)
+//   lvsadm -L --vrrp [--stats]            failover instances: state, priority, master, last transition
 //
 // They are recognised before ipvsadm's parser sees the command line, so every
 // ipvsadm command line keeps its exact ipvsadm meaning.
@@ -20,7 +21,8 @@ export type LifecycleOp = 'drain' | 'fill' | 'disable' | 'enable';
 export type ExtCommand =
   | { op: LifecycleOp; service: ServiceKey; dest: DestKey; deadline?: number }
   | { op: 'get-health'; service?: ServiceKey; numeric: boolean }
-  | { op: 'get-drops'; perWorker: boolean };
+  | { op: 'get-drops'; perWorker: boolean }
+  | { op: 'get-vrrp'; stats: boolean };
 
 const LIFECYCLE: Record<string, LifecycleOp> = { '--drain': 'drain', '--fill': 'fill', '--disable': 'disable', '--enable': 'enable' };
 const PROTO_OPTS: Record<string, [Protocol, ProtoNum]> = {
@@ -31,7 +33,7 @@ const MAX_DEADLINE = 86400 * 31;
 
 /** Whether a command line is one of lvsd's own (and not ipvsadm's). */
 export function isExtension(args: readonly string[]): boolean {
-  return args.some((a) => a in LIFECYCLE || a === '--health' || a === '--drops' || a === '--per-worker');
+  return args.some((a) => a in LIFECYCLE || a === '--health' || a === '--drops' || a === '--per-worker' || a === '--vrrp');
 }
 
 /** Splits `--opt=value` and expands short bundles like `-Ln`. */
@@ -49,6 +51,7 @@ function tokens(args: readonly string[]): string[] {
 /** Parses one of lvsd's own command lines; the error is a sentence for stderr. */
 export async function parseExtension(args: readonly string[], ns: NameService): Promise<{ ok: true; command: ExtCommand } | { ok: false; error: string }> {
   const t = tokens(args);
+  if (t.includes('--vrrp')) return parseVrrpListing(t);
   let op: LifecycleOp | 'get-health' | 'get-drops' | null = null;
   let list = false;
   let perWorker = false;
@@ -135,4 +138,17 @@ export async function parseExtension(args: readonly string[], ns: NameService): 
     return { ok: false, error: `--${op} takes no --deadline` };
   }
   return { ok: true, command: deadline === undefined ? { op, service, dest } : { op, service, dest, deadline } };
+}
+
+/** `-L --vrrp [--stats] [-n]`: nothing else goes with it. */
+function parseVrrpListing(t: readonly string[]): { ok: true; command: ExtCommand } | { ok: false; error: string } {
+  let list = false, stats = false;
+  for (const a of t) {
+    if (a === '-L' || a === '-l' || a === '--list') list = true;
+    else if (a === '--stats') stats = true;
+    else if (a === '-n' || a === '--numeric' || a === '--vrrp') continue;
+    else return { ok: false, error: `${a}: not an option of lvsadm -L --vrrp` };
+  }
+  if (!list) return { ok: false, error: '--vrrp is a listing: use lvsadm -L --vrrp' };
+  return { ok: true, command: { op: 'get-vrrp', stats } };
 }

@@ -19,6 +19,8 @@ import { restoreVectors } from './restore.js';
 import { helpText, LVSADM_VERSION, versionLine } from './help.js';
 import { isExtension, parseExtension } from './extensions.js';
 import { formatDrops } from './drops.js';
+import { formatVrrp } from './vrrp.js';
+import type { FailoverInstanceView } from '../../core/bus.js';
 import { formatHealthListing } from '../../core/health/format.js';
 import type { ServiceHealthView } from '../../core/health/types.js';
 
@@ -303,6 +305,12 @@ async function extension(ctx: Ctx, args: readonly string[]): Promise<number> {
     const r = await call<DropsView>(ctx, c.perWorker ? { op: 'get-drops', perWorker: true } : { op: 'get-drops' });
     if (!r.ok) { ctx.io.err(`${ctx.prog}: ${r.message}\n`); return 1; }
     ctx.io.out(formatDrops(r.data));
+    return 0;
+  }
+  if (c.op === 'get-vrrp') {
+    const r = await call<FailoverInstanceView[]>(ctx, { op: 'get-vrrp' });
+    if (!r.ok) { ctx.io.err(`${ctx.prog}: ${r.message}\n`); return 1; }
+    ctx.io.out(formatVrrp(r.data, c.stats, Date.now()));
     return 0;
   }
   const r = await call(ctx, c);

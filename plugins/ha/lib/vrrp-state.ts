@@ -40,6 +40,12 @@ export interface VrrpInstanceConfig {
   downTimerAdverts?: number;
   lowerPrioNoAdvert?: boolean;
   higherPrioSendAdvert?: boolean;
+  /**
+   * 'own' [default]: adverts keep their own schedule whatever is received (lvsd).
+   * 'keepalived': as 2.2.7, every packet for the VRID (valid or not) restarts a MASTER's
+   * advert timer (§5.2), so a peer sending anything more often than advert_int silences it.
+   */
+  advertSchedule?: 'own' | 'keepalived';
   strictMode?: boolean;
   garpMasterDelay?: number;
   garpMasterRepeat?: number;
@@ -69,6 +75,7 @@ export interface ResolvedInstance {
   downTimerAdverts: number;
   lowerPrioNoAdvert: boolean;
   higherPrioSendAdvert: boolean;
+  advertSchedule: 'own' | 'keepalived';
   garpMasterDelayUs: number;
   garpMasterRepeat: number;
   garpLowerPrioDelayUs: number;
@@ -148,6 +155,7 @@ export function resolveInstance(c: VrrpInstanceConfig): ResolveResult {
       // strict mode: no reply to lower priorities, no lower-priority GARPs, no advert before yielding.
       lowerPrioNoAdvert: strict ? true : c.lowerPrioNoAdvert ?? false,
       higherPrioSendAdvert: strict ? false : c.higherPrioSendAdvert ?? false,
+      advertSchedule: c.advertSchedule ?? 'own',
       garpMasterDelayUs, garpMasterRepeat,
       garpLowerPrioDelayUs: strict ? 0 : c.garpLowerPrioDelay !== undefined ? secs(c.garpLowerPrioDelay, 0) : garpMasterDelayUs,
       garpLowerPrioRepeat: strict ? 0 : c.garpLowerPrioRepeat ?? garpMasterRepeat,
@@ -334,8 +342,8 @@ export class VrrpInstance {
     if (this.st !== 'BACKUP' && this.st !== 'MASTER') return;
     if (rx.kind === 'rejected') {
       this.log('info', rx.text);
-      // Any packet for the VRID restarts a MASTER's advert timer; a BACKUP's expiry stays (§5.2).
-      if (this.st === 'MASTER' && !this.cfg.lowerPrioNoAdvert) this.armAdvert();
+      // keepalived: any packet for the VRID restarts a MASTER's advert timer; a BACKUP's expiry stays (§5.2).
+      this.restartAdvertTimer();
       return;
     }
     const a = rx.advert;
@@ -386,13 +394,13 @@ export class VrrpInstance {
     const from = ipToString(src);
     if (prio === 0) {
       this.advert(mine, 'prio0-reply');
-      this.armAdvert();
+      this.restartAdvertTimer(true);
       return;
     }
     const addrCmp = compareIp(src, this.cfg.src);
     if (prio === mine && addrCmp === 0) {
       this.log('warning', `Received advert from ${from} with our own priority ${prio} and address - ignoring`);
-      if (!this.cfg.lowerPrioNoAdvert) this.armAdvert();
+      this.restartAdvertTimer();
       return;
     }
     if (mine === 255 && prio === 255) {
@@ -414,7 +422,7 @@ export class VrrpInstance {
     if (!this.cfg.lowerPrioNoAdvert) this.advert(mine, 'lower-prio-reply');
     this.garpBurst(this.cfg.garpLowerPrioRepeat, 'lower-prio', this.cfg.garpLowerPrioDelayUs, 'lower-prio-delayed');
     this.out({ type: 'notify-master-rx-lower-pri', from, priority: prio });
-    if (!this.cfg.lowerPrioNoAdvert) this.armAdvert();
+    this.restartAdvertTimer();
   }
 
   /** MASTER → BACKUP on a better advert: no priority-0 advert, VIPs removed at once. */
@@ -518,6 +526,16 @@ export class VrrpInstance {
   }
 
   /** Next advert advert_int after now: no fixed grid, each one after the previous was handled. */
+  /**
+   * A MASTER received something for its VRID. keepalived restarts its advert timer (unless
+   * lower_prio_no_advert; a priority-0 reply always does); with the 'own' schedule the
+   * periodic adverts go on as planned, so nothing received can hold them back.
+   */
+  private restartAdvertTimer(always = false): void {
+    if (this.st !== 'MASTER' || this.cfg.advertSchedule === 'own') return;
+    if (always || !this.cfg.lowerPrioNoAdvert) this.armAdvert();
+  }
+
   private armAdvert(): void {
     this.arm(this.ownIntUs, () => {
       if (this.st !== 'MASTER') return;
@@ -559,6 +577,23 @@ export class VrrpInstance {
   private cancelRefresh(): void {
     if (this.refreshTimer !== undefined) this.clock.clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
+  }
+
+  // ------------------------------------------------------------ sync groups
+
+  /** A sync group member became MASTER: a BACKUP member follows at once (keepalived's vrrp_sync_master). */
+  forceMaster(why: string): void {
+    if (this.st !== 'BACKUP') return;
+    this.log('info', why);
+    this.toMaster(why);
+  }
+
+  /** A sync group member left MASTER: a MASTER member steps down with it (no priority-0 advert, as a yield). */
+  forceBackup(why: string): void {
+    if (this.st !== 'MASTER') return;
+    this.log('info', why);
+    this.masterSrc = null;
+    this.toBackup('', false);
   }
 
   // ------------------------------------------------------------ tracking inputs
