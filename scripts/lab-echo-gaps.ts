@@ -7,8 +7,8 @@
 //       numbered line on each every everyMs until a `stop` line arrives on
 //       stdin (or maxSeconds passed), then waits (up to 10 s) for the last
 //       echoes and prints one JSON line (GapsResult) on stdout. A `status`
-//       line on stdin prints {"lastEcho":[…],"failed":[…]} (per connection, in
-//       order) on stdout at once.
+//       line on stdin prints {"names":[…],"ports":[…],"lastEcho":[…],"failed":[…]}
+//       (per connection, in order; ports: the client's) on stdout at once.
 //
 // Per connection it keeps every silence longer than 2 × everyMs: the time
 // from one echo received to the next (epoch ms, the same clock as the test's,
@@ -34,7 +34,7 @@ interface Target { addr: string; port: number; n: number }
 interface Spec { targets: Target[]; everyMs: number; maxSeconds: number }
 
 /** What a `status` line answers: per connection, its last echo (epoch ms) and why it failed. */
-export interface GapsStatus { lastEcho: (number | null)[]; failed: (string | null)[] }
+export interface GapsStatus { names: string[]; ports: (number | null)[]; lastEcho: (number | null)[]; failed: (string | null)[] }
 
 /** For the tests: the running client; `stop()` ends it and resolves with its result. */
 export interface GapsClient { stop(): Promise<GapsResult>; status(): Promise<GapsStatus>; result: Promise<GapsResult> }
@@ -47,7 +47,7 @@ export async function gapsStarted(p: ChildProcess): Promise<GapsClient> {
     out += d.toString();
     let nl: number;
     // status lines come first, one per request; the result is the last line
-    while ((nl = out.indexOf('\n')) >= 0 && out.startsWith('{"lastEcho"')) {
+    while ((nl = out.indexOf('\n')) >= 0 && out.startsWith('{"names"')) {
       const line = out.slice(0, nl);
       out = out.slice(nl + 1);
       waiting.shift()?.(JSON.parse(line) as GapsStatus);
@@ -111,7 +111,10 @@ async function client(spec: Spec): Promise<void> {
   process.stdin.on('data', (d: string) => {
     for (const line of d.split('\n')) {
       if (line === 'stop') stop = true;
-      if (line === 'status') process.stdout.write(`${JSON.stringify({ lastEcho: conns.map((k) => k.c.lastEcho), failed: conns.map((k) => k.c.failed) } satisfies GapsStatus)}\n`);
+      if (line === 'status') process.stdout.write(`${JSON.stringify({
+        names: conns.map((k) => k.c.name), ports: conns.map((k) => k.sock.localPort ?? null),
+        lastEcho: conns.map((k) => k.c.lastEcho), failed: conns.map((k) => k.c.failed),
+      } satisfies GapsStatus)}\n`);
     }
   });
   process.stdin.on('end', () => { stop = true; });

@@ -123,20 +123,29 @@ function scenario(driver: Driver, layout: Layout): void {
       let addrs = '';
       try { addrs = `f0 ${lab.addrs(x.ns, 'f0').join(' ')}; b0 ${lab.addrs(x.ns, 'b0').join(' ')}`; } catch (e) { addrs = String(e); }
       return `d${i + 1}: ${addrs}\n  log tail:\n${x.log.slice(-3000)}`;
-    }).join('\n') + `\nclient neigh:\n${lab.ip(lab.c, 'neigh')}\nreal server neigh:\n${lab.ip(lab.r, 'neigh')}\nthe client's capture (ARP, VRRP), last lines:\n${capture().slice(-40).join('\n')}`;
+    }).join('\n') + `\nclient neigh:\n${lab.ip(lab.c, 'neigh')}\nreal server neigh:\n${lab.ip(lab.r, 'neigh')}\nthe client's capture (ARP, VRRP), last lines:\n${capture(['arp', 'or', 'ip', 'proto', '112']).slice(-40).join('\n')}`;
     const capture = (filter: string[] = []): string[] => {
       try { return execFileSync('tcpdump', ['-r', pcap, '-n', '-e', '-tt', ...filter], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean); } catch { return []; }
     };
-    /** Resolves once every connection echoed after `t` (or some failed), with the status. */
+    /** A director's entries and drop counters, for a failure's report. */
+    const table = (i: 0 | 1): string => {
+      try { return `d${i + 1} entries:\n${lab.lvsadm(i, '-L', '-n', '-c')}\nd${i + 1} drops:\n${lab.lvsadm(i, '-L', '--drops', '--per-worker')}`; } catch (e) { return `d${i + 1}: ${(e as Error).message.split('\n')[0]}`; }
+    };
+    /** Resolves once every connection echoed after `t`; fails naming the silent or failed ones, with the TCP the client saw of them. */
     const allEchoedAfter = async (client: GapsClient, t: number, ms: number): Promise<void> => {
       const until = Date.now() + ms;
       for (;;) {
         const s = await client.status();
-        const failed = s.failed.filter(Boolean);
-        const late = s.lastEcho.filter((x) => x === null || x <= t).length;
-        if (failed.length) assert.fail(`connections failed: ${failed.join('; ')}\n${state()}`);
-        if (late === 0) return;
-        if (Date.now() > until) assert.fail(`${late} connections silent since ${new Date(t).toISOString()} (${ms} ms)\n${state()}`);
+        const bad = s.names.map((n, k) => ({ n, port: s.ports[k] ?? null, last: s.lastEcho[k] ?? null, failed: s.failed[k] ?? null }))
+          .filter((c) => c.failed || c.last === null || c.last <= t);
+        const failed = bad.filter((c) => c.failed);
+        if (bad.length === 0) return;
+        if (failed.length || Date.now() > until) {
+          const tcp = bad.slice(0, 3).map((c) => `client port ${c.port}:\n${capture(['tcp', 'port', String(c.port)]).slice(-15).join('\n')}`).join('\n');
+          assert.fail(`${failed.length ? `connections failed: ${failed.map((c) => `${c.n} (port ${c.port}): ${c.failed}`).join('; ')}`
+            : `${bad.length} connections silent since ${new Date(t).toISOString()} (${ms} ms): ${bad.map((c) => `${c.n} (port ${c.port}, last echo ${c.last === null ? 'never' : new Date(c.last).toISOString()})`).join(', ')}`}`
+            + `\n${state()}\n${table(0)}\n${table(1)}\n${tcp}`);
+        }
         await sleep(100);
       }
     };
@@ -164,9 +173,9 @@ function scenario(driver: Driver, layout: Layout): void {
       cleanupStale();
       lab.build();
       await lab.helper(lab.r, 'scripts/lab-echo.ts', 'server', String(PORT));
-      // what the client sees of ARP and VRRP, for the GARP checks and for a failure's report
+      // what the client sees (ARP, VRRP, TCP), for the GARP checks and for a failure's report
       pcap = join(lab.dir, 'client.pcap');
-      dump = lab.spawnCmd(lab.c, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', 'c0', '-U', '-w', pcap, 'arp', 'or', 'ip', 'proto', '112');
+      dump = lab.spawnCmd(lab.c, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', 'c0', '-U', '-w', pcap, 'arp', 'or', 'ip', 'proto', '112', 'or', 'tcp');
       await waitFor(() => { try { return statSync(pcap).size >= 24; } catch { return false; } }, 5000);
       await start(0);
       await entering(0, 'MASTER', 15_000);
@@ -175,6 +184,8 @@ function scenario(driver: Driver, layout: Layout): void {
     });
     after(async function () {
       this.timeout(30_000);
+      // LVSD_E2E_LOGS=1: both directors' logs (since their last start), e.g. to see where d1's entries came from
+      if (process.env.LVSD_E2E_LOGS === '1') for (const [i, x] of lab.d.entries()) console.log(`--- d${i + 1} log\n${x.log}`);
       await lab.teardown();
     });
 
