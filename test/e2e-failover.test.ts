@@ -38,15 +38,27 @@ const EVERY_MS = 200;
 const PRIO = [150, 100] as const;
 
 type Driver = 'lvsd' | 'keepalived';
+
+/** A transition's silences in words. */
+function said(g: { ms: number; conn: string; perConn: number[] }): string {
+  if (!g.ms) return `under ${2 * EVERY_MS} ms (none longer than two echo intervals)`;
+  const sorted = [...g.perConn].sort((a, b) => a - b);
+  return `${g.ms} ms (${g.conn}); median over the connections ${sorted[Math.floor(sorted.length / 2)]} ms`;
+}
 /** One instance carrying every VIP (the gateway VIP on b0), or two (outside VI_1 on f0, inside VI_2 on b0) in a sync group. */
 type Layout = 'one' | 'group';
 
-/** The longest silence per connection overlapping [from, to), max over the connections, and whose it is. */
+/**
+ * The longest silence per connection that began in [from, to) (a silence
+ * begins at the last echo before it, so both ends two echo intervals earlier),
+ * max over the connections, and whose it is.
+ */
 export function longestGap(r: GapsResult, from: number, to: number): { ms: number; conn: string; perConn: number[] } {
   let ms = 0, conn = '';
   const perConn = r.conns.map((c) => {
     let m = 0;
-    for (const [a, b] of c.gaps) if (a < to && b > from) m = Math.max(m, b - a);
+    // the last echo before an event may come up to two intervals before it
+    for (const [a, b] of c.gaps) if (a >= from - 2 * EVERY_MS && a < to - 2 * EVERY_MS) m = Math.max(m, b - a);
     if (m > ms) { ms = m; conn = c.name; }
     return m;
   });
@@ -60,7 +72,7 @@ export function longestGap(r: GapsResult, from: number, to: number): { ms: numbe
  */
 type Comeback = 'fresh' | 'journal';
 
-function scenario(driver: Driver, layout: Layout, comeback: Comeback): void {
+function scenario(driver: Driver, layout: Layout, comeback: Comeback, graceful = false): void {
   const reason = why ?? (driver === 'keepalived' && !has('keepalived') ? 'keepalived is missing (apt-get install -y keepalived)' : null);
   const title = driver === 'lvsd'
     ? 'e2e: seed 002, a VRRP director pair (lvsd\'s failover plugin) loses no connection when the master dies and when it comes back'
@@ -98,6 +110,7 @@ function scenario(driver: Driver, layout: Layout, comeback: Comeback): void {
         }
         : { sync: { interface: 's0', syncid: 7, role: 'both', resync: true } }),
     });
+    const ka: (ChildProcess | null)[] = [null, null];
     const keepalived = (i: 0 | 1): void => {
       const dir = join(lab.dir, `d${i + 1}`);
       const conf = join(dir, 'keepalived.conf');
@@ -107,7 +120,16 @@ function scenario(driver: Driver, layout: Layout, comeback: Comeback): void {
       writeFileSync(conf, `global_defs {\n  router_id d${i + 1}\n}\n` + (layout === 'one'
         ? inst('VI_1', 'f0', 51, [...vips.map((v) => `${v} dev f0`), `${gw} dev b0`], 'b0')
         : `vrrp_sync_group VG_1 {\n  group {\n    VI_1\n    VI_2\n  }\n}\n${inst('VI_1', 'f0', 51, vips.map((v) => `${v} dev f0`), '')}${inst('VI_2', 'b0', 52, [`${gw} dev b0`], '')}`));
-      lab.spawnLogged(i, 'keepalived', '-n', '-l', '-D', '-P', '-f', conf, '-p', join(dir, 'keepalived.pid'), '-r', join(dir, 'vrrp.pid'));
+      ka[i] = lab.spawnLogged(i, 'keepalived', '-n', '-l', '-D', '-P', '-f', conf, '-p', join(dir, 'keepalived.pid'), '-r', join(dir, 'vrrp.pid'));
+    };
+    /** Stops director i's VRRP gracefully (SIGTERM): lvsd, or keepalived in the reference. */
+    const stopVrrp = async (i: 0 | 1): Promise<void> => {
+      if (driver === 'lvsd') { await lab.kill(i, 'SIGTERM'); return; }
+      const p = ka[i];
+      if (!p || p.exitCode !== null) return;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await exited;
     };
     /** Starts director i: lvsd, and keepalived after it in the reference. */
     const start = async (i: 0 | 1): Promise<void> => {
@@ -172,6 +194,10 @@ function scenario(driver: Driver, layout: Layout, comeback: Comeback): void {
       }
     };
 
+    /** 20 NAT + 20 DR echo connections from the client, open. */
+    const echo = (): Promise<GapsClient> => gapsStarted(lab.spawnPiped(lab.c, 'scripts/lab-echo-gaps.ts',
+      JSON.stringify({ targets: [{ addr: PAIR_VRRP.vip.nat, port: PORT, n: 20 }, { addr: PAIR_VRRP.vip.dr, port: PORT, n: 20 }], everyMs: EVERY_MS, maxSeconds: 100 })));
+
     let pcap = '';
     let dump: ChildProcess | null = null;
 
@@ -211,9 +237,8 @@ function scenario(driver: Driver, layout: Layout, comeback: Comeback): void {
       syncRoles(['master', 'backup']);
     });
 
-    it('20 NAT + 20 DR connections: the master crashes, d2 takes over; d1 comes back and preempts; not one connection is lost', async function () {
-      const client = await gapsStarted(lab.spawnPiped(lab.c, 'scripts/lab-echo-gaps.ts',
-        JSON.stringify({ targets: [{ addr: PAIR_VRRP.vip.nat, port: PORT, n: 20 }, { addr: PAIR_VRRP.vip.dr, port: PORT, n: 20 }], everyMs: EVERY_MS, maxSeconds: 100 })));
+    it(`20 NAT + 20 DR connections: the master crashes, d2 takes over; d1 comes back and preempts${graceful ? '; d1 is stopped (SIGTERM), d2 takes over at once' : ''}; not one connection is lost`, async function () {
+      const client = await echo();
       try {
         const t0 = Date.now();
         await allEchoedAfter(client, t0, 5000);
@@ -266,6 +291,25 @@ function scenario(driver: Driver, layout: Layout, comeback: Comeback): void {
         assert.equal(lab.neighbour(lab.r, PAIR_VRRP.gw), macs[0]!.b0, state());
         syncRoles(['master', 'backup']);
         const preempt = tMaster1 - tInit;
+        let tTerm = 0, graceTakeover = 0;
+        if (graceful) {
+          // 3: d1 stopped (SIGTERM): its priority-0 advert hands over at once (skew time, not 3 × advert_int + skew)
+          await sleep(1000);
+          const from3 = lab.d[1].log.length, from1 = lab.d[0].log.length;
+          tTerm = Date.now();
+          await stopVrrp(0);
+          const stopLog = lab.d[0].log.slice(from1);
+          await entering(1, 'MASTER', 5000, from3);
+          graceTakeover = Date.now() - tTerm;
+          assert.match(stopLog, /\(VI_1\) sent 0 priority/, stopLog);
+          assert.match(lab.d[1].log.slice(from3), /\(VI_1\) Backup received priority 0 advertisement/, lab.d[1].log.slice(from3));
+          assert.deepEqual(holds(0), { f0: false, dr: false, b0: false }, `d1 stopped removed its VIPs\n${state()}`);
+          assert.ok(await waitFor(() => { const h = holds(1); return h.f0 && h.dr && h.b0; }, 3000), `d2 took the VIPs\n${state()}`);
+          const tMaster3 = Date.now();
+          await allEchoedAfter(client, tMaster3, 20_000);
+          assert.equal(lab.neighbour(lab.c, PAIR_VRRP.vip.nat), macs[1]!.f0, state());
+          assert.equal(lab.neighbour(lab.r, PAIR_VRRP.gw), macs[1]!.b0, state());
+        }
         // everyone echoes well after the last transition
         const tEnd = Date.now();
         await sleep(1500);
@@ -277,18 +321,69 @@ function scenario(driver: Driver, layout: Layout, comeback: Comeback): void {
         assert.deepEqual(failed.map((c) => `${c.name}: ${c.failed}`), [], state());
         for (const c of r.conns) assert.ok(c.lastEcho !== null && c.lastEcho > tEnd, `${c.name} echoed after the last transition`);
         const g1 = longestGap(r, tKill, tBack);
-        const g2 = longestGap(r, tBack, tEnd);
-        const said = (g: { ms: number; conn: string; perConn: number[] }): string => {
-          if (!g.ms) return `under ${2 * EVERY_MS} ms (none longer than two echo intervals)`;
-          const sorted = [...g.perConn].sort((a, b) => a - b);
-          return `${g.ms} ms (${g.conn}); median over the connections ${sorted[Math.floor(sorted.length / 2)]} ms`;
-        };
+        const g2 = longestGap(r, tBack, tTerm || tEnd);
         console.log(`      (d1 crash → d2 MASTER in ${takeover} ms; longest silence of a connection ${said(g1)})`);
         console.log(`      (d1 back: BACKUP (init) → MASTER in ${preempt} ms, with ${d1Entries} ESTABLISHED entries then; longest silence of a connection ${said(g2)})`);
+        if (graceful) console.log(`      (d1 stopped (SIGTERM) → d2 MASTER in ${graceTakeover} ms; longest silence of a connection ${said(longestGap(r, tTerm, tEnd))})`);
       } finally {
         void client.stop().catch(() => undefined);
       }
     });
+
+    if (layout === 'group') {
+      // lvsd's plugin: skipped, a bug. On d1's b0 down, VI_2 goes FAULT and the
+      // sync group puts VI_1 in BACKUP (not FAULT, as keepalived 2.2.7 does:
+      // `VRRP_Group(VG_1) Syncing instances to FAULT state`); as a BACKUP VI_1
+      // then discards d2's lower-priority adverts, its master-down timer runs out
+      // and it takes MASTER again ~3.4 s later while VI_2 is still FAULT: d1 holds
+      // the outside VIPs without a back link, every connection stalls until b0
+      // is up again. The keepalived reference (LVSD_E2E_KEEPALIVED=1) passes.
+      (driver === 'lvsd' ? it.skip : it)('d1 loses its back link: VI_2 goes FAULT and takes VI_1 with it (sync group), d2 takes both; the link back, d1 preempts; not one connection is lost', async function () {
+        const d1 = lab.d[0];
+        if (!d1.daemon) this.skip();
+        const client = await echo();
+        try {
+          await allEchoedAfter(client, Date.now(), 5000);
+          // d2 has these connections too (a partly filled message goes out once 2 s old)
+          const ports = (await client.status()).ports;
+          const synced = (): boolean => {
+            const t = lab.lvsadm(1, '-L', '-n', '-c').split('\n').filter((l) => /ESTABLISHED/.test(l)).join('\n');
+            return ports.every((p) => t.includes(`${PAIR.client}:${p} `));
+          };
+          assert.ok(await waitFor(synced, 8000), `d2 has the new connections:\n${lab.lvsadm(1, '-L', '-n', '-c')}`);
+          await sleep(3000);
+          const from1 = d1.log.length, from2 = lab.d[1].log.length;
+          const tDown = Date.now();
+          lab.ip(d1.ns, 'link', 'set', 'b0', 'down');
+          await lab.waitLog(0, /\(VI_2\) Entering FAULT STATE/, 5000, from1);
+          await lab.waitLog(0, /\(VI_1\) Entering (FAULT|BACKUP) STATE/, 5000, from1);
+          await entering(1, 'MASTER', 10_000, from2);
+          const tMaster2 = Date.now();
+          assert.ok(await waitFor(() => { const h = holds(0); return !h.f0 && !h.dr && !h.b0; }, 3000), `d1 removed its VIPs\n${state()}`);
+          assert.ok(await waitFor(() => { const h = holds(1); return h.f0 && h.dr && h.b0; }, 3000), `d2 took the VIPs\n${state()}`);
+          await allEchoedAfter(client, tMaster2, 20_000);
+          await sleep(1000);
+          const from1b = d1.log.length, from2b = lab.d[1].log.length;
+          const tUp = Date.now();
+          lab.ip(d1.ns, 'link', 'set', 'b0', 'up');
+          await entering(0, 'MASTER', 15_000, from1b);
+          const tMaster1 = Date.now();
+          await entering(1, 'BACKUP', 5000, from2b);
+          assert.ok(await waitFor(() => { const h = holds(1); return !h.f0 && !h.dr && !h.b0; }, 3000), `d2 removed the VIPs\n${state()}`);
+          assert.ok(await waitFor(() => { const h = holds(0); return h.f0 && h.dr && h.b0; }, 3000), `d1 holds the VIPs\n${state()}`);
+          await allEchoedAfter(client, tMaster1, 20_000);
+          const tEnd = Date.now();
+          await sleep(1500);
+          await allEchoedAfter(client, tEnd, 5000);
+          const r = await client.stop();
+          assert.deepEqual(r.conns.filter((c) => c.failed).map((c) => `${c.name}: ${c.failed}`), [], state());
+          console.log(`      (d1 b0 down → d2 MASTER in ${tMaster2 - tDown} ms; longest silence of a connection ${said(longestGap(r, tDown, tUp))})`);
+          console.log(`      (d1 b0 up → d1 MASTER in ${tMaster1 - tUp} ms; longest silence of a connection ${said(longestGap(r, tUp, tEnd))})`);
+        } finally {
+          void client.stop().catch(() => undefined);
+        }
+      });
+    }
 
     it('the client saw gratuitous ARPs for both VIPs from d2 after the crash and from d1 after it came back', async function () {
       if (dump) { await sleep(300); dump.kill('SIGINT'); await new Promise((r) => dump!.once('exit', r)); dump = null; }
@@ -305,6 +400,6 @@ function scenario(driver: Driver, layout: Layout, comeback: Comeback): void {
   });
 }
 
-scenario('lvsd', 'one', 'fresh');
+scenario('lvsd', 'one', 'fresh', true);
 scenario('lvsd', 'group', 'journal');
-if (process.env.LVSD_E2E_KEEPALIVED === '1') { scenario('keepalived', 'one', 'fresh'); scenario('keepalived', 'group', 'fresh'); }
+if (process.env.LVSD_E2E_KEEPALIVED === '1') { scenario('keepalived', 'one', 'fresh', true); scenario('keepalived', 'group', 'fresh'); }
