@@ -25,6 +25,7 @@ import { HealthManager } from './health/manager.js';
 import { systemClock, type Clock } from './clock.js';
 import { ScheduleRunner, type CronSource } from './schedule/runner.js';
 import { ControlPlaneHost } from './ctlplane/host.js';
+import { VipOwnership, managedVips } from './ctlplane/vips.js';
 import { acquireInstance, type InstanceLock } from './instance.js';
 import { setScriptUser } from './health/script.js';
 
@@ -113,6 +114,8 @@ export class Daemon {
    */
   private changedBesideConfig = false;
   private readonly daemonStats = new Map<'master' | 'backup', Record<string, number>>();
+  /** Which VIPs failover manages and this director holds (core/ctlplane/vips.ts). */
+  private readonly vips = new VipOwnership(() => this.dataPlane);
   /** The failover plugin's instances (ha.status), null while none runs. */
   private failover: FailoverInstanceView[] | null = null;
   /** What lvsadm added at run time, kept across restarts (--io afpacket; core/model/runtime-saved.ts). */
@@ -168,7 +171,7 @@ export class Daemon {
     });
     this.schedule = new ScheduleRunner({ health: this.health, log: opts.log, ...(opts.cron ? { cron: opts.cron } : {}) });
     this.ctlplane = new ControlPlaneHost({ table: this.table, bus: this.bus, log: opts.log, clock: opts.healthClock ?? systemClock,
-      conns: () => this.dataPlane?.conns() ?? [], dataPlane: () => this.dataPlane });
+      conns: () => this.dataPlane?.conns() ?? [], dataPlane: () => this.dataPlane, vips: this.vips });
     // what the sync daemons report last, for -L --daemon --stats; gone with the daemon
     this.bus.on('sync.stats', (s) => { this.daemonStats.set(s.state, s.counters); });
     this.bus.on('daemon.stopped', ({ state }) => { this.daemonStats.delete(state); });
@@ -204,6 +207,8 @@ export class Daemon {
       for (const line of restoreRuntime(this.table, this.stateDir, { by: 'lvsadm', name: 'restore' })) this.log.info(line);
       this.runtimeSaving = true;
     }
+    // the failover plugins' VIPs are the kernel's until a plugin holds one (the data plane starts without them)
+    await this.vips.setManaged(managedVips(this.registry, this.desired?.pluginConfig ?? {}, this.log));
     if (this.opts.io === 'memory') {
       const mem = new MemoryDataPlane(this.table, this.registry, this.netConfig(), this.bus, this.log);
       mem.start();
@@ -292,7 +297,10 @@ export class Daemon {
       if (text !== 'no changes') this.log.debug(text);
     }
     this.bus.emit('config.applied', { file, added, edited, removed });
-    if (this.ctlplaneUp) await this.ctlplane.apply(this.registry, next.pluginConfig ?? {});
+    if (this.ctlplaneUp) {
+      await this.vips.setManaged(managedVips(this.registry, next.pluginConfig ?? {}, this.log));
+      await this.ctlplane.apply(this.registry, next.pluginConfig ?? {});
+    }
     return { ok: true };
   }
 
@@ -350,7 +358,8 @@ export class Daemon {
 
   private netConfig(): DataPlaneConfig {
     const d = this.desired;
-    return { interfaces: d?.interfaces ?? [], neighbors: d?.neighbors ?? {}, gateways: d?.gateways ?? [], ...(d?.maxConnections ? { maxConns: d.maxConnections } : {}) };
+    return { interfaces: d?.interfaces ?? [], neighbors: d?.neighbors ?? {}, gateways: d?.gateways ?? [], ...(d?.maxConnections ? { maxConns: d.maxConnections } : {}),
+      foreignVips: this.vips.foreign() };
   }
 
   private get stateDir(): string { return this.opts.stateDir ?? dirname(this.opts.socket); }

@@ -75,7 +75,7 @@ export { outerTos, writeOuterIpv4, writeOuterIpv6 } from './packet/build.js';
 export { defineFailover } from './plugin.js';
 export type {
   FailoverPlugin, ControlContext, ControlTable, ControlBus, ControlHandle, RegistryView, SyncEvent, FailoverEvent,
-  ConnSync, SyncConn,
+  ConnSync, SyncConn, VipHold,
 } from './plugin.js';
 export type { SyncSettings, SyncInstallCounts } from './conn/sync.js';
 export { SYNC_DEFAULTS } from './conn/sync.js';

@@ -33,8 +33,10 @@ const l4 = (p: string): string => (p === 'sctp' ? 'sctp' : p === 'udp' ? 'udp' :
  * The rules one ingress chain holds for the table's current services.
  * `replies`: the methods whose forwarders see replies (plugin.ts replyMethods).
  * `vips: false` (backup_only on a sync backup): the VIPs stay the kernel's; NAT replies are still lvsd's.
+ * `foreign`: VIPs a failover plugin holds on another director now: the table never holds a VIP this director does not own.
  */
-export function nftRules(table: ServiceTable, own: readonly string[], replies: ReadonlySet<FwdMethod>, o: { vips: boolean } = { vips: true }): string[] {
+export function nftRules(table: ServiceTable, own: readonly string[], replies: ReadonlySet<FwdMethod>,
+  o: { vips: boolean; foreign?: ReadonlySet<string> } = { vips: true }): string[] {
   const rules = new Set<string>();
   const own4 = own.filter((a) => !a.includes(':'));
   const own6 = own.filter((a) => a.includes(':'));
@@ -42,7 +44,7 @@ export function nftRules(table: ServiceTable, own: readonly string[], replies: R
     if (s.fwmark > 0) continue; // fwmark services: a classifier decides; the kernel keeps those frames
     const ipf = s.family === 'inet' ? 'ip' : 'ip6';
     const p = l4(s.protocol);
-    if (o.vips) rules.add(s.port === 0 ? `${ipf} daddr ${s.addr} meta l4proto ${p} drop` : `${ipf} daddr ${s.addr} ${p} dport ${s.port} drop`);
+    if (o.vips && !o.foreign?.has(s.addr)) rules.add(s.port === 0 ? `${ipf} daddr ${s.addr} meta l4proto ${p} drop` : `${ipf} daddr ${s.addr} ${p} dport ${s.port} drop`);
     for (const d of s.dests) {
       if (!replies.has(d.spec.fwd)) continue;
       const df = d.family === 'inet' ? 'ip' : 'ip6';

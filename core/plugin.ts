@@ -539,6 +539,22 @@ export interface ControlContext<E extends keyof BusEvents = never> {
   readonly clock: Clock;
   /** The data plane's connection entries for sync (master and backup). */
   readonly conns: ConnSync;
+  /** Which of the VIPs failover manages this director holds (failover plugins). */
+  readonly vips: VipHold;
+}
+
+/**
+ * A failover plugin's VIPs (those its `vips` hook declares): the data plane
+ * leaves each one it does not hold to the kernel, from its start on, so lvsd's
+ * takeover rules never hold a VIP another director owns.
+ */
+export interface VipHold {
+  /**
+   * This director holds (true) or no longer holds (false) these VIPs. Resolves
+   * once the data plane follows: hold before adding the address, let go after
+   * removing it. A plugin's holds end when it stops.
+   */
+  hold(addrs: readonly string[], held: boolean): Promise<void>;
 }
 
 /** What `start` returns: the running instance. */
@@ -574,7 +590,14 @@ export type FailoverEvent = 'ha.state' | 'ha.status';
 /** The connection sync daemon (master sends, backup receives; plugins/sync/). */
 export type SyncPlugin<O = undefined> = ControlPluginOf<'sync', O, SyncEvent>;
 /** Failover: which director holds the VIPs (VRRP; plugins/ha/). */
-export type FailoverPlugin<O = undefined> = ControlPluginOf<'failover', O, FailoverEvent>;
+export type FailoverPlugin<O = undefined> = ControlPluginOf<'failover', O, FailoverEvent> & {
+  /**
+   * The VIPs this plugin moves between directors under `options` (pure; called
+   * before the data plane starts and on each reload). Until the plugin holds
+   * one (ctx.vips), the data plane leaves it to the kernel.
+   */
+  vips?(options: O): string[];
+};
 /** The sync kind's handle (one shape for both kinds). */
 export type SyncHandle<O = undefined> = ControlHandle<O>;
 export type ControlPlugin = SyncPlugin<unknown> | FailoverPlugin<unknown>;
@@ -614,5 +637,5 @@ export const OPTIONAL_HOOKS: Record<PluginKind, readonly string[]> = {
   health: ['steps'],
   classifier: [],
   sync: [],
-  failover: [],
+  failover: ['vips'],
 };

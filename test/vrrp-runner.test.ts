@@ -36,7 +36,7 @@ class Host implements VrrpNet {
   }
   linkInfo(ifname: string): LinkInfo | null {
     if (!this.up.has(ifname)) return null;
-    return { ifindex: 2, mac: new Uint8Array(6), up: this.up.get(ifname)!, ipv4: ifname === 'eth0' ? [this.ip] : [], ipv6: [], ipv6LinkLocal: 'fe80::1' };
+    return { ifindex: 2, mac: new Uint8Array(6), up: this.up.get(ifname)!, ipv4: [this.ip], ipv6: [], ipv6LinkLocal: 'fe80::1' };
   }
   openChannel(o: { ifname: string; family: 4 | 6; onPacket(p: VrrpRxPacket): void }): NetResult<VrrpChannel> {
     const entry = { host: this, family: o.family, onPacket: o.onPacket };
@@ -63,18 +63,25 @@ class Host implements VrrpNet {
   }
   sendGratuitousArp(ifname: string, vip: string): NetResult<void> { this.garps.push(`${ifname} ${vip}`); return { ok: true, value: undefined }; }
   sendUnsolicitedNa(ifname: string, vip: string): NetResult<void> { this.garps.push(`${ifname} ${vip}`); return { ok: true, value: undefined }; }
+  createVmac(ifname: string, vrid: number, _family: 4 | 6, name?: string): NetResult<string> {
+    const n = name ?? `vrrp.${vrid}`;
+    if (this.up.has(n)) return { ok: false, error: { message: `${n} exists`, errno: 17 } };
+    this.up.set(n, this.up.get(ifname) ?? false);
+    return { ok: true, value: n };
+  }
+  deleteVmac(name: string): NetResult<void> { this.up.delete(name); return { ok: true, value: undefined }; }
   has(addr: string, ifname = 'eth0'): boolean { return [...(this.addrs.get(ifname) ?? [])].some((a) => a.startsWith(`${addr}/`)); }
 }
 
 const runs: string[][] = [];
-function runner(host: Host, config: unknown, clock: VirtualClock): VrrpRunner {
+function runner(host: Host, config: unknown, clock: VirtualClock, status: (argv: string[]) => number = () => 0): VrrpRunner {
   const parsed = vrrpOptions.safeParse(config);
   if (!parsed.success) throw new Error(parsed.error.message);
   return new VrrpRunner(toRunnerConfig(parsed.data), {
     net: host, clock, wallNow: () => clock.now(),
     log: { info: (m) => host.log.push(m), warn: (m) => host.log.push(m), error: (m) => host.log.push(`ERROR ${m}`) },
     onState: (instance, state) => host.states.push({ instance, state }),
-    run: async (argv) => { runs.push(argv); return { status: 0 }; },
+    run: async (argv) => { runs.push(argv); return { status: status(argv) }; },
   });
 }
 
@@ -219,6 +226,60 @@ describe('vrrp runner: two directors on a link', () => {
     ra.stop(); rb.stop();
   });
 
+  it('a weight-0 track script: FAULT after `fall` failures, back after `rise` successes; counted foreign packets', async () => {
+    const { clock, wire, a, b } = lab();
+    let ok = true;
+    const script = { name: 'chk', script: '/usr/local/bin/chk --fast', interval: 1, fall: 2, rise: 1 };
+    const ra = runner(a, inst(150, { track: { scripts: [script] } }), clock, (argv) => (argv[0] === '/usr/local/bin/chk' && ok ? 0 : 1));
+    const rb = runner(b, inst(100), clock);
+    ra.start(); rb.start();
+    await clock.advance(5000);
+    assert.equal(stateOf(ra), 'MASTER');
+    assert.ok(runs.some((r) => r.join(' ') === '/usr/local/bin/chk --fast'));
+    ok = false;
+    await clock.advance(1100);
+    assert.equal(stateOf(ra), 'MASTER', 'one failure is not enough');
+    await clock.advance(1000);
+    assert.equal(stateOf(ra), 'FAULT');
+    await clock.advance(1000);
+    assert.equal(stateOf(rb), 'MASTER');
+    ok = true;
+    await clock.advance(1100);
+    assert.equal(stateOf(ra), 'BACKUP');
+    // another VRID on the link is counted, not taken
+    wire.send(new Host(wire, '10.0.0.7'), 4, encodeAdvert({ version: 3, vrid: 99, priority: 100, advertInt: 100, addrs: [parseIp('10.0.0.99')!], src: parseIp('10.0.0.7')!, dst: parseIp('224.0.0.18')!, ipId: 1 }));
+    await clock.advance(10);
+    assert.equal(ra.status()[0]!.counters['rx-ignored-other-vrid'], 1);
+    ra.stop(); rb.stop();
+  });
+
+  it('HMAC: peers with the key elect as usual; an unsigned or wrongly keyed sender is rejected in enforce, an unsigned one accepted in permissive', async () => {
+    const { clock, wire, a, b } = lab();
+    const key = (mode: string, secret = 'k'.repeat(32)) => ({ type: 'hmac', keys: [{ id: 1, secret }], sendKeyId: 1, mode });
+    const ra = runner(a, inst(150, { auth: key('enforce') }), clock), rb = runner(b, inst(100, { auth: key('enforce') }), clock);
+    ra.start(); rb.start();
+    await clock.advance(5000);
+    assert.equal(stateOf(ra), 'MASTER');
+    assert.equal(stateOf(rb), 'BACKUP');
+    assert.ok((rb.status()[0]!.counters['rx-accepted'] ?? 0) > 0);
+    // a higher priority without a (valid) trailer changes nothing
+    const intruder = new Host(wire, '10.0.0.66');
+    const plain = encodeAdvert({ version: 3, vrid: 51, priority: 250, advertInt: 100, addrs: [parseIp('10.0.0.100')!], src: parseIp('10.0.0.66')!, dst: parseIp('224.0.0.18')!, ipId: 1 });
+    for (let i = 0; i < 5; i++) { wire.send(intruder, 4, plain); await clock.advance(100); }
+    assert.equal(stateOf(ra), 'MASTER');
+    assert.equal(ra.status()[0]!.counters['rx-rejected-hmac-missing'], 5);
+    ra.stop(); rb.stop();
+    // permissive: the unsigned advert counts (roll-out: peers not signing yet)
+    const c = lab();
+    const rc = runner(c.a, inst(150, { auth: key('permissive') }), c.clock);
+    rc.start();
+    await c.clock.advance(5000);
+    c.wire.send(new Host(c.wire, '10.0.0.66'), 4, plain);
+    await c.clock.advance(10);
+    assert.equal(stateOf(rc), 'BACKUP', 'accepted: a higher priority');
+    rc.stop();
+  });
+
   it('sync group: members change state together; notify programs get keepalived arguments', async () => {
     const { clock, a, b } = lab();
     a.up.set('eth1', true); b.up.set('eth1', true);
@@ -244,6 +305,50 @@ describe('vrrp runner: two directors on a link', () => {
     assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['BACKUP', 'BACKUP']);
     assert.equal(a.has('10.1.0.254', 'eth1'), false);
     ra.stop(); rb.stop();
+  });
+
+  it('sync group: a member in FAULT takes the group into FAULT, and out with it (the peer holds both meanwhile)', async () => {
+    const { clock, a, b } = lab();
+    for (const h of [a, b]) h.up.set('eth1', true);
+    const two = (p: number) => ({
+      instances: [
+        { name: 'VI_1', interface: 'eth0', vrid: 51, priority: p, version: 3, vips: ['10.0.0.100'] },
+        { name: 'VI_2', interface: 'eth1', vrid: 52, priority: p, version: 3, vips: ['10.1.0.254/24'] },
+      ],
+      syncGroups: [{ name: 'G1', instances: ['VI_1', 'VI_2'] }],
+    });
+    const ra = runner(a, two(150), clock), rb = runner(b, two(100), clock);
+    ra.start(); rb.start();
+    await clock.advance(5000);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['MASTER', 'MASTER']);
+    a.up.set('eth1', false); // VI_2's own link: FAULT, and VI_1 with it
+    await clock.advance(200);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['FAULT', 'FAULT']);
+    assert.equal(a.has('10.0.0.100'), false);
+    await clock.advance(5000);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['FAULT', 'FAULT'], 'VI_1 does not retake MASTER while VI_2 is in FAULT');
+    assert.deepEqual([stateOf(rb, 'VI_1'), stateOf(rb, 'VI_2')], ['MASTER', 'MASTER']);
+    a.up.set('eth1', true);
+    await clock.advance(200);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['BACKUP', 'BACKUP']);
+    await clock.advance(4000);
+    assert.deepEqual([stateOf(ra, 'VI_1'), stateOf(ra, 'VI_2')], ['MASTER', 'MASTER'], 'preempted back');
+    ra.stop(); rb.stop();
+  });
+
+  it('use_vmac: the macvlan is made at start (again if a predecessor left it), the VIPs go on it, it goes at stop', async () => {
+    const { clock, a, b } = lab();
+    a.up.set('vrrp.51', true); // left behind
+    const ra = runner(a, inst(150, { useVmac: true }), clock), rb = runner(b, inst(100, { useVmac: true }), clock);
+    ra.start(); rb.start();
+    assert.ok(b.up.has('vrrp.51'), 'made on every node');
+    await clock.advance(5000);
+    assert.equal(stateOf(ra), 'MASTER');
+    assert.ok(a.has('10.0.0.100', 'vrrp.51') && !a.has('10.0.0.100'));
+    assert.ok(a.garps.every((g) => g.startsWith('vrrp.51 ')));
+    assert.ok(a.log.some((l) => /Success creating VMAC interface vrrp.51/.test(l)));
+    ra.stop(); rb.stop();
+    assert.equal(a.up.has('vrrp.51'), false);
   });
 
   it('reconfigure: an unchanged instance keeps running (no flap); a changed one restarts', async () => {
@@ -283,5 +388,6 @@ describe('vrrp config (config.ts `vrrp`)', () => {
     assert.match(err(inst(100, { vips: ['10.0.0.1', 'fd00::1'] })), /one family/);
     assert.match(err(inst(100, { track: { services: ['tcp:nowhere'] } })), /must name a service/);
     assert.match(err(inst(100, { bogus: 1 })), /bogus/);
+    assert.match(err(inst(100, { useVmac: true, unicastPeers: ['10.0.0.2'] })), /useVmac goes with multicast only/);
   });
 });

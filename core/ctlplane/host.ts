@@ -20,11 +20,12 @@ import type { Logger } from '../log.js';
 import type { ServiceTable } from '../model/table.js';
 import type { ConnView } from '../control/protocol.js';
 import {
-  CONTROL_EVENTS, type ControlBus, type ControlContext, type ControlHandle, type ControlPlugin, type RegistryView,
+  CONTROL_EVENTS, type ControlBus, type ControlContext, type ControlHandle, type ControlPlugin, type RegistryView, type VipHold,
 } from '../plugin.js';
 import type { LoadedPlugin, PluginRegistry } from '../plugins/loader.js';
 import { controlTable } from './table.js';
 import { connSync } from './conns.js';
+import type { VipOwnership } from './vips.js';
 import type { DataPlane } from '../engine/dataplane.js';
 
 export interface ControlHostDeps {
@@ -36,6 +37,8 @@ export interface ControlHostDeps {
   conns: () => ConnView[] | Promise<ConnView[]>;
   /** The data plane (for `ctx.conns`: sync), null until it runs. */
   dataPlane: () => DataPlane | null;
+  /** Which managed VIPs this director holds (failover plugins' ctx.vips). */
+  vips?: VipOwnership;
   /** How long a start/reconfigure/stop hook may take before it counts as failed. Default 10 s. */
   hookTimeoutMs?: number;
 }
@@ -251,6 +254,18 @@ export class ControlPlaneHost {
     };
     const table = controlTable({ table: this.deps.table, conns: this.deps.conns, live }, { by: plugin.kind, name: plugin.name });
     const conns = connSync(this.deps.dataPlane, live, unsubscribe);
-    return { table, bus: ctlBus, registry, log, clock: ownClock, conns };
+    // a plugin's holds end with it (revoke runs the unsubscribers)
+    const mine = new Set<string>();
+    const owner = this.deps.vips;
+    const vips: VipHold = {
+      hold: (addrs, on) => {
+        if (!owner || (on && !live())) return Promise.resolve();
+        const change = addrs.filter((a) => (on ? !mine.has(a) : mine.has(a)));
+        for (const a of change) { if (on) mine.add(a); else mine.delete(a); }
+        return owner.hold(change, on);
+      },
+    };
+    unsubscribe.add(() => { if (mine.size > 0 && owner) void owner.hold([...mine], false); mine.clear(); });
+    return { table, bus: ctlBus, registry, log, clock: ownClock, conns, vips };
   }
 }

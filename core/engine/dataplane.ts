@@ -17,6 +17,8 @@ export interface DataPlaneConfig {
   neighbors: NetSpec['neighbors'];
   gateways?: readonly string[];
   maxConns?: number;
+  /** The foreign VIPs from the start (setForeignVips): a failover plugin's, until it claims them. */
+  foreignVips?: readonly string[];
 }
 
 export interface DataPlane {
@@ -43,6 +45,13 @@ export interface DataPlane {
    * entries are still handled.
    */
   setBackupOnly(on: boolean): void;
+  /**
+   * The VIPs a failover plugin manages that this director does not hold now:
+   * their client packets are left to the host (NAT replies of entries are still
+   * handled) and, on real interfaces, lvsd's takeover rules leave them to the
+   * kernel. Resolves once the rules are in place (before the VIP is added).
+   */
+  setForeignVips(addrs: readonly string[]): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -88,6 +88,7 @@ const DROP_POLICY: Readonly<Record<string, CounterPolicy>> = {
   'icmp-no-conn': debug('ICMP errors about connections lvsd does not hold (expired ones): normal'),
   'icmp-not-nat': debug('ICMP errors from DR/TUN real servers: they reach the client directly'),
   'backup-only': NORMAL('packets to a service while this director is a sync backup with backupOnly: the host stack has them'),
+  'foreign-vip': NORMAL('packets to a VIP the failover instance holds on another director (this one is BACKUP): the host stack has them'),
   'no-service': NORMAL('packets to addresses or ports that are no virtual service: normal background on a shared link'),
   'no-conn': info('TCP segments without SYN for no connection: expired connections, or ones a restarted or failed-over director held'),
   'port-zero': debug('packets to port 0 of a service that is not persistent'),

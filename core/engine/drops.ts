@@ -27,6 +27,7 @@ export const D_INTERNAL = n++;        // a bug caught per frame (must stay 0)
 export const D_GSO_BAD = n++;         // an aggregate lvsd cannot cut (unknown GSO type, or not the protocol it says)
 export const D_GSO_NO_ROOM = n++;     // segments of an aggregate that did not fit the batch's segment space
 export const D_BACKUP_ONLY = n++;     // backup_only with the backup sync daemon running: no load balancing here (the kernel's copy goes on)
+export const D_FOREIGN_VIP = n++;     // a VIP a failover plugin holds on another director now: left to the host stack
 export const FWD_BASE = n;            // forwarder results follow (FWD_TTL …)
 n += FWD_NAMES.length;
 export const DROP_COUNT = n;
@@ -34,7 +35,7 @@ export const ENGINE_DROP_NAMES: readonly string[] = [
   ...DROP_NAMES,
   'not-ip', 'arp', 'not-host', 'fragment', 'unknown-proto', 'icmp-not-error', 'icmp-quote', 'icmp-no-conn',
   'icmp-not-nat', 'no-service', 'no-conn', 'port-zero', 'dest-unavailable', 'no-dest', 'conn-limit',
-  'no-forwarder', 'internal', 'gso-bad', 'gso-no-room', 'backup-only', ...FWD_NAMES,
+  'no-forwarder', 'internal', 'gso-bad', 'gso-no-room', 'backup-only', 'foreign-vip', ...FWD_NAMES,
 ];
 
 /**

@@ -18,7 +18,7 @@
 import { ConnTable, EXIST_DROP, EXIST_USE, loadAddr, type ConnSysctls } from '../conn/table.js';
 import { CF_FWD_MASK, CF_HASHED, CF_INACTIVE, CF_ONE_PACKET, CF_TEMPLATE, DIR_INPUT, DIR_OUTPUT, sctpEvent } from '../conn/states.js';
 import type { ConnView } from '../control/protocol.js';
-import { bytesToIpv6, u32ToIpv4 } from '../model/addr.js';
+import { bytesToIpv6, ipv4ToU32, ipv6ToBytes, u32ToIpv4 } from '../model/addr.js';
 import { fillSctpChecksum, rd32 } from '../packet/checksum.js';
 import type { Dest, Service, ServiceTable } from '../model/table.js';
 import type { TableEvent } from '../model/events.js';
@@ -40,7 +40,7 @@ import {
   GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, completePartial, segment, type SegmentSource,
 } from '../packet/gso.js';
 import {
-  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_GSO_BAD, D_GSO_NO_ROOM, D_BACKUP_ONLY, D_ICMP_NOT_NAT, D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
+  D_ARP, D_CONN_LIMIT, D_DEST_UNAVAILABLE, D_FRAGMENT, D_GSO_BAD, D_GSO_NO_ROOM, D_BACKUP_ONLY, D_FOREIGN_VIP, D_ICMP_NOT_NAT, D_INTERNAL, D_NOT_HOST, D_NOT_IP, D_NO_CONN, D_NO_DEST, D_NO_FORWARDER, D_NO_SERVICE, D_PORT_ZERO, D_UNKNOWN_PROTO,
   DROP_COUNT, ENGINE_DROP_NAMES, FWD_BASE,
 } from './drops.js';
 import { ExplainTrace, type ExplainSink } from './explain.js';
@@ -269,6 +269,35 @@ export class Engine {
    * of existing entries; NAT replies still are (ip_vs_out has no such check).
    */
   backupOnly = false;
+
+  /**
+   * VIPs a failover plugin manages and this director does not hold now (its
+   * instance is BACKUP or FAULT): their client packets are left to the host
+   * as with backup_only, NAT replies of entries are still handled.
+   */
+  private foreign4 = new Set<number>();
+  private foreign6 = new Uint32Array(0);
+  private nForeign = 0;
+
+  setForeignVips(addrs: readonly string[]): void {
+    const v4 = new Set<number>();
+    const v6: number[] = [];
+    for (const a of addrs) {
+      if (!a.includes(':')) { const n = ipv4ToU32(a); if (n !== null) v4.add(n >>> 0); continue; }
+      const b = ipv6ToBytes(a);
+      if (b) for (let i = 0; i < 16; i += 4) v6.push(((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0);
+    }
+    this.foreign4 = v4;
+    this.foreign6 = Uint32Array.from(v6);
+    this.nForeign = v4.size + v6.length / 4;
+  }
+
+  private isForeign(v6: boolean, daddr: number, va: Uint32Array): boolean {
+    if (!v6) return this.foreign4.has(daddr);
+    const f = this.foreign6;
+    for (let i = 0; i < f.length; i += 4) if (f[i] === va[0] && f[i + 1] === va[1] && f[i + 2] === va[2] && f[i + 3] === va[3]) return true;
+    return false;
+  }
 
   /** Master role: the sync settings and the records collected since the host last took them. */
   private syncOut: { o: SyncSettings; box: SyncOutbox } | null = null;
@@ -514,12 +543,13 @@ export class Engine {
       loadAddr(s.ca, buf, r[F_SRC_OFF]!, 6); loadAddr(s.va, buf, r[F_DST_OFF]!, 6);
       e = this.conns.lookupIn6(proto, sport, dport);
     }
-    if (this.backupOnly) {
+    if (this.backupOnly || (this.nForeign > 0 && this.isForeign(v6, daddr, s.va))) {
       // only a NAT reply is ours now (below, the usual path otherwise)
+      const why = this.backupOnly ? D_BACKUP_ONLY : D_FOREIGN_VIP;
       if (!v6) e = this.conns.lookupOut4(proto, saddr, sport, daddr, dport);
       else { loadAddr(s.da, buf, r[F_SRC_OFF]!, 6); loadAddr(s.ca, buf, r[F_DST_OFF]!, 6); e = this.conns.lookupOut6(proto, sport, dport); }
       if (e >= 0 && this.fwdReplies[s.flags[e]! & CF_FWD_MASK] === 1) return this.outbound(e, proto);
-      return this.drop(D_BACKUP_ONLY);
+      return this.drop(why);
     }
     const tflags = r[F_TCP_FLAGS]!;
     const newConn = proto === IPPROTO_TCP ? (tflags & TCP_SYN) !== 0 && (tflags & TCP_RST) === 0

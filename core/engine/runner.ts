@@ -85,6 +85,7 @@ export class MemoryDataPlane implements DataPlane {
       engine: { forwarders, classifiers, maxConns: cfg.maxConns, net: netSpec(cfg) },
     });
     this.estimator = new HostEstimator(table);
+    this.rep.engine.setForeignVips(cfg.foreignVips ?? []);
     this.wire = new MemoryWire(this.rep.engine.net.ifaces);
     const first: ReplicaEvent[] = [];
     for (const s of init.services) {
@@ -202,6 +203,8 @@ export class MemoryDataPlane implements DataPlane {
   }
 
   setBackupOnly(on: boolean): void { this.rep.engine.backupOnly = on; }
+
+  setForeignVips(addrs: readonly string[]): Promise<void> { this.rep.engine.setForeignVips(addrs); return Promise.resolve(); }
 
   /** Once a DROP_WATCH_MS of the plane's clock: logs the drop reasons that started to climb. */
   private watchDrops(now: number, log: Logger): void {

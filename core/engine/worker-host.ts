@@ -72,10 +72,13 @@ export class WorkerDataPlane implements DataPlane {
   private readonly ws: W[] = [];
   private net: NetSpec;
   private feed: ReplicaFeed | null = null;
-  private nftSent = '';
-  /** nftables: a rewrite is due (after the current burst), one runs now. */
-  private nftDue = false;
-  private nftRunning = false;
+  /** The rules last applied; null until the first run, which always applies (it replaces a table a crashed lvsd left). */
+  private nftSent: string | null = null;
+  /** The nft run waiting to start, and the last one queued (runs are chained). */
+  private nftQueued: Promise<void> | null = null;
+  private nftTail: Promise<void> = Promise.resolve();
+  /** VIPs held by another director (setForeignVips). */
+  private foreign: string[] = [];
   private timers: NodeJS.Timeout[] = [];
   private readonly estimator: HostEstimator;
   private readonly offBus: (() => void)[] = [];
@@ -112,6 +115,7 @@ export class WorkerDataPlane implements DataPlane {
     this.devices = net.interfaces.map((i) => i.name);
     this.own = own;
     this.estimator = new HostEstimator(table);
+    this.foreign = [...(cfg.foreignVips ?? [])];
   }
 
   /** Checks the host, installs lvsd's nftables table and starts the workers; throws with a clear reason. */
@@ -197,7 +201,7 @@ export class WorkerDataPlane implements DataPlane {
       const init: WorkerInit = {
         id, interfaces, net: this.net, modules: pluginModules(this.registry), replica: this.feed!.snapshot(),
         fanoutGroup: group, maxConns: this.cfg.maxConns, statsMs: 250, connViewsMax: 100_000,
-        workers: n, stateDir: dir, restore, generation,
+        workers: n, stateDir: dir, restore, generation, foreignVips: [...this.foreign],
       };
       const worker = new Worker(join(PACKAGE_ROOT, 'core', 'engine', 'worker-boot.mjs'), { workerData: { init, port: port2 }, transferList: [port2] });
       const w: W = { id, worker, port: port1, last: null, exited: false };
@@ -296,26 +300,25 @@ export class WorkerDataPlane implements DataPlane {
     }
   }
 
-  /** The nftables rules may have changed: one rewrite after this burst (and after the one running, if any). */
-  private nftChanged(): void {
-    if (this.nftDue) return;
-    this.nftDue = true;
-    if (!this.nftRunning) setImmediate(() => { void this.runNft(); });
-  }
-
-  private async runNft(): Promise<void> {
-    if (this.nftRunning) return;
-    this.nftRunning = true;
-    try {
-      while (this.nftDue && !this.stopped) {
-        this.nftDue = false;
-        try { await this.syncNft(); } catch (e) { this.log.error(`nftables: ${(e as Error).message}`); }
-      }
-    } finally { this.nftRunning = false; }
+  /**
+   * The takeover rules follow a change: one `nft` run at a time, changes that
+   * come meanwhile folded into the next one. Resolves once a run that started
+   * after this call is done (a failover plugin adds a VIP only then).
+   */
+  private nftChanged(): Promise<void> {
+    if (this.nftQueued) return this.nftQueued;
+    const run = this.nftTail.then(async () => {
+      this.nftQueued = null;
+      if (this.stopped) return;
+      try { await this.syncNft(); } catch (e) { this.log.error(`nftables: ${(e as Error).message}`); }
+    });
+    this.nftQueued = run;
+    this.nftTail = run;
+    return run;
   }
 
   private async syncNft(): Promise<void> {
-    const rules = nftRules(this.table, this.own, replyMethods(dataPlanePlugins(this.registry).forwarders), { vips: !this.backupOnly });
+    const rules = nftRules(this.table, this.own, replyMethods(dataPlanePlugins(this.registry).forwarders), { vips: !this.backupOnly, foreign: new Set(this.foreign) });
     const key = rules.join('\n');
     if (key === this.nftSent) return;
     await nftApply(this.devices, rules);
@@ -441,7 +444,15 @@ export class WorkerDataPlane implements DataPlane {
     if (on === this.backupOnly) return;
     this.backupOnly = on;
     this.post({ t: 'backup-only', on });
-    this.nftChanged();
+    void this.nftChanged();
+  }
+
+  setForeignVips(addrs: readonly string[]): Promise<void> {
+    const next = [...new Set(addrs)].sort();
+    if (next.join(',') === this.foreign.join(',')) return Promise.resolve();
+    this.foreign = next;
+    this.post({ t: 'foreign-vips', addrs: next });
+    return this.nftChanged();
   }
 
   async syncDump(): Promise<Uint8Array> {

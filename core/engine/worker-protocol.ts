@@ -89,6 +89,8 @@ export interface WorkerInit {
   restore: Snapshot[];
   /** This daemon's start number (one more than the newest snapshot's). */
   generation: number;
+  /** VIPs held by another director (Engine.setForeignVips) when the worker starts. */
+  foreignVips: string[];
 }
 
 export type ToWorker =
@@ -106,6 +108,8 @@ export type ToWorker =
   | { t: 'sync-dump'; req: number }
   /** backup_only on or off (Engine.backupOnly). */
   | { t: 'backup-only'; on: boolean }
+  /** VIPs held by another director now (Engine.setForeignVips). */
+  | { t: 'foreign-vips'; addrs: string[] }
   | { t: 'stop' };
 
 export interface StatsReport {

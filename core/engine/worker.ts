@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     });
   } catch (e) { io.close(); throw e; }
   const { table, engine } = replica;
+  engine.setForeignVips(init.foreignVips);
   const held = new HeldFrames();
   const fanout = init.fanoutGroup !== null;
   /** What the socket filter and the fanout program must know, from the table and the forwarders' reply capability. */
@@ -196,6 +197,7 @@ async function main(): Promise<void> {
       }
       else if (msg.t === 'sync-out') engine.setSyncOut(msg.settings);
       else if (msg.t === 'backup-only') engine.backupOnly = msg.on;
+      else if (msg.t === 'foreign-vips') engine.setForeignVips(msg.addrs);
       else if (msg.t === 'sync-in') {
         const counts = engine.installSynced(msg.records, { version: msg.version, threshold: msg.threshold, owns: flowsOfMine() });
         send({ t: 'sync-in', id: init.id, req: msg.req, counts });

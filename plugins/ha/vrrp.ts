@@ -23,6 +23,8 @@ export default defineFailover<VrrpOptions>({
   description: 'VRRP v2/v3 failover of the VIPs between directors (keepalived-compatible)',
   configKey: 'vrrp',
   options: vrrpOptions,
+  /** Every instance's VIPs: the data plane leaves them to the kernel except while an instance holding them is MASTER. */
+  vips: (options) => toRunnerConfig(options).instances.flatMap((i) => [...i.vips, ...i.vipsExcluded].map((v) => v.address)),
   async start(ctx, options) {
     let statusTimer: ReturnType<typeof ctx.clock.setTimeout> | undefined;
     const report = (): void => ctx.bus.emit('ha.status', { instances: runner.status() });
@@ -36,6 +38,7 @@ export default defineFailover<VrrpOptions>({
         if (s) ctx.bus.emit('ha.state', { state: s, instance, reason });
         report();
       },
+      hold: (addrs, held) => ctx.vips.hold(addrs, held),
       run: async (argv, timeoutMs) => {
         const ac = new AbortController();
         const t = ctx.clock.setTimeout(() => ac.abort(), timeoutMs);
@@ -51,9 +54,10 @@ export default defineFailover<VrrpOptions>({
     tick();
     return {
       reconfigure(next) { runner.reconfigure(toRunnerConfig(next)); report(); },
-      stop() {
+      async stop() {
         if (statusTimer) ctx.clock.clearTimeout(statusTimer);
         runner.stop();
+        await runner.idle();
         ctx.bus.emit('ha.status', { instances: [] });
       },
     };

@@ -101,6 +101,8 @@ lvsd's own commands (not in ipvsadm):
   -L --health [-n] [virtual-service]                  health, lifecycle and quorum listing
   -L --drops [--per-worker]                           the data plane's drop reasons and I/O
                                   counters since lvsd started (each worker's with --per-worker)
+  -L --vrrp [--stats]                                 failover (VRRP) instances: state, priority,
+                                  master, last transition (packet counters with --stats)
 
 lvsadm talks to lvsd over its control socket: --socket PATH, else $LVSD_SOCKET,
 else /run/lvsd/lvsd.sock.

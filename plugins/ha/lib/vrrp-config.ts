@@ -110,7 +110,17 @@ const instance = z.object({
    * the next advert (a hostile peer can silence the master with one packet a second).
    */
   advertSchedule: z.enum(['own', 'keepalived']).default('own'),
+  /**
+   * keepalived's use_vmac: a macvlan (true: `vrrp.<VRID>`, or this name) with the
+   * virtual MAC 00:00:5e:00:01:<VRID>, from which adverts and GARPs go and on which
+   * the VIPs are put: clients' ARP entries stay the same across failovers.
+   */
+  useVmac: z.union([z.boolean(), ifname]).optional(),
 }).strict().superRefine((i, ctx) => {
+  if (i.useVmac) {
+    if (i.unicastPeers.length > 0) ctx.addIssue({ code: 'custom', path: ['useVmac'], message: 'useVmac goes with multicast only (keepalived needs vmac_xmit_base for unicast, which lvsd does not have)' });
+    if ([...i.vips, ...i.vipsExcluded].some((v) => (typeof v === 'string' ? v : v.address).includes(':'))) ctx.addIssue({ code: 'custom', path: ['useVmac'], message: 'useVmac is IPv4 only in lvsd' });
+  }
   if (i.auth?.type === 'pass' && (i.version ?? 2) !== 2) ctx.addIssue({ code: 'custom', path: ['auth'], message: 'PASS authentication is VRRPv2 only' });
   if (i.auth?.type === 'pass' && i.vips.some((v) => (typeof v === 'string' ? v : v.address).includes(':'))) {
     ctx.addIssue({ code: 'custom', path: ['auth'], message: 'PASS authentication is IPv4 only' });
@@ -209,6 +219,7 @@ function instanceOf(i: z.infer<typeof instance>): InstanceConfig {
     unicastSrc: i.unicastSrc, unicastTtl: i.unicastTtl, checkUnicastSrc: i.checkUnicastSrc, skipCheckAdvAddr: i.skipCheckAdvAddr, auth: i.auth,
     downTimerAdverts: i.downTimerAdverts, lowerPrioNoAdvert: i.lowerPrioNoAdvert, higherPrioSendAdvert: i.higherPrioSendAdvert,
     strict: i.strict, dontTrackPrimary: i.dontTrackPrimary,
+    useVmac: i.useVmac === true ? `vrrp.${i.vrid}` : i.useVmac === false ? undefined : i.useVmac,
   };
   for (const [k, v] of Object.entries(opt)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
   return out;

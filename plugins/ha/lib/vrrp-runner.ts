@@ -31,6 +31,9 @@ export interface VrrpNet {
   deleteAddress(ifname: string, addr: string, prefixLen: number): NetResult<'deleted' | 'absent'>;
   sendGratuitousArp(ifname: string, vip: string, count: number): NetResult<void>;
   sendUnsolicitedNa(ifname: string, vip: string, count: number): NetResult<void>;
+  /** keepalived's use_vmac: a macvlan with the virtual MAC on ifname; its name. */
+  createVmac(ifname: string, vrid: number, family: 4 | 6, name?: string): NetResult<string>;
+  deleteVmac(name: string): NetResult<void>;
 }
 
 /** An advert authenticator (HMAC): seals what is sent, opens what is received (the packet without its trailer, for decodeAdvert). */
@@ -82,6 +85,8 @@ export interface InstanceConfig {
   strict?: boolean;
   dontTrackPrimary?: boolean;
   advertSchedule: 'own' | 'keepalived';
+  /** keepalived's use_vmac: the name of the macvlan (vrrp.<VRID>) adverts, VIPs and GARPs use. */
+  useVmac?: string;
 }
 export interface SyncGroupConfig { name: string; instances: string[]; notify: Partial<Record<'master' | 'backup' | 'fault' | 'stop' | 'notify', string[]>> }
 export interface RunnerConfig { instances: InstanceConfig[]; syncGroups: SyncGroupConfig[] }
@@ -112,6 +117,11 @@ export interface RunnerDeps {
   onState(instance: string, state: VrrpState, reason: string): void;
   /** Runs a program; resolves with its exit status (null: killed, not started, timed out). */
   run(argv: string[], timeoutMs: number): Promise<{ status: number | null; error?: string }>;
+  /**
+   * The data plane takes (true) or leaves (false) these VIPs; resolves once it has. A VIP is
+   * held before its address is added and let go after it is removed. Absent: VIPs change at once.
+   */
+  hold?(addrs: readonly string[], held: boolean): Promise<void>;
 }
 
 // ---------------------------------------------------------------- one instance at run time
@@ -137,6 +147,10 @@ interface Live {
   syncGroup: SyncGroupConfig | undefined;
   /** Forced by the sync group: the member follows the group rather than its own timer for this transition. */
   following: boolean;
+  /** VIP changes and GARPs in order, each after the data plane has followed the one before (deps.hold). */
+  chain: Promise<void>;
+  /** Where adverts, VIPs (by default) and GARPs go: the VMAC interface with use_vmac, else the instance's. */
+  txIf: string;
 }
 
 /** A channel shared by the instances on one interface and family. */
@@ -162,8 +176,8 @@ export class VrrpRunner {
   private linkTimer: unknown = undefined;
   private readonly linkUp = new Map<string, boolean>();
   private readonly quorum = new Map<string, boolean>();
-  private readonly channelCounters = new Map<string, number>();
   private stopped = false;
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(cfg: RunnerConfig, deps: RunnerDeps) {
     this.cfg = cfg;
@@ -250,9 +264,6 @@ export class VrrpRunner {
     });
   }
 
-  /** Counters of packets no instance took (too short, other VRIDs). */
-  unclaimed(): Record<string, number> { return Object.fromEntries(this.channelCounters); }
-
   // ------------------------------------------------------------ tracking inputs from the daemon
 
   /** A health-checked service's quorum (the bus's service.quorum), by the key trackServices uses. */
@@ -272,11 +283,33 @@ export class VrrpRunner {
     const l: Live = {
       cfg: c, family, machine: null, src: null, group: parseIp(groupText)!, advertised: c.vips.map((v) => parseIp(v.address)!),
       rx: { version: 2, vrid: c.vrid, vips: [], advertInt: 1 }, channel: null, counters: new Map(),
-      since: this.deps.wallNow(), reason: 'starting', auth: this.hmacOf(c), syncGroup: groupOf(this.cfg, c.name), following: false,
+      since: this.deps.wallNow(), reason: 'starting', auth: this.hmacOf(c), syncGroup: groupOf(this.cfg, c.name), following: false, chain: Promise.resolve(), txIf: c.interface,
     };
     this.live.set(c.name, l);
+    if (c.useVmac && !this.makeVmac(l, c.useVmac)) return;
     this.attach(l);
     this.build(l);
+  }
+
+  /**
+   * use_vmac: the macvlan with the virtual MAC, on every node from the start (keepalived does);
+   * one left by a crashed predecessor is made again. False (instance in FAULT) when it cannot be.
+   */
+  private makeVmac(l: Live, name: string): boolean {
+    const c = l.cfg;
+    let r = this.deps.net.createVmac(c.interface, c.vrid, l.family, name);
+    if (!r.ok && r.error.errno === 17 /* EEXIST */) {
+      const d = this.deps.net.deleteVmac(name);
+      r = d.ok ? this.deps.net.createVmac(c.interface, c.vrid, l.family, name) : { ok: false, error: d.error };
+    }
+    if (!r.ok) {
+      this.deps.log.error(`(${c.name}) use_vmac: ${r.error.message}`);
+      this.setFaultPending(l, `VMAC interface ${name} could not be made`);
+      return false;
+    }
+    this.deps.log.info(`(${c.name}) Success creating VMAC interface ${r.value}`);
+    l.txIf = r.value;
+    return true;
   }
 
   /** Makes the state machine once the source address is known (the interface's, unless configured). */
@@ -322,6 +355,13 @@ export class VrrpRunner {
     l.machine?.stop();
     this.live.delete(l.cfg.name);
     this.detach(l);
+    const vmac = l.cfg.useVmac;
+    if (vmac && l.txIf === vmac) {
+      this.inOrder(l, () => {
+        const r = this.deps.net.deleteVmac(vmac);
+        if (!r.ok) this.deps.log.warn(`(${l.cfg.name}) ${r.error.message}`);
+      });
+    }
   }
 
   /** An HMAC instance's authenticator: its sequence numbers come from the wall clock, shared by the peers. */
@@ -344,15 +384,16 @@ export class VrrpRunner {
   // ------------------------------------------------------------ channels
 
   private attach(l: Live): void {
-    const key = `${l.cfg.interface}/${l.family}`;
+    const key = `${l.txIf}/${l.family}`;
     let s = this.channels.get(key);
     if (!s) {
       const group = l.cfg.mcastGroup;
       const users = new Set<Live>();
+      const ifname = l.txIf;
       const r = this.deps.net.openChannel({
-        ifname: l.cfg.interface, family: l.family, ...(group ? { group } : {}),
+        ifname, family: l.family, ...(group ? { group } : {}),
         onPacket: (p) => this.receive(users, p.data, l.family),
-        onError: (e) => this.deps.log.error(`vrrp socket on ${l.cfg.interface}: ${e.message}`),
+        onError: (e) => this.deps.log.error(`vrrp socket on ${ifname}: ${e.message}`),
       });
       if (!r.ok) { this.deps.log.error(r.error.message); return; }
       s = { key, ch: r.value, users };
@@ -370,32 +411,33 @@ export class VrrpRunner {
     if (s.users.size === 0) { s.ch.close(); this.channels.delete(s.key); }
   }
 
-  /** One packet from a channel: to every instance that would see it on keepalived's sockets. */
+  /**
+   * One packet from a channel: to every instance that would see it on keepalived's
+   * sockets. What an instance does not take is counted on it too (`rx-ignored-…`:
+   * another VRID, another destination, too short), so every packet shows somewhere.
+   */
   private receive(users: ReadonlySet<Live>, raw: Uint8Array, family: 4 | 6): void {
     const dst = dstOf(raw, family);
-    if (!dst) { bump(this.channelCounters, 'too-short'); return; }
-    let claimed = false;
     for (const l of users) {
       const m = l.machine;
       if (!m || !l.src) continue;
+      if (!dst) { bump(l.counters, 'rx-ignored-too-short'); continue; }
       // a multicast instance's socket is bound to the group; a unicast one sees what is sent to its own address
-      if (l.rx.unicast ? !sameBytes(dst, l.src) : !sameBytes(dst, l.group)) continue;
+      if (l.rx.unicast ? !sameBytes(dst, l.src) : !sameBytes(dst, l.group)) { bump(l.counters, 'rx-ignored-destination'); continue; }
       let pkt = raw;
       if (l.auth) {
         const o = l.auth.open(raw, family);
-        if (!o.ok) { bump(l.counters, `rx-rejected-${o.reason}`); bump(l.counters, 'rx-rejected'); this.deps.log.info(`(${l.cfg.name}) ${o.text}`); claimed = true; continue; }
+        if (!o.ok) { bump(l.counters, `rx-rejected-${o.reason}`); bump(l.counters, 'rx-rejected'); this.deps.log.info(`(${l.cfg.name}) ${o.text}`); continue; }
         pkt = o.packet;
       }
       const known = m.knownMaster;
       const out = decodeAdvert(pkt, known ? { ...l.rx, knownMaster: known } : l.rx);
-      if (out.kind === 'ignored') continue;
-      claimed = true;
+      if (out.kind === 'ignored') { bump(l.counters, `rx-ignored-${out.reason}`); continue; }
       bump(l.counters, 'rx');
       if (out.kind === 'rejected') { bump(l.counters, 'rx-rejected'); bump(l.counters, `rx-rejected-${out.reason satisfies RejectReason}`); }
       else bump(l.counters, 'rx-accepted');
       m.receive(out);
     }
-    if (!claimed) bump(this.channelCounters, 'unclaimed');
   }
 
   // ------------------------------------------------------------ actions
@@ -412,9 +454,9 @@ export class VrrpRunner {
         this.syncGroupFollow(l, a.to);
         return;
       }
-      case 'add-vips': this.vips(l, true); return;
-      case 'remove-vips': this.vips(l, false); return;
-      case 'garp': this.garp(l, a.count); return;
+      case 'add-vips': this.inOrder(l, async () => { await this.deps.hold?.(this.addrsOf(l), true); this.vips(l, true); }); return;
+      case 'remove-vips': this.inOrder(l, async () => { this.vips(l, false); await this.deps.hold?.(this.addrsOf(l), false); }); return;
+      case 'garp': { const n = a.count; this.inOrder(l, () => this.garp(l, n)); return; }
       case 'notify': {
         const n = l.cfg.notify;
         const own = a.state === 'MASTER' ? n.master : a.state === 'BACKUP' ? n.backup : a.state === 'FAULT' ? n.fault : n.stop;
@@ -431,6 +473,22 @@ export class VrrpRunner {
         else this.deps.log.info(a.text);
       }
     }
+  }
+
+  private addrsOf(l: Live): string[] { return [...l.cfg.vips, ...l.cfg.vipsExcluded].map((v) => v.address); }
+
+  /** At once without a data plane to wait for; else after the instance's earlier VIP work. */
+  private inOrder(l: Live, f: () => void | Promise<void>): void {
+    if (!this.deps.hold) { void f(); return; }
+    const p = l.chain.then(f).catch((e: unknown) => this.deps.log.error(`(${l.cfg.name}) ${e instanceof Error ? e.message : String(e)}`));
+    l.chain = p;
+    this.pending.add(p);
+    void p.then(() => this.pending.delete(p));
+  }
+
+  /** Resolves when every queued VIP change (of running and stopped instances) is done. */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   private sendAdvert(l: Live, priority: number, advertInt: number, ipId: number, oldChecksum: boolean): void {
@@ -461,7 +519,7 @@ export class VrrpRunner {
 
   private vips(l: Live, add: boolean): void {
     for (const v of [...l.cfg.vips, ...l.cfg.vipsExcluded]) {
-      const dev = v.interface ?? l.cfg.interface;
+      const dev = v.interface ?? l.txIf;
       const r = add ? this.deps.net.addAddress(dev, v.address, v.prefixLen) : this.deps.net.deleteAddress(dev, v.address, v.prefixLen);
       if (!r.ok) this.deps.log.error(`(${l.cfg.name}) ${add ? 'adding' : 'removing'} VIP ${v.address}/${v.prefixLen} on ${dev}: ${r.error.message}`);
     }
@@ -472,7 +530,7 @@ export class VrrpRunner {
     const all = [...l.cfg.vips, ...l.cfg.vipsExcluded];
     for (let i = 0; i < count; i++) {
       for (const v of all) {
-        const dev = v.interface ?? l.cfg.interface;
+        const dev = v.interface ?? l.txIf;
         const r = familyOf(v.address) === 4 ? this.deps.net.sendGratuitousArp(dev, v.address, 1) : this.deps.net.sendUnsolicitedNa(dev, v.address, 1);
         if (r.ok) bump(l.counters, familyOf(v.address) === 4 ? 'garp' : 'unsolicited-na');
         else { bump(l.counters, 'garp-error'); if (i === 0) this.deps.log.warn(`(${l.cfg.name}) gratuitous ARP/NA for ${v.address} on ${dev}: ${r.error.message}`); }
@@ -499,14 +557,25 @@ export class VrrpRunner {
     const g = l.syncGroup;
     if (!g || l.following || this.stopped) return;
     if (to !== 'MASTER' && to !== 'BACKUP' && to !== 'FAULT') return;
+    if (l.machine?.faultedByGroup) return;
     const members = g.instances.map((n) => this.live.get(n)).filter((x): x is Live => !!x && x !== l);
+    // FAULT is the group's while any member is in it for a reason of its own: the others go FAULT too, and out with it
+    const faulty = g.instances.filter((n) => { const m = this.live.get(n)?.machine; return m && m.state === 'FAULT' && !m.faultedByGroup; });
+    const groupFault = faulty.length > 0 ? `sync group ${g.name}: ${faulty.join(', ')} in FAULT` : null;
+    if (groupFault && !faulty.includes(l.cfg.name) && l.machine) {
+      // out of its own FAULT while another member is still in one: back into the group's
+      l.following = true;
+      try { l.machine.setGroupFault(groupFault); } finally { l.following = false; }
+    }
     for (const o of members) {
       const m = o.machine;
       if (!m) continue;
       o.following = true;
       try {
+        m.setGroupFault(faulty.includes(o.cfg.name) ? null : groupFault);
+        if (groupFault) continue;
         if (to === 'MASTER' && m.state === 'BACKUP') m.forceMaster(`sync group ${g.name}: ${l.cfg.name} became MASTER`);
-        else if ((to === 'BACKUP' || to === 'FAULT') && m.state === 'MASTER') m.forceBackup(`sync group ${g.name}: ${l.cfg.name} went ${to}`);
+        else if (to === 'BACKUP' && m.state === 'MASTER') m.forceBackup(`sync group ${g.name}: ${l.cfg.name} went BACKUP`);
       } finally { o.following = false; }
     }
     const n = g.notify;

@@ -274,6 +274,7 @@ export class VrrpInstance {
 
   /** Why the instance must be in FAULT, or null. */
   faultReason(): string | null {
+    if (this.groupFault !== null) return this.groupFault;
     if (!this.primaryUp && !this.cfg.dontTrackPrimary) return 'interface down';
     const bad = (reverse: boolean | undefined, ok: boolean | undefined): boolean => ok !== undefined && (reverse ? ok : !ok);
     for (const t of this.cfg.trackInterfaces) if ((t.weight ?? 0) === 0 && bad(t.reverse, this.ifUp.get(t.name))) return `tracked interface ${t.name} ${t.reverse ? 'up' : 'down'}`;
@@ -587,6 +588,19 @@ export class VrrpInstance {
     this.log('info', why);
     this.toMaster(why);
   }
+
+  /** Set while another member of the instance's sync group is in FAULT: the whole group is (keepalived). */
+  private groupFault: string | null = null;
+
+  /** A sync group member went into FAULT (reason) or out of it (null): this member follows. */
+  setGroupFault(reason: string | null): void {
+    if (reason === this.groupFault) return;
+    this.groupFault = reason;
+    this.reevaluate();
+  }
+
+  /** Whether the instance is in FAULT only because its sync group is. */
+  get faultedByGroup(): boolean { return this.groupFault !== null && this.st === 'FAULT'; }
 
   /** A sync group member left MASTER: a MASTER member steps down with it (no priority-0 advert, as a yield). */
   forceBackup(why: string): void {
