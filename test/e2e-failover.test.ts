@@ -337,7 +337,7 @@ function scenario(driver: Driver, layout: Layout, comeback: Comeback, graceful =
           // d2 has these connections too (a partly filled message goes out once 2 s old)
           const ports = (await client.status()).ports;
           assert.ok(await waitFor(() => syncedOn(1, ports), 8000), `d2 has the new connections:\n${lab.lvsadm(1, '-L', '-n', '-c')}`);
-          await sleep(3000);
+          await sleep(1000);
           const from1 = d1.log.length, from2 = lab.d[1].log.length;
           const tDown = Date.now();
           lab.ip(d1.ns, 'link', 'set', 'b0', 'down');
