@@ -8,9 +8,11 @@
 //
 // One instance VI_1 (f0, VRID 51) carries the three VIPs, the gateway VIP on
 // b0; or (the second run) VI_1 on f0 with the outside VIPs and VI_2 (b0, VRID
-// 52) with the gateway VIP, in a sync group; d1 priority 150, d2 100, preempt. The sync daemon follows VI_1 (master
-// while MASTER, backup otherwise; resync: a daemon that starts as backup asks
-// the master for its whole table). 20 NAT + 20 DR connections echo every
+// 52) with the gateway VIP, in a sync group; d1 priority 150, d2 100, preempt.
+// The sync daemon follows VI_1 (master while MASTER, backup otherwise; resync:
+// a daemon that starts as backup asks the master for its whole table). d1
+// comes back without its connection journal in the first run (only the sync
+// daemon can give it the connections), with it in the second. 20 NAT + 20 DR connections echo every
 // 0.2 s (scripts/lab-echo-gaps.ts). The master crashes (every process in its
 // namespace SIGKILLed, its links down): d2 takes over, every connection goes
 // on. d1 comes back (links up, lvsd started) and preempts, d2 steps down:
