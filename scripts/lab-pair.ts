@@ -11,6 +11,14 @@
 // server holds the DR VIP on lo (arp_ignore/arp_announce). The client routes
 // the VIPs via the active director, the real server everything via it;
 // failover (the test's, until VRRP) moves both routes to the other one.
+//
+// With `{ vrrp: true }` (test/e2e-failover.test.ts) the VIPs are a failover
+// instance's instead: nothing on lo, no hand-moved routes. The outside VIPs
+// (PAIR_VRRP.vip, 10.93.0.100 NAT and .101 DR) sit in the client's subnet on
+// the active director's f0, the inside gateway VIP (10.93.1.254) on its b0;
+// the client reaches the VIPs on-link (ARP), the real server routes everything
+// via the gateway VIP and holds the DR VIP on lo. Whoever runs VRRP (lvsd's
+// plugin, or keepalived for comparison) adds and removes them.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +31,16 @@ export const PAIR = {
   vip: { nat: '10.94.0.1', dr: '10.94.0.2' },
   front: ['10.93.0.1', '10.93.0.11'], back: ['10.93.1.1', '10.93.1.11'], sync: ['10.250.0.1', '10.250.0.2'],
 } as const;
+
+/** The VRRP layout's addresses ({ vrrp: true }). */
+export const PAIR_VRRP = {
+  vip: { nat: '10.93.0.100', dr: '10.93.0.101' }, gw: '10.93.1.254',
+} as const;
+
+export interface PairOptions {
+  /** VRRP-managed VIPs (see the header) instead of VIPs on lo and hand-moved routes. */
+  vrrp?: boolean;
+}
 
 function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
@@ -47,8 +65,10 @@ export class PairLab {
   readonly dir: string;
   private procs: ChildProcess[] = [];
   private up = false;
+  readonly vrrp: boolean;
 
-  constructor(tagSuffix = 'p') {
+  constructor(tagSuffix = 'p', opts: PairOptions = {}) {
+    this.vrrp = opts.vrrp ?? false;
     this.tag = `lvl${process.pid}${tagSuffix}`;
     this.c = `${this.tag}-c`;
     this.sw = `${this.tag}-sw`;
@@ -90,7 +110,7 @@ export class PairLab {
       plug('brb', `pb${i + 1}`, x.ns, 'b0', `${PAIR.back[i]}/24`);
       this.sysctl(x.ns, 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0',
         'net.ipv4.conf.all.accept_local=1', 'net.ipv4.conf.default.accept_local=1', 'net.ipv4.conf.f0.rp_filter=0', 'net.ipv4.conf.b0.rp_filter=0');
-      for (const v of Object.values(PAIR.vip)) this.ip(x.ns, 'addr', 'add', `${v}/32`, 'dev', 'lo');
+      if (!this.vrrp) for (const v of Object.values(PAIR.vip)) this.ip(x.ns, 'addr', 'add', `${v}/32`, 'dev', 'lo');
     });
     this.ip(this.d[0].ns, 'link', 'add', 's0', 'type', 'veth', 'peer', 'name', 's0', 'netns', this.d[1].ns);
     this.d.forEach((x, i) => {
@@ -101,8 +121,69 @@ export class PairLab {
     });
     this.sysctl(this.r, 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2', 'net.ipv4.conf.r0.arp_ignore=1',
       'net.ipv4.conf.r0.arp_announce=2', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.r0.rp_filter=0', 'net.ipv4.conf.lo.rp_filter=0');
+    if (this.vrrp) {
+      this.ip(this.r, 'addr', 'add', `${PAIR_VRRP.vip.dr}/32`, 'dev', 'lo');
+      this.ip(this.r, 'route', 'add', 'default', 'via', PAIR_VRRP.gw);
+      return;
+    }
     this.ip(this.r, 'addr', 'add', `${PAIR.vip.dr}/32`, 'dev', 'lo');
     this.activate(0);
+  }
+
+  /** The links of a director. */
+  static readonly LINKS = ['f0', 'b0', 's0'] as const;
+
+  /**
+   * A director dies: every process in its namespace SIGKILLed (lvsd, its
+   * workers, whatever else runs there), then its links down. What it
+   * configured (addresses, nftables) stays, as after a crash.
+   */
+  async crash(i: 0 | 1): Promise<void> {
+    const x = this.d[i];
+    let pids: number[] = [];
+    try { pids = sh('ip', ['netns', 'pids', x.ns]).split(/\s+/).filter(Boolean).map(Number); } catch { /* none */ }
+    const exited = x.daemon && x.daemon.exitCode === null && x.daemon.signalCode === null
+      ? new Promise<void>((res) => x.daemon!.once('exit', () => res())) : Promise.resolve();
+    for (const p of pids) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    for (const dev of PairLab.LINKS) this.ip(x.ns, 'link', 'set', dev, 'down');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    x.daemon = null;
+  }
+
+  /** The links of a crashed director up again (its addresses as it left them). */
+  restore(i: 0 | 1): void {
+    for (const dev of PairLab.LINKS) this.ip(this.d[i].ns, 'link', 'set', dev, 'up');
+  }
+
+  /** IPv4 addresses on `dev` in namespace `ns` (a.b.c.d/len). */
+  addrs(ns: string, dev: string): string[] {
+    return [...this.ip(ns, '-4', '-o', 'addr', 'show', 'dev', dev).matchAll(/inet (\S+)/g)].map((m) => m[1]!);
+  }
+
+  /** The MAC address of `dev` in namespace `ns`. */
+  mac(ns: string, dev: string): string {
+    return /link\/ether (\S+)/.exec(this.ip(ns, 'link', 'show', 'dev', dev))?.[1] ?? '';
+  }
+
+  /** The neighbour entry (MAC) `ns` has for `addr`, or null. */
+  neighbour(ns: string, addr: string): string | null {
+    return /lladdr (\S+)/.exec(this.ip(ns, 'neigh', 'show', addr))?.[1] ?? null;
+  }
+
+  /**
+   * Resolves once `re` matches director `i`'s log from offset `from` on (a
+   * position in `log`, e.g. its length before the event); rejects after `ms`.
+   * Returns the offset just past the match.
+   */
+  async waitLog(i: 0 | 1, re: RegExp, ms: number, from = 0): Promise<number> {
+    const x = this.d[i];
+    const until = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(x.log.slice(from));
+      if (m) return from + m.index + m[0].length;
+      if (Date.now() > until) throw new Error(`d${i + 1}: no ${re} in ${ms} ms; its log from there:\n${x.log.slice(from).slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Points the client's VIP route and the real server's default route at director `i` (0 or 1). */
@@ -126,6 +207,24 @@ export class PairLab {
   spawn(ns: string, script: string, ...args: string[]): ChildProcess {
     const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(ROOT, script), ...args],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.procs.push(p);
+    return p;
+  }
+
+  /** As spawn, with its stdin a pipe. */
+  spawnPiped(ns: string, script: string, ...args: string[]): ChildProcess {
+    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(ROOT, script), ...args],
+      { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.procs.push(p);
+    return p;
+  }
+
+  /** Spawns a command on director `i` whose output goes to that director's log (killed at teardown). */
+  spawnLogged(i: 0 | 1, cmd: string, ...args: string[]): ChildProcess {
+    const x = this.d[i];
+    const p = spawn('ip', ['netns', 'exec', x.ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout!.on('data', (d: Buffer) => { x.log += d.toString(); });
+    p.stderr!.on('data', (d: Buffer) => { x.log += d.toString(); });
     this.procs.push(p);
     return p;
   }

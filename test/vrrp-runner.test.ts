@@ -38,9 +38,13 @@ class Host implements VrrpNet {
     if (!this.up.has(ifname)) return null;
     return { ifindex: 2, mac: new Uint8Array(6), up: this.up.get(ifname)!, ipv4: [this.ip], ipv6: [], ipv6LinkLocal: 'fe80::1' };
   }
-  openChannel(o: { ifname: string; family: 4 | 6; onPacket(p: VrrpRxPacket): void }): NetResult<VrrpChannel> {
+  opened = 0;
+  private readonly mine: Array<{ entry: Wire['channels'][number]; onError?: (e: { message: string }) => void }> = [];
+  openChannel(o: { ifname: string; family: 4 | 6; onPacket(p: VrrpRxPacket): void; onError?(e: { message: string }): void }): NetResult<VrrpChannel> {
     const entry = { host: this, family: o.family, onPacket: o.onPacket };
     this.wire.channels.push(entry);
+    this.opened++;
+    this.mine.push({ entry, ...(o.onError ? { onError: o.onError } : {}) });
     return {
       ok: true,
       value: {
@@ -70,6 +74,14 @@ class Host implements VrrpNet {
     return { ok: true, value: n };
   }
   deleteVmac(name: string): NetResult<void> { this.up.delete(name); return { ok: true, value: undefined }; }
+  /** The link went down under the sockets: they fail (ENETDOWN) and receive nothing more, as the kernel's do. */
+  breakChannels(): void {
+    for (const m of this.mine.splice(0)) {
+      const i = this.wire.channels.indexOf(m.entry);
+      if (i >= 0) this.wire.channels.splice(i, 1);
+      m.onError?.({ message: 'Network is down (ENETDOWN) [recvfrom]' });
+    }
+  }
   has(addr: string, ifname = 'eth0'): boolean { return [...(this.addrs.get(ifname) ?? [])].some((a) => a.startsWith(`${addr}/`)); }
 }
 
@@ -207,6 +219,23 @@ describe('vrrp runner: two directors on a link', () => {
     a.up.set('eth1', true);
     await clock.advance(4000);
     assert.equal(stateOf(ra), 'MASTER', 'back and preempting');
+    ra.stop(); rb.stop();
+  });
+
+  it('a link that goes down and up: the broken socket is opened again, so the BACKUP hears the master (no second master)', async () => {
+    const { clock, a, b } = lab();
+    const ra = runner(a, inst(150), clock), rb = runner(b, inst(100), clock);
+    ra.start(); rb.start();
+    await clock.advance(5000);
+    b.up.set('eth0', false);
+    b.breakChannels();
+    await clock.advance(300);
+    assert.equal(stateOf(rb), 'FAULT');
+    b.up.set('eth0', true);
+    await clock.advance(10_000);
+    assert.equal(stateOf(rb), 'BACKUP', 'hears the master again');
+    assert.equal(b.opened, 2);
+    assert.ok(b.log.some((l) => /open again/.test(l)));
     ra.stop(); rb.stop();
   });
 

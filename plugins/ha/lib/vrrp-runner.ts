@@ -154,7 +154,12 @@ interface Live {
 }
 
 /** A channel shared by the instances on one interface and family. */
-interface Shared { key: string; ch: VrrpChannel; users: Set<Live> }
+interface Shared {
+  key: string; ifname: string; family: 4 | 6; group: string | undefined;
+  /** null while it cannot be opened (no such interface yet) or after it broke (the link went down): reopened by the link poll. */
+  ch: VrrpChannel | null;
+  users: Set<Live>;
+}
 
 const familyOf = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
 const bump = (m: Map<string, number>, k: string, n = 1): void => { m.set(k, (m.get(k) ?? 0) + n); };
@@ -387,20 +392,33 @@ export class VrrpRunner {
     const key = `${l.txIf}/${l.family}`;
     let s = this.channels.get(key);
     if (!s) {
-      const group = l.cfg.mcastGroup;
-      const users = new Set<Live>();
-      const ifname = l.txIf;
-      const r = this.deps.net.openChannel({
-        ifname, family: l.family, ...(group ? { group } : {}),
-        onPacket: (p) => this.receive(users, p.data, l.family),
-        onError: (e) => this.deps.log.error(`vrrp socket on ${ifname}: ${e.message}`),
-      });
-      if (!r.ok) { this.deps.log.error(r.error.message); return; }
-      s = { key, ch: r.value, users };
+      s = { key, ifname: l.txIf, family: l.family, group: l.cfg.mcastGroup, ch: null, users: new Set() };
       this.channels.set(key, s);
+      this.open(s, true);
     }
     s.users.add(l);
     l.channel = s;
+  }
+
+  /**
+   * Opens a channel's sockets. A socket that fails (the link went down: ENETDOWN)
+   * is closed and opened again by the link poll once the link is up, so an
+   * instance never goes on deaf (it would take MASTER beside the real one).
+   */
+  private open(s: Shared, first: boolean): void {
+    const r = this.deps.net.openChannel({
+      ifname: s.ifname, family: s.family, ...(s.group ? { group: s.group } : {}),
+      onPacket: (p) => this.receive(s.users, p.data, s.family),
+      onError: (e) => {
+        this.deps.log.warn(`${e.message}; opened again when the link is up`);
+        s.ch?.close();
+        s.ch = null;
+      },
+    });
+    if (r.ok) {
+      s.ch = r.value;
+      if (!first) this.deps.log.info(`vrrp socket on ${s.ifname} (IPv${s.family}) open again`);
+    } else if (first) this.deps.log.error(`${r.error.message}; tried again while the instance waits`);
   }
 
   private detach(l: Live): void {
@@ -408,7 +426,7 @@ export class VrrpRunner {
     l.channel = null;
     if (!s) return;
     s.users.delete(l);
-    if (s.users.size === 0) { s.ch.close(); this.channels.delete(s.key); }
+    if (s.users.size === 0) { s.ch?.close(); this.channels.delete(s.key); }
   }
 
   /**
@@ -493,7 +511,8 @@ export class VrrpRunner {
 
   private sendAdvert(l: Live, priority: number, advertInt: number, ipId: number, oldChecksum: boolean): void {
     const m = l.machine;
-    if (!m || !l.src || !l.channel) { bump(l.counters, 'tx-error'); return; }
+    const ch = l.channel?.ch;
+    if (!m || !l.src || !ch) { bump(l.counters, 'tx-error'); return; }
     const c = l.cfg;
     const fields = {
       version: m.cfg.version, vrid: c.vrid, priority, advertInt, addrs: l.advertised,
@@ -506,11 +525,11 @@ export class VrrpRunner {
       if (l.family === 4) {
         let d = encodeAdvert({ ...fields, src: l.src, dst, ipId, ...(ttl !== undefined ? { ttl } : {}), ...(oldChecksum ? { checksumDst: l.group } : {}) });
         if (l.auth) d = l.auth.seal4(d);
-        r = l.channel.ch.send4(d);
+        r = ch.send4(d);
       } else {
         let v = encodeVrrp(fields, l.src, oldChecksum ? l.group : dst);
         if (l.auth) v = l.auth.seal6(v, l.src, dst);
-        r = l.channel.ch.send6(v, ipToString(l.src), ipToString(dst));
+        r = ch.send6(v, ipToString(l.src), ipToString(dst));
       }
       if (r.ok) bump(l.counters, priority === 0 ? 'tx-priority-0' : 'tx');
       else { bump(l.counters, 'tx-error'); this.deps.log.warn(`(${c.name}) advert to ${ipToString(dst)} not sent: ${r.error.message}`); }
@@ -594,6 +613,7 @@ export class VrrpRunner {
       if (!seen.has(n)) seen.set(n, this.deps.net.linkInfo(n));
       return seen.get(n)!;
     };
+    for (const s of this.channels.values()) if (!s.ch && info(s.ifname)?.up) this.open(s, false);
     for (const l of this.live.values()) {
       const up = info(l.cfg.interface)?.up ?? false;
       if (!l.machine) { this.build(l); continue; }
