@@ -52,7 +52,11 @@ describe('scheduler properties', () => {
     });
   }
 
-  it('mh: removing one of N dests moves about 1/N of the keys (Maglev minimal disruption)', () => {
+  it('mh: removing one of N dests moves the victim’s keys and few others (Maglev minimal disruption)', () => {
+    // The kernel's table (fixed hash keys, 4093 slots) is near-minimal on average, not for every address set:
+    // over 7 088 address sets swept, 0.2 % moved more than 5 % of the other keys, the worst 16 % (10.94.159.1-5
+    // losing .1). A reshuffle moves ~(1 − 1/N) of them. So: a loose bound per case, a tight one on the mean.
+    const needlessAll: number[] = [];
     fc.assert(fc.property(fc.integer({ min: 3, max: 12 }), fc.nat(), fc.integer({ min: 0, max: 0xffff }), (n, victimSeed, base) => {
       const h = harness('mh');
       const ds = Array.from({ length: n }, (_, i) => h.add(`10.${(base >> 8) & 255}.${base & 255}.${i + 1}`, 1));
@@ -66,11 +70,13 @@ describe('scheduler properties', () => {
         if (before[i] !== after[i]) { moved++; if (before[i] !== victim) needless++; }
         assert.notEqual(after[i], victim);
       }
-      const frac = moved / clients.length;
-      assert.ok(Math.abs(frac - 1 / n) < 0.05, `moved ${frac} of keys, 1/N = ${1 / n}`);
-      // Maglev's disruption is near-minimal, not zero: a few % of keys not on the victim move too.
-      assert.ok(needless / clients.length < 0.06, `needless moves ${needless}`);
+      const victimShare = before.filter((d) => d === victim).length / clients.length;
+      assert.ok(Math.abs(victimShare - 1 / n) < 0.05, `the victim had ${victimShare} of the keys, 1/N = ${1 / n}`);
+      assert.ok(needless / clients.length < 0.25, `needless moves ${needless} of ${clients.length}`);
+      needlessAll.push(needless / clients.length);
     }), { numRuns: 25 });
+    const mean = needlessAll.reduce((a, b) => a + b, 0) / needlessAll.length;
+    assert.ok(mean < 0.03, `on average ${mean} of the other keys moved`);
   });
 
   // A random life of a service: adds, removes, edits, counters, OVERLOAD, binds and releases.
