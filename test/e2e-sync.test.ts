@@ -204,6 +204,8 @@ const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`
     // the whole table at once: long before any connection's next periodic sync (its 53rd packet, ~10 s)
     await waitFor(() => established(0).length >= 40, 6000);
     assert.equal(established(0).length, 40, `late backup:\n${lab.lvsadm(0, '-L', '-n', '-c')}\n${lab.d[0].log}\nmaster:\n${lab.d[1].log}`);
+    // the master's line reaches us through its stdout pipe, which may lag the backup's table
+    await waitFor(() => /resync asked by 10\.250\.0\.1: \d+ entries sent/.test(lab.d[1].log), 3000);
     assert.match(lab.d[1].log, /resync asked by 10\.250\.0\.1: \d+ entries sent/);
     assert.match(lab.d[0].log, /state = BACKUP, mcast_ifn = s0, syncid = 7, id = 1 \(on 224\.0\.0\.81:8849, authenticated\)/);
     await lab.kill(1, 'SIGKILL');
