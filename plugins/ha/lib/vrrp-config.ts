@@ -11,7 +11,7 @@
 import { isIP } from 'node:net';
 import { bytesToIpv6, commandArgv, ipv6ToBytes, z } from 'lvsd';
 import { validateHmacConfig, type HmacMode } from './vrrp-auth.js';
-import { VrrpRunner, type InstanceConfig, type RunnerConfig, type SyncGroupConfig, type VipConfig } from './vrrp-runner.js';
+import { VrrpRunner, defined, type InstanceConfig, type RunnerConfig, type SyncGroupConfig, type VipConfig } from './vrrp-runner.js';
 
 const ifname = z.string().min(1).max(15).regex(/^[^\s/:]+$/, 'must be an interface name');
 const ipText = z.string().refine((s) => isIP(s) !== 0, 'must be an IPv4 or IPv6 address');
@@ -198,10 +198,9 @@ function instanceOf(i: z.infer<typeof instance>): InstanceConfig {
   const n = i.notify ?? {};
   const notifyOut: InstanceConfig['notify'] = {};
   for (const k of ['master', 'backup', 'fault', 'stop', 'notify', 'masterRxLowerPri'] as const) { const v = n[k]; if (v !== undefined) notifyOut[k] = argv(v); }
-  const garp: InstanceConfig['garp'] = {};
-  const g = { masterDelay: i.garpMasterDelay, masterRepeat: i.garpMasterRepeat, lowerPrioDelay: i.garpLowerPrioDelay, lowerPrioRepeat: i.garpLowerPrioRepeat, masterRefresh: i.garpMasterRefresh, masterRefreshRepeat: i.garpMasterRefreshRepeat };
-  for (const [k, v] of Object.entries(g)) if (v !== undefined) garp[k as keyof typeof g] = v;
-  const out: InstanceConfig = {
+  const garp = defined({ masterDelay: i.garpMasterDelay, masterRepeat: i.garpMasterRepeat, lowerPrioDelay: i.garpLowerPrioDelay,
+    lowerPrioRepeat: i.garpLowerPrioRepeat, masterRefresh: i.garpMasterRefresh, masterRefreshRepeat: i.garpMasterRefreshRepeat });
+  return {
     name: i.name, interface: i.interface, vrid: i.vrid, advertInt: i.advertInt,
     vips: i.vips.map(vipOf), vipsExcluded: i.vipsExcluded.map(vipOf), preempt: i.preempt,
     unicastPeers: i.unicastPeers.map((p) => (typeof p === 'string' ? { address: p } : p)),
@@ -209,20 +208,17 @@ function instanceOf(i: z.infer<typeof instance>): InstanceConfig {
     trackServices: t.services.map((x) => (typeof x === 'string' ? { service: serviceKeyOf(x) ?? x } : { ...x, service: serviceKeyOf(x.service) ?? x.service })),
     trackScripts: t.scripts.map((s) => ({
       name: s.name, argv: argv(s.script), interval: s.interval, timeout: s.timeout ?? s.interval,
-      ...(s.weight !== undefined ? { weight: s.weight } : {}), ...(s.reverse !== undefined ? { reverse: s.reverse } : {}),
-      ...(s.rise !== undefined ? { rise: s.rise } : {}), ...(s.fall !== undefined ? { fall: s.fall } : {}), ...(s.initFail !== undefined ? { initFail: s.initFail } : {}),
+      ...defined({ weight: s.weight, reverse: s.reverse, rise: s.rise, fall: s.fall, initFail: s.initFail }),
     })),
     notify: notifyOut, garp, advertSchedule: i.advertSchedule,
+    ...defined({
+      priority: i.priority, state: i.state, version: i.version, preemptDelay: i.preemptDelay, mcastSrc: i.mcastSrc, mcastGroup: i.mcastGroup,
+      unicastSrc: i.unicastSrc, unicastTtl: i.unicastTtl, checkUnicastSrc: i.checkUnicastSrc, skipCheckAdvAddr: i.skipCheckAdvAddr, auth: i.auth,
+      downTimerAdverts: i.downTimerAdverts, lowerPrioNoAdvert: i.lowerPrioNoAdvert, higherPrioSendAdvert: i.higherPrioSendAdvert,
+      strict: i.strict, dontTrackPrimary: i.dontTrackPrimary,
+      useVmac: i.useVmac === true ? `vrrp.${i.vrid}` : i.useVmac === false ? undefined : i.useVmac,
+    }),
   };
-  const opt = {
-    priority: i.priority, state: i.state, version: i.version, preemptDelay: i.preemptDelay, mcastSrc: i.mcastSrc, mcastGroup: i.mcastGroup,
-    unicastSrc: i.unicastSrc, unicastTtl: i.unicastTtl, checkUnicastSrc: i.checkUnicastSrc, skipCheckAdvAddr: i.skipCheckAdvAddr, auth: i.auth,
-    downTimerAdverts: i.downTimerAdverts, lowerPrioNoAdvert: i.lowerPrioNoAdvert, higherPrioSendAdvert: i.higherPrioSendAdvert,
-    strict: i.strict, dontTrackPrimary: i.dontTrackPrimary,
-    useVmac: i.useVmac === true ? `vrrp.${i.vrid}` : i.useVmac === false ? undefined : i.useVmac,
-  };
-  for (const [k, v] of Object.entries(opt)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
-  return out;
 }
 
 export function toRunnerConfig(v: VrrpOptions | undefined): RunnerConfig {

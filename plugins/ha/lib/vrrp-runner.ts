@@ -662,8 +662,8 @@ function groupOf(cfg: RunnerConfig, name: string): SyncGroupConfig | undefined {
   return cfg.syncGroups.find((g) => g.instances.includes(name));
 }
 
-/** The entries of `o` that are set (the state machine's options are optional, not undefined). */
-function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+/** The entries of `o` that are set (options are optional, not undefined: exactOptionalPropertyTypes). */
+export function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
