@@ -239,6 +239,25 @@ describe('vrrp runner: two directors on a link', () => {
     ra.stop(); rb.stop();
   });
 
+  it('a VRRP socket that cannot be opened (no CAP_NET_RAW): FAULT with the reason, said once; running once it opens', async () => {
+    const { clock, a, b } = lab();
+    let refuse = true;
+    const open = a.openChannel.bind(a);
+    a.openChannel = (o) => (refuse ? { ok: false, error: { message: 'vrrp socket on eth0: Operation not permitted (EPERM) [socket(AF_PACKET)]', errno: 1 } } : open(o));
+    const ra = runner(a, inst(150), clock), rb = runner(b, inst(100), clock);
+    ra.start(); rb.start();
+    await clock.advance(5000);
+    const s = ra.status()[0]!;
+    assert.equal(s.state, 'FAULT', 'not MASTER on its own timer while deaf and mute');
+    assert.match(s.reason, /its VRRP socket on eth0 could not be opened: .*EPERM/);
+    assert.equal(a.states.length, 1, 'reported once');
+    assert.equal(stateOf(rb), 'MASTER');
+    refuse = false;
+    await clock.advance(5000);
+    assert.equal(stateOf(ra), 'MASTER', 'opened on a later poll: runs, and preempts');
+    ra.stop(); rb.stop();
+  });
+
   it('a tracked service losing quorum lowers the priority by its weight and the peer preempts', async () => {
     const { clock, a, b } = lab();
     const ra = runner(a, inst(150, { track: { services: [{ service: 'tcp:10.0.0.100:80', weight: -100 }] } }), clock);

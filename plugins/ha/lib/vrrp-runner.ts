@@ -158,6 +158,8 @@ interface Shared {
   key: string; ifname: string; family: 4 | 6; group: string | undefined;
   /** null while it cannot be opened (no such interface yet) or after it broke (the link went down): reopened by the link poll. */
   ch: VrrpChannel | null;
+  /** Why the last open failed. */
+  lastError?: string;
   users: Set<Live>;
 }
 
@@ -328,6 +330,11 @@ export class VrrpRunner {
       if (!l.machine) this.setFaultPending(l, link ? `${c.interface} has no IPv${l.family} address` : `interface ${c.interface} not found`);
       return;
     }
+    if (!l.channel?.ch) {
+      // deaf and mute (no CAP_NET_RAW, …): it would "become MASTER" on its own timer and hold nothing
+      this.setFaultPending(l, `its VRRP socket on ${l.txIf} could not be opened${l.channel?.lastError ? `: ${l.channel.lastError}` : ''}`);
+      return;
+    }
     const resolved = resolveInstance(machineConfig(c, src));
     if (!resolved.ok) { this.deps.log.error(resolved.error); this.setFaultPending(l, resolved.error); return; }
     for (const w of resolved.warnings) this.deps.log.warn(w);
@@ -349,7 +356,9 @@ export class VrrpRunner {
 
   /** No state machine yet (no address): reported as FAULT with the reason. */
   private setFaultPending(l: Live, why: string): void {
-    if (l.reason !== why) this.deps.log.warn(`(${l.cfg.name}) Entering FAULT STATE (${why})`);
+    // the link poll retries every 100 ms: said (and reported) once per reason
+    if (l.reason === why) return;
+    this.deps.log.warn(`(${l.cfg.name}) Entering FAULT STATE (${why})`);
     l.reason = why;
     l.since = this.deps.wallNow();
     this.deps.onState(l.cfg.name, 'FAULT', why);
@@ -417,8 +426,12 @@ export class VrrpRunner {
     });
     if (r.ok) {
       s.ch = r.value;
+      delete s.lastError;
       if (!first) this.deps.log.info(`vrrp socket on ${s.ifname} (IPv${s.family}) open again`);
-    } else if (first) this.deps.log.error(`${r.error.message}; tried again while the instance waits`);
+    } else {
+      if (first) this.deps.log.error(`${r.error.message}; tried again while the instance waits in FAULT`);
+      s.lastError = r.error.message;
+    }
   }
 
   private detach(l: Live): void {
