@@ -50,8 +50,7 @@
 import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { bytesToIpv6, ipv4ToU32, ipv6ToBytes, u32ToIpv4 } from 'lvsd';
-import { inetChecksum } from './vrrp-packet.js';
+import { inetChecksum, ipToString, parseIp4, parseIp6, sameBytes } from './vrrp-packet.js';
 
 // ------------------------------------------------------------------ API types
 
@@ -222,24 +221,9 @@ function steps(context: string, fds: number[], list: Array<[string, () => number
 
 // ------------------------------------------------------------------ addresses
 
-function parse4(s: string): Uint8Array | null {
-  if (typeof s !== 'string') return null;
-  const n = ipv4ToU32(s);
-  return n === null ? null : Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
-}
-
-function parse6(s: string): Uint8Array | null {
-  if (typeof s !== 'string' || s.includes('%')) return null;
-  return ipv6ToBytes(s);
-}
-
-function format(b: Uint8Array): string {
-  return b.length === 4 ? u32ToIpv4(((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) : bytesToIpv6(b);
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
+// vrrp-packet's parsers, guarded for callers without types (a plugin's JS) and, for IPv6, against a %scope
+const parse4 = (s: string): Uint8Array | null => (typeof s === 'string' ? parseIp4(s) : null);
+const parse6 = (s: string): Uint8Array | null => (typeof s === 'string' && !s.includes('%') ? parseIp6(s) : null);
 
 function sockaddrIn(addr: Uint8Array): Uint8Array {
   const b = new Uint8Array(16);
@@ -769,10 +753,10 @@ export function linkInfo(ifname: string): LinkInfo | null {
     flags: link.flags,
   };
   for (const a of addressesOf(idx.index).list) {
-    if (a.family === AF_INET) info.ipv4.push(format(a.addr));
+    if (a.family === AF_INET) info.ipv4.push(ipToString(a.addr));
     else if (a.family === AF_INET6 && !(a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED))) {
-      if (a.scope === RT_SCOPE_UNIVERSE) info.ipv6.push(format(a.addr));
-      else if (a.scope === RT_SCOPE_LINK && info.ipv6LinkLocal === undefined) info.ipv6LinkLocal = format(a.addr);
+      if (a.scope === RT_SCOPE_UNIVERSE) info.ipv6.push(ipToString(a.addr));
+      else if (a.scope === RT_SCOPE_LINK && info.ipv6LinkLocal === undefined) info.ipv6LinkLocal = ipToString(a.addr);
     }
   }
   return info;
@@ -834,7 +818,7 @@ export function deleteAddress(ifname: string, addr: string, prefixLen: number): 
 export function hasAddress(ifname: string, addr: string): boolean {
   const a = addrArgs('', ifname, addr, undefined);
   if (!a.ok) return false;
-  return addressesOf(a.value.ifindex).list.some((x) => x.family === a.value.family && same(x.addr, a.value.bytes));
+  return addressesOf(a.value.ifindex).list.some((x) => x.family === a.value.family && sameBytes(x.addr, a.value.bytes));
 }
 
 // ------------------------------------------------------------------ gratuitous ARP / unsolicited NA

@@ -53,7 +53,8 @@ function isMulticast(b: Uint8Array): boolean {
   return b.length === 4 ? (b[0]! & 0xf0) === 0xe0 : b[0] === 0xff;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+/** Byte-wise equality (addresses, auth data). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 

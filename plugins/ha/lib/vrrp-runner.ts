@@ -7,7 +7,7 @@
 // deterministic.
 
 import {
-  AUTH_NONE, AUTH_PASS, VRRP_GROUP4, VRRP_GROUP6, decodeAdvert, encodeAdvert, encodeVrrp, ipToString, parseIp,
+  AUTH_NONE, AUTH_PASS, VRRP_GROUP4, VRRP_GROUP6, decodeAdvert, sameBytes, encodeAdvert, encodeVrrp, ipToString, parseIp,
   type RejectReason, type RxConfig, type VrrpVersion,
 } from './vrrp-packet.js';
 import { VrrpHmac, type HmacConfig } from './vrrp-auth.js';
@@ -165,7 +165,6 @@ interface Shared {
 
 const familyOf = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
 const bump = (m: Map<string, number>, k: string, n = 1): void => { m.set(k, (m.get(k) ?? 0) + n); };
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** Destination bytes of a whole IPv4/IPv6 packet, or null when it is too short to have one. */
 function dstOf(p: Uint8Array, family: 4 | 6): Uint8Array | null {
